@@ -1,0 +1,39 @@
+# MotCua Edge. A newcomer runs two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: demo test lint schema venv bench clean audio models-check
+
+$(STAMP): pyproject.toml
+	@scripts/system-packages.sh demo
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[kiosk,gateway,provision,dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+## make demo: embedded broker + SQLite gateway + 6 simulated kiosks in 2 offices; map on http://127.0.0.1:8000/map
+demo: venv
+	$(PY) -m demo.run $(DEMO_ARGS)
+
+## make test: system packages (apt, if missing), lint, contract check, the whole test suite
+test: venv
+	@scripts/system-packages.sh test
+	$(VENV)/bin/ruff check .
+	$(PY) -m contract.export --check
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+schema: venv
+	$(PY) -m contract.export
+
+bench: venv
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

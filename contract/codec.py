@@ -1,0 +1,88 @@
+"""Encode and decode MQTT payloads against the contract, with counted rejection reasons."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel, ValidationError
+
+from contract.payloads import MAX_PAYLOAD_BYTES, SCHEMA_VERSION, CommandRequest, Event, Health, Status
+from contract.topics import Topic, TopicKind, parse_topic
+
+
+class RejectReason(StrEnum):
+    TOO_LARGE = "too_large"
+    BAD_TOPIC = "bad_topic"
+    BAD_JSON = "bad_json"
+    UNKNOWN_VERSION = "unknown_version"
+    INVALID = "invalid"
+    SPOOFED = "spoofed"
+
+
+class ContractError(ValueError):
+    """A message that does not satisfy the contract. ``reason`` is a stable counter label."""
+
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+Message = Status | Health | Event | CommandRequest
+
+MODEL_FOR_KIND: dict[TopicKind, type[BaseModel]] = {
+    TopicKind.STATUS: Status,
+    TopicKind.HEALTH: Health,
+    TopicKind.EVENTS: Event,
+    TopicKind.CMD: CommandRequest,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    topic: Topic
+    message: Message
+
+
+def encode(message: BaseModel) -> bytes:
+    """Serialise a contract model to compact UTF-8 JSON."""
+    data = message.model_dump_json(exclude_none=False).encode()
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise ContractError(RejectReason.TOO_LARGE, f"{len(data)} bytes > {MAX_PAYLOAD_BYTES}")
+    return data
+
+
+def decode(topic: str, payload: bytes) -> Decoded:
+    """Validate a received message. Raises :class:`ContractError` with a reason to count."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ContractError(RejectReason.TOO_LARGE, f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    try:
+        parsed_topic = parse_topic(topic)
+    except ValueError as exc:
+        raise ContractError(RejectReason.BAD_TOPIC, str(exc)) from None
+    try:
+        obj = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError(RejectReason.BAD_JSON, str(exc)) from None
+    if not isinstance(obj, dict):
+        raise ContractError(RejectReason.BAD_JSON, "payload is not a JSON object")
+    if obj.get("v") != SCHEMA_VERSION:
+        raise ContractError(RejectReason.UNKNOWN_VERSION, f"v={obj.get('v')!r}, expected {SCHEMA_VERSION}")
+    model = MODEL_FOR_KIND[parsed_topic.kind]
+    try:
+        message = model.model_validate(obj)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ContractError(RejectReason.INVALID, f"{where}: {first['msg']}") from None
+    if parsed_topic.kind is not TopicKind.CMD and (
+        message.device_id != parsed_topic.device_id or message.office_code != parsed_topic.office_code
+    ):
+        raise ContractError(
+            RejectReason.SPOOFED,
+            f"payload says {message.office_code}/{message.device_id}, "
+            f"topic says {parsed_topic.office_code}/{parsed_topic.device_id}",
+        )
+    return Decoded(parsed_topic, message)

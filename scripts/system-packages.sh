@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages MotCua Edge needs, only those missing. Usage:
+#   scripts/system-packages.sh demo   # python3-venv only (the demo's broker is embedded, from PyPI)
+#   scripts/system-packages.sh test   # + mosquitto, chromium, espeak-ng, postgresql, portaudio, mtools
+set -euo pipefail
+role="${1:-test}"
+need=()
+have_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
+if [ "$role" = test ]; then
+  have_cmd mosquitto || need+=(mosquitto mosquitto-clients)
+  have_cmd chromium || need+=(chromium)
+  have_cmd espeak-ng || need+=(espeak-ng)
+  have_cmd mcopy || need+=(mtools dosfstools)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  ldconfig -p 2>/dev/null | grep -q libportaudio.so.2 || need+=(libportaudio2)
+  ldconfig -p 2>/dev/null | grep -q libsndfile.so.1 || need+=(libsndfile1)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+echo ">> installing Debian packages: ${need[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Debian enables and starts services on install; the tests start their own on free ports.
+for svc in mosquitto postgresql; do
+  $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
+done
