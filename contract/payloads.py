@@ -10,7 +10,15 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 MAX_PAYLOAD_BYTES = 16 * 1024
@@ -92,7 +100,9 @@ class EventType(StrEnum):
 
 class _Ticket(_Strict):
     ticket_no: int = Field(ge=1, description="The day's number at this counter (resets at local midnight).")
-    label: Annotated[str, Field(min_length=1, max_length=16)] = Field(description="Printed label, e.g. '0123'.")
+    label: Annotated[str, Field(min_length=1, max_length=16)] = Field(
+        description="Printed label, e.g. '0123'."
+    )
     counter: int = Field(ge=1)
     service_day: date = Field(description="Local (Asia/Ho_Chi_Minh) day the ticket belongs to.")
 

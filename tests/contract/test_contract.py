@@ -83,8 +83,9 @@ def test_rating_level_within_scale_and_sentiment_k() -> None:
     rating = {"service_day": "2026-11-30", "counter": 1, "level": 4, "scale": 3, "level_label": "x"}
     with pytest.raises(ValueError):
         _event(type=EventType.RATING_SUBMITTED, data=rating)
-    window = {"counter": 1, "window_start": "2026-11-30T08:00:00+07:00", "window_end": "2026-11-30T09:00:00+07:00",
-              "visits": 3, "k": 5, "frames": 10, "class_shares": {"happy": 1.0}, "score": 1.0}
+    window = {"counter": 1, "window_start": "2026-11-30T08:00:00+07:00",
+              "window_end": "2026-11-30T09:00:00+07:00", "visits": 3, "k": 5, "frames": 10,
+              "class_shares": {"happy": 1.0}, "score": 1.0}
     with pytest.raises(ValueError, match="below k"):
         _event(type=EventType.SENTIMENT_WINDOW, data=window)
 
