@@ -1,0 +1,221 @@
+"""``make demo``: the whole system on embedded defaults, on this machine.
+
+Starts an embedded MQTT broker (iotcore, from PyPI), the gateway on SQLite, N simulated kiosks
+(default 6, across 2 offices of Lai Châu) on gpiozero's mock pins, and simulated citizens who take
+tickets and rate the service through each kiosk's simulation API. Prints what it starts and the
+events it sees; Ctrl+C stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from collections import Counter
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from contract import decode
+from contract.topics import SUBSCRIBE_ALL
+from demo.toml_write import dumps
+
+REPO = Path(__file__).resolve().parents[1]
+KIOSK_EXAMPLE = REPO / "device" / "kiosk.example.toml"
+GATEWAY_EXAMPLE = REPO / "gateway" / "gateway.example.toml"
+DEMO_OFFICES = ["03390", "03405"]  # Bình Lư, Tả Lèng (Lai Châu, post-2025 units)
+DEMO_ADMIN_PASSWORD = "demo-admin"
+
+
+def free_port(preferred: int | None = None) -> int:
+    if preferred:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", preferred))
+                return preferred
+            except OSError:
+                pass
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process {proc.args[:4]} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.3):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def kiosk_config(device_id: str, office: str, counter: int) -> str:
+    doc = tomllib.loads(KIOSK_EXAMPLE.read_text(encoding="utf-8"))
+    doc.setdefault("device", {}).update({"id": device_id, "office_code": office, "counter": counter})
+    return dumps(doc)
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.data = Path(args.data_dir).resolve()
+        self.procs: list[subprocess.Popen] = []
+        self.broker = None
+        self.seen: Counter[str] = Counter()
+        self.stop_event = threading.Event()
+
+    def spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = open(self.data / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                env={**os.environ, **(env or {})}, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def start(self) -> None:
+        if self.args.fresh and self.data.exists():
+            shutil.rmtree(self.data)
+        (self.data / "logs").mkdir(parents=True, exist_ok=True)
+        py = sys.executable
+
+        broker_url = self.args.broker
+        if not broker_url:
+            from iotcore import Broker
+
+            mqtt_port = free_port(1883)
+            self.broker = Broker(port=mqtt_port, listen="127.0.0.1").start()
+            broker_url = f"mqtt://127.0.0.1:{mqtt_port}"
+            print(f"• MQTT broker (embedded, iotcore): {broker_url}")
+        else:
+            print(f"• MQTT broker: {broker_url}")
+        self.broker_url = broker_url
+
+        web_port = free_port(self.args.port)
+        gw = self.spawn("gateway", [py, "-m", "gateway.cli", "run", "--config", str(GATEWAY_EXAMPLE),
+                                    "--broker", broker_url, "--port", str(web_port),
+                                    "--data-dir", str(self.data / "gateway")],
+                        env={"MOTCUA_ADMIN_PASSWORD": DEMO_ADMIN_PASSWORD})
+        wait_port(web_port, 60, gw)
+        self.web = f"http://127.0.0.1:{web_port}"
+        print(f"• Gateway (SQLite in {self.data / 'gateway'}): {self.web}")
+
+        urls = []
+        for i in range(self.args.kiosks):
+            office = DEMO_OFFICES[i % len(DEMO_OFFICES)]
+            counter = i // len(DEMO_OFFICES) + 1
+            device_id = f"k{office}-q{counter}"
+            cfg = self.data / "kiosks" / f"{device_id}.toml"
+            cfg.parent.mkdir(parents=True, exist_ok=True)
+            cfg.write_text(kiosk_config(device_id, office, counter), encoding="utf-8")
+            http_port = free_port(8101 + i)
+            data_dir = self.data / "kiosks" / device_id
+            proc = self.spawn(device_id, [py, "-m", "device.cli", "run", "--config", str(cfg), "--simulate",
+                                          "--broker", broker_url, "--data-dir", str(data_dir),
+                                          "--http-port", str(http_port)])
+            urls.append((device_id, f"http://127.0.0.1:{http_port}", proc, http_port))
+        for device_id, url, proc, http_port in urls:
+            wait_port(http_port, 60, proc)
+            print(f"• Kiosk {device_id}: counter display {url}/")
+
+        if not self.args.no_citizens:
+            cmd = [py, "-m", "device.simulate.citizens", "--seed", str(self.args.seed)]
+            for _, url, _, _ in urls:
+                cmd += ["--kiosk", url]
+            self.spawn("citizens", cmd)
+            print("• Simulated citizens: taking tickets, being served, rating")
+
+        print(f"\n  Bản đồ Bộ phận Một cửa / one-stop map:  {self.web}/map")
+        print(f"  Fleet health (login admin / {DEMO_ADMIN_PASSWORD}):  {self.web}/fleet")
+        print(f"  API docs:  {self.web}/docs      Logs: {self.data / 'logs'}\n")
+
+    def watch_events(self) -> None:
+        """Print one line per event seen on the broker (the kiosk half's view of the traffic)."""
+        host_port = self.broker_url.split("://", 1)[1]
+        host, port = host_port.rsplit(":", 1)
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="motcua-demo-watch")
+
+        def on_message(_c, _u, msg: mqtt.MQTTMessage) -> None:
+            if not msg.topic.endswith("/events"):
+                return
+            try:
+                ev = decode(msg.topic, msg.payload).message
+            except ValueError as exc:
+                print(f"  ! rejected {msg.topic}: {exc}")
+                return
+            self.seen[ev.type] += 1
+            if not self.args.quiet:
+                d = ev.data
+                extra = d.get("label") or d.get("level_label") or d.get("name") or ""
+                print(f"  {ev.ts:%H:%M:%S} {ev.device_id:<12} #{ev.seq:<5} {ev.type:<18} {extra}")
+
+        client.on_connect = lambda c, *_: c.subscribe(SUBSCRIBE_ALL, qos=0)
+        client.on_message = on_message
+        client.connect(host, int(port))
+        client.loop_start()
+        self.watch_client = client
+
+    def supervise(self) -> None:
+        started = time.monotonic()
+        while not self.stop_event.is_set():
+            for p in self.procs:
+                if p.poll() is not None:
+                    logs = self.data / "logs"
+                    raise RuntimeError(f"{p.args[2:5]} exited with code {p.returncode}; see {logs}")
+            if self.args.duration and time.monotonic() - started > self.args.duration:
+                return
+            self.stop_event.wait(1.0)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if getattr(self, "watch_client", None):
+            self.watch_client.loop_stop()
+        if self.broker is not None:
+            self.broker.stop()
+        if self.seen:
+            print("events seen: " + ", ".join(f"{k}={v}" for k, v in sorted(self.seen.items())))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="motcua-demo", description=__doc__)
+    ap.add_argument("--kiosks", type=int, default=6, help="simulated kiosks (default 6, across 2 offices)")
+    ap.add_argument("--port", type=int, default=8000, help="web port (default 8000, else a free one)")
+    ap.add_argument("--broker", default="", help="use this broker instead of the embedded one")
+    ap.add_argument("--data-dir", default=str(REPO / "demo-data"))
+    ap.add_argument("--fresh", action="store_true", help="start from empty data")
+    ap.add_argument("--seed", type=int, default=468)
+    ap.add_argument("--no-citizens", action="store_true")
+    ap.add_argument("--quiet", action="store_true", help="do not print each event")
+    ap.add_argument("--duration", type=float, default=0, help="stop after N seconds (0 = until Ctrl+C)")
+    args = ap.parse_args(argv)
+    demo = Demo(args)
+    signal.signal(signal.SIGTERM, lambda *_: demo.stop_event.set())
+    try:
+        demo.start()
+        demo.watch_events()
+        demo.supervise()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        demo.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
