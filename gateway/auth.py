@@ -1,0 +1,548 @@
+"""Authentication and authorisation for the gateway's web UI and API.
+
+- Roles ``viewer < operator < admin``; ``require_role(role)`` is a FastAPI dependency.
+- Browser sessions: a signed cookie (itsdangerous, HttpOnly, SameSite=Lax) carrying the user, a
+  session id and a per-session CSRF token; state-changing requests made with the cookie must send
+  the token (header ``X-CSRF-Token`` or form field ``csrf_token``). Bearer-token requests are exempt.
+- API tokens: ``Authorization: Bearer <token>``; the config stores only the token's SHA-256.
+- Passwords: argon2id (argon2-cffi). Login failures are rate limited per client IP + username
+  (and, more loosely, per IP).
+- Users come from ``[auth].users`` in the config and from ``<data_dir>/users.json``, which
+  ``add_user`` (the ``motcua-gateway user add`` command) maintains. ``MOTCUA_ADMIN_PASSWORD``
+  bootstraps a first admin when none exists.
+
+The app keeps one ``Authenticator`` in ``app.state.auth`` (see ``build_authenticator``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import math
+import os
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from fastapi import HTTPException, Request
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+log = logging.getLogger(__name__)
+
+ROLES: dict[str, int] = {"viewer": 0, "operator": 1, "admin": 2}
+SESSION_COOKIE = "motcua_session"
+LOGIN_CSRF_COOKIE = "motcua_login_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SECRET_ENV = "MOTCUA_SECRET_KEY"
+ADMIN_PASSWORD_ENV = "MOTCUA_ADMIN_PASSWORD"
+ADMIN_USER_ENV = "MOTCUA_ADMIN_USER"
+SECRET_FILE = "secret_key"
+USERS_FILE = "users.json"
+MIN_SECRET_LEN = 32
+
+_hasher = PasswordHasher()
+# Verified against when the user does not exist, so that unknown users cost the same time.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+# --------------------------------------------------------------------------- passwords
+
+
+def hash_password(password: str) -> str:
+    """argon2id hash of ``password`` (for the config file or ``users.json``)."""
+    if not isinstance(password, str) or len(password) < 8:
+        raise ValueError("password must be at least 8 characters")
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def new_api_token() -> tuple[str, str]:
+    """A fresh API token and the SHA-256 hex to put in ``[[auth.api_tokens]]``."""
+    token = secrets.token_urlsafe(32)
+    return token, sha256_hex(token)
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    username: str
+    role: str
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    name: str
+    role: str
+    token_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """The ``[auth]`` table. ``secret_key_source`` says where the key came from."""
+
+    secret_key: str
+    users: tuple[User, ...] = ()
+    api_tokens: tuple[ApiToken, ...] = ()
+    session_ttl_s: int = 8 * 3600
+    login_max_failures: int = 5
+    login_window_s: int = 300
+    cookie_secure: bool = False
+    users_file: Path | None = None
+    secret_key_source: str = "config"
+
+    @classmethod
+    def from_table(
+        cls,
+        table: Mapping[str, Any] | None,
+        *,
+        data_dir: Path | str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> AuthSettings:
+        """Parse ``[auth]``; raises ``ValueError`` naming the bad key.
+
+        Keys: ``secret_key``, ``session_ttl_s``, ``cookie_secure``,
+        ``login_rate_limit = {max_failures, window_s}``, ``users = [{username, role, password_hash}]``,
+        ``api_tokens = [{name, role, token_sha256}]``, ``users_file``.
+        Without ``secret_key``: env ``MOTCUA_SECRET_KEY``, else ``<data_dir>/secret_key`` (created
+        0600 on first use), else an ephemeral key with a warning (sessions end at restart).
+        """
+        table = dict(table or {})
+        env = os.environ if env is None else env
+        known = {"secret_key", "users", "api_tokens", "session_ttl_s", "login_rate_limit",
+                 "cookie_secure", "users_file"}
+        unknown = set(table) - known
+        if unknown:
+            raise ValueError(f"auth: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+
+        secret, source = _resolve_secret(table.get("secret_key"), data_dir, env)
+        ttl = _positive_int(table.get("session_ttl_s", 8 * 3600), "auth.session_ttl_s")
+        rl = table.get("login_rate_limit", {})
+        if not isinstance(rl, Mapping):
+            raise ValueError("auth.login_rate_limit must be a table {max_failures, window_s}")
+        bad_rl = set(rl) - {"max_failures", "window_s"}
+        if bad_rl:
+            raise ValueError(f"auth.login_rate_limit: unknown key(s) {sorted(bad_rl)}")
+        max_failures = _positive_int(rl.get("max_failures", 5), "auth.login_rate_limit.max_failures")
+        window_s = _positive_int(rl.get("window_s", 300), "auth.login_rate_limit.window_s")
+        secure = table.get("cookie_secure", False)
+        if not isinstance(secure, bool):
+            raise ValueError("auth.cookie_secure must be true or false")
+
+        users = tuple(_parse_user(u, i) for i, u in enumerate(_list(table.get("users", []), "auth.users")))
+        names = [u.username for u in users]
+        if len(set(names)) != len(names):
+            raise ValueError("auth.users: duplicate username")
+        tokens = tuple(
+            _parse_token(t, i) for i, t in enumerate(_list(table.get("api_tokens", []), "auth.api_tokens"))
+        )
+        users_file: Path | None
+        if "users_file" in table:
+            if not isinstance(table["users_file"], str) or not table["users_file"]:
+                raise ValueError("auth.users_file must be a path string")
+            users_file = Path(table["users_file"])
+        else:
+            users_file = Path(data_dir) / USERS_FILE if data_dir is not None else None
+        return cls(secret_key=secret, users=users, api_tokens=tokens, session_ttl_s=ttl,
+                   login_max_failures=max_failures, login_window_s=window_s, cookie_secure=secure,
+                   users_file=users_file, secret_key_source=source)
+
+
+def _list(value: Any, key: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"{key} must be a list of tables")
+    return value
+
+
+def _positive_int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
+def _role(value: Any, key: str) -> str:
+    if value not in ROLES:
+        raise ValueError(f"{key} must be one of {list(ROLES)}, got {value!r}")
+    return value
+
+
+def _parse_user(raw: Any, i: int) -> User:
+    key = f"auth.users[{i}]"
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{key} must be a table")
+    extra = set(raw) - {"username", "role", "password_hash"}
+    if extra:
+        raise ValueError(f"{key}: unknown key(s) {sorted(extra)}")
+    name = raw.get("username")
+    if not isinstance(name, str) or not name.strip() or len(name) > 64:
+        raise ValueError(f"{key}.username must be a non-empty string (at most 64 characters)")
+    pw = raw.get("password_hash")
+    if not isinstance(pw, str) or not pw.startswith("$argon2"):
+        raise ValueError(f"{key}.password_hash must be an argon2 hash (use `motcua-gateway user hash`)")
+    return User(name, _role(raw.get("role"), f"{key}.role"), pw)
+
+
+def _parse_token(raw: Any, i: int) -> ApiToken:
+    key = f"auth.api_tokens[{i}]"
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{key} must be a table")
+    extra = set(raw) - {"name", "role", "token_sha256"}
+    if extra:
+        raise ValueError(f"{key}: unknown key(s) {sorted(extra)}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{key}.name must be a non-empty string")
+    digest = raw.get("token_sha256")
+    if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"{key}.token_sha256 must be 64 lower-case hex digits")
+    return ApiToken(name, _role(raw.get("role"), f"{key}.role"), digest)
+
+
+def _resolve_secret(value: Any, data_dir: Path | str | None, env: Mapping[str, str]) -> tuple[str, str]:
+    if value is not None:
+        if not isinstance(value, str) or len(value) < MIN_SECRET_LEN:
+            raise ValueError(f"auth.secret_key must be a string of at least {MIN_SECRET_LEN} characters")
+        return value, "config"
+    from_env = env.get(SECRET_ENV)
+    if from_env:
+        if len(from_env) < MIN_SECRET_LEN:
+            raise ValueError(f"{SECRET_ENV} must be at least {MIN_SECRET_LEN} characters")
+        return from_env, "env"
+    if data_dir is not None:
+        path = Path(data_dir) / SECRET_FILE
+        if path.exists():
+            text = path.read_text().strip()
+            if len(text) < MIN_SECRET_LEN:
+                raise ValueError(f"auth.secret_key: {path} holds a key shorter than {MIN_SECRET_LEN}")
+            return text, "file"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
+        log.info("generated a session secret key in %s", path)
+        return key, "file"
+    log.warning("no auth.secret_key, %s or data dir: using an ephemeral key (sessions end at restart)",
+                SECRET_ENV)
+    return secrets.token_urlsafe(48), "ephemeral"
+
+
+# --------------------------------------------------------------------------- users.json (CLI)
+
+
+def load_users_file(path: Path) -> list[User]:
+    if not path.exists():
+        return []
+    raw = json.loads(path.read_text() or "[]")
+    return [_parse_user(u, i) for i, u in enumerate(_list(raw, str(path)))]
+
+
+def _write_users_file(path: Path, users: list[User]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump([{"username": u.username, "role": u.role, "password_hash": u.password_hash}
+                   for u in users], f, indent=2)
+    os.replace(tmp, path)
+
+
+def add_user(path: Path, username: str, password: str, role: str = "operator") -> User:
+    """Add or replace ``username`` in ``users.json`` (for ``motcua-gateway user add``)."""
+    _role(role, "role")
+    user = _parse_user({"username": username, "role": role, "password_hash": hash_password(password)}, 0)
+    users = [u for u in load_users_file(path) if u.username != username] + [user]
+    _write_users_file(path, users)
+    return user
+
+
+def remove_user(path: Path, username: str) -> bool:
+    users = load_users_file(path)
+    kept = [u for u in users if u.username != username]
+    _write_users_file(path, kept)
+    return len(kept) != len(users)
+
+
+def bootstrap_admin(settings: AuthSettings, env: Mapping[str, str] | None = None) -> User | None:
+    """If ``MOTCUA_ADMIN_PASSWORD`` is set and no admin exists, create one in ``users.json``."""
+    env = os.environ if env is None else env
+    password = env.get(ADMIN_PASSWORD_ENV)
+    if not password:
+        return None
+    file_users = load_users_file(settings.users_file) if settings.users_file else []
+    if any(u.role == "admin" for u in (*settings.users, *file_users)):
+        return None
+    if settings.users_file is None:
+        raise ValueError(f"{ADMIN_PASSWORD_ENV} is set but no data dir / auth.users_file to store it in")
+    name = env.get(ADMIN_USER_ENV) or "admin"
+    user = add_user(settings.users_file, name, password, "admin")
+    log.warning("created admin user %r from %s", name, ADMIN_PASSWORD_ENV)
+    return user
+
+
+# --------------------------------------------------------------------------- runtime
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many failed logins; retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    name: str
+    role: str
+    via: str  # "session" | "token"
+    csrf: str = ""
+    sid: str = ""
+
+    def has(self, role: str) -> bool:
+        return ROLES[self.role] >= ROLES[role]
+
+
+@dataclass
+class _Window:
+    times: deque[float] = field(default_factory=deque)
+
+
+class Authenticator:
+    """Checks passwords, tokens and session cookies; limits login attempts. Thread-safe."""
+
+    def __init__(self, settings: AuthSettings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._serializer = URLSafeTimedSerializer(settings.secret_key, salt="motcua-session")
+        self._login_serializer = URLSafeTimedSerializer(settings.secret_key, salt="motcua-login-csrf")
+        self._lock = threading.Lock()
+        self._failures: dict[tuple[str, str], _Window] = {}
+        self._ip_failures: dict[str, _Window] = {}
+        self._revoked: dict[str, float] = {}
+        self._file_users: list[User] = []
+        self._file_mtime: float | None = None
+        self.rejected_logins = 0
+        self.rate_limited_logins = 0
+
+    # users ---------------------------------------------------------------
+    def users(self) -> dict[str, User]:
+        """Config users, overridden by ``users.json`` (re-read when it changes)."""
+        path = self.settings.users_file
+        if path is not None:
+            try:
+                mtime = path.stat().st_mtime
+            except FileNotFoundError:
+                mtime = None
+            if mtime != self._file_mtime:
+                try:
+                    self._file_users = load_users_file(path) if mtime is not None else []
+                    self._file_mtime = mtime
+                except (ValueError, OSError) as e:
+                    log.error("ignoring unreadable users file %s: %s", path, e)
+        merged = {u.username: u for u in self.settings.users}
+        merged.update({u.username: u for u in self._file_users})
+        return merged
+
+    # login ---------------------------------------------------------------
+    def _prune(self, window: _Window, now: float) -> None:
+        while window.times and window.times[0] <= now - self.settings.login_window_s:
+            window.times.popleft()
+
+    def check_rate(self, username: str, ip: str) -> None:
+        """Raise ``RateLimited`` if this IP+user (or this IP overall) failed too often recently."""
+        now = self._clock()
+        with self._lock:
+            pair = self._failures.setdefault((ip, username.lower()), _Window())
+            per_ip = self._ip_failures.setdefault(ip, _Window())
+            self._prune(pair, now)
+            self._prune(per_ip, now)
+            limit = self.settings.login_max_failures
+            for window, cap in ((pair, limit), (per_ip, 4 * limit)):
+                if len(window.times) >= cap:
+                    self.rate_limited_logins += 1
+                    retry = math.ceil(window.times[0] + self.settings.login_window_s - now)
+                    raise RateLimited(max(retry, 1))
+
+    def login(self, username: str, password: str, ip: str) -> Principal | None:
+        """Verify a password. ``None`` on failure (counted); raises ``RateLimited`` when blocked."""
+        self.check_rate(username, ip)
+        user = self.users().get(username)
+        ok = verify_password(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+        now = self._clock()
+        with self._lock:
+            if not ok:
+                self.rejected_logins += 1
+                self._failures.setdefault((ip, username.lower()), _Window()).times.append(now)
+                self._ip_failures.setdefault(ip, _Window()).times.append(now)
+                return None
+            self._failures.pop((ip, username.lower()), None)
+        assert user is not None
+        return Principal(user.username, user.role, "session", csrf=secrets.token_urlsafe(24),
+                         sid=secrets.token_urlsafe(16))
+
+    # sessions ------------------------------------------------------------
+    def session_cookie(self, principal: Principal) -> str:
+        return self._serializer.dumps({"u": principal.name, "sid": principal.sid, "csrf": principal.csrf})
+
+    def read_session(self, cookie: str | None) -> Principal | None:
+        if not cookie:
+            return None
+        try:
+            data = self._serializer.loads(cookie, max_age=self.settings.session_ttl_s)
+        except (BadSignature, SignatureExpired):
+            return None
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("u", "sid", "csrf")):
+            return None
+        with self._lock:
+            if data["sid"] in self._revoked:
+                return None
+        user = self.users().get(data["u"])
+        if user is None:  # removed since login
+            return None
+        return Principal(user.username, user.role, "session", csrf=data["csrf"], sid=data["sid"])
+
+    def revoke(self, principal: Principal) -> None:
+        """Log out: the session id is refused until it would have expired anyway."""
+        now = self._clock()
+        with self._lock:
+            self._revoked = {s: t for s, t in self._revoked.items() if t > now}
+            if principal.sid:
+                self._revoked[principal.sid] = now + self.settings.session_ttl_s
+
+    # tokens --------------------------------------------------------------
+    def read_bearer(self, header: str | None) -> Principal | None:
+        if not header or not header.lower().startswith("bearer "):
+            return None
+        digest = sha256_hex(header[7:].strip())
+        for t in self.settings.api_tokens:
+            if hmac.compare_digest(t.token_sha256, digest):
+                return Principal(t.name, t.role, "token")
+        return None
+
+    def principal(self, request: Request) -> Principal | None:
+        """Who is asking: a valid bearer token wins, else the session cookie, else ``None``."""
+        auth_header = request.headers.get("authorization")
+        if auth_header:
+            return self.read_bearer(auth_header)
+        return self.read_session(request.cookies.get(SESSION_COOKIE))
+
+    # login-form CSRF (before there is a session) ---------------------------
+    def login_csrf_pair(self) -> tuple[str, str]:
+        """(cookie value, form value) for the login form: a signed random nonce (double submit)."""
+        nonce = secrets.token_urlsafe(24)
+        return self._login_serializer.dumps(nonce), nonce
+
+    def check_login_csrf(self, cookie: str | None, form_value: str | None) -> bool:
+        if not cookie or not form_value:
+            return False
+        try:
+            nonce = self._login_serializer.loads(cookie, max_age=3600)
+        except (BadSignature, SignatureExpired):
+            return False
+        return isinstance(nonce, str) and hmac.compare_digest(nonce, form_value)
+
+
+def build_authenticator(settings: AuthSettings, env: Mapping[str, str] | None = None) -> Authenticator:
+    """``bootstrap_admin`` then an ``Authenticator``: what ``create_app`` puts in ``app.state.auth``."""
+    bootstrap_admin(settings, env)
+    return Authenticator(settings)
+
+
+def get_authenticator(request: Request) -> Authenticator:
+    """``app.state.auth``; if the app has not set one, build it from ``app.state.settings.auth``
+    (an ``AuthSettings`` or the raw ``[auth]`` table) or, failing that, from the environment."""
+    state = request.app.state
+    auth = getattr(state, "auth", None)
+    if isinstance(auth, Authenticator):
+        return auth
+    settings = getattr(state, "settings", None)
+    configured = getattr(settings, "auth", None)
+    data_dir = getattr(settings, "data_dir", None)
+    if isinstance(configured, AuthSettings):
+        auth_settings = configured
+    else:
+        auth_settings = AuthSettings.from_table(configured if isinstance(configured, Mapping) else {},
+                                                data_dir=data_dir)
+    auth = build_authenticator(auth_settings)
+    state.auth = auth
+    return auth
+
+
+# --------------------------------------------------------------------------- FastAPI dependencies
+
+
+def wants_html(request: Request) -> bool:
+    """A page request (redirect to /login) rather than an API call (401 JSON)."""
+    if request.url.path.startswith("/api/"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def csrf_ok(request: Request, principal: Principal) -> bool:
+    """True for safe methods, bearer tokens, or a cookie request carrying the session's CSRF token."""
+    if request.method in SAFE_METHODS or principal.via != "session":
+        return True
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+    return bool(sent) and hmac.compare_digest(sent, principal.csrf)
+
+
+def require_role(role: str) -> Callable[[Request], Awaitable[Principal]]:
+    """Dependency: the caller must hold ``role`` (or higher) and pass CSRF for cookie writes.
+
+    401 (JSON) or 303 to ``/login?next=...`` (pages) when not signed in; 403 when the role is too low
+    or the CSRF token is missing/wrong.
+    """
+    _role(role, "require_role")
+
+    async def dependency(request: Request) -> Principal:
+        principal = get_authenticator(request).principal(request)
+        if principal is None:
+            if wants_html(request) and request.method in SAFE_METHODS:
+                from urllib.parse import quote
+
+                target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+                raise HTTPException(status_code=303, headers={"Location": f"/login?next={target}"})
+            raise HTTPException(status_code=401, detail="authentication required",
+                                headers={"WWW-Authenticate": "Bearer"})
+        if not principal.has(role):
+            raise HTTPException(status_code=403, detail=f"role {role!r} required")
+        if not await csrf_ok(request, principal):
+            raise HTTPException(status_code=403, detail="missing or invalid CSRF token")
+        request.state.principal = principal
+        return principal
+
+    return dependency
+
+
+def optional_principal(request: Request) -> Principal | None:
+    """Dependency for public pages that show the signed-in user if there is one."""
+    return get_authenticator(request).principal(request)
+
