@@ -1,0 +1,1 @@
+"""On-device facial-expression sentiment: camera sources, BlazeFace + mini-Xception, k-anonymous windows."""
