@@ -1,0 +1,3 @@
+"""MotCua Edge counter kiosk runtime."""
+
+__version__ = "0.1.0"

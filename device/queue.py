@@ -1,0 +1,443 @@
+"""Queue engine: ticket numbering, calling, recall, no-show, completion, ratings.
+
+Numbering: ``ticket_no`` counts per counter per *service day*. The service day is the local date
+(config ``[device] timezone``, default Asia/Ho_Chi_Minh) but never goes backwards: it is
+``max(local date now, highest service day already used)``. A wall clock stepped back a day (NTP fix,
+no RTC) keeps numbering where it was, so a number is never issued twice; a clock stepped forward
+starts the new day at 1. The day's next number is committed in the same transaction as the ticket
+and its event, before the ticket is printed.
+
+Durations (``wait_s`` issued→called, ``service_s`` called→completed) come from the monotonic clock
+and are ``null`` when the device rebooted in between (different boot id).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from contract.payloads import EventType
+from device.clock import Clock
+from device.config import KioskConfig
+from device.events import EventBuilder
+from device.store import OutboxFull, Store, StoreError, StoreFull
+
+MAX_DURATION_S = 7 * 86400
+OPEN_STATES = ("called", "serving")
+
+MSG_OUTBOX_FULL = "Tạm ngừng cấp số: bộ nhớ đầy, vui lòng báo cán bộ (outbox full)"
+MSG_DISK_FULL = "Tạm ngừng: lỗi lưu trữ, vui lòng báo cán bộ (storage full)"
+
+
+@dataclass
+class Outcome:
+    """What a button press did, for the display, the voice and the HTTP sim API."""
+
+    ok: bool
+    action: str
+    message: str = ""
+    ticket_no: int | None = None
+    label: str | None = None
+    service_day: str | None = None
+    waiting_ahead: int | None = None
+    event_ids: list[str] = field(default_factory=list)
+    called_label: str | None = None
+    needs_reason: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Ticket:
+    id: int
+    service_day: str
+    ticket_no: int
+    label: str
+    state: str
+    issued_mono: float
+    issued_boot: str
+    called_mono: float | None
+    called_boot: str | None
+    recall_count: int
+
+
+def _duration(start: float | None, start_boot: str | None, end: float, end_boot: str) -> float | None:
+    if start is None or start_boot != end_boot:
+        return None
+    d = end - start
+    if d < 0 or d > MAX_DURATION_S:
+        return None
+    return round(d, 3)
+
+
+class QueueEngine:
+    """All queue operations; each is one durable transaction that also appends its events."""
+
+    def __init__(self, cfg: KioskConfig, store: Store, clock: Clock, builder: EventBuilder) -> None:
+        self.cfg, self.store, self.clock, self.builder = cfg, store, clock, builder
+        self.refused = 0
+
+    # ------------------------------------------------------------------ helpers
+
+    def local_date(self) -> date:
+        return self.clock.wall().astimezone(self.cfg.device.tz).date()
+
+    def _service_day(self, cur: sqlite3.Cursor) -> str:
+        today = self.local_date().isoformat()
+        highest = self.store.get_meta("highest_day", None, cur)
+        if highest is None or today > highest:
+            self.store.set_meta(cur, "highest_day", today)
+            return today
+        return highest
+
+    def _emit(self, cur: sqlite3.Cursor, etype: EventType, data: dict[str, Any], out: Outcome) -> None:
+        res = self.store.append_event(cur, etype, self.builder.builder(etype, data))
+        if res is not None:
+            out.event_ids.append(res[0])
+
+    def _ticket_data(self, t: _Ticket) -> dict[str, Any]:
+        return {
+            "ticket_no": t.ticket_no,
+            "label": t.label,
+            "counter": self.cfg.device.counter,
+            "service_day": t.service_day,
+        }
+
+    @staticmethod
+    def _row(r: tuple | None) -> _Ticket | None:
+        return _Ticket(*r) if r else None
+
+    _COLS = (
+        "id, service_day, ticket_no, label, state, issued_mono, issued_boot, called_mono, called_boot, "
+        "recall_count"
+    )
+
+    def _current(self, cur: sqlite3.Cursor) -> _Ticket | None:
+        return self._row(
+            cur.execute(
+                f"SELECT {self._COLS} FROM tickets WHERE state IN ('called','serving') "
+                "ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        )
+
+    def _waiting_count(self, cur: sqlite3.Cursor | sqlite3.Connection) -> int:
+        return int(cur.execute("SELECT count(*) FROM tickets WHERE state='waiting'").fetchone()[0])
+
+    def _run(self, action: str, fn) -> Outcome:
+        out = Outcome(ok=True, action=action)
+        try:
+            with self.store.tx() as cur:
+                fn(cur, out)
+        except OutboxFull:
+            self.refused += 1
+            return Outcome(ok=False, action=action, message=MSG_OUTBOX_FULL)
+        except StoreFull:
+            self.refused += 1
+            return Outcome(ok=False, action=action, message=MSG_DISK_FULL)
+        except StoreError as exc:
+            self.refused += 1
+            return Outcome(ok=False, action=action, message=f"Lỗi lưu trữ (storage error): {exc}"[:200])
+        return out
+
+    # ------------------------------------------------------------------ citizen: take a ticket
+
+    def issue(self) -> Outcome:
+        def op(cur: sqlite3.Cursor, out: Outcome) -> None:
+            day = self._service_day(cur)
+            row = cur.execute("SELECT next_no FROM day_counter WHERE service_day=?", (day,)).fetchone()
+            no = row[0] if row else 1
+            label = self.cfg.queue.label(no)
+            ahead = self._waiting_count(cur)
+            cur.execute(
+                "INSERT INTO day_counter(service_day, next_no) VALUES(?, ?) ON CONFLICT(service_day) "
+                "DO UPDATE SET next_no=excluded.next_no",
+                (day, no + 1),
+            )
+            cur.execute(
+                "INSERT INTO tickets(service_day, ticket_no, label, state, issued_mono, issued_boot, "
+                "issued_ts) VALUES(?,?,?,?,?,?,?)",
+                (
+                    day,
+                    no,
+                    label,
+                    "waiting",
+                    self.clock.monotonic(),
+                    self.clock.boot_id,
+                    self.clock.wall().isoformat(),
+                ),
+            )
+            data = {
+                "ticket_no": no,
+                "label": label,
+                "counter": self.cfg.device.counter,
+                "service_day": day,
+                "waiting_ahead": ahead,
+            }
+            self._emit(cur, EventType.TICKET_ISSUED, data, out)
+            out.ticket_no, out.label, out.service_day, out.waiting_ahead = no, label, day, ahead
+            out.message = f"Số của bạn: {label}"
+
+        return self._run("ticket", op)
+
+    # ------------------------------------------------------------------ officer buttons
+
+    def _complete(self, cur: sqlite3.Cursor, t: _Ticket, out: Outcome) -> None:
+        now, boot = self.clock.monotonic(), self.clock.boot_id
+        cur.execute(
+            "UPDATE tickets SET state='completed', ended_mono=?, ended_boot=? WHERE id=?", (now, boot, t.id)
+        )
+        data = self._ticket_data(t) | {
+            "wait_s": _duration(t.issued_mono, t.issued_boot, t.called_mono or now, t.called_boot or boot),
+            "service_s": _duration(t.called_mono, t.called_boot, now, boot),
+            "officer_id": self.cfg.device.officer_id,
+        }
+        self._emit(cur, EventType.SERVICE_COMPLETED, data, out)
+        # Open the rating prompt for this visit.
+        self.store.set_meta(
+            cur,
+            "prompt",
+            json.dumps(
+                {
+                    "ticket_id": t.id,
+                    "ticket_no": t.ticket_no,
+                    "label": t.label,
+                    "service_day": t.service_day,
+                    "mono": now,
+                    "boot": boot,
+                }
+            ),
+        )
+
+    def next(self) -> Outcome:
+        def op(cur: sqlite3.Cursor, out: Outcome) -> None:
+            current = self._current(cur)
+            if current is not None:
+                self._complete(cur, current, out)
+            t = self._row(
+                cur.execute(
+                    f"SELECT {self._COLS} FROM tickets WHERE state='waiting' ORDER BY id LIMIT 1"
+                ).fetchone()
+            )
+            if t is None:
+                out.message = "Không còn người chờ (no one waiting)"
+                return
+            now, boot = self.clock.monotonic(), self.clock.boot_id
+            cur.execute(
+                "UPDATE tickets SET state='called', called_mono=?, called_boot=? WHERE id=?",
+                (now, boot, t.id),
+            )
+            data = self._ticket_data(t) | {
+                "wait_s": _duration(t.issued_mono, t.issued_boot, now, boot),
+                "waiting_after": self._waiting_count(cur),
+                "officer_id": self.cfg.device.officer_id,
+            }
+            self._emit(cur, EventType.TICKET_CALLED, data, out)
+            out.ticket_no, out.label, out.service_day, out.called_label = (
+                t.ticket_no,
+                t.label,
+                t.service_day,
+                t.label,
+            )
+            out.message = f"Mời số {t.label} đến quầy số {self.cfg.device.counter}"
+
+        return self._run("next", op)
+
+    def recall(self) -> Outcome:
+        def op(cur: sqlite3.Cursor, out: Outcome) -> None:
+            t = self._current(cur)
+            if t is None:
+                out.ok, out.message = False, "Chưa gọi số nào (nothing called)"
+                return
+            cur.execute("UPDATE tickets SET recall_count=recall_count+1 WHERE id=?", (t.id,))
+            self._emit(
+                cur,
+                EventType.TICKET_RECALLED,
+                self._ticket_data(t) | {"recall_count": t.recall_count + 1},
+                out,
+            )
+            out.ticket_no, out.label, out.service_day, out.called_label = (
+                t.ticket_no,
+                t.label,
+                t.service_day,
+                t.label,
+            )
+            out.message = f"Mời số {t.label} đến quầy số {self.cfg.device.counter}"
+
+        return self._run("recall", op)
+
+    def no_show(self) -> Outcome:
+        def op(cur: sqlite3.Cursor, out: Outcome) -> None:
+            t = self._current(cur)
+            if t is None:
+                out.ok, out.message = False, "Chưa gọi số nào (nothing called)"
+                return
+            now, boot = self.clock.monotonic(), self.clock.boot_id
+            cur.execute(
+                "UPDATE tickets SET state='no_show', ended_mono=?, ended_boot=? WHERE id=?", (now, boot, t.id)
+            )
+            data = self._ticket_data(t) | {
+                "wait_s": _duration(t.issued_mono, t.issued_boot, t.called_mono or now, t.called_boot or boot)
+            }
+            self._emit(cur, EventType.TICKET_NO_SHOW, data, out)
+            out.ticket_no, out.label, out.service_day = t.ticket_no, t.label, t.service_day
+            out.message = f"Số {t.label} vắng mặt (no-show)"
+
+        return self._run("no_show", op)
+
+    # ------------------------------------------------------------------ ratings
+
+    def _open_prompt(self, cur: sqlite3.Cursor) -> dict[str, Any] | None:
+        raw = self.store.get_meta("prompt", None, cur)
+        if not raw:
+            return None
+        p = json.loads(raw)
+        if (
+            p.get("boot") != self.clock.boot_id
+            or self.clock.monotonic() - p["mono"] > self.cfg.rating.prompt_timeout_s
+        ):
+            return None
+        return p
+
+    def prompt(self) -> dict[str, Any] | None:
+        """The visit the rating buttons currently rate, if the prompt is open."""
+        with self.store._lock:
+            return self._open_prompt(self.store._db.cursor())
+
+    def rate(self, level: int) -> Outcome:
+        scale = self.cfg.rating.scale
+
+        def op(cur: sqlite3.Cursor, out: Outcome) -> None:
+            if not 1 <= level <= scale:
+                out.ok, out.message = False, f"Mức đánh giá không hợp lệ (level {level})"
+                return
+            self._finalize_pending(cur, out)
+            prompt = self._open_prompt(cur)
+            if prompt is None:
+                current = self._current(cur)
+                if current is None:
+                    out.ok, out.message = False, "Không có lượt phục vụ để đánh giá (nothing to rate)"
+                    return
+                self._complete(cur, current, out)
+                prompt = self._open_prompt(cur)
+            assert prompt is not None
+            self.store.set_meta(cur, "prompt", "")
+            data = {
+                "ticket_no": prompt["ticket_no"],
+                "service_day": prompt["service_day"],
+                "counter": self.cfg.device.counter,
+                "level": level,
+                "scale": scale,
+                "level_label": self.cfg.rating.label(level),
+                "reason": None,
+                "officer_id": self.cfg.device.officer_id,
+            }
+            out.ticket_no, out.label, out.service_day = (
+                prompt["ticket_no"],
+                prompt["label"],
+                prompt["service_day"],
+            )
+            if level == 1 and self.cfg.rating.reasons:
+                cur.execute(
+                    "INSERT INTO pending_rating(data, created_mono, boot) VALUES(?,?,?)",
+                    (json.dumps(data), self.clock.monotonic(), self.clock.boot_id),
+                )
+                out.needs_reason = True
+                out.message = "Xin cho biết lý do chưa hài lòng"
+            else:
+                self._emit(cur, EventType.RATING_SUBMITTED, data, out)
+                out.message = "Cảm ơn quý khách đã đánh giá!"
+
+        return self._run(f"rate_{level}", op)
+
+    def _finalize_pending(self, cur: sqlite3.Cursor, out: Outcome, reason: str | None = None) -> int:
+        rows = cur.execute("SELECT id, data FROM pending_rating ORDER BY id").fetchall()
+        for rid, raw in rows:
+            data = json.loads(raw) | {"reason": reason}
+            self._emit(cur, EventType.RATING_SUBMITTED, data, out)
+            cur.execute("DELETE FROM pending_rating WHERE id=?", (rid,))
+        return len(rows)
+
+    def choose_reason(self, code: str) -> Outcome:
+        def op(cur: sqlite3.Cursor, out: Outcome) -> None:
+            if code not in self.cfg.rating.reasons:
+                out.ok, out.message = False, f"Lý do không hợp lệ (unknown reason {code!r})"
+                return
+            if self._finalize_pending(cur, out, code) == 0:
+                out.ok, out.message = False, "Không có đánh giá đang chờ lý do (no rating pending)"
+                return
+            out.message = "Cảm ơn quý khách đã góp ý!"
+
+        return self._run("reason", op)
+
+    def pending_reason(self) -> dict[str, Any] | None:
+        with self.store._lock:
+            row = self.store._db.execute(
+                "SELECT data, created_mono, boot FROM pending_rating ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        if not row:
+            return None
+        return json.loads(row[0]) | {"created_mono": row[1], "boot": row[2]}
+
+    def expire_pending(self, force: bool = False) -> Outcome | None:
+        """Send lowest-level ratings whose reason choice timed out (or all, at start: ``force``)."""
+        p = self.pending_reason()
+        if p is None:
+            return None
+        if (
+            not force
+            and p["boot"] == self.clock.boot_id
+            and self.clock.monotonic() - p["created_mono"] < self.cfg.rating.reason_timeout_s
+        ):
+            return None
+        return self._run("reason_timeout", lambda cur, out: self._finalize_pending(cur, out))
+
+    # ------------------------------------------------------------------ commands
+
+    def reset_day(self, reason: str) -> Outcome:
+        """Discard the waiting list (numbering continues: numbers are never reused in a day)."""
+
+        def op(cur: sqlite3.Cursor, out: Outcome) -> None:
+            day = self._service_day(cur)
+            n = cur.execute(
+                "UPDATE tickets SET state='discarded' WHERE state IN ('waiting','called','serving')"
+            ).rowcount
+            self.store.set_meta(cur, "prompt", "")
+            self._emit(
+                cur,
+                EventType.QUEUE_RESET,
+                {"service_day": day, "discarded_waiting": n, "reason": reason[:200]},
+                out,
+            )
+            out.service_day, out.message = day, f"Đã xoá hàng chờ ({n} số)"
+
+        return self._run("reset_day", op)
+
+    def emit(self, etype: EventType, data: dict[str, Any]) -> Outcome:
+        """Append a non-queue event (device.started, cmd.result, selftest.report...)."""
+        return self._run(etype.value, lambda cur, out: self._emit(cur, etype, data, out))
+
+    # ------------------------------------------------------------------ display
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.store._lock:
+            db = self.store._db
+            cur = self._current(db.cursor())
+            waiting = self._waiting_count(db)
+            nxt = db.execute("SELECT label FROM tickets WHERE state='waiting' ORDER BY id LIMIT 3").fetchall()
+        prompt = self.prompt()
+        pending = self.pending_reason()
+        return {
+            "serving": cur.label if cur else None,
+            "serving_ticket_no": cur.ticket_no if cur else None,
+            "waiting": waiting,
+            "next_labels": [r[0] for r in nxt],
+            "rating_prompt": (
+                {"label": prompt["label"], "ticket_no": prompt["ticket_no"]} if prompt else None
+            ),
+            "reason_pending": pending is not None,
+            "service_day": self.store.get_meta("highest_day") or self.local_date().isoformat(),
+        }

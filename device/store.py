@@ -1,0 +1,266 @@
+"""Durable local store (SQLite, WAL, synchronous=FULL): queue state, day counters and the event outbox.
+
+A ticket's number, its row and its ``ticket.issued`` event are written in ONE transaction that is
+committed (fsync) before the citizen sees the ticket, so a power cut can never reuse a number or lose
+an acknowledged event. The outbox keeps each event's encoded payload exactly once: a resend after a
+restart is byte-identical (same ``event_id``, same ``seq``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from contract.payloads import EventType
+
+# Events that may be evicted when the outbox quota is reached (oldest first). Everything else
+# (tickets, service, ratings, resets, sentiment) is never dropped: new tickets are refused instead.
+LOW_PRIORITY = frozenset(
+    {EventType.DEVICE_STARTED, EventType.CMD_RESULT, EventType.SELFTEST_REPORT, EventType.UPDATE_RESULT}
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS day_counter (service_day TEXT PRIMARY KEY, next_no INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tickets (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    service_day TEXT NOT NULL,
+    ticket_no INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('waiting','called','serving','completed','no_show','discarded')),
+    issued_mono REAL NOT NULL, issued_boot TEXT NOT NULL, issued_ts TEXT NOT NULL,
+    called_mono REAL, called_boot TEXT,
+    ended_mono REAL, ended_boot TEXT,
+    recall_count INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (service_day, ticket_no)
+);
+CREATE INDEX IF NOT EXISTS tickets_state ON tickets(state, id);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    low_priority INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_low ON outbox(low_priority, seq);
+CREATE TABLE IF NOT EXISTS pending_rating (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    data TEXT NOT NULL,
+    created_mono REAL NOT NULL,
+    boot TEXT NOT NULL
+);
+"""
+
+
+class StoreError(RuntimeError):
+    """A storage problem the kiosk reports instead of crashing."""
+
+
+class StoreFull(StoreError):
+    """SQLite reported 'database or disk is full'; the transaction was rolled back."""
+
+
+class OutboxFull(StoreError):
+    """The outbox quota is used by events that must never be dropped; new work is refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    seq: int
+    event_id: str
+    type: str
+    payload: bytes
+
+
+# builder(seq) -> (event_id, payload bytes)
+PayloadBuilder = Callable[[int], tuple[str, bytes]]
+
+
+class Store:
+    """All durable state. Thread-safe (one connection guarded by a lock)."""
+
+    def __init__(self, path: str | Path, quota_bytes: int, max_pages: int | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.quota_bytes = quota_bytes
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        if max_pages is not None:  # tests: make the database "full" at a small size
+            self._db.execute(f"PRAGMA max_page_count={int(max_pages)}")
+        self._db.executescript(SCHEMA)
+        self.disk_full_count = 0
+        self.last_error: str | None = None
+        self._outbox_bytes = int(self._db.execute("SELECT total(size) FROM outbox").fetchone()[0])
+        self._in_tx = False
+        self._pending_delta = 0
+        self._pending_counts: list[str] = []
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Cursor]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (durable on return). Disk full raises :class:`StoreFull`."""
+        with self._lock:
+            try:
+                with self._tx() as cur:
+                    yield cur
+            finally:
+                if self._pending_counts:
+                    self.flush_counts()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            if self._in_tx:
+                raise StoreError("nested transaction")
+            cur = self._db.cursor()
+            self._in_tx, self._pending_delta = True, 0
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                yield cur
+                cur.execute("COMMIT")
+                self._outbox_bytes += self._pending_delta
+            except sqlite3.OperationalError as exc:
+                self._rollback()
+                if "full" in str(exc):
+                    self.disk_full_count += 1
+                    self.last_error = "storage full (bộ nhớ đầy)"
+                    raise StoreFull("database or disk is full") from None
+                self.last_error = f"storage error: {exc}"[:200]
+                raise StoreError(str(exc)) from None
+            except BaseException:
+                self._rollback()
+                raise
+            finally:
+                self._in_tx = False
+
+    def _rollback(self) -> None:
+        with suppress(sqlite3.OperationalError):  # SQLite may already have rolled back (SQLITE_FULL)
+            self._db.execute("ROLLBACK")
+
+    # ------------------------------------------------------------------ meta counters
+
+    def get_meta(self, key: str, default: str | None = None, cur: sqlite3.Cursor | None = None) -> str | None:
+        with self._lock:
+            row = (cur or self._db).execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+            return row[0] if row else default
+
+    def set_meta(self, cur: sqlite3.Cursor, key: str, value: str) -> None:
+        cur.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def bump(self, key: str, by: int = 1) -> None:
+        """Increment a persistent counter (best effort: a full disk only loses the count)."""
+        try:
+            with self.tx() as cur:
+                cur.execute(
+                    "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE "
+                    "SET value=CAST(value AS INTEGER)+?",
+                    (key, str(by), by),
+                )
+        except StoreError:
+            pass
+
+    def counter(self, key: str) -> int:
+        return int(self.get_meta(key, "0") or 0)
+
+    # ------------------------------------------------------------------ outbox
+
+    def append_event(
+        self, cur: sqlite3.Cursor, etype: EventType, build: PayloadBuilder
+    ) -> tuple[str, int] | None:
+        """Append an event inside the caller's transaction; returns (event_id, seq).
+
+        Applies the quota: evicts low-priority events (oldest first) to make room; if still no
+        room, a low-priority event is dropped (counted, returns None) and any other event raises
+        :class:`OutboxFull` so the caller refuses the action (the transaction is rolled back).
+        """
+        seq = int(self.get_meta("next_seq", "1", cur) or 1)
+        event_id, payload = build(seq)
+        size = len(payload)
+        low = etype in LOW_PRIORITY
+        used = self._outbox_bytes + self._pending_delta
+        if used + size > self.quota_bytes:
+            need = used + size - self.quota_bytes
+            victims = cur.execute("SELECT seq, size FROM outbox WHERE low_priority=1 ORDER BY seq").fetchall()
+            freed, chosen = 0, []
+            for vseq, vsize in victims:
+                if freed >= need:
+                    break
+                chosen.append(vseq)
+                freed += vsize
+            if freed < need:
+                self._count_outside_tx("outbox_rejected")
+                self.last_error = "outbox full (hàng đợi sự kiện đầy)"
+                if low:
+                    return None
+                raise OutboxFull(f"outbox quota {self.quota_bytes} B used by events that must be kept")
+            cur.executemany("DELETE FROM outbox WHERE seq=?", [(s,) for s in chosen])
+            self._pending_delta -= freed
+            n = len(chosen)
+            cur.execute(
+                "INSERT INTO meta(key, value) VALUES('outbox_evicted', ?) ON CONFLICT(key) DO UPDATE "
+                "SET value=CAST(value AS INTEGER)+?",
+                (str(n), n),
+            )
+        cur.execute(
+            "INSERT INTO outbox(seq, event_id, type, low_priority, size, payload) VALUES(?,?,?,?,?,?)",
+            (seq, event_id, etype.value, int(low), size, payload),
+        )
+        self.set_meta(cur, "next_seq", str(seq + 1))
+        self._pending_delta += size
+        return event_id, seq
+
+    def _count_outside_tx(self, key: str) -> None:
+        # The refusing transaction may be rolled back; count in a separate one afterwards.
+        self._pending_counts.append(key)
+
+    def flush_counts(self) -> None:
+        """Persist refusal counters collected during the last transaction."""
+        counts, self._pending_counts = self._pending_counts, []
+        for key in counts:
+            self.bump(key)
+
+    def pending(self, after_seq: int = 0, limit: int = 100) -> list[OutboxRow]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, event_id, type, payload FROM outbox WHERE seq>? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        return [OutboxRow(r[0], r[1], r[2], bytes(r[3])) for r in rows]
+
+    def ack(self, seqs: list[int]) -> None:
+        """Remove events the broker acknowledged (PUBACK)."""
+        if not seqs:
+            return
+        try:
+            with self.tx() as cur:
+                for s in seqs:
+                    row = cur.execute("SELECT size FROM outbox WHERE seq=?", (s,)).fetchone()
+                    if row:
+                        cur.execute("DELETE FROM outbox WHERE seq=?", (s,))
+                        self._pending_delta -= row[0]
+        except StoreError:
+            pass  # retried on the next PUBACK batch; a resend is harmless (same event_id)
+
+    def outbox_depth(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    @property
+    def outbox_bytes(self) -> int:
+        return self._outbox_bytes
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,202 @@
+"""Queue engine and store: numbering, durations, clock jumps, quota, full disk (real SQLite)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from contract.codec import decode
+from contract.topics import events_topic
+from device.clock import FakeClock
+from device.store import Store
+from tests.device.helpers import VN, make_engine, outbox_events
+
+
+def test_full_visit_events_and_durations(tmp_path):
+    q, store, clock = make_engine(tmp_path)
+    a = q.issue()
+    assert a.ok and a.ticket_no == 1 and a.label == "0001" and a.waiting_ahead == 0
+    b = q.issue()
+    assert b.ticket_no == 2 and b.waiting_ahead == 1
+    clock.advance(120)
+    called = q.next()
+    assert called.called_label == "0001"
+    clock.advance(300)
+    rated = q.rate(3)  # rating completes the visit being served
+    assert rated.ok and rated.ticket_no == 1
+    evs = outbox_events(store)
+    assert [e["type"] for e in evs] == [
+        "ticket.issued",
+        "ticket.issued",
+        "ticket.called",
+        "service.completed",
+        "rating.submitted",
+    ]
+    assert [e["seq"] for e in evs] == [1, 2, 3, 4, 5]
+    assert len({e["event_id"] for e in evs}) == 5
+    assert evs[2]["data"]["wait_s"] == 120
+    assert evs[3]["data"]["service_s"] == 300 and evs[3]["data"]["wait_s"] == 120
+    assert evs[4]["data"]["level_label"] == "Rất hài lòng"
+    topic = events_topic("LC-03390", "kiosk-demo-01")
+    for r in store.pending(0, 100):
+        decode(topic, r.payload)  # every stored payload satisfies the contract
+
+
+def test_next_completes_serving_and_calls_following(tmp_path):
+    q, store, clock = make_engine(tmp_path)
+    q.issue(), q.issue()
+    q.next()
+    clock.advance(60)
+    out = q.next()
+    assert out.called_label == "0002"
+    types = [e["type"] for e in outbox_events(store)]
+    assert types[-2:] == ["service.completed", "ticket.called"]
+    assert q.next().message.startswith("Không còn")
+    assert q.recall().ok is False and q.no_show().ok is False
+
+
+def test_lowest_rating_waits_for_reason_then_times_out(tmp_path):
+    q, store, clock = make_engine(tmp_path)
+    q.issue()
+    q.next()
+    out = q.rate(1)
+    assert out.needs_reason  # stored durably, sent when the reason comes
+    assert "rating.submitted" not in [e["type"] for e in outbox_events(store)]
+    assert q.choose_reason("nonsense").ok is False
+    done = q.choose_reason("waited_too_long")
+    assert done.ok and len(done.event_ids) == 1
+    ev = outbox_events(store)[-1]
+    assert ev["data"]["reason"] == "waited_too_long" and ev["data"]["level_label"] == "Không hài lòng"
+    q.issue()
+    q.next()
+    q.rate(1)
+    assert q.expire_pending() is None
+    clock.advance(q.cfg.rating.reason_timeout_s + 1)
+    exp = q.expire_pending()
+    assert exp is not None and len(exp.event_ids) == 1
+    assert outbox_events(store)[-1]["data"]["reason"] is None
+
+
+def test_rating_without_visit_refused(tmp_path):
+    q, _, clock = make_engine(tmp_path)
+    assert q.rate(2).ok is False
+    q.issue()
+    q.next()
+    q.next()  # completes: prompt open
+    assert q.rate(2).ok
+    assert q.rate(2).ok is False  # one rating per visit
+
+
+def test_midnight_rollover_resets_numbers(tmp_path):
+    clock = FakeClock(datetime(2026, 11, 30, 23, 59, 0, tzinfo=VN))
+    q, _, _ = make_engine(tmp_path, clock)
+    assert [q.issue().ticket_no for _ in range(3)] == [1, 2, 3]
+    clock.advance(120)  # 00:01 local next day
+    out = q.issue()
+    assert out.ticket_no == 1 and out.service_day == "2026-12-01"
+
+
+def test_midnight_is_local_time_not_utc(tmp_path):
+    # 17:30 UTC on 30 Nov is 00:30 on 1 Dec in Vietnam.
+    from datetime import UTC
+
+    clock = FakeClock(datetime(2026, 11, 30, 17, 30, tzinfo=UTC))
+    q, _, _ = make_engine(tmp_path, clock)
+    assert q.issue().service_day == "2026-12-01"
+
+
+def test_clock_jump_back_one_day_never_reuses_numbers(tmp_path):
+    q, _, clock = make_engine(tmp_path)
+    q.issue(), q.issue()
+    clock.jump_wall(timedelta(days=-1))
+    out = q.issue()
+    assert out.service_day == "2026-11-30" and out.ticket_no == 3
+    clock.advance(10)
+    called = q.next()
+    assert called.ok >= 0 and called.label == "0001"
+
+
+def test_clock_jump_forward_one_day_durations_stay_sane(tmp_path):
+    q, store, clock = make_engine(tmp_path)
+    q.issue()
+    clock.advance(30)
+    clock.jump_wall(timedelta(days=1))
+    called = q.next()
+    assert called.ok
+    ev = outbox_events(store)[-1]
+    assert ev["data"]["wait_s"] == 30  # monotonic, not wall
+    out = q.issue()
+    assert out.service_day == "2026-12-01" and out.ticket_no == 1
+    clock.jump_wall(timedelta(days=-1))  # NTP steps back: keep the highest day, keep counting
+    again = q.issue()
+    assert again.service_day == "2026-12-01" and again.ticket_no == 2
+
+
+def test_reboot_nulls_durations(tmp_path):
+    q, store, clock = make_engine(tmp_path)
+    q.issue()
+    clock.reboot("boot-b")
+    q.next()
+    assert outbox_events(store)[-1]["data"]["wait_s"] is None
+
+
+def test_numbers_survive_reopen(tmp_path):
+    q, store, clock = make_engine(tmp_path)
+    q.issue(), q.issue()
+    store.close()
+    q2, store2, _ = make_engine(tmp_path, clock)
+    assert q2.issue().ticket_no == 3
+    assert [e["seq"] for e in outbox_events(store2)] == [1, 2, 3]
+
+
+def test_quota_evicts_low_priority_then_refuses_tickets(tmp_path):
+    from contract.payloads import EventType
+
+    q, store, clock = make_engine(tmp_path, quota=3000)
+    for _ in range(3):
+        q.emit(
+            EventType.CMD_RESULT,
+            {
+                "cmd_id": "00000000-0000-4000-8000-000000000000",
+                "name": "selftest",
+                "ok": True,
+                "message": "x",
+            },
+        )
+    issued = 0
+    while True:
+        out = q.issue()
+        if not out.ok:
+            break
+        issued += 1
+        assert issued < 100
+    assert "bộ nhớ đầy" in out.message
+    types = [e["type"] for e in outbox_events(store)]
+    assert "cmd.result" not in types  # evicted first
+    assert types.count("ticket.issued") == issued
+    assert store.counter("outbox_evicted") == 3 and store.counter("outbox_rejected") >= 1
+    # The refused press did not consume a number: after the broker acks, numbering continues.
+    store.ack([r.seq for r in store.pending(0, 1000)])
+    assert q.issue().ticket_no == issued + 1
+
+
+def test_disk_full_is_counted_and_recoverable(tmp_path):
+    q, store, _ = make_engine(tmp_path, max_pages=30)
+    results = [q.issue() for _ in range(400)]
+    refused = [r for r in results if not r.ok]
+    assert refused, "a 30-page database must fill up"
+    assert "lưu trữ" in refused[0].message and store.disk_full_count >= 1
+    ok_nos = [r.ticket_no for r in results if r.ok]
+    assert ok_nos == list(range(1, len(ok_nos) + 1))  # no gap, no reuse
+    store.close()
+    reopened = Store(tmp_path / "kiosk.db", 10_000_000)  # no corruption: integrity check passes
+    assert reopened._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert reopened.outbox_depth() == len(ok_nos)
+
+
+def test_reset_day_discards_waiting_keeps_numbering(tmp_path):
+    q, store, _ = make_engine(tmp_path)
+    q.issue(), q.issue()
+    out = q.reset_day("test")
+    assert out.ok and outbox_events(store)[-1]["data"]["discarded_waiting"] == 2
+    assert q.snapshot()["waiting"] == 0
+    assert q.issue().ticket_no == 3
