@@ -1,0 +1,468 @@
+"""JSON API under /api/v1, plus /healthz and /metrics.
+
+Public (no login): offices, office KPIs, map.geojson, kpis.csv: aggregates only, no citizen data.
+Operator: fleet, commands, ingest stats, alerts. Admin: registry edits.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import select
+
+from contract.codec import encode
+from contract.payloads import CommandRequest
+from contract.topics import cmd_topic
+from gateway import api_models as m
+from gateway.store import schema as s
+
+try:
+    from gateway.auth import require_role
+except ImportError:  # pragma: no cover - the auth module is part of the product
+
+    def require_role(role: str) -> Any:
+        def deny() -> None:
+            raise HTTPException(503, "gateway.auth is not installed: protected endpoints are closed")
+
+        return deny
+
+
+OPERATOR = require_role("operator")
+ADMIN = require_role("admin")
+
+router = APIRouter()
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
+
+
+def _parse_day(day: str | None, request: Request) -> date:
+    if day is None:
+        return request.app.state.kpi.today()
+    try:
+        return date.fromisoformat(day)
+    except ValueError:
+        raise HTTPException(422, f"day={day!r}: expected YYYY-MM-DD") from None
+
+
+# ---------------------------------------------------------------------------- offices (public)
+
+
+def _offices(request: Request, day: date | None = None) -> list[dict[str, Any]]:
+    st = request.app.state
+    offices = st.store.offices()
+    units = st.store.units()
+    kpis = st.kpi.all_offices([o["code"] for o in offices], day)
+    online: dict[str, int] = {}
+    total: dict[str, int] = {}
+    with st.store.engine.connect() as conn:
+        q = (
+            select(s.devices.c.device_id, s.devices.c.office_code, s.device_status.c.state)
+            .select_from(
+                s.devices.outerjoin(s.device_status, s.device_status.c.device_id == s.devices.c.device_id)
+            )
+            .where(s.devices.c.registered.is_(True))
+        )
+        for r in conn.execute(q):
+            total[r.office_code] = total.get(r.office_code, 0) + 1
+            if r.state == "online":
+                online[r.office_code] = online.get(r.office_code, 0) + 1
+    out = []
+    for o in offices:
+        unit = units.get(o["unit_code"], {})
+        k = kpis[o["code"]]
+        out.append(
+            {
+                **o,
+                "unit_name": unit.get("name", ""),
+                "province_code": unit.get("province_code", ""),
+                "kpi_today": k,
+                "wait_class": st.kpi.wait_class(k["avg_wait_s"]),
+                "satisfaction_class": st.kpi.satisfaction_class(k["satisfaction_rate"]),
+                "devices_online": online.get(o["code"], 0),
+                "devices_total": total.get(o["code"], 0),
+            }
+        )
+    return out
+
+
+@router.get("/api/v1/offices", response_model=list[m.Office], tags=["public"])
+def list_offices(request: Request) -> list[dict[str, Any]]:
+    """All one-stop offices with today's KPIs (local day, Asia/Ho_Chi_Minh)."""
+    return _offices(request)
+
+
+@router.get("/api/v1/offices/{code}", response_model=m.Office, tags=["public"])
+def get_office(code: str, request: Request) -> dict[str, Any]:
+    for o in _offices(request):
+        if o["code"] == code:
+            return o
+    raise HTTPException(404, f"office {code!r} not found")
+
+
+@router.get("/api/v1/offices/{code}/kpis", tags=["public"])
+def office_kpis(code: str, request: Request, day: str | None = None) -> dict[str, Any]:
+    """One office and day: KPIs, per counter, per hour (arrivals, avg wait), officers (aggregates),
+    sentiment windows, rating distribution, and next week's arrivals forecast with its error."""
+    if request.app.state.store.office(code) is None:
+        raise HTTPException(404, f"office {code!r} not found")
+    return request.app.state.kpi.office_detail(code, _parse_day(day, request))
+
+
+@router.get("/api/v1/map.geojson", tags=["public"])
+def map_geojson(request: Request) -> Response:
+    """GeoJSON FeatureCollection of offices (properties = the /offices fields) for national maps."""
+    feats = []
+    for o in _offices(request):
+        props = {k: v for k, v in o.items() if k not in ("lat", "lon")}
+        feats.append(
+            {
+                "type": "Feature",
+                "id": o["code"],
+                "geometry": {"type": "Point", "coordinates": [o["lon"], o["lat"]]},
+                "properties": props,
+            }
+        )
+    import json
+
+    body = json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False)
+    return Response(body, media_type="application/geo+json")
+
+
+CSV_KPI_COLS = [
+    "visits",
+    "served",
+    "waiting_now",
+    "no_shows",
+    "avg_wait_s",
+    "p90_wait_s",
+    "over_target_share",
+    "avg_service_s",
+    "p90_service_s",
+    "rated",
+    "not_satisfied",
+    "satisfaction_rate",
+    "sentiment_score",
+    "sentiment_visits",
+]
+
+
+@router.get("/api/v1/kpis.csv", tags=["public"], response_class=PlainTextResponse)
+def kpis_csv(
+    request: Request,
+    from_: str = Query(alias="from"),
+    to: str = Query(),
+    level: Literal["counter", "office", "unit"] = "office",
+) -> Response:
+    """KPIs per day and counter/office/unit as CSV (public: aggregates only). Rating columns
+    r1..r5 count each level; unit level adds up history recorded under merged (old) codes."""
+    st = request.app.state
+    d_from, d_to = _parse_day(from_, request), _parse_day(to, request)
+    if d_to < d_from or (d_to - d_from).days > 366:
+        raise HTTPException(422, "need from <= to and at most 366 days")
+    office_units = {o["code"]: o["unit_code"] for o in st.store.offices()}
+    for mp in st.store.unit_mapping():  # an office code that is an old unit code → its new unit
+        if mp["old_code"] and mp["old_code"] not in office_units:
+            office_units[mp["old_code"]] = mp["new_code"]
+    rows = st.kpi.table(d_from, d_to, level, office_units)
+    keys = {
+        "counter": ["day", "office_code", "counter"],
+        "office": ["day", "office_code"],
+        "unit": ["day", "unit_code"],
+    }[level]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(keys + CSV_KPI_COLS + [f"r{i}" for i in range(1, 6)])
+    for r in rows:
+        w.writerow(
+            [r[k] for k in keys]
+            + [
+                "" if r[c] is None else (round(r[c], 4) if isinstance(r[c], float) else r[c])
+                for c in CSV_KPI_COLS
+            ]
+            + [r["ratings"].get(str(i), 0) for i in range(1, 6)]
+        )
+    fname = f"motcua-kpis-{level}-{d_from}-{d_to}.csv"
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{fname}"'},
+    )
+
+
+# ---------------------------------------------------------------------------- registry (admin)
+
+
+@router.get("/api/v1/units", tags=["registry"])
+def list_units(request: Request) -> dict[str, Any]:
+    """Commune-level units (post-2025 codes) and the old→new mapping (old_code null = unknown)."""
+    return {
+        "units": list(request.app.state.store.units().values()),
+        "unit_mapping": request.app.state.store.unit_mapping(),
+    }
+
+
+@router.post("/api/v1/offices", response_model=m.Office, status_code=201, tags=["registry"])
+def create_office(body: m.OfficeIn, request: Request, _p: Any = Depends(ADMIN)) -> dict[str, Any]:
+    st = request.app.state
+    if body.unit_code not in st.store.units():
+        raise HTTPException(422, f"unit_code {body.unit_code!r} is not a known unit")
+    if st.store.office(body.code) is not None:
+        raise HTTPException(409, f"office {body.code!r} exists; use PUT")
+    st.store.upsert_office(body.model_dump())
+    return get_office(body.code, request)
+
+
+@router.put("/api/v1/offices/{code}", response_model=m.Office, tags=["registry"])
+def update_office(
+    code: str, body: m.OfficeUpdate, request: Request, _p: Any = Depends(ADMIN)
+) -> dict[str, Any]:
+    st = request.app.state
+    cur = st.store.office(code)
+    if cur is None:
+        raise HTTPException(404, f"office {code!r} not found")
+    new = {**cur, **body.model_dump(exclude_none=True)}
+    if new["unit_code"] not in st.store.units():
+        raise HTTPException(422, f"unit_code {new['unit_code']!r} is not a known unit")
+    st.store.upsert_office(new)
+    st.kpi.invalidate([code])
+    return get_office(code, request)
+
+
+@router.post("/api/v1/devices", response_model=m.Device, status_code=201, tags=["registry"])
+def register_device(body: m.DeviceIn, request: Request, _p: Any = Depends(ADMIN)) -> dict[str, Any]:
+    """Bind a device to an office counter (provisioning calls this). Idempotent."""
+    st = request.app.state
+    office = st.store.office(body.office_code)
+    if office is None:
+        raise HTTPException(422, f"office_code {body.office_code!r} is not in the registry")
+    if body.counter > office["counters"]:
+        raise HTTPException(422, f"office {body.office_code} has counters 1..{office['counters']}")
+    st.store.register_device(body.device_id, body.office_code, body.counter)
+    if st.ingest is not None:
+        st.ingest.registered(body.device_id)
+    return st.store.device(body.device_id)
+
+
+# ---------------------------------------------------------------------------- fleet (operator)
+
+
+def fleet(request: Request) -> list[dict[str, Any]]:
+    st = request.app.state
+    now = time.time()
+    open_alerts: dict[str, list[str]] = {}
+    with st.store.engine.connect() as conn:
+        for r in conn.execute(
+            select(s.alerts.c.device_id, s.alerts.c.kind).where(s.alerts.c.closed_at.is_(None))
+        ):
+            open_alerts.setdefault(r.device_id, []).append(r.kind)
+    out = []
+    for r in st.store.fleet_rows():
+        h = r["health"] or {}
+        state = r["state"] or "unknown"
+        reason = r["reason"] if state == "offline" else None
+        detail = None
+        if reason == "no_health" and r["last_seen"]:
+            detail = f"no health for {now - r['last_seen']:.0f} s (không nhận tín hiệu)"
+        elif reason == "connection_lost":
+            detail = "connection lost, Last Will (mất kết nối)"
+        elif reason == "shutdown":
+            detail = "shut down by the kiosk (tắt máy)"
+        out.append(
+            {
+                "device_id": r["device_id"],
+                "office_code": r["office_code"],
+                "counter": r["counter"],
+                "registered": bool(r["registered"]),
+                "state": state,
+                "since": _iso(r["since"]),
+                "last_seen": _iso(r["last_seen"]),
+                "offline_reason": reason,
+                "offline_detail": detail,
+                "sw_version": r["health_sw"] or r["status_sw"],
+                "model_versions": h.get("model_versions", {}),
+                "cpu_temp_c": r["cpu_temp_c"],
+                "outbox_depth": r["outbox_depth"],
+                "queue_waiting": h.get("queue_waiting"),
+                "camera": h.get("camera"),
+                "clock_synced": r["clock_synced"],
+                "last_error": r["last_error"],
+                "last_selftest": r["last_selftest"],
+                "open_alerts": sorted(open_alerts.get(r["device_id"], [])),
+            }
+        )
+    return out
+
+
+@router.get("/api/v1/fleet", response_model=list[m.FleetDevice], tags=["fleet"])
+def get_fleet(request: Request, _p: Any = Depends(OPERATOR)) -> list[dict[str, Any]]:
+    """Every device: online/offline since when and why, versions, temperature, outbox, clock, self-test."""
+    return fleet(request)
+
+
+@router.get("/api/v1/devices", response_model=list[m.FleetDevice], tags=["fleet"])
+def get_devices(request: Request, _p: Any = Depends(OPERATOR)) -> list[dict[str, Any]]:
+    """Same as /api/v1/fleet."""
+    return fleet(request)
+
+
+@router.get("/api/v1/alerts", response_model=list[m.Alert], tags=["fleet"])
+def get_alerts(request: Request, open_only: bool = True, _p: Any = Depends(OPERATOR)) -> list[dict[str, Any]]:
+    q = select(s.alerts).order_by(s.alerts.c.id.desc()).limit(500)
+    if open_only:
+        q = q.where(s.alerts.c.closed_at.is_(None))
+    with request.app.state.store.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(q)]
+    for r in rows:
+        r["opened_at"], r["closed_at"] = _iso(r["opened_at"]), _iso(r["closed_at"])
+    return rows
+
+
+def _command_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "issued_at": _iso(row["issued_at"]), "result_at": _iso(row["result_at"])}
+
+
+@router.post(
+    "/api/v1/devices/{device_id}/commands", response_model=m.Command, status_code=202, tags=["fleet"]
+)
+def send_command(
+    device_id: str, body: m.CommandIn, request: Request, p: Any = Depends(OPERATOR)
+) -> dict[str, Any]:
+    """Publish a CommandRequest on ``.../cmd/<name>``; the result arrives as a cmd.result event."""
+    st = request.app.state
+    dev = st.store.device(device_id)
+    if dev is None:
+        raise HTTPException(404, f"device {device_id!r} not known")
+    if st.ingest is None or st.ingest.mqtt is None:
+        raise HTTPException(503, "ingest/MQTT is not running")
+    now = datetime.now(UTC)
+    issued_by = getattr(p, "name", None) or "gateway"
+    req = CommandRequest(
+        cmd_id=str(uuid.uuid4()),
+        name=body.name,
+        args=body.args,
+        issued_at=now,
+        issued_by=str(issued_by)[:200],
+    )
+    payload = encode(req)
+    row = {
+        "cmd_id": req.cmd_id,
+        "device_id": device_id,
+        "office_code": dev["office_code"],
+        "name": req.name.value,
+        "args": req.args,
+        "issued_at": now.timestamp(),
+        "issued_by": req.issued_by,
+        "status": "sent",
+        "result": None,
+        "result_at": None,
+    }
+    st.store.add_command(row)
+    ok = st.ingest.mqtt.publish(cmd_topic(dev["office_code"], device_id, req.name.value), payload, qos=1)
+    if not ok:
+        st.store.set_command_status(req.cmd_id, "publish_failed")
+    return _command_out(st.store.command(req.cmd_id))
+
+
+@router.get("/api/v1/commands/{cmd_id}", response_model=m.Command, tags=["fleet"])
+def get_command(cmd_id: str, request: Request, _p: Any = Depends(OPERATOR)) -> dict[str, Any]:
+    row = request.app.state.store.command(cmd_id)
+    if row is None:
+        raise HTTPException(404, f"command {cmd_id!r} not found")
+    return _command_out(row)
+
+
+@router.get("/api/v1/stats/ingest", response_model=m.IngestStats, tags=["fleet"])
+def ingest_stats(request: Request, _p: Any = Depends(OPERATOR)) -> dict[str, Any]:
+    """Accepted, duplicates and rejections by reason (database totals over all gateway processes)."""
+    st = request.app.state
+    c = st.store.counters()
+    return {
+        "accepted": c.get("accepted", 0),
+        "duplicates": c.get("duplicates", 0),
+        "status": c.get("status", 0),
+        "health": c.get("health", 0),
+        "rejected": {k.split(":", 1)[1]: v for k, v in sorted(c.items()) if k.startswith("rejected:")},
+        "stored_events": st.store.event_count(),
+        "process": st.ingest.snapshot() if st.ingest is not None else {},
+    }
+
+
+# ---------------------------------------------------------------------------- health and metrics
+
+
+@router.get("/healthz", tags=["ops"])
+def healthz(request: Request, response: Response) -> dict[str, Any]:
+    st = request.app.state
+    db_ok = True
+    try:
+        with st.store.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except Exception:
+        db_ok = False
+    mqtt_ok = bool(st.ingest and st.ingest.mqtt and st.ingest.mqtt.connected.is_set())
+    ingest_running = st.ingest is not None and st.ingest.mqtt is not None
+    ok = db_ok and (mqtt_ok or not ingest_running)
+    if not ok:
+        response.status_code = 503
+    return {
+        "ok": ok,
+        "database": db_ok,
+        "mqtt": mqtt_ok,
+        "ingest": ingest_running,
+        "queue_depth": st.ingest.queue.qsize() if st.ingest else 0,
+    }
+
+
+@router.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+def metrics(request: Request) -> Response:
+    """Prometheus text format: ingest counters (this process and database totals), devices online."""
+    st = request.app.state
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, help_: str, samples: list[tuple[dict[str, str], float]]) -> None:
+        lines.append(f"# HELP {name} {help_}")
+        lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            lab = ",".join(f'{k}="{v}"' for k, v in labels.items())
+            lines.append(f"{name}{{{lab}}} {value}" if lab else f"{name} {value}")
+
+    proc = st.ingest.snapshot()["process"] if st.ingest else {}
+    db = st.store.counters()
+    for src, counts in (("process", proc), ("database", db)):
+        metric(
+            f"motcua_ingest_{src}_messages_total",
+            "counter",
+            f"Messages by outcome ({src} totals).",
+            [
+                ({"outcome": k.replace(":", "_")}, float(v))
+                for k, v in sorted(counts.items())
+                if k != "batches"
+            ],
+        )
+    with st.store.engine.connect() as conn:
+        states = conn.execute(select(s.device_status.c.state)).scalars().all()
+    metric(
+        "motcua_devices",
+        "gauge",
+        "Devices by state.",
+        [({"state": x}, float(states.count(x))) for x in ("online", "offline")],
+    )
+    metric(
+        "motcua_ingest_queue_depth",
+        "gauge",
+        "Messages waiting for the writer.",
+        [({}, float(st.ingest.queue.qsize() if st.ingest else 0))],
+    )
+    metric(
+        "motcua_live_subscribers", "gauge", "Live (SSE) subscribers.", [({}, float(st.live.subscriber_count))]
+    )
+    return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -1,0 +1,141 @@
+"""Response and request models of the JSON API (they make /docs and /openapi.json precise)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from contract.payloads import CommandName
+
+
+class KpiToday(BaseModel):
+    visits: int = Field(description="Tickets of the day, not discarded by a queue reset.")
+    served: int
+    waiting_now: int = Field(description="Issued, not yet called, no-show or served.")
+    no_shows: int
+    avg_wait_s: float | None
+    p90_wait_s: float | None = Field(description="Nearest-rank 90th percentile of issued→called.")
+    over_target_share: float | None = Field(description="Share of waits over the target (20 min).")
+    avg_service_s: float | None
+    p90_service_s: float | None
+    rated: int
+    ratings: dict[str, int] = Field(description="Rating level (1 = Không hài lòng) → count.")
+    rating_scale: int | None
+    not_satisfied: int
+    satisfaction_rate: float | None = Field(description="(rated − rated lowest level) ÷ rated.")
+    sentiment_score: float | None = Field(description="Visit-weighted mean of k-anonymous windows, −1..1.")
+    sentiment_visits: int
+
+
+class Office(BaseModel):
+    code: str
+    name: str
+    unit_code: str
+    unit_name: str
+    province_code: str
+    lat: float
+    lon: float
+    counters: int
+    kpi_today: KpiToday
+    wait_class: Literal["ok", "warn", "bad", "none"]
+    satisfaction_class: Literal["ok", "warn", "bad", "none"]
+    devices_online: int
+    devices_total: int
+
+
+class OfficeIn(BaseModel):
+    code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+    name: str = Field(min_length=1, max_length=200)
+    unit_code: str = Field(min_length=1, max_length=16)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    counters: int = Field(ge=1, le=50)
+
+
+class OfficeUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    unit_code: str | None = None
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    counters: int | None = Field(default=None, ge=1, le=50)
+
+
+class DeviceIn(BaseModel):
+    device_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,47}$")
+    office_code: str
+    counter: int = Field(ge=1)
+
+
+class Device(BaseModel):
+    device_id: str
+    office_code: str
+    counter: int | None
+    registered: bool
+
+
+class Selftest(BaseModel):
+    passed: bool
+    at: str
+    components: list[dict[str, Any]]
+
+
+class FleetDevice(BaseModel):
+    device_id: str
+    office_code: str
+    counter: int | None
+    registered: bool = Field(description="False: seen on the wire but not bound in the registry.")
+    state: Literal["online", "offline", "unknown"]
+    since: str | None = Field(description="When the current state began (ISO 8601, gateway clock).")
+    last_seen: str | None
+    offline_reason: Literal["connection_lost", "shutdown", "no_health"] | None
+    offline_detail: str | None = Field(description="Human text, e.g. 'no health for 95 s'.")
+    sw_version: str | None
+    model_versions: dict[str, str]
+    cpu_temp_c: float | None
+    outbox_depth: int | None
+    queue_waiting: int | None
+    camera: str | None
+    clock_synced: bool | None
+    last_error: str | None
+    last_selftest: Selftest | None
+    open_alerts: list[str]
+
+
+class CommandIn(BaseModel):
+    name: CommandName
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Command(BaseModel):
+    cmd_id: str
+    device_id: str
+    office_code: str
+    name: str
+    args: dict[str, Any]
+    issued_at: str
+    issued_by: str
+    status: Literal["sent", "ok", "failed", "publish_failed"]
+    result: dict[str, Any] | None
+    result_at: str | None
+
+
+class IngestStats(BaseModel):
+    accepted: int = Field(description="Events stored (all gateway processes).")
+    duplicates: int = Field(description="Events received again (replays), stored once.")
+    status: int
+    health: int
+    rejected: dict[str, int] = Field(description="Rejections by reason.")
+    stored_events: int
+    process: dict[str, Any] = Field(description="This process's counters, queue depth, MQTT state.")
+
+
+class Alert(BaseModel):
+    id: int
+    device_id: str
+    office_code: str
+    kind: str
+    opened_at: str
+    closed_at: str | None
+    message: str
+    delivered: bool

@@ -1,0 +1,104 @@
+"""FastAPI application factory: storage, KPI service, live hub, ingest, routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway.config import ConfigError, Settings
+from gateway.kpi import KpiService
+from gateway.live import LiveHub
+from gateway.registry import load_registry
+from gateway.store import Store
+
+log = logging.getLogger("motcua.gateway")
+
+
+def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
+    """Build the app. The lifespan migrates the database, loads the registry, starts the embedded
+    broker (when ``[broker] url`` is empty) and the ingest; they stop with it."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.database_url)
+    live = LiveHub()
+    kpi = KpiService(store, settings.kpi)
+
+    from gateway.alerts import AlertManager
+    from gateway.ingest import Ingest
+    from gateway.retention import Retention
+
+    alerts = AlertManager(store, settings.alerts)
+    retention = Retention(store, settings.retention)
+    ingest = Ingest(settings, store, live, kpi=kpi, alerts=alerts, retention=retention)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        broker = None
+        store.migrate()
+        if settings.registry.load_on_start:
+            store.load_registry(load_registry(settings.registry_file))
+        alerts.start()
+        ingest.start(mqtt=False)
+        if start_ingest:
+            if settings.broker.embedded:
+                from iotcore import Broker
+
+                broker = Broker(port=settings.broker.embedded_port, listen="127.0.0.1").start()
+                log.info("embedded MQTT broker on 127.0.0.1:%d", settings.broker.embedded_port)
+            from gateway.mqtt_client import GatewayMqtt
+
+            ingest.mqtt = GatewayMqtt(settings.broker, ingest.on_message)
+            ingest.mqtt.start()
+        app.state.broker = broker
+        try:
+            yield
+        finally:
+            ingest.stop()
+            alerts.stop()
+            if broker is not None:
+                broker.stop()
+            store.close()
+
+    app = FastAPI(
+        title="MotCua Edge gateway",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="One-stop office KPIs, map feed and fleet health (Bộ phận Một cửa).",
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.live = live
+    app.state.kpi = kpi
+    app.state.ingest = ingest
+    app.state.alerts = alerts
+    app.state.retention = retention
+    app.state.broker = None
+    try:
+        from gateway.auth import AuthSettings, build_authenticator
+
+        try:
+            auth_settings = AuthSettings.from_table(settings.auth, data_dir=settings.data_dir)
+        except ValueError as exc:
+            raise ConfigError(f"[auth] {exc}") from None
+        app.state.auth = build_authenticator(auth_settings)
+    except ImportError:
+        log.warning("gateway.auth missing: operator/admin endpoints are closed")
+
+    from gateway.api import router as api_router
+
+    app.include_router(api_router)
+    try:
+        from gateway.web.routes import router as web_router
+    except ImportError as exc:
+        log.warning("web pages not mounted: %s", exc)
+    else:
+        app.include_router(web_router)
+    try:
+        from gateway.updates_api import router as updates_router
+    except ImportError as exc:
+        log.info("update bundles API not mounted: %s", exc)
+    else:
+        app.include_router(updates_router)
+    return app

@@ -1,0 +1,144 @@
+"""``motcua-gateway``: run the gateway, migrate the database, manage users."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+from gateway.config import ConfigError, Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.load(args.config) if args.config else Settings.load(None)
+    if getattr(args, "data_dir", None):
+        settings.data_dir = Path(args.data_dir)
+    if getattr(args, "broker", None) is not None:
+        settings.broker.url = args.broker
+    if getattr(args, "db", None):
+        settings.database.url = args.db
+    if getattr(args, "port", None):
+        settings.web.port = args.port
+    if getattr(args, "host", None):
+        settings.web.host = args.host
+    settings.validate()
+    return settings
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+
+    settings = _settings(args)
+    app = create_app(settings)
+    embedded = " embedded" if settings.broker.embedded else ""
+    db = settings.database_url.split("@")[-1]  # no credentials on screen
+    print(
+        f"MotCua Edge gateway: http://{settings.web.host}:{settings.web.port}/map  "
+        f"(API docs /docs; broker {settings.broker.effective_url()}{embedded}; database {db})",
+        flush=True,
+    )
+    uvicorn.run(app, host=settings.web.host, port=settings.web.port, log_level=args.log_level.lower())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from gateway.store import Store
+    from gateway.store.migrations import current_version
+
+    settings = _settings(args)
+    store = Store(settings.database_url)
+    applied = store.migrate()
+    print(f"schema version {current_version(store.engine)}; applied {applied or 'nothing (up to date)'}")
+    store.close()
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from gateway.auth import USERS_FILE, add_user
+
+    settings = _settings(args)
+    path = Path(settings.auth.get("users_file") or settings.data_dir / USERS_FILE)
+    password = os.environ.get("MOTCUA_NEW_PASSWORD") or getpass.getpass(
+        f"Mật khẩu / password for {args.username}: "
+    )
+    if len(password) < 8:
+        print("error: password must be at least 8 characters", file=sys.stderr)
+        return 2
+    add_user(path, args.username, password, args.role)
+    print(f"user {args.username!r} ({args.role}) saved in {path}")
+    return 0
+
+
+def cmd_user_hash(args: argparse.Namespace) -> int:
+    from gateway.auth import hash_password
+
+    password = os.environ.get("MOTCUA_NEW_PASSWORD") or getpass.getpass("Mật khẩu / password: ")
+    print(hash_password(password))
+    return 0
+
+
+def cmd_token_new(args: argparse.Namespace) -> int:
+    from gateway.auth import new_api_token
+
+    token, digest = new_api_token()
+    print(f"token (give to the client, shown once): {token}")
+    print(f'[[auth.api_tokens]]\nname = "{args.name}"\nrole = "{args.role}"\ntoken_sha256 = "{digest}"')
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="motcua-gateway", description="MotCua Edge gateway")
+    p.add_argument("--log-level", default="INFO")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--config", help="TOML file (see gateway/gateway.example.toml); default: built-in defaults"
+        )
+        sp.add_argument("--data-dir", help="overrides data_dir")
+        sp.add_argument("--db", help="overrides [database] url (or MOTCUA_DB_URL)")
+
+    r = sub.add_parser("run", help="run web + API + ingest")
+    common(r)
+    r.add_argument("--broker", help="overrides [broker] url; '' = embedded broker")
+    r.add_argument("--port", type=int)
+    r.add_argument("--host")
+    r.set_defaults(fn=cmd_run)
+    mg = sub.add_parser("migrate", help="create/upgrade the database schema")
+    common(mg)
+    mg.set_defaults(fn=cmd_migrate)
+    u = sub.add_parser("user", help="manage operator/admin users")
+    usub = u.add_subparsers(dest="ucmd", required=True)
+    ua = usub.add_parser("add", help="add or replace a user (password from MOTCUA_NEW_PASSWORD or a prompt)")
+    common(ua)
+    ua.add_argument("username")
+    ua.add_argument("--role", default="operator", choices=["viewer", "operator", "admin"])
+    ua.set_defaults(fn=cmd_user_add)
+
+    uh = usub.add_parser("hash", help="print an argon2 hash for [[auth.users]] password_hash")
+    uh.set_defaults(fn=cmd_user_hash)
+    tk = sub.add_parser("token", help="API tokens")
+    tsub = tk.add_subparsers(dest="tcmd", required=True)
+    tn = tsub.add_parser("new", help="create a bearer token; prints the [[auth.api_tokens]] entry")
+    tn.add_argument("--name", required=True)
+    tn.add_argument("--role", default="admin", choices=["viewer", "operator", "admin"])
+    tn.set_defaults(fn=cmd_token_new)
+
+    args = p.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return args.fn(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""MQTT → validated → stored. One writer thread drains a queue into batched transactions.
+
+* The paho thread decodes each message against the contract; a rejection is counted by reason
+  (``too_large``, ``bad_topic``, ``bad_json``, ``unknown_version``, ``invalid``, ``spoofed``,
+  ``handler_error``) and acknowledged; nothing raised there can stop the client.
+* Valid messages go to a bounded queue; the writer takes what is queued (up to ``batch_size``),
+  stores it in one transaction and only then acknowledges the QoS 1 messages.
+* After a commit: live-hub updates (coalesced to ~2/s per office/device), KPI cache invalidation,
+  fleet alerts. A sweeper thread marks devices offline when health stops and runs retention.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import OperationalError
+
+from contract.codec import ContractError, decode
+from gateway.config import Settings
+from gateway.live import LiveHub
+from gateway.store import Store
+from gateway.store.writer import BatchOutcome, Incoming, apply_batch
+
+log = logging.getLogger("motcua.gateway.ingest")
+
+LIVE_MIN_INTERVAL_S = 0.5
+HANDLER_ERROR = "handler_error"
+
+
+@dataclass
+class _Item:
+    incoming: Incoming
+    mid: int
+    qos: int
+
+
+class Ingest:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        live: LiveHub,
+        *,
+        kpi: Any = None,
+        alerts: Any = None,
+        retention: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.live = live
+        self.kpi = kpi
+        self.alerts = alerts
+        self.retention = retention
+        self.tz = ZoneInfo(settings.kpi.timezone)
+        self.queue: queue.Queue[_Item | None] = queue.Queue(maxsize=50_000)
+        self._lock = threading.Lock()
+        self._pending_rejections: Counter[str] = Counter()
+        # per-process totals (the database holds the totals over all processes)
+        self.stats: Counter[str] = Counter()
+        self.known_devices: set[str] = set()
+        self.mqtt: Any = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._last_live: dict[tuple[str, str], float] = {}
+        self._live_pending: dict[tuple[str, str], dict[str, Any]] = {}
+        self.last_batch_at = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, *, mqtt: bool = True) -> None:
+        self.known_devices = {d["device_id"] for d in self.store.devices() if d["registered"]}
+        self._stop.clear()
+        for name, target in (("ingest-writer", self._writer_loop), ("ingest-sweeper", self._sweeper_loop)):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        if mqtt:
+            from gateway.mqtt_client import GatewayMqtt
+
+            self.mqtt = GatewayMqtt(self.settings.broker, self.on_message)
+            self.mqtt.start()
+
+    def stop(self) -> None:
+        if self.mqtt is not None:
+            self.mqtt.stop()
+        self._stop.set()
+        self.queue.put(None)
+        for t in self._threads:
+            t.join(timeout=15)
+        self._threads.clear()
+
+    def registered(self, device_id: str) -> None:
+        """The registry API bound a device: stop treating it as unregistered."""
+        self.known_devices.add(device_id)
+
+    # ------------------------------------------------------------------ receive (paho thread)
+
+    def on_message(self, topic: str, payload: bytes, mid: int = 0, qos: int = 0) -> None:
+        received = time.time()
+        try:
+            decoded = decode(topic, payload)
+        except ContractError as exc:
+            self._reject(exc.reason.value, topic, exc.detail, mid, qos)
+            return
+        except Exception as exc:  # never let a message stop the client
+            self._reject(HANDLER_ERROR, topic, repr(exc), mid, qos)
+            return
+        self.queue.put(_Item(Incoming(decoded, received), mid, qos))
+
+    def _reject(self, reason: str, topic: str, detail: str, mid: int, qos: int) -> None:
+        with self._lock:
+            self._pending_rejections[f"rejected:{reason}"] += 1
+            self.stats[f"rejected:{reason}"] += 1
+        log.info("rejected %s on %s: %s", reason, topic[:200], detail[:300])
+        self._ack(mid, qos)
+
+    def _ack(self, mid: int, qos: int) -> None:
+        if self.mqtt is not None and qos > 0:
+            try:
+                self.mqtt.ack(mid, qos)
+            except Exception:  # a lost ack means a redelivery, which is idempotent
+                log.exception("ack failed")
+
+    # ------------------------------------------------------------------ store (writer thread)
+
+    def _writer_loop(self) -> None:
+        cfg = self.settings.database
+        while True:
+            try:
+                first = self.queue.get(timeout=0.2)
+            except queue.Empty:
+                first = None
+            batch = [first] if first is not None else []
+            while len(batch) < cfg.batch_size:
+                try:
+                    nxt = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is not None:
+                    batch.append(nxt)
+            items = [b for b in batch if b is not None]
+            with self._lock:
+                rejections = dict(self._pending_rejections)
+                self._pending_rejections.clear()
+            if items or rejections:
+                self._store(items, rejections)
+            self._flush_live(force=False)
+            if self._stop.is_set() and self.queue.empty():
+                self._flush_live(force=True)
+                return
+
+    def _store(self, items: list[_Item], rejections: dict[str, int]) -> None:
+        attempt = 0
+        while True:
+            try:
+                out = apply_batch(
+                    self.store, [i.incoming for i in items], rejections, self.tz, self.known_devices
+                )
+                break
+            except OperationalError as exc:  # database unreachable/locked: keep the batch, retry
+                attempt += 1
+                log.error("database error, retrying batch of %d (%s)", len(items), exc.orig)
+                if self._stop.is_set() and attempt > 3:
+                    return
+                time.sleep(min(5.0, 0.2 * attempt))
+            except Exception:
+                log.exception("batch of %d failed; storing one by one", len(items))
+                if len(items) <= 1:
+                    with self._lock:
+                        self._pending_rejections[f"rejected:{HANDLER_ERROR}"] += len(items)
+                        self.stats[f"rejected:{HANDLER_ERROR}"] += len(items)
+                        for k, v in rejections.items():
+                            self._pending_rejections[k] += v
+                    for i in items:
+                        self._ack(i.mid, i.qos)
+                    return
+                for i, it in enumerate(items):
+                    self._store([it], rejections if i == 0 else {})
+                return
+        for it in items:
+            self._ack(it.mid, it.qos)
+        self.last_batch_at = time.time()
+        with self._lock:
+            self.stats["accepted"] += out.accepted
+            self.stats["duplicates"] += out.duplicates
+            self.stats["status"] += len(out.statuses)
+            self.stats["health"] += len(out.health)
+            self.stats["batches"] += 1
+        self.known_devices.update(out.unregistered)
+        self._after_commit(out)
+
+    def _after_commit(self, out: BatchOutcome) -> None:
+        if self.kpi is not None and out.offices_changed:
+            self.kpi.invalidate(out.offices_changed)
+        for office in out.offices_changed:
+            self._live_pending[("office", office)] = {"kind": "office", "office_code": office}
+        for dev, office in out.devices_changed.items():
+            self._live_pending[("device", dev)] = {"kind": "device", "device_id": dev, "office_code": office}
+        if self.alerts is not None:
+            try:
+                for h in out.health:
+                    self.alerts.on_health(h)
+                for st in out.statuses:
+                    self.alerts.on_status(st)
+            except Exception:
+                log.exception("alert evaluation failed")
+
+    def _flush_live(self, *, force: bool) -> None:
+        if not self._live_pending:
+            return
+        now = time.monotonic()
+        for key in list(self._live_pending):
+            if not force and now - self._last_live.get(key, 0.0) < LIVE_MIN_INTERVAL_S:
+                continue
+            msg = self._live_pending.pop(key)
+            self._last_live[key] = now
+            try:
+                if msg["kind"] == "office" and self.kpi is not None:
+                    msg["kpi_today"] = self.kpi.office_today(msg["office_code"])
+                elif msg["kind"] == "device":
+                    msg["state"] = self._device_state(msg["device_id"])
+                self.live.publish(msg)
+            except Exception:
+                log.exception("live update failed for %s", key)
+
+    def _device_state(self, device_id: str) -> str | None:
+        from sqlalchemy import select
+
+        from gateway.store.schema import device_status
+
+        with self.store.engine.connect() as conn:
+            return conn.execute(
+                select(device_status.c.state).where(device_status.c.device_id == device_id)
+            ).scalar()
+
+    # ------------------------------------------------------------------ sweeper thread
+
+    def _sweeper_loop(self) -> None:
+        cfg = self.settings.alerts
+        last_retention = 0.0
+        while not self._stop.wait(cfg.sweep_interval_s):
+            try:
+                gone = self.store.sweep_offline(time.time(), cfg.offline_after_s)
+                for d in gone:
+                    log.warning(
+                        "device %s offline: no health for %.0f s", d["device_id"], cfg.offline_after_s
+                    )
+                    self.live.publish(
+                        {
+                            "kind": "device",
+                            "device_id": d["device_id"],
+                            "office_code": d["office_code"],
+                            "state": "offline",
+                        }
+                    )
+                if self.alerts is not None:
+                    self.alerts.sweep()
+                if self.retention is not None and (
+                    time.time() - last_retention > self.settings.retention.run_every_h * 3600
+                ):
+                    last_retention = time.time()
+                    self.retention.run()
+            except Exception:
+                log.exception("sweep failed")
+
+    # ------------------------------------------------------------------ introspection
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            stats = dict(self.stats)
+        return {
+            "process": stats,
+            "queue_depth": self.queue.qsize(),
+            "mqtt_connected": bool(self.mqtt and self.mqtt.connected.is_set()),
+        }

@@ -1,0 +1,376 @@
+"""KPIs from the derived tables: per counter / office / unit / officer / day / hour.
+
+Definitions (docs/gateway.md#kpis):
+* visit = a ticket of the day (issued, called, served or no-show) not discarded by a queue reset;
+* wait = issued→called on the kiosk's monotonic clock (``wait_s``); no-shows are excluded from the
+  wait figures and counted apart; p90 = nearest-rank 90th percentile;
+* over_target_share = share of visits with a known wait whose wait exceeded the 20-minute target;
+* satisfaction_rate = (rated − rated at the lowest level, "Không hài lòng") ÷ rated, in the spirit of
+  Decision 766/QĐ-TTg; null when nothing was rated;
+* sentiment_score = visit-weighted mean of the kiosks' k-anonymous sentiment windows.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, select
+
+from gateway.config import KpiSettings
+from gateway.store import Store
+from gateway.store import schema as s
+
+OFFICE_HOURS = range(7, 18)  # forecast/error over 07:00–17:59 local
+
+
+def p90(values: list[float]) -> float | None:
+    """Nearest-rank 90th percentile (the smallest value with >= 90 % of values at or below it)."""
+    if not values:
+        return None
+    v = sorted(values)
+    return v[max(0, math.ceil(0.9 * len(v)) - 1)]
+
+
+def mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _live(v: dict[str, Any]) -> bool:
+    return v["discarded_at"] is None
+
+
+def visit_summary(rows: Iterable[dict[str, Any]], target_s: float) -> dict[str, Any]:
+    rows = [r for r in rows if _live(r)]
+    no_shows = [r for r in rows if r["no_show_at"] is not None and r["completed_at"] is None]
+    waits = [r["wait_s"] for r in rows if r["wait_s"] is not None and r not in no_shows]
+    service = [r["service_s"] for r in rows if r["service_s"] is not None]
+    waiting_now = sum(
+        1 for r in rows if r["called_at"] is None and r["no_show_at"] is None and r["completed_at"] is None
+    )
+    return {
+        "visits": len(rows),
+        "served": sum(1 for r in rows if r["completed_at"] is not None),
+        "waiting_now": waiting_now,
+        "no_shows": len(no_shows),
+        "avg_wait_s": mean(waits),
+        "p90_wait_s": p90(waits),
+        "over_target_share": (sum(1 for w in waits if w > target_s) / len(waits)) if waits else None,
+        "avg_service_s": mean(service),
+        "p90_service_s": p90(service),
+    }
+
+
+def rating_summary(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    rows = list(rows)
+    dist = Counter(str(r["level"]) for r in rows)
+    lowest = sum(1 for r in rows if r["level"] == 1)
+    rated = len(rows)
+    scales = Counter(r["scale"] for r in rows)
+    return {
+        "rated": rated,
+        "ratings": {k: dist[k] for k in sorted(dist, key=int)},
+        "rating_scale": scales.most_common(1)[0][0] if scales else None,
+        "not_satisfied": lowest,
+        "satisfaction_rate": (rated - lowest) / rated if rated else None,
+    }
+
+
+def sentiment_summary(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    rows = list(rows)
+    visits = sum(r["visits"] for r in rows)
+    score = sum(r["score"] * r["visits"] for r in rows) / visits if visits else None
+    shares: dict[str, float] = defaultdict(float)
+    for r in rows:
+        for k, v in (r["class_shares"] or {}).items():
+            shares[k] += v * r["visits"]
+    return {
+        "sentiment_score": score,
+        "sentiment_windows": len(rows),
+        "sentiment_visits": visits,
+        "class_shares": {k: v / visits for k, v in sorted(shares.items())} if visits else {},
+    }
+
+
+def kpi_block(
+    visits: list[dict[str, Any]],
+    ratings: list[dict[str, Any]],
+    windows: list[dict[str, Any]],
+    target_s: float,
+) -> dict[str, Any]:
+    v = visit_summary(visits, target_s)
+    r = rating_summary(ratings)
+    sw = sentiment_summary(windows)
+    return {**v, **r, "sentiment_score": sw["sentiment_score"], "sentiment_visits": sw["sentiment_visits"]}
+
+
+class KpiService:
+    """Reads derived rows and computes KPIs; caches today's figures per office until invalidated."""
+
+    def __init__(self, store: Store, cfg: KpiSettings) -> None:
+        self.store = store
+        self.cfg = cfg
+        self.tz = ZoneInfo(cfg.timezone)
+        self._cache: dict[tuple[str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def today(self) -> date:
+        return datetime.now(self.tz).date()
+
+    def invalidate(self, offices: Iterable[str]) -> None:
+        with self._lock:
+            for o in offices:
+                for key in [k for k in self._cache if k[0] == o]:
+                    del self._cache[key]
+
+    # ------------------------------------------------------------------ row access
+
+    def _rows(
+        self, table: Any, day_from: str, day_to: str, office: str | None = None
+    ) -> list[dict[str, Any]]:
+        cond = and_(table.c.service_day >= day_from, table.c.service_day <= day_to)
+        if office is not None:
+            cond = and_(cond, table.c.office_code == office)
+        with self.store.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(table).where(cond))]
+
+    # ------------------------------------------------------------------ office level
+
+    def office_today(self, code: str, day: date | None = None) -> dict[str, Any]:
+        day_s = (day or self.today()).isoformat()
+        with self._lock:
+            hit = self._cache.get((code, day_s))
+        if hit is not None:
+            return hit
+        block = kpi_block(
+            self._rows(s.visits, day_s, day_s, code),
+            self._rows(s.ratings, day_s, day_s, code),
+            self._rows(s.sentiment_windows, day_s, day_s, code),
+            self.cfg.wait_target_s,
+        )
+        with self._lock:
+            self._cache[(code, day_s)] = block
+        return block
+
+    def all_offices(self, codes: list[str], day: date | None = None) -> dict[str, dict[str, Any]]:
+        day_s = (day or self.today()).isoformat()
+        with self._lock:
+            missing = [c for c in codes if (c, day_s) not in self._cache]
+        if missing:
+            by = {t: defaultdict(list) for t in ("v", "r", "w")}
+            for key, table in (("v", s.visits), ("r", s.ratings), ("w", s.sentiment_windows)):
+                for row in self._rows(table, day_s, day_s):
+                    by[key][row["office_code"]].append(row)
+            with self._lock:
+                for c in missing:
+                    self._cache[(c, day_s)] = kpi_block(
+                        by["v"][c], by["r"][c], by["w"][c], self.cfg.wait_target_s
+                    )
+        with self._lock:
+            return {c: self._cache[(c, day_s)] for c in codes}
+
+    def wait_class(self, avg_wait_s: float | None) -> str:
+        if avg_wait_s is None:
+            return "none"
+        if avg_wait_s > self.cfg.wait_target_s:
+            return "bad"
+        return "warn" if avg_wait_s > self.cfg.warn_share * self.cfg.wait_target_s else "ok"
+
+    def satisfaction_class(self, rate: float | None) -> str:
+        if rate is None:
+            return "none"
+        if rate >= self.cfg.satisfaction_ok:
+            return "ok"
+        return "warn" if rate >= self.cfg.satisfaction_warn else "bad"
+
+    # ------------------------------------------------------------------ detail for one office and day
+
+    def _local(self, ts: float | None) -> datetime | None:
+        return datetime.fromtimestamp(ts, self.tz) if ts is not None else None
+
+    def arrival_hour(self, v: dict[str, Any]) -> int | None:
+        t = v["issued_at"] if v["issued_at"] is not None else v["called_at"]
+        return self._local(t).hour if t is not None else None
+
+    def office_detail(self, code: str, day: date) -> dict[str, Any]:
+        day_s = day.isoformat()
+        visits = self._rows(s.visits, day_s, day_s, code)
+        ratings = self._rows(s.ratings, day_s, day_s, code)
+        windows = self._rows(s.sentiment_windows, day_s, day_s, code)
+        t = self.cfg.wait_target_s
+        counters = sorted(
+            {r["counter"] for r in visits} | {r["counter"] for r in ratings} | {r["counter"] for r in windows}
+        )
+        per_counter = []
+        for c in counters:
+            vs = [r for r in visits if r["counter"] == c]
+            block = kpi_block(
+                vs, [r for r in ratings if r["counter"] == c], [r for r in windows if r["counter"] == c], t
+            )
+            per_counter.append({"counter": c, "kpi": block, "hours": self._hours(vs)})
+        officers = self._officers(visits, ratings)
+        return {
+            "office_code": code,
+            "day": day_s,
+            "wait_target_s": t,
+            "kpi": kpi_block(visits, ratings, windows, t),
+            "hours": self._hours(visits),
+            "counters": per_counter,
+            "officers": officers,
+            "sentiment_windows": [
+                {
+                    "counter": w["counter"],
+                    "window_start": self._local(w["window_start"]).isoformat(),
+                    "window_end": self._local(w["window_end"]).isoformat(),
+                    "visits": w["visits"],
+                    "score": w["score"],
+                    "class_shares": w["class_shares"],
+                }
+                for w in sorted(windows, key=lambda w: (w["window_start"], w["counter"]))
+            ],
+            "forecast": self.forecast(code, day),
+        }
+
+    def _hours(self, visits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        by: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for v in visits:
+            h = self.arrival_hour(v)
+            if h is not None and _live(v):
+                by[h].append(v)
+        out = []
+        for h in sorted(by):
+            waits = [v["wait_s"] for v in by[h] if v["wait_s"] is not None and v["no_show_at"] is None]
+            out.append({"hour": h, "arrivals": len(by[h]), "avg_wait_s": mean(waits)})
+        return out
+
+    def _officers(self, visits: list[dict[str, Any]], ratings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ids = sorted(
+            {v["officer_id"] for v in visits if v["officer_id"]}
+            | {r["officer_id"] for r in ratings if r["officer_id"]}
+        )
+        out = []
+        for o in ids:
+            vs = [v for v in visits if v["officer_id"] == o]
+            vsum = visit_summary(vs, self.cfg.wait_target_s)
+            rsum = rating_summary([r for r in ratings if r["officer_id"] == o])
+            out.append(
+                {
+                    "officer_id": o,
+                    "served": vsum["served"],
+                    "avg_wait_s": vsum["avg_wait_s"],
+                    "avg_service_s": vsum["avg_service_s"],
+                    "p90_service_s": vsum["p90_service_s"],
+                    "rated": rsum["rated"],
+                    "ratings": rsum["ratings"],
+                    "satisfaction_rate": rsum["satisfaction_rate"],
+                }
+            )
+        return out
+
+    # ------------------------------------------------------------------ forecast
+
+    def arrivals_by_day_hour(self, code: str, first: date, last: date) -> dict[tuple[str, int], int]:
+        counts: Counter[tuple[str, int]] = Counter()
+        for v in self._rows(s.visits, first.isoformat(), last.isoformat(), code):
+            h = self.arrival_hour(v)
+            if h is not None and _live(v):
+                counts[(v["service_day"], h)] += 1
+        return counts
+
+    def forecast(self, code: str, day: date, weeks: int = 4) -> dict[str, Any]:
+        """Next 7 days' arrivals per hour = mean of the same weekday and hour over the last ``weeks`` weeks
+        up to ``day``; error = MAE of the same method forecasting the week ending on ``day`` from the
+        ``weeks`` weeks before it (office hours only)."""
+        first = day - timedelta(days=7 * (weeks + 1) - 1)
+        counts = self.arrivals_by_day_hour(code, first, day)
+
+        def predict(target: date, history_end: date) -> dict[int, float]:
+            out = {}
+            for h in OFFICE_HOURS:
+                vals = []
+                for w in range(1, weeks + 1):
+                    src = target - timedelta(days=7 * w)
+                    if src <= history_end:
+                        vals.append(counts.get((src.isoformat(), h), 0))
+                out[h] = sum(vals) / len(vals) if vals else 0.0
+            return out
+
+        next_week = []
+        for i in range(1, 8):
+            target = day + timedelta(days=i)
+            # same weekday in the history: target-7 ... target-7*weeks (all <= day)
+            pred = predict(target, day)
+            next_week.append(
+                {
+                    "day": target.isoformat(),
+                    "weekday": target.isoweekday(),
+                    "hours": [{"hour": h, "arrivals": round(pred[h], 2)} for h in OFFICE_HOURS],
+                }
+            )
+        held_from = day - timedelta(days=6)
+        errors = []
+        have_history = False
+        for i in range(7):
+            target = held_from + timedelta(days=i)
+            pred = predict(target - timedelta(days=7 * 0), held_from - timedelta(days=1))
+            for h in OFFICE_HOURS:
+                actual = counts.get((target.isoformat(), h), 0)
+                errors.append(abs(pred[h] - actual))
+            have_history = have_history or any(
+                (target - timedelta(days=7 * w)).isoformat() in {k[0] for k in counts}
+                for w in range(1, weeks + 1)
+            )
+        return {
+            "method": f"mean of the same weekday and hour over the previous {weeks} weeks",
+            "weeks": weeks,
+            "next_week": next_week,
+            "error": {
+                "metric": "MAE (arrivals per hour)",
+                "value": round(mean(errors) or 0.0, 3),
+                "held_out_from": held_from.isoformat(),
+                "held_out_to": day.isoformat(),
+                "points": len(errors),
+                "history": have_history,
+            },
+        }
+
+    # ------------------------------------------------------------------ CSV rows
+
+    def table(
+        self, day_from: date, day_to: date, level: str, office_units: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """KPI rows per day and counter/office/unit (history under merged units adds up by unit)."""
+        f, t = day_from.isoformat(), day_to.isoformat()
+        visits, ratings, windows = (
+            self._rows(s.visits, f, t),
+            self._rows(s.ratings, f, t),
+            self._rows(s.sentiment_windows, f, t),
+        )
+
+        def key(r: dict[str, Any]) -> tuple[Any, ...]:
+            if level == "counter":
+                return (r["service_day"], r["office_code"], r["counter"])
+            if level == "office":
+                return (r["service_day"], r["office_code"])
+            return (r["service_day"], office_units.get(r["office_code"], r["office_code"]))
+
+        groups: dict[tuple[Any, ...], tuple[list, list, list]] = defaultdict(lambda: ([], [], []))
+        for i, rows in enumerate((visits, ratings, windows)):
+            for r in rows:
+                groups[key(r)][i].append(r)
+        out = []
+        for k in sorted(groups):
+            v, r, w = groups[k]
+            block = kpi_block(v, r, w, self.cfg.wait_target_s)
+            names = {
+                "counter": ("day", "office_code", "counter"),
+                "office": ("day", "office_code"),
+                "unit": ("day", "unit_code"),
+            }[level]
+            out.append({**dict(zip(names, k, strict=True)), **block})
+        return out

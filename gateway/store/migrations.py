@@ -1,0 +1,58 @@
+"""A small versioned migration table of our own: each step runs once, in order, in a transaction.
+
+Add a step by appending ``(version, description, function)`` to :data:`STEPS`; never edit a
+released step. Works on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine, inspect, select
+
+from gateway.store import schema
+
+Step = tuple[int, str, Callable[[Connection], None]]
+
+
+def _v1(conn: Connection) -> None:
+    tables = [t for t in schema.metadata.sorted_tables if t.name != "schema_version"]
+    schema.metadata.create_all(conn, tables=tables)
+
+
+STEPS: list[Step] = [
+    (1, "initial schema: registry, events, visits, ratings, sentiment, fleet, commands, alerts", _v1),
+]
+
+
+def current_version(engine: Engine) -> int:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("schema_version"):
+            return 0
+        versions = conn.execute(select(schema.schema_version.c.version)).scalars().all()
+        return max(versions, default=0)
+
+
+def migrate(engine: Engine) -> list[int]:
+    """Apply pending steps; returns the versions applied (empty if up to date)."""
+    applied: list[int] = []
+    with engine.begin() as conn:
+        schema.schema_version.create(conn, checkfirst=True)
+    for version, description, fn in STEPS:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":  # two gateways starting at once: one migrates
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(766468)")
+            done = conn.execute(
+                select(schema.schema_version.c.version).where(schema.schema_version.c.version == version)
+            ).first()
+            if done:
+                continue
+            fn(conn)
+            conn.execute(
+                schema.schema_version.insert().values(
+                    version=version, applied_at=time.time(), description=description
+                )
+            )
+            applied.append(version)
+    return applied

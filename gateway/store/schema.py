@@ -1,0 +1,224 @@
+"""Tables (SQLAlchemy Core). Times are epoch seconds (float, UTC); days are 'YYYY-MM-DD' local days.
+
+Raw ``events`` are the source of truth, unique by ``event_id``; ``visits``, ``ratings`` and
+``sentiment_windows`` are derived from them idempotently (keyed so a replay changes nothing) and
+outlive raw events under the retention policy.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", Float, nullable=False),
+    Column("description", String(200), nullable=False),
+)
+
+units = Table(
+    "units",
+    metadata,
+    Column("code", String(16), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False, default="commune"),  # commune | ward | special
+    Column("province_code", String(8), nullable=False),
+    Column("province_name", String(100), nullable=False, default=""),
+)
+
+unit_mapping = Table(
+    "unit_mapping",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("old_code", String(16), nullable=True),  # NULL = code not known (name recorded)
+    Column("old_name", String(200), nullable=False),
+    Column("new_code", String(16), ForeignKey("units.code"), nullable=False),
+    UniqueConstraint("old_name", "new_code", name="uq_unit_mapping_name"),
+)
+
+offices = Table(
+    "offices",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("unit_code", String(16), ForeignKey("units.code"), nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("counters", Integer, nullable=False, default=1),
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("office_code", String(32), ForeignKey("offices.code"), primary_key=True),
+    Column("counter", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, default=""),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("device_id", String(48), primary_key=True),
+    Column("office_code", String(32), nullable=False),
+    Column("counter", Integer, nullable=True),
+    Column("registered", Boolean, nullable=False, default=True),  # False: seen on the wire, not in registry
+    Column("created_at", Float, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("device_id", String(48), nullable=False),
+    Column("office_code", String(32), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("clock_synced", Boolean, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("boot_id", String(200), nullable=False),
+    Column("mono_ms", BigInteger, nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("data", JSON, nullable=False),
+    UniqueConstraint("event_id", name="uq_events_event_id"),
+)
+Index("ix_events_received", events.c.received_at)
+Index("ix_events_device_seq", events.c.device_id, events.c.seq)
+
+visits = Table(
+    "visits",
+    metadata,
+    Column("office_code", String(32), primary_key=True),
+    Column("counter", Integer, primary_key=True),
+    Column("service_day", String(10), primary_key=True),
+    Column("ticket_no", Integer, primary_key=True),
+    Column("device_id", String(48), nullable=True),
+    Column("label", String(16), nullable=True),
+    Column("issued_at", Float, nullable=True),
+    Column("called_at", Float, nullable=True),
+    Column("completed_at", Float, nullable=True),
+    Column("no_show_at", Float, nullable=True),
+    Column("discarded_at", Float, nullable=True),  # queue.reset dropped it while waiting
+    Column("wait_s", Float, nullable=True),
+    Column("service_s", Float, nullable=True),
+    Column("officer_id", String(200), nullable=True),
+    Column("recalls", Integer, nullable=True),
+)
+Index("ix_visits_day", visits.c.service_day, visits.c.office_code)
+
+ratings = Table(
+    "ratings",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("office_code", String(32), nullable=False),
+    Column("counter", Integer, nullable=False),
+    Column("device_id", String(48), nullable=False),
+    Column("service_day", String(10), nullable=False),
+    Column("ticket_no", Integer, nullable=True),
+    Column("ts", Float, nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("scale", Integer, nullable=False),
+    Column("reason", String(32), nullable=True),
+    Column("officer_id", String(200), nullable=True),
+)
+Index("ix_ratings_day", ratings.c.service_day, ratings.c.office_code)
+
+sentiment_windows = Table(
+    "sentiment_windows",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("office_code", String(32), nullable=False),
+    Column("counter", Integer, nullable=False),
+    Column("device_id", String(48), nullable=False),
+    Column("service_day", String(10), nullable=False),
+    Column("window_start", Float, nullable=False),
+    Column("window_end", Float, nullable=False),
+    Column("visits", Integer, nullable=False),
+    Column("k", Integer, nullable=False),
+    Column("frames", Integer, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("class_shares", JSON, nullable=False),
+)
+Index("ix_sentiment_day", sentiment_windows.c.service_day, sentiment_windows.c.office_code)
+
+device_status = Table(
+    "device_status",
+    metadata,
+    Column("device_id", String(48), primary_key=True),
+    Column("office_code", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # online | offline
+    Column("since", Float, nullable=False),
+    Column("reason", String(64), nullable=False),  # connected | shutdown | connection_lost | no_health
+    Column("last_seen", Float, nullable=False),
+    Column("sw_version", String(200), nullable=True),
+    Column("last_selftest", JSON, nullable=True),
+    Column("last_started", JSON, nullable=True),
+)
+
+health_latest = Table(
+    "health_latest",
+    metadata,
+    Column("device_id", String(48), primary_key=True),
+    Column("office_code", String(32), nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("clock_synced", Boolean, nullable=False),
+    Column("cpu_temp_c", Float, nullable=True),
+    Column("outbox_depth", Integer, nullable=False),
+    Column("interval_s", Float, nullable=False),
+    Column("sw_version", String(200), nullable=False),
+    Column("last_error", String(200), nullable=True),
+    Column("data", JSON, nullable=False),
+)
+
+commands = Table(
+    "commands",
+    metadata,
+    Column("cmd_id", String(36), primary_key=True),
+    Column("device_id", String(48), nullable=False),
+    Column("office_code", String(32), nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("args", JSON, nullable=False),
+    Column("issued_at", Float, nullable=False),
+    Column("issued_by", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # sent | ok | failed | publish_failed
+    Column("result", JSON, nullable=True),
+    Column("result_at", Float, nullable=True),
+)
+
+ingest_counters = Table(
+    "ingest_counters",
+    metadata,
+    Column("name", String(64), primary_key=True),  # accepted | duplicates | rejected:<reason>
+    Column("count", BigInteger, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_id", String(48), nullable=False),
+    Column("office_code", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),  # offline | outbox_growing | clock_unsynced | temp_high
+    Column("opened_at", Float, nullable=False),
+    Column("closed_at", Float, nullable=True),
+    Column("message", String(500), nullable=False),
+    Column("delivered", Boolean, nullable=False, default=False),
+)
+Index("ix_alerts_open", alerts.c.device_id, alerts.c.kind, alerts.c.closed_at)

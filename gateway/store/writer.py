@@ -1,0 +1,405 @@
+"""Apply a batch of decoded messages in one transaction (executemany; idempotent by event_id).
+
+Raw events go in with ``INSERT ... ON CONFLICT DO NOTHING RETURNING event_id`` so exactly the new
+ones are known, even with several gateway processes on one PostgreSQL; only those feed the derived
+tables, whose upserts are themselves idempotent (keys and COALESCE), so a replay changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, func, update
+
+from contract.codec import Decoded
+from contract.payloads import Event, EventType, Health, Status
+from gateway.store import schema as s
+from gateway.store.db import Store
+
+VISIT_COLS = (
+    "device_id",
+    "label",
+    "issued_at",
+    "called_at",
+    "completed_at",
+    "no_show_at",
+    "wait_s",
+    "service_s",
+    "officer_id",
+    "recalls",
+)
+
+
+@dataclass
+class Incoming:
+    decoded: Decoded
+    received_at: float
+
+
+@dataclass
+class BatchOutcome:
+    accepted: int = 0
+    duplicates: int = 0
+    new_events: list[Event] = field(default_factory=list)
+    offices_changed: set[str] = field(default_factory=set)
+    devices_changed: dict[str, str] = field(default_factory=dict)  # device_id -> office_code
+    health: list[Health] = field(default_factory=list)
+    statuses: list[Status] = field(default_factory=list)
+    unregistered: set[str] = field(default_factory=set)
+
+
+def _epoch(dt: datetime) -> float:
+    return dt.timestamp()
+
+
+def apply_batch(
+    store: Store, items: list[Incoming], counter_deltas: dict[str, int], tz: ZoneInfo, known_devices: set[str]
+) -> BatchOutcome:
+    """Store ``items`` in one transaction; ``counter_deltas`` (rejections) are added in it too."""
+    out = BatchOutcome()
+    ev_rows: list[dict[str, Any]] = []
+    events_by_id: dict[str, Event] = {}
+    status_final: dict[str, tuple[Status, float]] = {}
+    health_final: dict[str, tuple[Health, float]] = {}
+    revive: dict[str, tuple[str, float]] = {}  # device -> (office, received_at): health after last status
+    seen_devices: dict[str, str] = {}
+
+    for it in items:
+        m = it.decoded.message
+        seen_devices.setdefault(m.device_id, m.office_code)
+        if isinstance(m, Event):
+            if m.event_id in events_by_id:
+                out.duplicates += 1
+                continue
+            events_by_id[m.event_id] = m
+            ev_rows.append(
+                {
+                    "event_id": m.event_id,
+                    "type": m.type.value,
+                    "device_id": m.device_id,
+                    "office_code": m.office_code,
+                    "ts": _epoch(m.ts),
+                    "clock_synced": m.clock_synced,
+                    "seq": m.seq,
+                    "boot_id": m.boot_id,
+                    "mono_ms": m.mono_ms,
+                    "received_at": it.received_at,
+                    "data": m.data,
+                }
+            )
+            revive[m.device_id] = (m.office_code, it.received_at)
+        elif isinstance(m, Status):
+            status_final[m.device_id] = (m, it.received_at)
+            revive.pop(m.device_id, None)
+            out.statuses.append(m)
+            out.devices_changed[m.device_id] = m.office_code
+        elif isinstance(m, Health):
+            health_final[m.device_id] = (m, it.received_at)
+            revive[m.device_id] = (m.office_code, it.received_at)
+            out.health.append(m)
+            out.devices_changed[m.device_id] = m.office_code
+
+    with store.engine.begin() as conn:
+        # devices seen on the wire but not in the registry: recorded as unregistered
+        unknown = [d for d in seen_devices if d not in known_devices]
+        if unknown:
+            rows = [
+                {
+                    "device_id": d,
+                    "office_code": seen_devices[d],
+                    "counter": None,
+                    "registered": False,
+                    "created_at": items[0].received_at,
+                }
+                for d in unknown
+            ]
+            conn.execute(store.insert(s.devices).on_conflict_do_nothing(), rows)
+            out.unregistered.update(unknown)
+
+        new_ids: set[str] = set()
+        if ev_rows:
+            stmt = store.insert(s.events).on_conflict_do_nothing(index_elements=["event_id"])
+            res = conn.execute(stmt.returning(s.events.c.event_id), ev_rows)
+            new_ids = set(res.scalars().all())
+        out.accepted = len(new_ids)
+        out.duplicates += len(ev_rows) - len(new_ids)
+        out.new_events = [events_by_id[i] for i in events_by_id if i in new_ids]
+        _derive(store, conn, out, tz)
+
+        # status: the last status message of the batch decides, unless health came after it
+        now_rows = []
+        for dev, (st, rcv) in status_final.items():
+            if dev in revive:
+                continue
+            now_rows.append(
+                {
+                    "device_id": dev,
+                    "office_code": st.office_code,
+                    "state": st.state,
+                    "since": rcv,
+                    "reason": st.reason,
+                    "last_seen": rcv,
+                    "sw_version": st.sw_version,
+                }
+            )
+        if now_rows:
+            stmt = store.insert(s.device_status)
+            ds = s.device_status
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["device_id"],
+                set_={
+                    "office_code": stmt.excluded.office_code,
+                    "since": case((ds.c.state == stmt.excluded.state, ds.c.since), else_=stmt.excluded.since),
+                    "state": stmt.excluded.state,
+                    "reason": stmt.excluded.reason,
+                    "last_seen": stmt.excluded.last_seen,
+                    "sw_version": stmt.excluded.sw_version,
+                },
+            )
+            conn.execute(stmt, now_rows)
+        # health or events: the device is alive; an offline row turns online
+        if revive:
+            rows = []
+            for dev, (office, rcv) in revive.items():
+                sw = (
+                    health_final[dev][0].sw_version
+                    if dev in health_final
+                    else (status_final[dev][0].sw_version if dev in status_final else None)
+                )
+                rows.append(
+                    {
+                        "device_id": dev,
+                        "office_code": office,
+                        "state": "online",
+                        "since": rcv,
+                        "reason": "connected",
+                        "last_seen": rcv,
+                        "sw_version": sw,
+                    }
+                )
+            stmt = store.insert(s.device_status)
+            ds = s.device_status
+            offline = ds.c.state == "offline"
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["device_id"],
+                set_={
+                    "state": "online",
+                    "since": case((offline, stmt.excluded.since), else_=ds.c.since),
+                    "reason": case((offline, "connected"), else_=ds.c.reason),
+                    "last_seen": stmt.excluded.last_seen,
+                    "sw_version": func.coalesce(stmt.excluded.sw_version, ds.c.sw_version),
+                },
+            )
+            conn.execute(stmt, rows)
+        if health_final:
+            rows = []
+            for dev, (h, rcv) in health_final.items():
+                rows.append(
+                    {
+                        "device_id": dev,
+                        "office_code": h.office_code,
+                        "received_at": rcv,
+                        "ts": _epoch(h.ts),
+                        "clock_synced": h.clock_synced,
+                        "cpu_temp_c": h.cpu_temp_c,
+                        "outbox_depth": h.outbox_depth,
+                        "interval_s": h.interval_s,
+                        "sw_version": h.sw_version,
+                        "last_error": h.last_error,
+                        "data": h.model_dump(mode="json"),
+                    }
+                )
+            stmt = store.insert(s.health_latest)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["device_id"],
+                set_={c: getattr(stmt.excluded, c) for c in rows[0] if c != "device_id"},
+            )
+            conn.execute(stmt, rows)
+        deltas = dict(counter_deltas)
+        deltas["accepted"] = deltas.get("accepted", 0) + out.accepted
+        deltas["duplicates"] = deltas.get("duplicates", 0) + out.duplicates
+        deltas["status"] = deltas.get("status", 0) + len(out.statuses)
+        deltas["health"] = deltas.get("health", 0) + len(out.health)
+        store.add_counters(conn, deltas)
+    return out
+
+
+def _derive(store: Store, conn: Any, out: BatchOutcome, tz: ZoneInfo) -> None:
+    visits: dict[tuple[str, int, str, int], dict[str, Any]] = {}
+    ratings: list[dict[str, Any]] = []
+    windows: list[dict[str, Any]] = []
+    for ev in out.new_events:
+        d = ev.data
+        ts = _epoch(ev.ts)
+        t = ev.type
+        if t in (
+            EventType.TICKET_ISSUED,
+            EventType.TICKET_CALLED,
+            EventType.TICKET_RECALLED,
+            EventType.TICKET_NO_SHOW,
+            EventType.SERVICE_COMPLETED,
+        ):
+            key = (ev.office_code, d["counter"], d["service_day"], d["ticket_no"])
+            row = visits.setdefault(key, dict.fromkeys(VISIT_COLS))
+            row["device_id"] = row["device_id"] or ev.device_id
+            row["label"] = d["label"]
+            if t is EventType.TICKET_ISSUED:
+                row["issued_at"] = ts
+            elif t is EventType.TICKET_CALLED:
+                row["called_at"] = ts
+                row["wait_s"] = d["wait_s"] if d["wait_s"] is not None else row["wait_s"]
+                row["officer_id"] = d.get("officer_id") or row["officer_id"]
+            elif t is EventType.TICKET_RECALLED:
+                row["recalls"] = max(row["recalls"] or 0, d["recall_count"])
+            elif t is EventType.TICKET_NO_SHOW:
+                row["no_show_at"] = ts
+                row["wait_s"] = d["wait_s"] if d["wait_s"] is not None else row["wait_s"]
+            else:
+                row["completed_at"] = ts
+                row["wait_s"] = d["wait_s"] if d["wait_s"] is not None else row["wait_s"]
+                row["service_s"] = d["service_s"]
+                row["officer_id"] = d.get("officer_id") or row["officer_id"]
+            out.offices_changed.add(ev.office_code)
+        elif t is EventType.RATING_SUBMITTED:
+            ratings.append(
+                {
+                    "event_id": ev.event_id,
+                    "office_code": ev.office_code,
+                    "counter": d["counter"],
+                    "device_id": ev.device_id,
+                    "service_day": d["service_day"],
+                    "ticket_no": d.get("ticket_no"),
+                    "ts": ts,
+                    "level": d["level"],
+                    "scale": d["scale"],
+                    "reason": d.get("reason"),
+                    "officer_id": d.get("officer_id"),
+                }
+            )
+            out.offices_changed.add(ev.office_code)
+        elif t is EventType.SENTIMENT_WINDOW:
+            ws = datetime.fromisoformat(d["window_start"])
+            windows.append(
+                {
+                    "event_id": ev.event_id,
+                    "office_code": ev.office_code,
+                    "counter": d["counter"],
+                    "device_id": ev.device_id,
+                    "service_day": ws.astimezone(tz).date().isoformat(),
+                    "window_start": ws.timestamp(),
+                    "window_end": datetime.fromisoformat(d["window_end"]).timestamp(),
+                    "visits": d["visits"],
+                    "k": d["k"],
+                    "frames": d["frames"],
+                    "score": d["score"],
+                    "class_shares": d["class_shares"],
+                }
+            )
+            out.offices_changed.add(ev.office_code)
+        elif t is EventType.QUEUE_RESET:
+            v = s.visits
+            conn.execute(
+                update(v)
+                .where(
+                    and_(
+                        v.c.device_id == ev.device_id,
+                        v.c.service_day == d["service_day"],
+                        v.c.called_at.is_(None),
+                        v.c.no_show_at.is_(None),
+                        v.c.completed_at.is_(None),
+                        v.c.discarded_at.is_(None),
+                    )
+                )
+                .values(discarded_at=ts)
+            )
+            for key, row in visits.items():  # same-batch tickets of that device and day
+                if (
+                    row["device_id"] == ev.device_id
+                    and key[2] == d["service_day"]
+                    and not (row["called_at"] or row["no_show_at"] or row["completed_at"])
+                ):
+                    row["discarded_at"] = ts
+            out.offices_changed.add(ev.office_code)
+        elif t in (EventType.CMD_RESULT, EventType.SELFTEST_REPORT, EventType.UPDATE_RESULT):
+            _command_result(conn, ev)
+            if t is EventType.SELFTEST_REPORT:
+                conn.execute(
+                    update(s.device_status)
+                    .where(s.device_status.c.device_id == ev.device_id)
+                    .values(
+                        last_selftest={
+                            "passed": d["passed"],
+                            "at": ev.ts.isoformat(),
+                            "components": d["components"],
+                            "cmd_id": d.get("cmd_id"),
+                        }
+                    )
+                )
+                out.devices_changed[ev.device_id] = ev.office_code
+        elif t is EventType.DEVICE_STARTED:
+            conn.execute(
+                update(s.device_status)
+                .where(s.device_status.c.device_id == ev.device_id)
+                .values(last_started={**d, "at": ev.ts.isoformat()})
+            )
+            out.devices_changed[ev.device_id] = ev.office_code
+    if visits:
+        rows = []
+        for (office, counter, day, no), row in visits.items():
+            rows.append(
+                {
+                    "office_code": office,
+                    "counter": counter,
+                    "service_day": day,
+                    "ticket_no": no,
+                    "discarded_at": None,
+                    **row,
+                }
+            )
+        stmt = store.insert(s.visits)
+        v = s.visits
+        set_ = {
+            c: func.coalesce(getattr(stmt.excluded, c), getattr(v.c, c))
+            for c in (*VISIT_COLS, "discarded_at")
+            if c != "recalls"
+        }
+        set_["recalls"] = case(
+            (func.coalesce(v.c.recalls, 0) > func.coalesce(stmt.excluded.recalls, 0), v.c.recalls),
+            else_=stmt.excluded.recalls,
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["office_code", "counter", "service_day", "ticket_no"], set_=set_
+            ),
+            rows,
+        )
+    if ratings:
+        conn.execute(store.insert(s.ratings).on_conflict_do_nothing(), ratings)
+    if windows:
+        conn.execute(store.insert(s.sentiment_windows).on_conflict_do_nothing(), windows)
+
+
+def _command_result(conn: Any, ev: Event) -> None:
+    d = ev.data
+    cmd_id = d.get("cmd_id")
+    if not cmd_id:
+        return
+    if ev.type is EventType.CMD_RESULT:
+        status = "ok" if d["ok"] else "failed"
+    elif ev.type is EventType.SELFTEST_REPORT:
+        status = "ok" if d["passed"] else "failed"
+    else:
+        status = "ok" if d["outcome"] == "applied" else "failed"
+    c = s.commands
+    cond = and_(c.c.cmd_id == cmd_id, c.c.device_id == ev.device_id)
+    if ev.type is not EventType.CMD_RESULT:  # a report only settles a command no cmd.result settled
+        cond = and_(cond, c.c.status == "sent")
+    conn.execute(
+        update(c)
+        .where(cond)
+        .values(status=status, result={"type": ev.type.value, **d}, result_at=time.time())
+    )
