@@ -473,10 +473,11 @@ def _vision_config(table: dict[str, Any]) -> Any:
     except ConfigError:
         raise
     except (ValueError, TypeError, KeyError) as exc:
-        msg = str(exc)
-        if msg.startswith("config error:"):
-            raise ConfigError("camera", "", msg.split(":", 1)[1].strip()) from None
-        raise ConfigError("camera", "", msg) from None
+        msg = str(exc).removeprefix("config error:").strip()
+        err = ConfigError("camera", "", msg)
+        if msg.startswith("[camera]"):
+            err.args = (f"config error: {msg}",)
+        raise err from None
 
 
 def _check_updates(table: dict[str, Any]) -> None:

@@ -46,6 +46,7 @@ class Outcome:
     event_ids: list[str] = field(default_factory=list)
     called_label: str | None = None
     needs_reason: bool = False
+    print_file: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -1,0 +1,456 @@
+"""The kiosk: wires config, store, queue engine, GPIO, printer, audio, publisher and commands."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from contract.codec import ContractError, decode, encode
+from contract.payloads import CommandRequest, EventType, Health
+from device import __version__ as SW_VERSION
+from device.audio.player import Announcer
+from device.clock import Clock, SystemClock
+from device.config import ConfigError, KioskConfig, load_config
+from device.events import EventBuilder
+from device.hardware import make_pin_factory
+from device.hardware.buttons import ButtonBank
+from device.hardware.feedback import Feedback
+from device.health import system_figures
+from device.printer import Printer, TicketInfo
+from device.publisher import Publisher
+from device.queue import Outcome, QueueEngine
+from device.store import Store
+
+log = logging.getLogger("motcua.kiosk")
+UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+def reset_token(service_day: str) -> str:
+    """The confirmation a ``reset_day`` command must carry: ``RESET-<service day>``."""
+    return f"RESET-{service_day}"
+
+
+class Kiosk:
+    def __init__(
+        self,
+        cfg: KioskConfig,
+        data_dir: Path,
+        simulate: bool,
+        clock: Clock | None = None,
+        store_max_pages: int | None = None,
+    ) -> None:
+        self.cfg, self.data_dir, self.simulate = cfg, Path(data_dir), simulate
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.clock = clock or SystemClock(cfg.clock.synced_override)
+        self.store = Store(self.data_dir / "kiosk.db", cfg.outbox.quota_bytes, max_pages=store_max_pages)
+        self.builder = EventBuilder(cfg.device.id, cfg.device.office_code, self.clock)
+        self.engine = QueueEngine(cfg, self.store, self.clock, self.builder)
+        self.printer = Printer(cfg.printer, self.data_dir)
+        self.audio = Announcer(cfg.audio, self.data_dir, simulate)
+        self.factory = make_pin_factory(simulate)
+        self.feedback = Feedback(cfg.leds.pins, cfg.buzzer.pins, self.factory, cfg.leds.pwm)
+        self.buttons = ButtonBank(
+            cfg.buttons.pins, cfg.buttons.debounce_ms, self.factory, self.handle_press, self.feedback
+        )
+        self.commands: queue.Queue = queue.Queue(maxsize=100)
+        self.publisher = Publisher(
+            cfg.broker,
+            cfg.device.id,
+            cfg.device.office_code,
+            self.store,
+            self.builder,
+            self.health_payload,
+            cfg.health.interval_s,
+            self.commands,
+        )
+        self.vision: Any = None
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self.display: dict[str, Any] = {
+            "message": "Xin mời lấy số",
+            "last_ticket": None,
+            "called": None,
+            "version": 0,
+        }
+        self.last_error: str | None = None
+        self.malformed_commands = 0
+        self.started_mono = self.clock.monotonic()
+        self.selftest_prompt: str | None = None
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self.engine.expire_pending(force=True)  # a lowest rating left without reason before a crash
+        last_boot = self.store.get_meta("last_boot_id")
+        restart = "process" if last_boot == self.clock.boot_id else "boot"
+        with contextlib.suppress(Exception), self.store.tx() as cur:
+            self.store.set_meta(cur, "last_boot_id", self.clock.boot_id)
+        self.engine.emit(
+            EventType.DEVICE_STARTED,
+            {
+                "sw_version": SW_VERSION,
+                "boot_id": self.clock.boot_id,
+                "restart": restart,
+                "config_sha256": self.cfg.source_sha256,
+                "model_versions": self._model_versions(),
+            },
+        )
+        if self.cfg.camera_enabled:
+            self._start_vision()
+        self.publisher.start()
+        for target, name in ((self._tick, "tick"), (self._command_worker, "commands")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        if self.vision is not None:
+            with contextlib.suppress(Exception):
+                self.vision.stop()
+        self.publisher.stop()
+        self.audio.close()
+        self.buttons.close()
+        self.feedback.close()
+        self.store.close()
+
+    def _start_vision(self) -> None:
+        from device.vision.service import VisionService
+
+        self.vision = VisionService(
+            self.cfg.vision, counter=self.cfg.device.counter, emit=self._vision_emit, clock=self.clock
+        )
+        self.vision.start()
+
+    def _vision_emit(self, etype: EventType, data: dict[str, Any]) -> None:
+        out = self.engine.emit(etype, data)
+        if not out.ok:
+            self.last_error = out.message
+        self.publisher.kick.set()
+
+    def _model_versions(self) -> dict[str, str]:
+        if self.vision is not None:
+            return dict(self.vision.status().get("model_versions", {}))
+        return {}
+
+    def _tick(self) -> None:
+        """Expire unanswered reason choices (the rating is then sent without a reason)."""
+        while not self._stop.wait(0.5):
+            with self._lock:
+                out = self.engine.expire_pending()
+                if out is not None:
+                    self._after(out)
+
+    # ------------------------------------------------------------------ buttons
+
+    def handle_press(self, name: str) -> Outcome:
+        """Called from the GPIO callback after debounce and feedback."""
+        with self._lock:
+            if name == "ticket":
+                out = self.engine.issue()
+                if out.ok:
+                    self.publisher.kick.set()  # publish while the ticket prints
+                    ticket = TicketInfo(
+                        out.label or "",
+                        out.ticket_no or 0,
+                        self.cfg.device.counter,
+                        self.cfg.device.office_code,
+                        out.service_day or "",
+                        out.waiting_ahead or 0,
+                        self.clock.wall().astimezone(self.cfg.device.tz),
+                    )
+                    path = self.printer.print_ticket(ticket)
+                    out.print_file = str(path) if path else None
+                    self.display["last_ticket"] = out.label
+            elif name == "next":
+                out = self.engine.next()
+            elif name == "recall":
+                out = self.engine.recall()
+            elif name == "no_show":
+                out = self.engine.no_show()
+            elif name.startswith("rate_"):
+                out = self.engine.rate(int(name[5:]))
+            else:
+                out = Outcome(False, name, f"unknown button {name}")
+            if name in ("next", "recall") and out.called_label:
+                self.audio.announce(out.called_label, self.cfg.device.counter)
+                self.display["called"] = out.called_label
+            self._vision_hooks(name, out)
+            self._after(out)
+            return out
+
+    def _vision_hooks(self, name: str, out: Outcome) -> None:
+        if self.vision is None or not out.ok:
+            return
+        with contextlib.suppress(Exception):
+            if name == "next" and out.ticket_no:
+                self.vision.visit_started(out.ticket_no)
+            elif name == "no_show" and out.ticket_no:
+                self.vision.visit_discarded(out.ticket_no)
+            elif name.startswith("rate_") and out.ticket_no:
+                self.vision.visit_ended(out.ticket_no)
+
+    def choose_reason(self, code: str) -> Outcome:
+        with self._lock:
+            out = self.engine.choose_reason(code)
+            self._after(out)
+            return out
+
+    def _after(self, out: Outcome) -> None:
+        if out.message:
+            self.display["message"] = out.message
+        if not out.ok and out.message and ("đầy" in out.message or "lưu trữ" in out.message):
+            self.last_error = out.message
+            self.audio.chime("error")
+        self.display["version"] += 1
+        if out.event_ids:
+            self.publisher.kick.set()
+
+    # ------------------------------------------------------------------ status / health
+
+    def status(self) -> dict[str, Any]:
+        snap = self.engine.snapshot()
+        reasons = [{"code": k, "text": v} for k, v in self.cfg.rating.reasons.items()]
+        rating = [
+            {"button": f"rate_{i}", "level": i, "label": self.cfg.rating.label(i)}
+            for i in range(self.cfg.rating.scale, 0, -1)
+        ]
+        return snap | {
+            "device_id": self.cfg.device.id,
+            "office_code": self.cfg.device.office_code,
+            "counter": self.cfg.device.counter,
+            "message": self.display["message"],
+            "last_ticket": self.display["last_ticket"],
+            "version": self.display["version"],
+            "reasons": reasons if snap["reason_pending"] else [],
+            "rating_levels": rating,
+            "broker_connected": self.publisher.connected,
+            "outbox_depth": self.store.outbox_depth(),
+            "outbox_rejected": self.store.counter("outbox_rejected"),
+            "clock_synced": self.clock.clock_synced(),
+            "simulate": self.simulate,
+            "buttons": list(self.cfg.buttons.pins),
+            "selftest_prompt": self.selftest_prompt,
+            "sw_version": SW_VERSION,
+            "last_error": self.last_error,
+        }
+
+    def health_payload(self) -> bytes:
+        vs = self.vision.status() if self.vision is not None else {}
+        camera = vs.get("camera", "disabled" if not self.cfg.camera_enabled else "absent")
+        last_error = (
+            self.last_error
+            or self.store.last_error
+            or self.publisher.last_error
+            or self.printer.last_error
+            or self.audio.last_error
+            or vs.get("last_error")
+        )
+        h = Health(
+            **self.builder.envelope(),
+            boot_id=self.clock.boot_id,
+            **system_figures(self.data_dir),
+            outbox_depth=self.store.outbox_depth(),
+            outbox_rejected=self.store.counter("outbox_rejected"),
+            outbox_evicted=self.store.counter("outbox_evicted"),
+            queue_waiting=self.engine.snapshot()["waiting"],
+            sw_version=SW_VERSION,
+            model_versions=vs.get("model_versions", {}),
+            camera=camera,
+            vision_restarts=vs.get("vision_restarts", 0),
+            last_error=(last_error or None) and str(last_error)[:200],
+            interval_s=self.cfg.health.interval_s,
+        )
+        return encode(h)
+
+    # ------------------------------------------------------------------ commands
+
+    def _command_worker(self) -> None:
+        while not self._stop.is_set():
+            try:
+                topic, payload = self.commands.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            try:
+                self.handle_command(topic, payload)
+            except Exception as exc:  # never let a command kill the worker
+                log.exception("command failed")
+                self.last_error = f"command: {exc}"[:200]
+
+    def handle_command(self, topic: str, payload: bytes) -> Outcome:
+        name = topic.rsplit("/", 1)[-1][:200]
+        try:
+            req = decode(topic, payload).message
+            assert isinstance(req, CommandRequest)
+        except (ContractError, AssertionError) as exc:
+            self.malformed_commands += 1
+            cmd_id = _cmd_id_of(payload)
+            return self._result(cmd_id, name, False, f"malformed command: {exc}"[:1000])
+        if req.name.value != name:
+            return self._result(
+                req.cmd_id, name, False, f"command name {req.name.value!r} does not match topic {name!r}"
+            )
+        handler = {
+            "reload_config": self._cmd_reload,
+            "reset_day": self._cmd_reset_day,
+            "selftest": self._cmd_selftest,
+            "camera": self._cmd_camera,
+            "apply_update": self._cmd_apply_update,
+        }[req.name.value]
+        try:
+            ok, message, details = handler(req)
+        except Exception as exc:
+            ok, message, details = False, f"command failed: {exc}", {}
+        return self._result(req.cmd_id, req.name.value, ok, message, details)
+
+    def _result(self, cmd_id: str, name: str, ok: bool, message: str, details: dict | None = None) -> Outcome:
+        out = self.engine.emit(
+            EventType.CMD_RESULT,
+            {"cmd_id": cmd_id, "name": name, "ok": ok, "message": message[:1000], "details": details or {}},
+        )
+        self.publisher.kick.set()
+        return out
+
+    def _cmd_reload(self, req: CommandRequest) -> tuple[bool, str, dict]:
+        if not self.cfg.path:
+            return False, "no config file to reload", {}
+        try:
+            new = load_config(self.cfg.path)
+        except ConfigError as exc:
+            return False, f"{exc} (config unchanged)", {}
+        new = replace(new, broker=self.cfg.broker, display=self.cfg.display)
+        restart_needed = [
+            s
+            for s in ("buttons", "leds", "buzzer", "device", "camera", "outbox")
+            if getattr(new, s) != getattr(self.cfg, s)
+        ]
+        with self._lock:
+            live = replace(
+                self.cfg,
+                queue=new.queue,
+                rating=new.rating,
+                audio=new.audio,
+                printer=new.printer,
+                health=new.health,
+                source_sha256=new.source_sha256,
+            )
+            self.cfg = live
+            self.engine.cfg = live
+            self.audio.cfg = live.audio
+            self.printer = Printer(live.printer, self.data_dir)
+            self.publisher.health_interval_s = live.health.interval_s
+        msg = "config reloaded ([queue] [rating] [audio] [printer] [health] applied)"
+        if restart_needed:
+            msg += f"; restart needed for: {', '.join(restart_needed)}"
+        return True, msg, {"config_sha256": new.source_sha256, "restart_needed": ",".join(restart_needed)}
+
+    def _cmd_reset_day(self, req: CommandRequest) -> tuple[bool, str, dict]:
+        day = self.engine.snapshot()["service_day"]
+        if req.args.get("confirm") != reset_token(day):
+            return (
+                False,
+                (
+                    "refused: args.confirm must be 'RESET-<the kiosk's service day, YYYY-MM-DD>' "
+                    "(see docs/kiosk.md)"
+                ),
+                {"service_day": day},
+            )
+        with self._lock:
+            out = self.engine.reset_day(
+                str(req.args.get("reason") or f"command {req.cmd_id} by {req.issued_by}")
+            )
+            self._after(out)
+        if not out.ok:
+            return False, out.message, {}
+        return True, out.message, {"service_day": day}
+
+    def _cmd_selftest(self, req: CommandRequest) -> tuple[bool, str, dict]:
+        from device.selftest import run_selftest
+
+        report = run_selftest(self, auto=self.simulate, cmd_id=req.cmd_id)
+        failed = [c["name"] for c in report["components"] if not c["ok"]]
+        return (
+            report["passed"],
+            ("self-test passed" if report["passed"] else f"self-test failed: {failed}"),
+            {},
+        )
+
+    def _cmd_camera(self, req: CommandRequest) -> tuple[bool, str, dict]:
+        state = req.args.get("state", req.args.get("on"))
+        if state in ("on", True):
+            on = True
+        elif state in ("off", False):
+            on = False
+        else:
+            return False, "args.state must be 'on' or 'off'", {}
+        if self.vision is None:
+            return (
+                False,
+                "camera not enabled in this kiosk's config ([camera] enabled = false) or vision absent",
+                {},
+            )
+        self.vision.set_enabled(on)
+        return True, f"camera {'on' if on else 'off'}", {"camera": self.vision.status().get("camera")}
+
+    def _cmd_apply_update(self, req: CommandRequest) -> tuple[bool, str, dict]:
+        try:
+            from device.updates import handle_apply_update
+        except ImportError:
+            return False, "not supported: this kiosk has no update module", {}
+        keys_raw = self.cfg.updates.get("trusted_keys", [])
+        try:
+            keys = [bytes.fromhex(k) for k in keys_raw]
+        except (TypeError, ValueError):
+            return False, "[updates] trusted_keys must be a list of hex Ed25519 public keys", {}
+        data = handle_apply_update(
+            dict(req.args),
+            data_dir=self.data_dir,
+            trusted_keys=keys,
+            health_check=self._update_health_check,
+            office_code=self.cfg.device.office_code,
+            cmd_id=req.cmd_id,
+        )
+        out = self.engine.emit(EventType.UPDATE_RESULT, data)
+        self.publisher.kick.set()
+        ok = data.get("outcome") == "applied"
+        return ok and out.ok, str(data.get("message", ""))[:1000], {"outcome": data.get("outcome")}
+
+    def _update_health_check(self) -> bool:
+        try:
+            return self.store._db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        except Exception:
+            return False
+
+    # ------------------------------------------------------------------ misc
+
+    def wait_stopped(self) -> None:
+        while not self._stop.wait(1):
+            pass
+
+    def uptime(self) -> float:
+        return self.clock.monotonic() - self.started_mono
+
+    def sleep(self, s: float) -> None:
+        time.sleep(s)
+
+
+def _cmd_id_of(payload: bytes) -> str:
+    import re
+
+    try:
+        obj = json.loads(payload)
+        cid = obj.get("cmd_id") if isinstance(obj, dict) else None
+        if isinstance(cid, str) and re.match(UUID_RE, cid):
+            return cid
+    except (ValueError, UnicodeDecodeError):
+        pass
+    return str(uuid.uuid4())

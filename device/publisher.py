@@ -1,0 +1,219 @@
+"""MQTT publisher: drains the durable outbox in ``seq`` order with QoS 1, status, health, commands.
+
+One thread owns the paho client (no shared paho state). Each connection is a fresh paho client with
+the same client id and ``clean_session=False`` (the broker keeps the command subscription and queued
+commands while the kiosk is away). After every (re)connect all events still in the outbox are sent
+again from the lowest ``seq``: an event leaves the outbox only on its PUBACK, so a resend is
+possible and byte-identical (same ``event_id``), never a loss. At most ``max_inflight`` events are
+unacknowledged at once (paho silently loses QoS 1 messages past 65,535 in flight).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from contract.topics import cmd_filter, events_topic, health_topic, status_topic
+from device.config import BrokerConfig
+from device.events import EventBuilder
+from device.store import Store
+
+log = logging.getLogger("motcua.publisher")
+
+
+class Publisher:
+    def __init__(
+        self,
+        broker: BrokerConfig,
+        device_id: str,
+        office_code: str,
+        store: Store,
+        builder: EventBuilder,
+        health: Callable[[], bytes],
+        health_interval_s: float,
+        commands: queue.Queue,
+        max_inflight: int = 200,
+        poll_s: float = 0.05,
+    ) -> None:
+        self.broker, self.store, self.builder = broker, store, builder
+        self.device_id, self.office_code = device_id, office_code
+        self.health, self.health_interval_s, self.commands = health, health_interval_s, commands
+        self.max_inflight, self.poll_s = max_inflight, poll_s
+        self.events_topic = events_topic(office_code, device_id)
+        self.status_topic = status_topic(office_code, device_id)
+        self.health_topic = health_topic(office_code, device_id)
+        self.kick = threading.Event()
+        self.connected = False
+        self.last_error: str | None = None
+        self.connects = 0
+        self.published = 0
+        self.acked = 0
+        self.connected_since: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._flush_health = threading.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Publish the retained offline status (reason shutdown) and disconnect."""
+        self._stop.set()
+        self.kick.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def wait_drained(self, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.store.outbox_depth() == 0:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def send_health_now(self) -> None:
+        self._flush_health.set()
+        self.kick.set()
+
+    # ------------------------------------------------------------------ client
+
+    def _client(self) -> mqtt.Client:
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"kiosk-{self.device_id}",
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
+        if self.broker.username:
+            c.username_pw_set(self.broker.username, self.broker.password)
+        if self.broker.tls:
+            c.tls_set(
+                ca_certs=self.broker.ca_file,
+                certfile=self.broker.cert_file,
+                keyfile=self.broker.key_file,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        c.will_set(self.status_topic, self.builder.status("offline", "connection_lost"), qos=1, retain=True)
+        c.max_inflight_messages_set(self.max_inflight)
+        c.on_connect = self._on_connect
+        c.on_publish = self._on_publish
+        c.on_message = self._on_message
+        c.on_disconnect = self._on_disconnect
+        return c
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        if rc.is_failure:
+            self.last_error = f"broker refused connection: {rc}"
+            self._sess["failed"] = True
+            return
+        self._sess["connack"] = True
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        self._sess["lost"] = True
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any) -> None:
+        self._sess["acks"].append(mid)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self.commands.put_nowait((msg.topic, bytes(msg.payload)))
+        except queue.Full:
+            self.last_error = "command queue full"
+
+    # ------------------------------------------------------------------ main loop
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            ok = self._session()
+            if self._stop.is_set():
+                break
+            backoff = 0.5 if ok else min(backoff * 2, 30.0)
+            delay = backoff * random.uniform(0.5, 1.0)  # jitter: a whole office reconnecting spreads out
+            self._stop.wait(delay)
+
+    def _session(self) -> bool:
+        """One connection; returns True if it got connected (to reset the backoff)."""
+        self._sess: dict[str, Any] = {"connack": False, "lost": False, "failed": False, "acks": []}
+        client = self._client()
+        try:
+            client.connect(self.broker.host, self.broker.port, keepalive=self.broker.keepalive)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            self.last_error = f"broker {self.broker.host}:{self.broker.port}: {exc}"[:200]
+            return False
+        deadline = time.monotonic() + 15
+        while not self._sess["connack"]:
+            rc = client.loop(0.1)
+            if (
+                rc != mqtt.MQTT_ERR_SUCCESS
+                or self._sess["failed"]
+                or self._sess["lost"]
+                or time.monotonic() > deadline
+                or self._stop.is_set()
+            ):
+                self.last_error = self.last_error or "no CONNACK from broker"
+                client.socket() and client.disconnect()
+                return False
+        self.connected, self.connects, self.connected_since = True, self.connects + 1, time.monotonic()
+        log.info("connected to %s", self.broker.url)
+        client.publish(self.status_topic, self.builder.status("online", "connected"), qos=1, retain=True)
+        client.subscribe(cmd_filter(self.office_code, self.device_id), qos=1)
+        inflight: dict[int, int] = {}
+        last_seq = 0
+        next_health = time.monotonic()
+        last_poll = 0.0
+        try:
+            while not self._stop.is_set():
+                rc = client.loop(self.poll_s)
+                if rc != mqtt.MQTT_ERR_SUCCESS or self._sess["lost"]:
+                    self.last_error = f"connection lost ({mqtt.error_string(rc)})"
+                    return True
+                acks, self._sess["acks"] = self._sess["acks"], []
+                done = [inflight.pop(m) for m in acks if m in inflight]
+                if done:
+                    self.store.ack(done)
+                    self.acked += len(done)
+                now = time.monotonic()
+                room = self.max_inflight - len(inflight)
+                if room > 0 and (self.kick.is_set() or done or now - last_poll > 1.0):
+                    self.kick.clear()
+                    last_poll = now
+                    for row in self.store.pending(last_seq, room):
+                        info = client.publish(self.events_topic, row.payload, qos=1)
+                        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                            self.last_error = f"publish failed: {mqtt.error_string(info.rc)}"
+                            break
+                        inflight[info.mid] = row.seq
+                        last_seq = row.seq
+                        self.published += 1
+                if now >= next_health or self._flush_health.is_set():
+                    self._flush_health.clear()
+                    next_health = now + self.health_interval_s
+                    try:
+                        client.publish(self.health_topic, self.health(), qos=0)
+                    except Exception as exc:  # health must never stop the event stream
+                        self.last_error = f"health: {exc}"[:200]
+            # Clean shutdown: say so (retained), then disconnect (no Last Will).
+            info = client.publish(
+                self.status_topic, self.builder.status("offline", "shutdown"), qos=1, retain=True
+            )
+            end = time.monotonic() + 3
+            while not info.is_published() and time.monotonic() < end:
+                if client.loop(0.05) != mqtt.MQTT_ERR_SUCCESS:
+                    break
+            client.disconnect()
+            return True
+        finally:
+            self.connected = False
