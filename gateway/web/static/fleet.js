@@ -1,0 +1,188 @@
+/* /fleet: every kiosk's state, why it is offline, versions and health; commands with results. */
+"use strict";
+
+(() => {
+  const { getJSON, postJSON, fmt, esc, live, debounce } = MC;
+  const tbody = document.querySelector("#devices tbody");
+  const summary = document.getElementById("summary");
+  const flash = document.getElementById("flash");
+  const offlineOnly = document.getElementById("offline-only");
+  const filter = document.getElementById("filter");
+  const dialog = document.getElementById("confirm-reset");
+  const confirmInput = document.getElementById("confirm-input");
+  const confirmOk = document.getElementById("confirm-ok");
+
+  const state = { devices: [], sort: { key: "state", dir: 1 }, results: new Map() };
+  const COMMANDS = {
+    reload_config: "Nạp lại cấu hình (reload config)",
+    selftest: "Tự kiểm tra (self-test)",
+    reset_day: "Đặt lại ngày (reset day)",
+  };
+  const REASONS = {
+    connection_lost: "Mất kết nối (Last Will)",
+    shutdown: "Tắt máy (shutdown)",
+    no_health: "Không nhận tín hiệu (no health)",
+  };
+  const STATE_VI = { online: "Trực tuyến", offline: "Ngoại tuyến", unknown: "Chưa kết nối" };
+  const ts = (iso) => (iso ? Date.parse(iso) / 1000 : null);
+
+  function sortValue(d, key) {
+    if (key === "state") return (d.state === "offline" ? 0 : d.state === "unknown" ? 1 : 2) * 1e12 + (ts(d.since) || 0);
+    if (key === "last_seen") return ts(d.last_seen) || 0;
+    const v = d[key];
+    return v == null ? -Infinity : v;
+  }
+
+  function visible() {
+    const q = filter.value.trim().toLowerCase();
+    return state.devices
+      .filter((d) => !offlineOnly.checked || d.state !== "online")
+      .filter((d) => !q || d.device_id.toLowerCase().includes(q) || d.office_code.toLowerCase().includes(q))
+      .sort((a, b) => {
+        const { key, dir } = state.sort;
+        const va = sortValue(a, key), vb = sortValue(b, key);
+        if (va < vb) return -dir;
+        if (va > vb) return dir;
+        return a.device_id.localeCompare(b.device_id);
+      });
+  }
+
+  function versions(d) {
+    const models = Object.entries(d.model_versions || {}).map(([k, v]) => `${esc(k)} ${esc(v)}`).join("<br>");
+    return `${esc(d.sw_version || "—")}${models ? `<br><span class="muted">${models}</span>` : ""}`;
+  }
+
+  function selftest(d) {
+    const s = d.last_selftest;
+    if (!s) return `<span class="muted">—</span>`;
+    const failed = (s.components || []).filter((c) => !c.ok).map((c) => esc(c.name));
+    return `<span class="${s.passed ? "result ok" : "result failed"}">${s.passed ? "Đạt (passed)" : "Lỗi (failed)"}</span>
+      ${failed.length ? `<br><span class="muted">${failed.join(", ")}</span>` : ""}
+      <br><span class="muted">${esc(fmt.time(ts(s.at)))}</span>`;
+  }
+
+  function resultHtml(id) {
+    const r = state.results.get(id);
+    if (!r) return "";
+    const msg = r.result && r.result.message ? `: ${esc(r.result.message)}` : "";
+    const text = {
+      sent: "đã gửi, chờ kết quả… (sent)", ok: "thành công (ok)", failed: "thất bại (failed)",
+      publish_failed: "không gửi được (publish failed)", error: "lỗi (error)",
+    }[r.status] || esc(r.status);
+    const cls = r.status === "ok" ? "ok" : r.status === "sent" ? "pending" : "failed";
+    return `<div class="result ${cls}" data-status="${esc(r.status)}" role="status">${esc(COMMANDS[r.name] || r.name)}: ${text}${msg}</div>`;
+  }
+
+  function render() {
+    const rows = visible();
+    const off = state.devices.filter((d) => d.state === "offline").length;
+    const on = state.devices.filter((d) => d.state === "online").length;
+    summary.textContent = `${on} trực tuyến (online) · ${off} ngoại tuyến (offline) · ${state.devices.length} thiết bị (devices)`;
+    document.body.dataset.devices = String(state.devices.length);
+    if (!rows.length) {
+      tbody.innerHTML = `<tr><td colspan="11">Không có thiết bị nào phù hợp. (No matching devices.)</td></tr>`;
+      return;
+    }
+    tbody.innerHTML = rows.map((d) => {
+      const id = esc(d.device_id);
+      const temp = d.cpu_temp_c == null ? "—" : `${d.cpu_temp_c.toFixed(1)} °C`;
+      const clock = d.clock_synced == null ? "—" : d.clock_synced ? "Đã đồng bộ (synced)" : `<b class="result failed">Chưa đồng bộ (unsynced)</b>`;
+      const why = d.state === "offline"
+        ? `<b>${esc(REASONS[d.offline_reason] || d.offline_reason || "—")}</b><br><span class="muted">${esc(d.offline_detail || "")}</span>`
+        : (d.open_alerts || []).length ? `<span class="muted">Cảnh báo (alerts): ${esc(d.open_alerts.join(", "))}</span>` : "—";
+      const buttons = Object.entries(COMMANDS).map(([name, label]) =>
+        `<button type="button" class="btn ${name === "reset_day" ? "danger" : "secondary"}" data-cmd="${name}" data-device="${id}"
+          aria-label="${esc(label)}: ${id}">${esc(label.split(" (")[0])}</button>`).join("");
+      return `<tr data-device="${id}" data-state="${esc(d.state)}" class="${esc(d.state)}">
+        <th scope="row">${id}<br><span class="muted">điểm (office) ${esc(d.office_code)}${d.counter ? ` · quầy ${d.counter}` : ""}${d.registered ? "" : " · chưa đăng ký (unregistered)"}</span></th>
+        <td><span class="state ${esc(d.state)}">${esc(STATE_VI[d.state] || d.state)}</span><br><span class="muted">từ (since) ${esc(fmt.time(ts(d.since)))}<br>${esc(fmt.ago(ts(d.since)))}</span></td>
+        <td>${esc(fmt.ago(ts(d.last_seen)))}<br><span class="muted">${esc(fmt.time(ts(d.last_seen)))}</span></td>
+        <td>${why}</td>
+        <td>${versions(d)}</td>
+        <td>${temp}</td>
+        <td>${d.outbox_depth == null ? "—" : fmt.num(d.outbox_depth)}</td>
+        <td>${clock}</td>
+        <td>${d.last_error ? esc(d.last_error) : "—"}</td>
+        <td>${selftest(d)}</td>
+        <td><div class="cmds">${buttons}</div>${resultHtml(d.device_id)}</td>
+      </tr>`;
+    }).join("");
+  }
+
+  async function load() {
+    try {
+      state.devices = await getJSON("/api/v1/fleet");
+      render();
+    } catch (e) {
+      flash.innerHTML = `<p class="flash error">Không tải được danh sách thiết bị (could not load the fleet): ${esc(e.message)}</p>`;
+    }
+  }
+
+  async function pollCommand(deviceId, cmdId) {
+    for (let i = 0; i < 90; i++) {
+      await new Promise((r) => setTimeout(r, i < 10 ? 1000 : 3000));
+      let c;
+      try { c = await getJSON(`/api/v1/commands/${encodeURIComponent(cmdId)}`); } catch (e) { continue; }
+      state.results.set(deviceId, c);
+      render();
+      if (c.status !== "sent") { load(); return; }
+    }
+  }
+
+  async function send(deviceId, name, args = {}) {
+    state.results.set(deviceId, { name, status: "sent" });
+    render();
+    const r = await postJSON(`/api/v1/devices/${encodeURIComponent(deviceId)}/commands`, { name, args });
+    if (!r.ok) {
+      const detail = r.data && r.data.detail ? (typeof r.data.detail === "string" ? r.data.detail : JSON.stringify(r.data.detail)) : "";
+      state.results.set(deviceId, { name, status: "error", result: { message: `HTTP ${r.status} ${detail}` } });
+      render();
+      return;
+    }
+    state.results.set(deviceId, r.data);
+    render();
+    if (r.data.status === "sent") pollCommand(deviceId, r.data.cmd_id);
+  }
+
+  let pending = null;
+  tbody.addEventListener("click", (ev) => {
+    const b = ev.target.closest("button[data-cmd]");
+    if (!b) return;
+    const { cmd, device } = b.dataset;
+    if (cmd === "reset_day") {
+      pending = device;
+      document.getElementById("confirm-device").textContent = device;
+      confirmInput.value = "";
+      confirmOk.disabled = true;
+      dialog.showModal();
+      confirmInput.focus();
+    } else {
+      send(device, cmd);
+    }
+  });
+  confirmInput.addEventListener("input", () => { confirmOk.disabled = confirmInput.value.trim() !== pending; });
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === "ok" && pending && confirmInput.value.trim() === pending) send(pending, "reset_day");
+    pending = null;
+  });
+
+  for (const th of document.querySelectorAll("th[data-sort]")) {
+    th.querySelector("button").addEventListener("click", () => {
+      const key = th.dataset.sort;
+      state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : 1 };
+      for (const o of document.querySelectorAll("th[data-sort]")) o.removeAttribute("aria-sort");
+      th.setAttribute("aria-sort", state.sort.dir > 0 ? "ascending" : "descending");
+      render();
+    });
+  }
+  offlineOnly.addEventListener("change", render);
+  filter.addEventListener("input", render);
+
+  const refresh = debounce(load, 300);
+  live(document.getElementById("live-state"), (kind) => {
+    if (kind === "device" || kind === "reconnected") refresh();
+  });
+  setInterval(render, 30000);  // keep "… ago" fresh
+  load();
+  window.motcuaFleet = { state, reload: load };
+})();

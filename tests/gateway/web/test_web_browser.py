@@ -1,0 +1,254 @@
+"""/map and /fleet in real headless Chromium against the real gateway, Mosquitto and SQLite.
+
+Events are published to the broker as a kiosk would (valid contract messages, paho); the pages
+must show them without a reload and without any request leaving the gateway's origin.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from contract.codec import encode
+from contract.payloads import CommandRequest, EventType, Status
+from contract.topics import cmd_filter, status_topic
+from tests.gateway.conftest import wait_for
+from tests.gateway.kiosk_sim import EventFactory, Publisher
+from tests.gateway.web.conftest import OPERATOR, auth_section
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+WARN_S, TARGET_S = 0.8 * 1200, 1200.0  # the gateway's default [kpi] bands
+
+
+def wait_class(waits: list[float]) -> str:
+    """Independent expectation of the map colour for an office's waits."""
+    if not waits:
+        return "none"
+    avg = sum(waits) / len(waits)
+    return "bad" if avg > TARGET_S else "warn" if avg > WARN_S else "ok"
+
+
+def publish_visits(pub: Publisher, fac: EventFactory, waits: list[float], first_no: int = 1) -> None:
+    now = datetime.now(UTC)
+    day = now.astimezone(TZ).date()
+    for i, w in enumerate(waits):
+        issued = now - timedelta(seconds=w + 60)
+        for ev in fac.visit(first_no + i, day, issued, wait_s=w, service_s=30):
+            pub.event(ev)
+    pub.flush()
+
+
+def marker_classes(page: Any) -> dict[str, str]:
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('path[data-office]')]
+        .map(p => [p.dataset.office, p.dataset.cls]))""")
+
+
+def test_map_offline_live_panel_and_phone(
+    mosquitto, gateway_factory, page_factory, artifacts_dir: Path
+) -> None:
+    gw = gateway_factory(mosquitto.url)
+    pub = Publisher(mosquitto.port)
+    waits = {"03390": [600.0, 1500.0], "03405": [300.0], "03424": [1800.0, 1500.0]}
+    facs = {code: EventFactory(f"k{code}-q1", code) for code in waits}
+    for code, ws in waits.items():
+        publish_visits(pub, facs[code], ws)
+    day = datetime.now(TZ).date()
+    for level in (3, 2, 1, 3):
+        pub.event(facs["03390"].rating(None, day, level, datetime.now(UTC)))
+    pub.flush()
+    wait_for(
+        lambda: gw.public.get("/api/v1/offices/03424").json()["kpi_today"]["visits"] == 2,
+        what="visits stored",
+    )
+    wait_for(lambda: gw.public.get("/api/v1/offices/03390").json()["kpi_today"]["rated"] == 4, what="ratings")
+
+    page, rec = page_factory(gw.base, viewport={"width": 1280, "height": 860})
+    page.goto(gw.base + "/")
+    assert page.url == gw.base + "/map"
+    page.wait_for_function("document.body.dataset.officesLoaded === '6'")
+    assert page.locator("#office-list button").count() == 6
+    expected = {code: wait_class(waits.get(code, [])) for code in ("03390", "03405", "03424", "03430")}
+    wait_for(lambda: {c: marker_classes(page).get(c) for c in expected} == expected, what="marker colours")
+    page.wait_for_selector("#live-state.on")
+    page.wait_for_function("document.querySelectorAll('.leaflet-base-pane path').length >= 6")  # base layer
+    page.screenshot(path=str(artifacts_dir / "web-map.png"), full_page=True)
+
+    # Satisfaction toggle: 03390 has 4 ratings, one "Không hài lòng" → 75 % → warn band (>= 0.75, < 0.9).
+    page.get_by_label("Mức hài lòng").check()
+    wait_for(lambda: marker_classes(page).get("03390") == "warn", what="satisfaction colour")
+    assert marker_classes(page).get("03405") == "none"
+    assert page.locator("#legend-satisfaction").is_visible()
+    page.get_by_label("Thời gian chờ").check()
+
+    # Keyboard: focus the office in the list and press Enter → the panel opens with its KPIs.
+    page.locator('#office-list button[data-office="03390"]').focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector('#office-panel[data-office="03390"][data-visits="2"]')
+    panel = page.locator("#office-panel")
+    assert "Bình Lư" in panel.inner_text()
+    assert page.locator('[data-kpi="avg_wait"] .value').inner_text() == "17,5 phút"  # (600+1500)/2 s
+    assert page.locator('[data-kpi="satisfaction"] .value').inner_text() == "75%"
+    dist = {r.get_attribute("data-level"): r.inner_text() for r in page.locator(".dist tr[data-level]").all()}
+    assert set(dist) == {"1", "2", "3"} and "Rất hài lòng" in dist["3"] and "\t2\t" in dist["3"] + "\t"
+    bars = page.locator("#hourly-chart rect.bar-a").all()
+    assert sum(int(b.get_attribute("data-arrivals")) for b in bars) == 2
+    chart_text = page.locator("#hourly-chart").inner_text()
+    assert "MAE" in chart_text or "lịch sử" in chart_text  # the forecast's error (or why there is none)
+    page.screenshot(path=str(artifacts_dir / "web-map-panel.png"), full_page=True)
+
+    # Live: a new ticket at Bình Lư and the first visit at Khun Há arrive over MQTT; no reload.
+    page.evaluate("window.__sameDocument = true")
+    ticket = {**facs["03390"].ticket(3, day), "waiting_ahead": 0}
+    issued = facs["03390"].event(EventType.TICKET_ISSUED, ticket)
+    pub.event(issued)
+    publish_visits(pub, EventFactory("k03430-q1", "03430"), [120.0])
+    page.wait_for_selector('#office-panel[data-office="03390"][data-visits="3"]')
+    assert page.locator('[data-kpi="waiting_now"] .value').inner_text() == "1"
+    wait_for(lambda: marker_classes(page).get("03430") == "ok", what="live marker colour")
+    assert page.evaluate("window.__sameDocument") is True
+
+    # Phone-sized screen: the map and the list are both usable.
+    phone, phone_rec = page_factory(
+        gw.base, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2
+    )
+    phone.goto(gw.base + "/map")
+    phone.wait_for_function("document.body.dataset.officesLoaded === '6'")
+    assert phone.locator("#map").bounding_box()["width"] <= 390
+    phone.screenshot(path=str(artifacts_dir / "web-map-phone.png"), full_page=True)
+
+    pub.close()
+    for r in (rec, phone_rec):
+        assert r.external == [], f"requests left the gateway: {r.external}"
+        assert r.requests and all(u.startswith(gw.base) for u in r.requests)
+        assert r.errors == [], r.errors
+    assert any(u.endswith("/web-static/vendor/leaflet/leaflet.js") for u in rec.requests)
+    assert any("/api/v1/stream" in u for u in rec.requests)
+
+
+class Responder:
+    """Answers commands like a kiosk would: subscribes to its cmd topics, publishes cmd.result events."""
+
+    def __init__(self, port: int, fac: EventFactory, pub: Publisher) -> None:
+        self.fac, self.pub = fac, pub
+        self.received: list[CommandRequest] = []
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"responder-{fac.device_id}")
+        subscribed = threading.Event()
+        self.client.on_connect = lambda c, *_a: c.subscribe(cmd_filter(fac.office_code, fac.device_id), qos=1)
+        self.client.on_subscribe = lambda *_a: subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert subscribed.wait(30), "responder did not subscribe"
+
+    def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
+        req = CommandRequest.model_validate_json(msg.payload)
+        self.received.append(req)
+        ev = self.fac.event(
+            EventType.CMD_RESULT,
+            {
+                "cmd_id": req.cmd_id,
+                "name": req.name.value,
+                "ok": True,
+                "message": f"{req.name.value} xong (done)",
+            },
+        )
+        self.pub.event(ev)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def login(page: Any, base: str, user: str, password: str) -> None:
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+
+
+def test_fleet_login_commands_and_last_will(
+    mosquitto, gateway_factory, page_factory, artifacts_dir: Path
+) -> None:
+    gw = gateway_factory(mosquitto.url, auth=auth_section())
+    fac = EventFactory("k03390-q1", "03390")
+    offline = Status(
+        device_id=fac.device_id,
+        office_code=fac.office_code,
+        ts=datetime.now(UTC),
+        clock_synced=True,
+        state="offline",
+        reason="connection_lost",
+        sw_version="1.0.0",
+    )
+    kiosk = Publisher(
+        mosquitto.port,
+        client_id=fac.device_id,
+        will=(status_topic(fac.office_code, fac.device_id), encode(offline)),
+    )
+    kiosk.status(fac.status())
+    kiosk.health(fac.health(cpu_temp_c=61.5, outbox_depth=4, clock_synced=False, interval_s=60.0))
+    kiosk.flush()
+    side = Publisher(mosquitto.port)
+    responder = Responder(mosquitto.port, fac, side)
+
+    page, rec = page_factory(gw.base, viewport={"width": 1400, "height": 900})
+    page.goto(gw.base + "/fleet")
+    assert page.url.startswith(gw.base + "/login?next=/fleet")
+    assert page.locator("h1").inner_text().startswith("Đăng nhập")
+    login(page, gw.base, OPERATOR[0], "wrong-password")
+    assert "Sai tên đăng nhập hoặc mật khẩu" in page.locator("#login-error").inner_text()
+    login(page, gw.base, *OPERATOR)
+    page.wait_for_url(gw.base + "/fleet")
+    row = page.locator('tr[data-device="k03390-q1"]')
+    row.wait_for()
+    wait_for(lambda: row.get_attribute("data-state") == "online", what="device online")
+    text = row.inner_text()
+    assert "61.5 °C" in text and "Chưa đồng bộ" in text and "1.0.0" in text and "fer-mx-1" in text
+
+    # Self-test button → POST with the CSRF token → the kiosk answers → the result shows.
+    row.locator('button[data-cmd="selftest"]').click()
+    page.wait_for_selector('tr[data-device="k03390-q1"] .result[data-status="ok"]')
+    assert responder.received and responder.received[-1].name.value == "selftest"
+    assert responder.received[-1].issued_by == OPERATOR[0]
+
+    # Reset day needs the device id typed in.
+    row.locator('button[data-cmd="reset_day"]').click()
+    assert page.locator("#confirm-ok").is_disabled()
+    page.fill("#confirm-input", "k03390-q2")
+    assert page.locator("#confirm-ok").is_disabled()
+    page.fill("#confirm-input", "k03390-q1")
+    page.click("#confirm-ok")
+    wait_for(
+        lambda: [r.name.value for r in responder.received] == ["selftest", "reset_day"], what="reset_day sent"
+    )
+    page.wait_for_selector('tr[data-device="k03390-q1"] .result[data-status="ok"]:has-text("Đặt lại ngày")')
+    page.screenshot(path=str(artifacts_dir / "web-fleet.png"), full_page=True)
+
+    # The kiosk drops off the network: the broker publishes its Last Will; the row turns offline live.
+    page.evaluate("window.__sameDocument = true")
+    kiosk.client.loop_stop()
+    kiosk.client.socket().close()
+    wait_for(lambda: row.get_attribute("data-state") == "offline", what="offline after Last Will")
+    assert "Mất kết nối (Last Will)" in row.inner_text()
+    page.check("#offline-only")  # offline, and registered devices never seen ("unknown")
+    not_online = sorted(d["device_id"] for d in gw.ops.get("/api/v1/fleet").json() if d["state"] != "online")
+    shown = sorted(r.get_attribute("data-device") for r in page.locator("tbody tr[data-device]").all())
+    assert shown == not_online and "k03390-q1" in shown
+    assert page.evaluate("window.__sameDocument") is True
+    page.screenshot(path=str(artifacts_dir / "web-fleet-offline.png"), full_page=True)
+
+    # Log out: the page is closed again.
+    page.click("text=Đăng xuất")
+    page.wait_for_url(gw.base + "/map")
+    page.goto(gw.base + "/fleet")
+    assert "/login" in page.url
+
+    responder.close()
+    side.close()
+    assert rec.external == [], rec.external
+    assert rec.errors == [] or all("401" in e for e in rec.errors), rec.errors
