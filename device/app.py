@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import queue
+import re
 import threading
 import time
 import uuid
@@ -444,13 +444,8 @@ class Kiosk:
 
 
 def _cmd_id_of(payload: bytes) -> str:
-    import re
-
-    try:
-        obj = json.loads(payload)
-        cid = obj.get("cmd_id") if isinstance(obj, dict) else None
-        if isinstance(cid, str) and re.match(UUID_RE, cid):
-            return cid
-    except (ValueError, UnicodeDecodeError):
-        pass
+    """Best effort: the cmd_id of a malformed command (even broken JSON), so the sender can correlate."""
+    m = re.search(rb'"cmd_id"\s*:\s*"([0-9a-f-]{36})"', payload[:16384])
+    if m and re.match(UUID_RE, m.group(1).decode()):
+        return m.group(1).decode()
     return str(uuid.uuid4())

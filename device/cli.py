@@ -80,8 +80,14 @@ def cmd_run(a: argparse.Namespace) -> int:
         f"{' [simulated hardware]' if a.simulate else ''}",
         flush=True,
     )
+
+    def _stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     try:
-        server.run()  # handles SIGINT/SIGTERM: returns after a graceful stop
+        server.run()  # returns after SIGTERM/SIGINT; then the retained offline status is published
     finally:
         kiosk.shutdown()
     return 0
@@ -135,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if getattr(a, "verbose", False) else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    signal.signal(signal.SIGTERM, signal.default_int_handler) if a.cmd == "selftest" else None
+    if a.cmd == "selftest":
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return {"run": cmd_run, "check-config": cmd_check, "selftest": cmd_selftest}[a.cmd](a)
     except ConfigError as exc:

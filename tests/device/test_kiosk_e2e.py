@@ -1,0 +1,260 @@
+"""The real kiosk process, a real Mosquitto, button presses over the HTTP sim API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from contract.codec import decode
+from contract.topics import cmd_topic
+from tests.device.kiosk_proc import REPO, KioskProc, Watcher, write_config
+
+
+@pytest.fixture
+def watcher(mosquitto):
+    w = Watcher(mosquitto.port)
+    yield w
+    w.close()
+
+
+def _seqs_in_order(events: list[dict]) -> list[int]:
+    seen, order = set(), []
+    for e in events:
+        if e["event_id"] not in seen:
+            seen.add(e["event_id"])
+            order.append(e["seq"])
+    return order
+
+
+def test_presses_become_ordered_events(tmp_path, mosquitto, watcher):
+    cfg = write_config(tmp_path / "k.toml")
+    k = KioskProc(cfg, mosquitto.url, tmp_path / "data").start()
+    try:
+        t1 = k.press("ticket")
+        assert t1["ok"] and t1["ticket_no"] == 1 and t1["label"] == "0001"
+        assert (tmp_path / "data" / "prints" / f"{t1['service_day']}-0001.bin").stat().st_size > 100
+        t2 = k.press("ticket")
+        assert t2["ticket_no"] == 2 and t2["waiting_ahead"] == 1
+        k.press("ticket")
+        assert k.press("next")["called_label"] == "0001"
+        assert k.press("rate_3")["ok"]  # completes 0001 and rates it
+        assert k.press("next")["called_label"] == "0002"
+        assert k.press("no_show")["ok"]
+        assert k.press("next")["called_label"] == "0003"
+        assert k.press("recall")["ok"]
+        r1 = k.press("rate_1")
+        assert r1["needs_reason"]
+        assert k.status()["reason_pending"] is True
+        import httpx
+
+        rr = httpx.post(f"{k.base}/api/rating/reason/staff_attitude", timeout=10)
+        assert rr.status_code == 200
+        bad = httpx.post(f"{k.base}/api/sim/press/rate_9", timeout=10)
+        assert bad.status_code == 404 and "unknown button" in bad.json()["detail"]
+        expected = [
+            "device.started",
+            "ticket.issued",
+            "ticket.issued",
+            "ticket.issued",
+            "ticket.called",
+            "service.completed",
+            "rating.submitted",
+            "ticket.called",
+            "ticket.no_show",
+            "ticket.called",
+            "ticket.recalled",
+            "service.completed",
+            "rating.submitted",
+        ]
+        watcher.wait_for(
+            lambda: len({e["event_id"] for e in watcher.events()}) >= len(expected), 60, "events"
+        )
+        evs = watcher.events()
+        assert [e["type"] for e in evs] == expected
+        assert len({e["event_id"] for e in evs}) == len(evs)
+        assert [e["seq"] for e in evs] == list(range(1, len(evs) + 1))
+        for e in evs:
+            if "wait_s" in e["data"] and e["data"]["wait_s"] is not None:
+                assert 0 <= e["data"]["wait_s"] < 600
+            if e["data"].get("service_s") is not None:
+                assert 0 <= e["data"]["service_s"] < 600
+        assert evs[-1]["data"]["reason"] == "staff_attitude" and evs[-1]["data"]["level"] == 1
+        assert evs[6]["data"]["level_label"] == "Rất hài lòng" and evs[6]["data"]["ticket_no"] == 1
+        with watcher.lock:
+            for topic, payload, _ in watcher.messages:
+                decode(topic, payload)  # everything the kiosk sent satisfies the contract
+        watcher.wait_for(lambda: watcher.of_kind("health"), 30, "health")
+        h = watcher.of_kind("health")[-1]
+        assert h["outbox_depth"] >= 0 and h["sw_version"]
+        assert watcher.of_kind("status")[-1]["state"] == "online"
+        wavs = list((tmp_path / "data" / "audio").glob("*.wav"))
+        assert len(wavs) >= 3  # three calls + a recall were spoken
+    finally:
+        assert k.terminate() == 0
+    watcher.wait_for(lambda: watcher.of_kind("status")[-1]["state"] == "offline", 30, "offline status")
+    assert watcher.of_kind("status")[-1]["reason"] == "shutdown"
+
+
+def test_broker_outage_every_event_arrives_in_order(tmp_path, mosquitto, watcher):
+    cfg = write_config(tmp_path / "k.toml", device_id="kiosk-t2")
+    k = KioskProc(cfg, mosquitto.url, tmp_path / "data").start()
+    try:
+        k.press("ticket")
+        watcher.wait_for(lambda: len(watcher.events()) >= 2, 60, "first events")
+        mosquitto.stop()
+        acked = []
+        for i in range(12):
+            out = k.press("ticket" if i % 3 else "next")
+            acked += out["event_ids"]
+        assert k.status()["broker_connected"] is False
+        mosquitto.start()
+        watcher.wait_for(
+            lambda: set(acked) <= {e["event_id"] for e in watcher.events()}, 90, "events after outage"
+        )
+        order = _seqs_in_order(watcher.events())
+        assert order == sorted(order) and order == list(range(1, len(order) + 1))
+    finally:
+        k.terminate()
+
+
+def _cmd(name: str, args: dict | None = None) -> tuple[str, bytes]:
+    cid = str(uuid.uuid4())
+    body = {
+        "v": 1,
+        "cmd_id": cid,
+        "name": name,
+        "args": args or {},
+        "issued_at": datetime.now(UTC).isoformat(),
+        "issued_by": "test",
+    }
+    return cid, json.dumps(body).encode()
+
+
+def test_commands_answered(tmp_path, mosquitto, watcher):
+    cfg = write_config(tmp_path / "k.toml", device_id="kiosk-t3")
+    k = KioskProc(cfg, mosquitto.url, tmp_path / "data").start()
+    try:
+        watcher.wait_for(lambda: watcher.of_kind("status"), 30, "online")
+        k.press("ticket")
+        day = k.status()["service_day"]
+
+        def send(name: str, payload: bytes) -> None:
+            watcher.client.publish(cmd_topic("LC-TEST", "kiosk-t3", name), payload, qos=1)
+
+        def result(cid: str) -> dict:
+            watcher.wait_for(
+                lambda: [
+                    e for e in watcher.events() if e["type"] == "cmd.result" and e["data"]["cmd_id"] == cid
+                ],
+                60,
+                f"result of {cid}",
+            )
+            return next(
+                e["data"]
+                for e in watcher.events()
+                if e["type"] == "cmd.result" and e["data"]["cmd_id"] == cid
+            )
+
+        cid, body = _cmd("reset_day", {"confirm": "RESET-1999-01-01"})
+        send("reset_day", body)
+        res = result(cid)
+        assert res["ok"] is False and "RESET-" in res["message"]
+        assert k.status()["waiting"] == 1
+        cid, body = _cmd("reset_day", {"confirm": f"RESET-{day}"})
+        send("reset_day", body)
+        assert result(cid)["ok"] is True
+        assert k.status()["waiting"] == 0
+        assert any(e["type"] == "queue.reset" for e in watcher.events())
+        cid = str(uuid.uuid4())
+        send(
+            "selftest", b'{"v": 1, "cmd_id": "' + cid.encode() + b'", "name": "selftest", "args": '
+        )  # broken JSON
+        res = result(cid)
+        assert res["ok"] is False and "malformed" in res["message"]
+        send("reload_config", b"\xff\xfe not json at all")
+        watcher.wait_for(
+            lambda: any(
+                e["type"] == "cmd.result"
+                and "malformed" in e["data"]["message"]
+                and e["data"]["name"] == "reload_config"
+                for e in watcher.events()
+            ),
+            60,
+            "bad",
+        )
+        cid, body = _cmd("reload_config")
+        send("reload_config", body)
+        assert result(cid)["ok"] is True
+        cid, body = _cmd("camera", {"state": "on"})
+        send("camera", body)
+        assert result(cid)["ok"] is False  # camera not enabled in this config
+        cid, body = _cmd("apply_update", {})
+        send("apply_update", body)
+        assert result(cid)["ok"] is False
+        cid, body = _cmd("selftest")
+        send("selftest", body)
+        res = result(cid)
+        rep = next(e["data"] for e in watcher.events() if e["type"] == "selftest.report")
+        assert rep["cmd_id"] == cid and res["ok"] is rep["passed"]
+        names = {c["name"] for c in rep["components"]}
+        assert {"button:ticket", "button:rate_3", "speaker", "printer", "clock_sync", "broker"} <= names
+        assert rep["passed"], rep
+        assert k.press("ticket")["ok"]  # still serving after all that
+    finally:
+        k.terminate()
+
+
+def test_bad_config_fails_at_start_naming_the_key(tmp_path):
+    cfg = write_config(tmp_path / "k.toml", rating={"scale": 4})
+    r = subprocess.run(
+        [sys.executable, "-m", "device.cli", "run", "--simulate", "--config", str(cfg)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert "config error: [rating] scale: must be 3 or 5, got 4" in r.stderr
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "device.cli",
+            "check-config",
+            "--config",
+            str(REPO / "device" / "kiosk.example.toml"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0 and "config OK" in r.stdout
+
+
+def test_small_quota_refuses_tickets_clearly(tmp_path, mosquitto):
+    cfg = write_config(tmp_path / "k.toml", device_id="kiosk-t4", outbox={"quota_mb": 0.004})
+    mosquitto.stop()  # nothing leaves the outbox
+    k = KioskProc(cfg, mosquitto.url, tmp_path / "data").start()
+    try:
+        results = [k.press("ticket") for _ in range(15)]
+        refused = [r for r in results if not r["ok"]]
+        assert refused and "bộ nhớ đầy" in refused[0]["message"]
+        issued = [r["ticket_no"] for r in results if r["ok"]]
+        assert issued == list(range(1, len(issued) + 1))
+        st = k.status()
+        assert st["outbox_rejected"] >= len(refused) and "bộ nhớ đầy" in st["message"]
+        w = None
+        mosquitto.start()
+        w = Watcher(mosquitto.port)
+        w.wait_for(lambda: k.status()["outbox_depth"] == 0, 60, "outbox drained")
+        assert k.press("ticket")["ticket_no"] == len(issued) + 1  # service resumes, no number lost or reused
+    finally:
+        k.terminate()
+        if w:
+            w.close()
