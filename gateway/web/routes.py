@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
@@ -29,7 +29,6 @@ from gateway.auth import (
     csrf_ok,
     get_authenticator,
     optional_principal,
-    require_role,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -106,7 +105,14 @@ def map_page(request: Request) -> Response:
 
 
 @router.get("/fleet", include_in_schema=False)
-def fleet_page(request: Request, principal: Principal = Depends(require_role("operator"))) -> Response:
+def fleet_page(request: Request) -> Response:
+    """Operators only: anonymous → the login page; a lower role → a readable 403 page."""
+    principal = optional_principal(request)
+    if principal is None:
+        return RedirectResponse("/login?next=/fleet", status_code=303)
+    if not principal.has("operator"):
+        return _page(request, "forbidden.html", status=403, page="fleet", principal=principal,
+                     need="operator")
     return _page(request, "fleet.html", page="fleet", principal=principal)
 
 

@@ -44,6 +44,11 @@ def publish_visits(pub: Publisher, fac: EventFactory, waits: list[float], first_
     pub.flush()
 
 
+def js_until(page: Any, expression: str, what: str) -> None:
+    """Poll a JS expression through CDP (``wait_for_function`` would need 'unsafe-eval' under our CSP)."""
+    wait_for(lambda: page.evaluate(expression), what=what)
+
+
 def marker_classes(page: Any) -> dict[str, str]:
     return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('path[data-office]')]
         .map(p => [p.dataset.office, p.dataset.cls]))""")
@@ -71,12 +76,12 @@ def test_map_offline_live_panel_and_phone(
     page, rec = page_factory(gw.base, viewport={"width": 1280, "height": 860})
     page.goto(gw.base + "/")
     assert page.url == gw.base + "/map"
-    page.wait_for_function("document.body.dataset.officesLoaded === '6'")
+    js_until(page, "document.body.dataset.officesLoaded === '6'", "offices listed")
     assert page.locator("#office-list button").count() == 6
     expected = {code: wait_class(waits.get(code, [])) for code in ("03390", "03405", "03424", "03430")}
     wait_for(lambda: {c: marker_classes(page).get(c) for c in expected} == expected, what="marker colours")
     page.wait_for_selector("#live-state.on")
-    page.wait_for_function("document.querySelectorAll('.leaflet-base-pane path').length >= 6")  # base layer
+    js_until(page, "document.querySelectorAll('.leaflet-base-pane path').length >= 6", "base layer drawn")
     page.screenshot(path=str(artifacts_dir / "web-map.png"), full_page=True)
 
     # Satisfaction toggle: 03390 has 4 ratings, one "Không hài lòng" → 75 % → warn band (>= 0.75, < 0.9).
@@ -118,7 +123,7 @@ def test_map_offline_live_panel_and_phone(
         gw.base, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2
     )
     phone.goto(gw.base + "/map")
-    phone.wait_for_function("document.body.dataset.officesLoaded === '6'")
+    js_until(phone, "document.body.dataset.officesLoaded === '6'", "offices listed (phone)")
     assert phone.locator("#map").bounding_box()["width"] <= 390
     phone.screenshot(path=str(artifacts_dir / "web-map-phone.png"), full_page=True)
 
