@@ -295,12 +295,14 @@ class VisionService:
         except TimeoutError as e:
             worker.close()  # the stuck thread is abandoned; its late result goes nowhere
             with self._lock:
+                self._gate.reset()  # that frame gave nothing: let the next one through
                 self._restarts += 1
                 self._last_error = f"watchdog: {e}; inference restarted"
             log.warning("vision watchdog: %s (restart %d)", e, self._restarts)
             return self._new_worker()
         except Exception as e:
             with self._lock:
+                self._gate.reset()
                 self.frames_failed += 1
                 self._last_error = f"frame rejected: {e}"[:200]
             return worker
