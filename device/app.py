@@ -104,6 +104,7 @@ class Kiosk:
                 "model_versions": self._model_versions(),
             },
         )
+        self._recover_update()
         if self.cfg.camera_enabled:
             self._start_vision()
         self.publisher.start()
@@ -122,6 +123,20 @@ class Kiosk:
         self.buttons.close()
         self.feedback.close()
         self.store.close()
+
+    def _recover_update(self) -> None:
+        """An update left on probation by a crash or power cut is rolled back (updates module)."""
+        try:
+            from device.updates import recover_interrupted
+        except ImportError:
+            return
+        try:
+            data = recover_interrupted(self.data_dir)
+        except Exception as exc:
+            self.last_error = f"update recovery: {exc}"[:200]
+            return
+        if data:
+            self.engine.emit(EventType.UPDATE_RESULT, data)
 
     def _start_vision(self) -> None:
         from device.vision.service import VisionService

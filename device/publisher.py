@@ -10,6 +10,7 @@ unacknowledged at once (paho silently loses QoS 1 messages past 65,535 in flight
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import random
@@ -30,6 +31,19 @@ from device.store import Store
 log = logging.getLogger("motcua.publisher")
 
 
+class _Kick(threading.Event):
+    """Set when the outbox has new events; also wakes the paho loop's select() at once."""
+
+    client: mqtt.Client | None = None
+
+    def set(self) -> None:
+        super().set()
+        sock = getattr(self.client, "_sockpairW", None)  # paho 2.2 (pinned): its own loop-wakeup socketpair
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.send(b"0")
+
+
 class Publisher:
     def __init__(
         self,
@@ -42,7 +56,7 @@ class Publisher:
         health_interval_s: float,
         commands: queue.Queue,
         max_inflight: int = 200,
-        poll_s: float = 0.05,
+        poll_s: float = 0.2,
     ) -> None:
         self.broker, self.store, self.builder = broker, store, builder
         self.device_id, self.office_code = device_id, office_code
@@ -51,7 +65,7 @@ class Publisher:
         self.events_topic = events_topic(office_code, device_id)
         self.status_topic = status_topic(office_code, device_id)
         self.health_topic = health_topic(office_code, device_id)
-        self.kick = threading.Event()
+        self.kick = _Kick()
         self.connected = False
         self.last_error: str | None = None
         self.connects = 0
@@ -167,6 +181,7 @@ class Publisher:
                 client.socket() and client.disconnect()
                 return False
         self.connected, self.connects, self.connected_since = True, self.connects + 1, time.monotonic()
+        self.kick.client = client
         log.info("connected to %s", self.broker.url)
         client.publish(self.status_topic, self.builder.status("online", "connected"), qos=1, retain=True)
         client.subscribe(cmd_filter(self.office_code, self.device_id), qos=1)
@@ -217,3 +232,4 @@ class Publisher:
             return True
         finally:
             self.connected = False
+            self.kick.client = None
