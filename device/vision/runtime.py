@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import onnxruntime as ort
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"  # before the first import of onnxruntime: see __init__.py
+
+import onnxruntime as ort  # noqa: E402
 
 
 def make_session(path: Path, threads: int = 1) -> ort.InferenceSession:
