@@ -50,6 +50,7 @@ ADMIN_USER_ENV = "MOTCUA_ADMIN_USER"
 SECRET_FILE = "secret_key"
 USERS_FILE = "users.json"
 MIN_SECRET_LEN = 32
+MAX_TRACKED = 10_000  # (ip, user) failure windows kept before stale ones are dropped
 
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so that unknown users cost the same time.
@@ -370,6 +371,11 @@ class Authenticator:
         while window.times and window.times[0] <= now - self.settings.login_window_s:
             window.times.popleft()
 
+    def _forget_stale(self, now: float) -> None:
+        horizon = now - self.settings.login_window_s
+        self._failures = {k: w for k, w in self._failures.items() if w.times and w.times[-1] > horizon}
+        self._ip_failures = {k: w for k, w in self._ip_failures.items() if w.times and w.times[-1] > horizon}
+
     def check_rate(self, username: str, ip: str) -> None:
         """Raise ``RateLimited`` if this IP+user (or this IP overall) failed too often recently."""
         now = self._clock()
@@ -394,6 +400,8 @@ class Authenticator:
         with self._lock:
             if not ok:
                 self.rejected_logins += 1
+                if len(self._failures) > MAX_TRACKED:  # many distinct names/IPs: forget stale windows
+                    self._forget_stale(now)
                 self._failures.setdefault((ip, username.lower()), _Window()).times.append(now)
                 self._ip_failures.setdefault(ip, _Window()).times.append(now)
                 return None

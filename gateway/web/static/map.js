@@ -8,6 +8,8 @@
   const WAIT_OK_S = Number(mapData.waitWarnS || 900);
   const SAT_OK = Number(mapData.satOk || 0.9);
   const SAT_WARN = Number(mapData.satWarn || 0.75);
+  const LABEL_LIMIT = 60;  // more offices than this: names on hover/focus only (a national map)
+  const FULL_REFRESH_MS = 60000;
   const COLOURS = { ok: "#1a7f37", warn: "#b26a00", bad: "#c62828", none: "#6b6b6b" };
   const CLASS_VI = {
     wait: { ok: "đạt", warn: "gần chỉ tiêu", bad: "vượt chỉ tiêu 20 phút", none: "chưa có dữ liệu" },
@@ -99,7 +101,8 @@
       let m = state.markers.get(o.code);
       if (!m) {
         m = L.circleMarker([o.lat, o.lon], { radius: 13, weight: 3, color: "#1b1b1b", fillOpacity: 0.95 });
-        m.bindTooltip(shortName(o.name), { permanent: true, direction: "right", offset: [12, 0], className: "office-label" });
+        m.bindTooltip(shortName(o.name), { permanent: state.offices.size <= LABEL_LIMIT, direction: "right",
+                                           offset: [12, 0], className: "office-label" });
         m.on("click", () => select(o.code));
         m.addTo(map);
         const el = m.getElement();
@@ -328,12 +331,26 @@
   // ------------------------------------------------------------------ live updates
   const refreshOffices = debounce(() => loadOffices().catch((e) => console.warn(e)), 400);
   const refreshPanel = debounce(() => state.selected && loadPanel(state.selected), 400);
+  /** An office message carries the office's new kpi_today: apply it in place (no refetch of every
+   * office, which matters for a national map); unknown offices or bare hints trigger a refetch. */
+  function applyLive(data) {
+    const o = data.office_code != null ? state.offices.get(String(data.office_code)) : null;
+    if (!o || !data.kpi_today) return false;
+    const fresh = normOffice({ ...data, code: o.code, name: o.name, unit_name: o.unit, lat: o.lat, lon: o.lon,
+                               devices_online: o.online, devices_total: o.devices });
+    fresh.waitClass = null;  // recomputed from the same bands the server uses
+    fresh.satClass = null;
+    state.offices.set(o.code, fresh);
+    return true;
+  }
+  const rerender = debounce(render, 150);
   live(document.getElementById("live-state"), (kind, data) => {
     if (kind === "reconnected") { refreshOffices(); refreshPanel(); return; }
     if (kind !== "office") return;
-    refreshOffices();
+    if (applyLive(data)) rerender(); else refreshOffices();
     if (state.selected && (!data.office_code || data.office_code === state.selected)) refreshPanel();
   });
+  setInterval(refreshOffices, FULL_REFRESH_MS);  // device counts and anything a hint did not carry
 
   loadOffices().catch((e) => {
     listEl.innerHTML = `<li class="error">Không tải được danh sách (could not load offices): ${esc(e.message)}</li>`;
