@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -26,7 +27,8 @@ from gateway.config import KpiSettings
 from gateway.store import Store
 from gateway.store import schema as s
 
-OFFICE_HOURS = range(7, 18)  # forecast/error over 07:00–17:59 local
+OFFICE_HOURS = range(7, 18)
+CACHE_TTL_S = 2.0  # forecast/error over 07:00–17:59 local
 
 
 def p90(values: list[float]) -> float | None:
@@ -116,7 +118,9 @@ class KpiService:
         self.store = store
         self.cfg = cfg
         self.tz = ZoneInfo(cfg.timezone)
-        self._cache: dict[tuple[str, str], dict[str, Any]] = {}
+        # (office, day) -> (computed at, figures); invalidated by this process's ingest, and expired
+        # after CACHE_TTL_S so writes by other gateway processes show up too
+        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def today(self) -> date:
@@ -145,8 +149,8 @@ class KpiService:
         day_s = (day or self.today()).isoformat()
         with self._lock:
             hit = self._cache.get((code, day_s))
-        if hit is not None:
-            return hit
+        if hit is not None and time.monotonic() - hit[0] < CACHE_TTL_S:
+            return hit[1]
         block = kpi_block(
             self._rows(s.visits, day_s, day_s, code),
             self._rows(s.ratings, day_s, day_s, code),
@@ -154,13 +158,18 @@ class KpiService:
             self.cfg.wait_target_s,
         )
         with self._lock:
-            self._cache[(code, day_s)] = block
+            self._cache[(code, day_s)] = (time.monotonic(), block)
         return block
 
     def all_offices(self, codes: list[str], day: date | None = None) -> dict[str, dict[str, Any]]:
         day_s = (day or self.today()).isoformat()
+        now = time.monotonic()
         with self._lock:
-            missing = [c for c in codes if (c, day_s) not in self._cache]
+            missing = [
+                c
+                for c in codes
+                if (hit := self._cache.get((c, day_s))) is None or now - hit[0] >= CACHE_TTL_S
+            ]
         if missing:
             by = {t: defaultdict(list) for t in ("v", "r", "w")}
             for key, table in (("v", s.visits), ("r", s.ratings), ("w", s.sentiment_windows)):
@@ -168,11 +177,10 @@ class KpiService:
                     by[key][row["office_code"]].append(row)
             with self._lock:
                 for c in missing:
-                    self._cache[(c, day_s)] = kpi_block(
-                        by["v"][c], by["r"][c], by["w"][c], self.cfg.wait_target_s
-                    )
+                    block = kpi_block(by["v"][c], by["r"][c], by["w"][c], self.cfg.wait_target_s)
+                    self._cache[(c, day_s)] = (now, block)
         with self._lock:
-            return {c: self._cache[(c, day_s)] for c in codes}
+            return {c: self._cache[(c, day_s)][1] for c in codes}
 
     def wait_class(self, avg_wait_s: float | None) -> str:
         if avg_wait_s is None:

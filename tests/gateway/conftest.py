@@ -104,3 +104,27 @@ def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., RunningGateway]]:
     yield make
     for gw in started:
         gw.stop()
+
+
+@pytest.fixture
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL server; skips only if the binaries are missing.
+
+    Its data lives in a fresh /tmp/motcua-pg-* folder, not under pytest's tmp_path: pytest resets
+    /tmp/pytest-of-root to mode 0700 whenever another session starts, which would lock out the
+    ``postgres`` user mid-test."""
+    import shutil
+    import tempfile
+
+    from tests.gateway.pg import PostgresServer, pg_available
+
+    reason = pg_available()
+    if reason:
+        pytest.skip(reason)
+    workdir = Path(tempfile.mkdtemp(prefix="motcua-pg-"))
+    server = PostgresServer(workdir)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
