@@ -49,6 +49,27 @@ def js_until(page: Any, expression: str, what: str) -> None:
     wait_for(lambda: page.evaluate(expression), what=what)
 
 
+A11Y_PROBLEMS = """() => {
+  const problems = [];
+  if (document.documentElement.lang !== "vi") problems.push("html lang is not vi");
+  const name = (el) => (el.getAttribute("aria-label") || el.textContent || el.title || "").trim();
+  for (const el of document.querySelectorAll("button, a[href], [role=button]")) {
+    if (!name(el)) problems.push("unnamed control: " + el.outerHTML.slice(0, 80));
+  }
+  for (const el of document.querySelectorAll("input:not([type=hidden])")) {
+    const labelled = el.labels && el.labels.length || el.getAttribute("aria-label");
+    if (!labelled) problems.push("unlabelled input: " + el.outerHTML.slice(0, 80));
+  }
+  for (const el of document.querySelectorAll("img:not([alt]), svg[role=img]:not([aria-label])")) {
+    problems.push("image without text: " + el.outerHTML.slice(0, 80));
+  }
+  for (const el of document.querySelectorAll(".leaflet-interactive[data-office]")) {
+    if (el.getAttribute("tabindex") !== "0" || !el.getAttribute("aria-label")) problems.push("bad marker");
+  }
+  return problems;
+}"""
+
+
 def marker_classes(page: Any) -> dict[str, str]:
     return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('path[data-office]')]
         .map(p => [p.dataset.office, p.dataset.cls]))""")
@@ -106,6 +127,15 @@ def test_map_offline_live_panel_and_phone(
     chart_text = page.locator("#hourly-chart").inner_text()
     assert "MAE" in chart_text or "lịch sử" in chart_text  # the forecast's error (or why there is none)
     page.screenshot(path=str(artifacts_dir / "web-map-panel.png"), full_page=True)
+    assert page.evaluate(A11Y_PROBLEMS) == []
+    # A marker is reachable by keyboard too: focus it, Enter opens that office.
+    page.locator('path[data-office="03424"]').focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector('#office-panel[data-office="03424"][data-visits="2"]')
+    page.keyboard.press("Escape")
+    assert page.locator("#office-panel").is_hidden()
+    page.locator('#office-list button[data-office="03390"]').click()
+    page.wait_for_selector('#office-panel[data-office="03390"][data-visits="2"]')
 
     # Live: a new ticket at Bình Lư and the first visit at Khun Há arrive over MQTT; no reload.
     page.evaluate("window.__sameDocument = true")
@@ -233,6 +263,7 @@ def test_fleet_login_commands_and_last_will(
     )
     page.wait_for_selector('tr[data-device="k03390-q1"] .result[data-status="ok"]:has-text("Đặt lại ngày")')
     page.screenshot(path=str(artifacts_dir / "web-fleet.png"), full_page=True)
+    assert page.evaluate(A11Y_PROBLEMS) == []
 
     # The kiosk drops off the network: the broker publishes its Last Will; the row turns offline live.
     page.evaluate("window.__sameDocument = true")
