@@ -26,6 +26,7 @@
   const map = L.map(mapEl, { attributionControl: false, zoomSnap: 0.25, minZoom: 4, maxZoom: 15 })
     .setView([22.35, 103.6], 10);
   map.createPane("base").style.zIndex = 200;
+  L.control.scale({ imperial: false }).addTo(map);
 
   // ------------------------------------------------------------------ offline base layer
   getJSON(mapEl.dataset.basemap).then((gj) => {
@@ -127,7 +128,7 @@
     renderList();
     if (!state.fitted && seen.size) {
       const pts = [...state.offices.values()].filter((o) => seen.has(o.code)).map((o) => [o.lat, o.lon]);
-      map.fitBounds(L.latLngBounds(pts).pad(0.35), { maxZoom: 12 });
+      map.fitBounds(L.latLngBounds(pts).pad(1.2), { maxZoom: 11 });  // with some context (border, box)
       state.fitted = true;
     }
   }
