@@ -1,0 +1,96 @@
+"""Child processes of the ingest bench (own interpreters, so they do not share the GIL).
+
+``python -m bench.ingest.procs sink PORT N OUT``: a do-nothing QoS 1 subscriber; writes
+first/last receive times to OUT when N messages arrived.
+``python -m bench.ingest.procs publish PORT N DEVICES OUT``: publishes N valid events (a realistic
+mix) as fast as the broker acknowledges, at most 1,000 in flight; writes publish times to OUT.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from contract.codec import encode
+from contract.topics import SUBSCRIBE_ALL, events_topic
+from tests.gateway.kiosk_sim import EventFactory
+
+
+def sink(port: int, n: int, out: str) -> None:
+    times: list[float] = []
+    done = threading.Event()
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-sink")
+    c.on_connect = lambda cl, *_a: cl.subscribe(SUBSCRIBE_ALL, qos=1)
+    c.on_subscribe = lambda *_a: print("ready", flush=True)
+
+    def on_message(_c, _u, _m) -> None:
+        t = time.time()
+        if not times:
+            times.append(t)
+        times[1:] = [t]
+        sink.count += 1  # type: ignore[attr-defined]
+        if sink.count >= n:  # type: ignore[attr-defined]
+            done.set()
+
+    sink.count = 0  # type: ignore[attr-defined]
+    c.on_message = on_message
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    done.wait()
+    c.disconnect()
+    c.loop_stop()
+    with open(out, "w") as f:
+        json.dump({"first": times[0], "last": times[-1], "count": sink.count}, f)  # type: ignore[attr-defined]
+
+
+def events(n: int, devices: int) -> list[tuple[str, bytes]]:
+    day = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    facts = [EventFactory(f"kb{d:04d}-q1", "03390", 1) for d in range(devices)]
+    out: list[tuple[str, bytes]] = []
+    no = 0
+    now = datetime.now(UTC)
+    while len(out) < n:
+        no += 1
+        for f in facts:
+            evs = f.visit(no, day, now - timedelta(minutes=30), 300.0, 240.0)
+            evs.append(f.rating(no, day, 2, now))
+            out += [(events_topic(e.office_code, e.device_id), encode(e)) for e in evs]
+    return out[:n]
+
+
+def publish(port: int, n: int, devices: int, out: str) -> None:
+    msgs = events(n, devices)
+    sem = threading.BoundedSemaphore(1000)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-pub")
+    c.max_inflight_messages_set(1000)
+    c.on_publish = lambda *_a: sem.release()
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    print("ready", flush=True)
+    sys.stdin.readline()  # go
+    times = []
+    for topic, payload in msgs:
+        sem.acquire()
+        times.append(time.time())
+        c.publish(topic, payload, qos=1)
+    for _ in range(1000):
+        sem.acquire()
+    c.disconnect()
+    c.loop_stop()
+    with open(out, "w") as f:
+        json.dump(times, f)
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "sink":
+        sink(int(args[0]), int(args[1]), args[2])
+    else:
+        publish(int(args[0]), int(args[1]), int(args[2]), args[3])
