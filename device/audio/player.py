@@ -20,6 +20,7 @@ from device.config import AudioConfig
 
 log = logging.getLogger("motcua.audio")
 GAP_S = 0.06
+KEEP_SIM_WAVS = 100
 
 
 def number_words(n: int) -> list[str]:
@@ -111,6 +112,8 @@ class Announcer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             path = self.out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{self.played:05d}-{tag}.wav"
             sf.write(str(path), samples, RATE, subtype="PCM_16")
+            for old in sorted(self.out_dir.glob("*.wav"))[:-KEEP_SIM_WAVS]:
+                old.unlink(missing_ok=True)  # the simulated speaker keeps only the latest calls
             return path
         import sounddevice as sd
 
