@@ -55,6 +55,8 @@ class Announcer:
         self._q: queue.Queue[tuple[str, list[str]] | None] = queue.Queue(maxsize=20)
         self.last_error: str | None = None
         self.played = 0
+        self.queued = 0
+        self.done = 0
         self._thread = threading.Thread(target=self._run, name="audio", daemon=True)
         self._thread.start()
 
@@ -89,6 +91,7 @@ class Announcer:
     def _put(self, tag: str, words: list[str]) -> None:
         try:
             self._q.put_nowait((tag, words))
+            self.queued += 1
         except queue.Full:
             self.last_error = "audio queue full"
 
@@ -103,6 +106,8 @@ class Announcer:
             except Exception as exc:  # no sound card, missing clip: report, keep serving
                 self.last_error = f"audio: {exc}"[:200]
                 log.warning("audio failed: %s", exc)
+            finally:
+                self.done += 1
 
     def play(self, samples: np.ndarray, tag: str) -> Path | None:
         self.played += 1
@@ -130,7 +135,7 @@ class Announcer:
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         end = time.monotonic() + timeout
-        while not self._q.empty() and time.monotonic() < end:
+        while self.done < self.queued and time.monotonic() < end:
             time.sleep(0.02)
 
     def close(self) -> None:
