@@ -7,6 +7,8 @@ role="${1:-test}"
 need=()
 have_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
+# Kiosk tickets render Vietnamese with DejaVu Sans (falls back to Pillow's font without it).
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ "$role" = test ]; then
   have_cmd mosquitto || need+=(mosquitto mosquitto-clients)
   have_cmd chromium || need+=(chromium)
