@@ -134,6 +134,10 @@ class CA:
                        critical=False)
                    .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
                                   critical=False))
+        crl_url = self.registry().get("crl_url")
+        if crl_url:  # EMQX fetches CRLs from here (and needs the matching IDP in the CRL)
+            builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                [x509.UniformResourceIdentifier(crl_url)], None, None, None)]), critical=False)
         if server_names:
             sans: list[x509.GeneralName] = []
             for n in server_names:
@@ -214,7 +218,13 @@ class CA:
         now = utcnow()
         builder = (x509.CertificateRevocationListBuilder().issuer_name(self.cert.subject)
                    .last_update(now - dt.timedelta(minutes=5)).next_update(now + dt.timedelta(days=CRL_DAYS)))
-        for r in self.registry()["revoked"]:
+        reg = self.registry()
+        if reg.get("crl_url"):
+            builder = builder.add_extension(x509.IssuingDistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(reg["crl_url"])], relative_name=None,
+                only_contains_user_certs=False, only_contains_ca_certs=False, only_some_reasons=None,
+                indirect_crl=False, only_contains_attribute_certs=False), critical=True)
+        for r in reg["revoked"]:
             builder = builder.add_revoked_certificate(
                 x509.RevokedCertificateBuilder().serial_number(int(r["serial"], 16))
                 .revocation_date(dt.datetime.fromisoformat(r["revoked_at"])).build())
@@ -227,7 +237,9 @@ class CA:
         return cert_pem(self.cert)
 
 
-def init_ca(path: Path, name: str = "MotCua Edge operator CA") -> CA:
+def init_ca(path: Path, name: str = "MotCua Edge operator CA", crl_url: str | None = None) -> CA:
+    """Create the CA. ``crl_url`` (optional, fixed for the CA's life) is put in every certificate as
+    its CRL distribution point, for brokers that fetch CRLs (EMQX); publish crl.pem there."""
     path = Path(path)
     if (path / "ca.key").exists():
         raise CAError(f"đã có CA tại / a CA already exists in {path}")
@@ -249,7 +261,8 @@ def init_ca(path: Path, name: str = "MotCua Edge operator CA") -> CA:
             .sign(key, hashes.SHA256()))
     _write(path / "ca.key", key_pem(key), 0o600)
     _write(path / "ca.crt", cert_pem(cert), 0o644)
-    _write(path / "registry.json", json.dumps({"devices": {}, "slots": {}, "revoked": []}).encode(), 0o600)
+    reg = {"devices": {}, "slots": {}, "revoked": [], "crl_url": crl_url}
+    _write(path / "registry.json", json.dumps(reg).encode(), 0o600)
     ca = CA(path)
     ca.write_crl()
     return ca

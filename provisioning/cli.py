@@ -26,7 +26,7 @@ def cmd_ca(a: argparse.Namespace) -> int:
 
     d = _ca_dir(a)
     if a.ca_cmd == "init":
-        ca = init_ca(d)
+        ca = init_ca(d, crl_url=a.crl_url)
         print(f"CA: {ca.path / 'ca.crt'} (khoá riêng / private key {ca.path / 'ca.key'}, 0600)")
         print(f"{OK}: đã tạo CA / operator CA created in {d}")
         return 0
@@ -175,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ca = sub.add_parser("ca", help="operator certificate authority")
     ca_sub = ca.add_subparsers(dest="ca_cmd", required=True)
-    with_ca(ca_sub.add_parser("init", help="create the CA"))
+    i = ca_sub.add_parser("init", help="create the CA")
+    with_ca(i)
+    i.add_argument("--crl-url", help="CRL distribution point put in every certificate (needed by EMQX)")
     r = ca_sub.add_parser("revoke", help="revoke a device's certificate and rewrite the CRL")
     r.add_argument("device")
     r.add_argument("--reason", default="revoked")

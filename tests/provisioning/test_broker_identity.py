@@ -132,3 +132,32 @@ def test_revoked_and_foreign_certificates_are_refused(broker_setup, ca: CA, tmp_
     foreign = init_ca(tmp_path / "foreign").issue_device(OFFICE, 3)
     assert not s["client"]("x", foreign.key_pem, foreign.cert_pem).connect(), "another CA's cert accepted"
 
+
+
+def test_crl_distribution_point_mode_still_enforced_by_mosquitto(tmp_path: Path, world_dir: Path) -> None:
+    """With --crl-url (for EMQX) certificates carry a CDP and the CRL an IDP; Mosquitto must still
+    accept valid certificates and refuse revoked ones."""
+    from cryptography import x509
+
+    ca = init_ca(tmp_path / "ca-cdp", crl_url="http://gw.example/crl.pem")
+    good, bad = ca.issue_device(OFFICE, 1), ca.issue_device(OFFICE, 2)
+    ca.revoke(bad.device_id)
+    cert = x509.load_pem_x509_certificate(good.cert_pem)
+    cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert cdp[0].full_name[0].value == "http://gw.example/crl.pem"
+    port = free_port()
+    files = write_broker_config(ca, world_dir / "broker", port=port, bind="127.0.0.1")
+    broker = Mosquitto(port=port, workdir=world_dir / "run", listener_conf=files.listener_conf).start()
+    ids = world_dir / "ids"
+    ids.mkdir()
+    clients = []
+    try:
+        for name, issued, ok in (("good", good, True), ("bad", bad, False)):
+            c, k = _identity(ids, name, issued.key_pem, issued.cert_pem)
+            cl = TlsClient(port, files.cafile, c, k)
+            clients.append(cl)
+            assert cl.connect() is ok, (name, broker.log_text()[-1500:])
+    finally:
+        for cl in clients:
+            cl.close()
+        broker.stop()
