@@ -1,0 +1,1 @@
+"""Hardware-in-the-loop scenarios for the counter kiosk (real Pi or simulated hardware)."""

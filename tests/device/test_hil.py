@@ -1,0 +1,16 @@
+"""The HIL script's CI mode runs all five scenarios on simulated hardware."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.device.kiosk_proc import REPO
+
+
+def test_hil_local_passes():
+    r = subprocess.run(
+        [sys.executable, "-m", "hil.run", "--local"], cwd=REPO, capture_output=True, text=True, timeout=400
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("PASS ") == 5 and "HIL PASSED" in r.stdout
