@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from contract.codec import encode
@@ -250,11 +250,10 @@ def rollout(bundle_id: str, body: RolloutIn, request: Request, p: Any = Depends(
 
 
 @router.get("/api/v1/updates/{bundle_id}/bundle.tar")
-def download_bundle(bundle_id: str, request: Request) -> Response:
+def download_bundle(bundle_id: str, request: Request) -> FileResponse:
     base = updates_dir(request)
     meta = _meta(base, bundle_id)
-    data = (base / bundle_id / "bundle.tar").read_bytes()
-    return Response(data, media_type="application/x-tar",
-                    headers={"Cache-Control": "no-store", "X-Bundle-Sha256": meta["sha256"]})
+    return FileResponse(base / bundle_id / "bundle.tar", media_type="application/x-tar",
+                        headers={"Cache-Control": "no-store", "X-Bundle-Sha256": meta["sha256"]})
 
 

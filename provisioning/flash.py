@@ -177,8 +177,13 @@ def write_image(image: Path, target: Target, progress: Progress | None = None,
     reader, raw, _ = open_image(image)
     h = hashlib.sha256()
     written = 0
-    flags = os.O_WRONLY | (0 if target.is_block else os.O_CREAT | os.O_TRUNC)
-    fd = os.open(target.path, flags, 0o644)
+    # O_EXCL on a Linux block device fails with EBUSY while any partition of it is mounted.
+    flags = os.O_WRONLY | (os.O_EXCL if target.is_block else os.O_CREAT | os.O_TRUNC)
+    try:
+        fd = os.open(target.path, flags, 0o644)
+    except OSError as exc:
+        raise FlashError(f"không mở được / cannot open {target.path} for writing: {exc.strerror} "
+                         "(đang được gắn? / still mounted?)") from None
     try:
         while True:
             chunk = reader.read(BLOCK)

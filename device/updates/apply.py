@@ -197,9 +197,19 @@ def recover_interrupted(data_dir: Path) -> dict | None:
 
 
 def _http_fetch(url: str) -> bytes:
+    """GET with timeouts and the bundle size cap (the content is verified afterwards anyway)."""
     import httpx
 
-    with httpx.Client(timeout=httpx.Timeout(30.0, read=120.0), follow_redirects=True) as client:
-        resp = client.get(url)
+    from device.updates.bundle import MAX_BUNDLE_BYTES
+
+    chunks: list[bytes] = []
+    size = 0
+    with (httpx.Client(timeout=httpx.Timeout(30.0, read=120.0), follow_redirects=True) as client,
+          client.stream("GET", url) as resp):
         resp.raise_for_status()
-        return resp.content
+        for chunk in resp.iter_bytes():
+            size += len(chunk)
+            if size > MAX_BUNDLE_BYTES:
+                raise ValueError(f"bundle larger than {MAX_BUNDLE_BYTES} bytes")
+            chunks.append(chunk)
+    return b"".join(chunks)
