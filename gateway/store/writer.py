@@ -7,6 +7,7 @@ tables, whose upserts are themselves idempotent (keys and COALESCE), so a replay
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -121,7 +122,9 @@ def apply_batch(
             out.unregistered.update(unknown)
 
         new_ids: set[str] = set()
-        if ev_rows:
+        if ev_rows and store.dialect == "sqlite":
+            new_ids = _insert_events_sqlite(conn, ev_rows)
+        elif ev_rows:
             stmt = store.insert(s.events).on_conflict_do_nothing(index_elements=["event_id"])
             res = conn.execute(stmt.returning(s.events.c.event_id), ev_rows)
             new_ids = set(res.scalars().all())
@@ -360,27 +363,79 @@ def _derive(store: Store, conn: Any, out: BatchOutcome, tz: ZoneInfo) -> None:
                     **row,
                 }
             )
-        stmt = store.insert(s.visits)
-        v = s.visits
-        set_ = {
-            c: func.coalesce(getattr(stmt.excluded, c), getattr(v.c, c))
-            for c in (*VISIT_COLS, "discarded_at")
-            if c != "recalls"
-        }
-        set_["recalls"] = case(
-            (func.coalesce(v.c.recalls, 0) > func.coalesce(stmt.excluded.recalls, 0), v.c.recalls),
-            else_=stmt.excluded.recalls,
-        )
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["office_code", "counter", "service_day", "ticket_no"], set_=set_
-            ),
-            rows,
-        )
+        if store.dialect == "sqlite":
+            conn.exec_driver_sql(_VISITS_UPSERT_SQLITE, [tuple(r[c] for c in _VISIT_ALL) for r in rows])
+        else:
+            stmt = store.insert(s.visits)
+            v = s.visits
+            set_ = {
+                c: func.coalesce(getattr(stmt.excluded, c), getattr(v.c, c))
+                for c in (*VISIT_COLS, "discarded_at")
+                if c != "recalls"
+            }
+            set_["recalls"] = case(
+                (func.coalesce(v.c.recalls, 0) > func.coalesce(stmt.excluded.recalls, 0), v.c.recalls),
+                else_=stmt.excluded.recalls,
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["office_code", "counter", "service_day", "ticket_no"], set_=set_
+                ),
+                rows,
+            )
     if ratings:
         conn.execute(store.insert(s.ratings).on_conflict_do_nothing(), ratings)
     if windows:
         conn.execute(store.insert(s.sentiment_windows).on_conflict_do_nothing(), windows)
+
+
+# SQLite fast path: the DB-API's executemany without SQLAlchemy's per-row compilation (the hot path
+# of ingest). Exact because a SQLite database has one gateway process and one writer thread; the
+# PostgreSQL path (several processes) uses INSERT ... RETURNING instead.
+_EVENT_COLS = (
+    "event_id",
+    "type",
+    "device_id",
+    "office_code",
+    "ts",
+    "clock_synced",
+    "seq",
+    "boot_id",
+    "mono_ms",
+    "received_at",
+    "data",
+)
+_EVENTS_INSERT_SQLITE = (
+    f"INSERT INTO events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' * len(_EVENT_COLS))}) "
+    "ON CONFLICT (event_id) DO NOTHING"
+)
+_VISIT_KEY = ("office_code", "counter", "service_day", "ticket_no")
+_VISIT_ALL = (*_VISIT_KEY, *VISIT_COLS, "discarded_at")
+_VISITS_UPSERT_SQLITE = (
+    f"INSERT INTO visits ({', '.join(_VISIT_ALL)}) VALUES ({', '.join('?' * len(_VISIT_ALL))}) "
+    f"ON CONFLICT ({', '.join(_VISIT_KEY)}) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = COALESCE(excluded.{c}, visits.{c})" for c in (*VISIT_COLS, "discarded_at") if c != "recalls"
+    )
+    + ", recalls = CASE WHEN COALESCE(visits.recalls, 0) > COALESCE(excluded.recalls, 0) "
+    "THEN visits.recalls ELSE excluded.recalls END"
+)
+
+
+def _insert_events_sqlite(conn: Any, rows: list[dict[str, Any]]) -> set[str]:
+    ids = [r["event_id"] for r in rows]
+    existing: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = tuple(ids[i : i + 500])
+        q = f"SELECT event_id FROM events WHERE event_id IN ({', '.join('?' * len(chunk))})"
+        existing.update(r[0] for r in conn.exec_driver_sql(q, chunk))
+    new = [r for r in rows if r["event_id"] not in existing]
+    if new:
+        conn.exec_driver_sql(
+            _EVENTS_INSERT_SQLITE,
+            [tuple(json.dumps(r[c]) if c == "data" else r[c] for c in _EVENT_COLS) for r in new],
+        )
+    return {r["event_id"] for r in new}
 
 
 def _command_result(conn: Any, ev: Event) -> None:
