@@ -124,3 +124,18 @@ def test_whole_image_crop_is_a_plain_resize():
     ref = cv2.resize(img, (64, 64), interpolation=cv2.INTER_LINEAR).astype(int)
     assert ours.shape == (64, 64)
     assert np.abs(ours - ref).max() <= 2 and np.abs(ours - ref).mean() < 0.5
+
+
+def test_motion_gate_skips_unchanged_frames(face_frame):
+    from device.vision.pipeline import MotionGate
+
+    gate = MotionGate(threshold=2.0)
+    assert gate.changed(face_frame)  # first frame
+    noise = np.random.default_rng(0).integers(-2, 3, face_frame.shape)
+    noisy = np.clip(face_frame.astype(int) + noise, 0, 255)
+    assert not gate.changed(noisy.astype(np.uint8))  # sensor noise is not a change
+    moved = np.roll(face_frame, 40, axis=1)
+    assert gate.changed(moved)
+    assert not gate.changed(moved)
+    gate.reset()
+    assert gate.changed(moved)
