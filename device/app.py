@@ -94,6 +94,8 @@ class Kiosk:
         restart = "process" if last_boot == self.clock.boot_id else "boot"
         with contextlib.suppress(Exception), self.store.tx() as cur:
             self.store.set_meta(cur, "last_boot_id", self.clock.boot_id)
+        if self.cfg.camera_enabled:
+            self._start_vision()  # before device.started, which carries the model versions
         self.engine.emit(
             EventType.DEVICE_STARTED,
             {
@@ -105,8 +107,6 @@ class Kiosk:
             },
         )
         self._recover_update()
-        if self.cfg.camera_enabled:
-            self._start_vision()
         self.publisher.start()
         for target, name in ((self._tick, "tick"), (self._command_worker, "commands")):
             t = threading.Thread(target=target, name=name, daemon=True)

@@ -151,7 +151,13 @@ class Publisher:
     def _run(self) -> None:
         backoff = 0.5
         while not self._stop.is_set():
-            ok = self._session()
+            try:
+                ok = self._session()
+            except Exception as exc:  # a bug or storage error must not end publishing for good
+                log.exception("publisher session failed")
+                self.last_error = f"publisher: {exc}"[:200]
+                self.connected = False
+                ok = False
             if self._stop.is_set():
                 break
             backoff = 0.5 if ok else min(backoff * 2, 30.0)
