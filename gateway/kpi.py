@@ -12,6 +12,7 @@ Definitions (docs/gateway.md#kpis):
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -27,8 +28,8 @@ from gateway.config import KpiSettings
 from gateway.store import Store
 from gateway.store import schema as s
 
-OFFICE_HOURS = range(7, 18)
-CACHE_TTL_S = 2.0  # forecast/error over 07:00–17:59 local
+OFFICE_HOURS = range(7, 18)  # forecast/error over 07:00–17:59 local
+CACHE_TTL_S = 2.0
 
 
 def p90(values: list[float]) -> float | None:
@@ -50,7 +51,11 @@ def _live(v: dict[str, Any]) -> bool:
 def visit_summary(rows: Iterable[dict[str, Any]], target_s: float) -> dict[str, Any]:
     rows = [r for r in rows if _live(r)]
     no_shows = [r for r in rows if r["no_show_at"] is not None and r["completed_at"] is None]
-    waits = [r["wait_s"] for r in rows if r["wait_s"] is not None and r not in no_shows]
+    waits = [
+        r["wait_s"]
+        for r in rows
+        if r["wait_s"] is not None and not (r["no_show_at"] is not None and r["completed_at"] is None)
+    ]
     service = [r["service_s"] for r in rows if r["service_s"] is not None]
     waiting_now = sum(
         1 for r in rows if r["called_at"] is None and r["no_show_at"] is None and r["completed_at"] is None
@@ -118,9 +123,13 @@ class KpiService:
         self.store = store
         self.cfg = cfg
         self.tz = ZoneInfo(cfg.timezone)
-        # (office, day) -> (computed at, figures); invalidated by this process's ingest, and expired
-        # after CACHE_TTL_S so writes by other gateway processes show up too
-        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        # (office, day) -> (computed at, generation, figures). This process's ingest invalidates an
+        # office after each commit (bumping its generation, so a computation that raced the commit is
+        # not cached). With PostgreSQL other gateway processes write too: entries also expire after
+        # CACHE_TTL_S there.
+        self._cache: dict[tuple[str, str], tuple[float, int, dict[str, Any]]] = {}
+        self._gen: dict[str, int] = defaultdict(int)
+        self.ttl_s: float | None = None if store.dialect == "sqlite" else CACHE_TTL_S
         self._lock = threading.Lock()
 
     def today(self) -> date:
@@ -129,8 +138,15 @@ class KpiService:
     def invalidate(self, offices: Iterable[str]) -> None:
         with self._lock:
             for o in offices:
+                self._gen[o] += 1
                 for key in [k for k in self._cache if k[0] == o]:
                     del self._cache[key]
+
+    def _fresh(self, key: tuple[str, str], now: float) -> dict[str, Any] | None:
+        hit = self._cache.get(key)
+        if hit is None or (self.ttl_s is not None and now - hit[0] >= self.ttl_s):
+            return None
+        return hit[2]
 
     # ------------------------------------------------------------------ row access
 
@@ -140,47 +156,52 @@ class KpiService:
         cond = and_(table.c.service_day >= day_from, table.c.service_day <= day_to)
         if office is not None:
             cond = and_(cond, table.c.office_code == office)
+        # straight through the DB-API cursor: building SQLAlchemy rows costs ~10 µs each, and the map
+        # of a whole country reads a few hundred thousand visits
+        compiled = select(table).where(cond).compile(dialect=self.store.engine.dialect)
+        params: Any = compiled.params
+        if compiled.positional:
+            params = tuple(params[k] for k in compiled.positiontup or ())
         with self.store.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(select(table).where(cond))]
+            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cur.execute(str(compiled), params)
+                keys = [d[0] for d in cur.description]
+                rows = [dict(zip(keys, r, strict=True)) for r in cur.fetchall()]
+            finally:
+                cur.close()
+        for r in rows:
+            if isinstance(r.get("class_shares"), str):  # JSON text on SQLite
+                r["class_shares"] = json.loads(r["class_shares"])
+        return rows
 
     # ------------------------------------------------------------------ office level
 
     def office_today(self, code: str, day: date | None = None) -> dict[str, Any]:
-        day_s = (day or self.today()).isoformat()
-        with self._lock:
-            hit = self._cache.get((code, day_s))
-        if hit is not None and time.monotonic() - hit[0] < CACHE_TTL_S:
-            return hit[1]
-        block = kpi_block(
-            self._rows(s.visits, day_s, day_s, code),
-            self._rows(s.ratings, day_s, day_s, code),
-            self._rows(s.sentiment_windows, day_s, day_s, code),
-            self.cfg.wait_target_s,
-        )
-        with self._lock:
-            self._cache[(code, day_s)] = (time.monotonic(), block)
-        return block
+        return self.all_offices([code], day)[code]
 
     def all_offices(self, codes: list[str], day: date | None = None) -> dict[str, dict[str, Any]]:
+        """Today's (or ``day``'s) KPI block per office code, from the cache where fresh."""
         day_s = (day or self.today()).isoformat()
         now = time.monotonic()
         with self._lock:
-            missing = [
-                c
-                for c in codes
-                if (hit := self._cache.get((c, day_s))) is None or now - hit[0] >= CACHE_TTL_S
-            ]
-        if missing:
-            by = {t: defaultdict(list) for t in ("v", "r", "w")}
-            for key, table in (("v", s.visits), ("r", s.ratings), ("w", s.sentiment_windows)):
-                for row in self._rows(table, day_s, day_s):
-                    by[key][row["office_code"]].append(row)
-            with self._lock:
-                for c in missing:
-                    block = kpi_block(by["v"][c], by["r"][c], by["w"][c], self.cfg.wait_target_s)
-                    self._cache[(c, day_s)] = (now, block)
+            out = {c: hit for c in codes if (hit := self._fresh((c, day_s), now)) is not None}
+            missing = [c for c in codes if c not in out]
+            gens = {c: self._gen[c] for c in missing}
+        if not missing:
+            return out
+        one = missing[0] if len(missing) == 1 else None  # one office: read only its rows
+        by: dict[str, dict[str, list[dict[str, Any]]]] = {k: defaultdict(list) for k in ("v", "r", "w")}
+        for key, table in (("v", s.visits), ("r", s.ratings), ("w", s.sentiment_windows)):
+            for row in self._rows(table, day_s, day_s, one):
+                by[key][row["office_code"]].append(row)
         with self._lock:
-            return {c: self._cache[(c, day_s)][1] for c in codes}
+            for c in missing:
+                block = kpi_block(by["v"][c], by["r"][c], by["w"][c], self.cfg.wait_target_s)
+                out[c] = block
+                if self._gen[c] == gens[c]:
+                    self._cache[(c, day_s)] = (now, gens[c], block)
+        return out
 
     def wait_class(self, avg_wait_s: float | None) -> str:
         if avg_wait_s is None:
