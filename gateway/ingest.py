@@ -71,6 +71,7 @@ class Ingest:
         self._last_live: dict[tuple[str, str], float] = {}
         self._live_pending: dict[tuple[str, str], dict[str, Any]] = {}
         self.last_batch_at = 0.0
+        self.last_error: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -170,7 +171,8 @@ class Ingest:
                 if self._stop.is_set() and attempt > 3:
                     return
                 time.sleep(min(5.0, 0.2 * attempt))
-            except Exception:
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 log.exception("batch of %d failed; storing one by one", len(items))
                 if len(items) <= 1:
                     with self._lock:
@@ -277,6 +279,7 @@ class Ingest:
             stats = dict(self.stats)
         return {
             "process": stats,
+            "last_error": self.last_error,
             "queue_depth": self.queue.qsize(),
             "mqtt_connected": bool(self.mqtt and self.mqtt.connected.is_set()),
         }
