@@ -258,9 +258,13 @@ def test_fleet_login_commands_and_last_will(
     assert page.locator("#confirm-ok").is_disabled()
     page.fill("#confirm-input", "k03390-q1")
     page.click("#confirm-ok")
-    wait_for(
-        lambda: [r.name.value for r in responder.received] == ["selftest", "reset_day"], what="reset_day sent"
-    )
+    try:
+        wait_for(lambda: [r.name.value for r in responder.received] == ["selftest", "reset_day"],
+                 what="reset_day sent")
+    except AssertionError:
+        page.screenshot(path=str(artifacts_dir / "web-fleet-failure.png"), full_page=True)
+        raise AssertionError(f"received {[r.name.value for r in responder.received]}; "
+                             f"row: {row.inner_text()!r}") from None
     page.wait_for_selector('tr[data-device="k03390-q1"] .result[data-status="ok"]:has-text("Đặt lại ngày")')
     page.screenshot(path=str(artifacts_dir / "web-fleet.png"), full_page=True)
     assert page.evaluate(A11Y_PROBLEMS) == []

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from gateway.auth import SESSION_COOKIE
+from tests.gateway.conftest import wait_for
 from tests.gateway.kiosk_sim import EventFactory, Publisher
 from tests.gateway.web.conftest import OPERATOR, VIEWER, auth_section
 
@@ -184,5 +185,8 @@ def test_sse_stream_public_offices_operator_devices(mosquitto, gateway_factory) 
     assert all(kind != "device" for kind, _ in before_office)
     assert '"office_code": "03405"' in before_office[-1][1]
     kiosk.close()
+    assert gw.app.state.live.subscriber_count == 2
     public.close()
     ops.close()
+    # Closed clients unsubscribe from the hub (no leak of queues per visitor).
+    wait_for(lambda: gw.app.state.live.subscriber_count == 0, what="SSE subscribers released")
