@@ -96,6 +96,7 @@ def test_forecast_and_its_error(store: Store) -> None:
     # held-out week: Monday off by exactly 1 for every office hour, other days exact
     assert fc["error"]["value"] == pytest.approx(len(OFFICE_HOURS) / (7 * len(OFFICE_HOURS)), abs=1e-3)
     assert fc["error"]["held_out_to"] == day.isoformat() and fc["error"]["points"] == 7 * len(OFFICE_HOURS)
+    assert fc["error"]["history_days"] == 28
 
 
 def test_retention_keeps_aggregates(store: Store) -> None:
