@@ -1,0 +1,101 @@
+"""``make demo`` end to end: embedded broker, gateway, six simulated kiosks, simulated citizens.
+
+Runs ``python -m demo.run`` exactly as the Makefile does (on free ports, fresh data) and checks that
+the two demo offices show live figures through the public API and on ``/map`` in headless Chromium,
+with no request leaving the gateway's origin, then that Ctrl+C-style shutdown stops every process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.gateway.web.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.support.mosquitto import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+OFFICES = {"03390", "03405"}
+
+
+def _poll(fn, what: str, timeout: float):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            last = exc
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def test_demo_shows_offices_live_on_the_map(tmp_path: Path, artifacts_dir: Path) -> None:
+    port = free_port()
+    out = (tmp_path / "demo.out").open("wb")
+    started = time.monotonic()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "demo.run", "--port", str(port), "--data-dir", str(tmp_path / "data"),
+         "--fresh", "--quiet", "--seed", "7"],
+        cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    try:
+        def offices_live():
+            if demo.poll() is not None:
+                raise AssertionError(f"demo exited: {(tmp_path / 'demo.out').read_text()[-3000:]}")
+            offices = {o["code"]: o for o in api.get("/api/v1/offices").json()}
+            ok = all(offices[c]["devices_online"] == 3 and offices[c]["kpi_today"]["visits"] > 0
+                     and offices[c]["kpi_today"]["avg_wait_s"] is not None for c in OFFICES)
+            return offices if ok else None
+
+        offices = _poll(offices_live, "both demo offices online with visits and waits", timeout=180)
+        print(f"demo live on the API after {time.monotonic() - started:.1f} s")
+        for code in OFFICES:
+            kpi = offices[code]["kpi_today"]
+            assert 0 <= kpi["avg_wait_s"] < 3600
+        geo = api.get("/api/v1/map.geojson").json()
+        assert {f["properties"]["code"] for f in geo["features"]} >= OFFICES
+
+        from playwright.sync_api import sync_playwright
+
+        base = f"http://127.0.0.1:{port}"
+        external: list[str] = []
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+
+            def route(r) -> None:
+                if r.request.url.startswith(base):
+                    r.continue_()
+                else:
+                    external.append(r.request.url)
+                    r.abort()
+
+            ctx.route("**/*", route)
+            page = ctx.new_page()
+            page.goto(base + "/map")
+            for code in OFFICES:
+                page.wait_for_selector(f'#office-list button[data-office="{code}"]:not([data-cls="none"])',
+                                       timeout=60_000)
+            page.screenshot(path=str(artifacts_dir / "demo-map.png"), full_page=True)
+            browser.close()
+        assert external == [], f"the map made external requests: {external}"
+    finally:
+        children = psutil.Process(demo.pid).children(recursive=True) if demo.poll() is None else []
+        demo.send_signal(signal.SIGTERM)
+        rc = demo.wait(60)
+        out.close()
+        log = (tmp_path / "demo.out").read_text()
+    assert rc == 0, log[-3000:]
+    gone, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, f"demo left processes running: {alive}"
+    assert "events seen:" in log and "ticket.issued=" in log, log[-2000:]
