@@ -44,6 +44,7 @@ log = logging.getLogger("motcua.vision")
 
 CAMERA_RETRY_S = 10.0
 IDLE_POLL_S = 0.25
+MAX_CONSECUTIVE_RESTARTS = 3  # then stop (state "error") rather than pile up stuck threads
 
 
 class Clock(Protocol):
@@ -120,6 +121,7 @@ class VisionService:
         self._restarts = 0
         self._last_error: str | None = None
         self._model_error = False
+        self._stuck_in_a_row = 0
         self._gate = MotionGate(config.motion_threshold)
         self._agg = WindowAggregator(counter, config.k, config.window_s, clock.monotonic(), clock.wall())
         self.frames_processed = 0
@@ -170,6 +172,7 @@ class VisionService:
             if not on:
                 self._agg.discard_visit()  # the camera was switched off mid-visit: keep nothing of it
             self._model_error = False  # allow a retry of the model load after an operator action
+            self._stuck_in_a_row = 0
         self._wake.set()
 
     def status(self) -> dict[str, Any]:
@@ -297,8 +300,16 @@ class VisionService:
             with self._lock:
                 self._gate.reset()  # that frame gave nothing: let the next one through
                 self._restarts += 1
+                self._stuck_in_a_row += 1
                 self._last_error = f"watchdog: {e}; inference restarted"
+                give_up = self._stuck_in_a_row >= MAX_CONSECUTIVE_RESTARTS
+                if give_up:
+                    self._model_error = True
             log.warning("vision watchdog: %s (restart %d)", e, self._restarts)
+            if give_up:
+                self._set_camera("error", f"inference stuck {self._stuck_in_a_row} times in a row; "
+                                 "vision stopped (camera command 'on' retries)")
+                return None
             return self._new_worker()
         except Exception as e:
             with self._lock:
@@ -309,6 +320,7 @@ class VisionService:
         finally:
             del frame
         with self._lock:
+            self._stuck_in_a_row = 0
             self.frames_processed += 1
             if result.probs is not None:
                 self._agg.add_frame(result.probs)

@@ -187,3 +187,29 @@ def test_watchdog_restarts_a_stuck_inference(camera_dir, clock):
     finally:
         release.set()
         svc.stop()
+
+
+def test_watchdog_gives_up_after_repeated_stalls_and_command_retries(camera_dir, clock):
+    release = threading.Event()
+    made: list = []
+
+    def factory():
+        p = _StuckOnce(FramePipeline.from_models_dir(MODELS), release, stuck=len(made) < 3)
+        made.append(p)
+        return p
+
+    svc = make({"source": f"folder:{camera_dir}", "watchdog_s": 0.3}, clock, [], pipeline_factory=factory)
+    svc.start()
+    try:
+        wait_for(lambda: svc.status()["camera"] == "off", what="camera ready")
+        svc.visit_started(1)
+        wait_for(lambda: svc.status()["camera"] == "error", what="error after repeated stalls")
+        st = svc.status()
+        assert st["vision_restarts"] == 3 and "stuck 3 times" in st["last_error"]
+        assert len(made) == 3  # no fourth pipeline piled up
+        svc.set_enabled(True)  # the operator's `camera on` retries
+        wait_for(lambda: svc.frames_processed >= 1, what="a frame after the retry")
+        assert svc.status()["camera"] == "on"
+    finally:
+        release.set()
+        svc.stop()
