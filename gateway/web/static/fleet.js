@@ -23,6 +23,10 @@
     shutdown: "Tắt máy (shutdown)",
     no_health: "Không nhận tín hiệu (no health)",
   };
+  const ALERTS_VI = {
+    offline: "ngoại tuyến (offline)", outbox_growing: "hàng chờ gửi tăng (outbox growing)",
+    clock_unsynced: "đồng hồ chưa đồng bộ (clock unsynced)", temp_high: "nhiệt độ cao (temperature high)",
+  };
   const STATE_VI = { online: "Trực tuyến", offline: "Ngoại tuyến", unknown: "Chưa kết nối" };
   const ts = (iso) => (iso ? Date.parse(iso) / 1000 : null);
 
@@ -89,7 +93,7 @@
       const clock = d.clock_synced == null ? "—" : d.clock_synced ? "Đã đồng bộ (synced)" : `<b class="result failed">Chưa đồng bộ (unsynced)</b>`;
       const why = d.state === "offline"
         ? `<b>${esc(REASONS[d.offline_reason] || d.offline_reason || "—")}</b><br><span class="muted">${esc(d.offline_detail || "")}</span>`
-        : (d.open_alerts || []).length ? `<span class="muted">Cảnh báo (alerts): ${esc(d.open_alerts.join(", "))}</span>` : "—";
+        : (d.open_alerts || []).length ? `<span class="muted">Cảnh báo (alerts): ${esc(d.open_alerts.map((a) => ALERTS_VI[a] || a).join(", "))}</span>` : "—";
       const buttons = Object.entries(COMMANDS).map(([name, label]) =>
         `<button type="button" class="btn ${name === "reset_day" ? "danger" : "secondary"}" data-cmd="${name}" data-device="${id}"
           aria-label="${esc(label)}: ${id}">${esc(label.split(" (")[0])}</button>`).join("");
