@@ -220,7 +220,8 @@ def bundle_detail(bundle_id: str, request: Request, _p: Any = Depends(OPERATOR))
             row = store.command(d["cmd_id"]) if d.get("cmd_id") else None
             result = (row or {}).get("result") or {}
             d["status"] = row["status"] if row else "not_sent"
-            d["outcome"] = result.get("outcome")
+            # settled by the kiosk's update.result event, or first by its cmd.result (details.outcome)
+            d["outcome"] = result.get("outcome") or (result.get("details") or {}).get("outcome")
             d["message"] = result.get("message") or d.get("error")
             key = d["outcome"] or d["status"]
             summary[key] = summary.get(key, 0) + 1
