@@ -74,9 +74,16 @@ def bench_ours(frames: np.ndarray) -> dict:
         t_cls.append(t2 - t1)
         t_gate.append(t3 - t2)
     ms = lambda xs: 1000 * float(np.mean(xs))  # noqa: E731
-    return {"n": len(frames), "faces_found": faces, "ms_mean": ms(t_all),
+    return {"n": len(frames), "faces_found": faces, "ms_mean": ms(t_all), "ms_best20": best_chunk(t_all),
             "ms_median": 1000 * float(np.median(t_all)), "detect_ms": ms(t_det),
             "crop_classify_ms": ms(t_cls), "gate_ms": ms(t_gate)}
+
+
+def best_chunk(times: list[float], size: int = 20) -> float:
+    """Mean of the fastest run of ``size`` consecutive frames, in ms: the least-contended figure on a
+    machine shared with other jobs (report it beside the mean, not instead of it)."""
+    chunks = [times[i : i + size] for i in range(0, len(times) - size + 1, size)] or [times]
+    return 1000 * min(float(np.mean(c)) for c in chunks)
 
 
 def bench_fer(frames: np.ndarray, python: Path) -> dict | str:
@@ -132,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--fer-python", type=Path, default=DEFAULT_FER_PYTHON)
     ap.add_argument("--no-rss", action="store_true")
+    ap.add_argument("--record", action="store_true", help="store the figures in models/manifest.json")
     args = ap.parse_args(argv)
     core = sorted(os.sched_getaffinity(0))[0]
     os.sched_setaffinity(0, {core})
@@ -139,7 +147,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"frames: {len(frames)} x 640x480, one face each (tests/vision/data/astronaut_640x480.jpg varied);"
           f" pinned to CPU core {core}, 1 inference thread")
     ours = bench_ours(frames)
-    print(f"ours  : {ours['ms_mean']:.2f} ms/frame mean ({ours['ms_median']:.2f} median), faces "
+    print(f"ours  : {ours['ms_mean']:.2f} ms/frame mean ({ours['ms_median']:.2f} median, "
+          f"{ours['ms_best20']:.2f} best 20-frame run), faces "
           f"{ours['faces_found']}/{ours['n']}; detect {ours['detect_ms']:.2f} ms, crop+classify "
           f"{ours['crop_classify_ms']:.2f} ms, motion gate {ours['gate_ms']:.3f} ms")
     fer = bench_fer(frames, args.fer_python)
@@ -147,14 +156,18 @@ def main(argv: list[str] | None = None) -> None:
     if isinstance(fer, dict):
         ratio = fer["ms_mean"] / ours["ms_mean"]
         result["ratio"] = ratio
-        print(f"fer   : {fer['ms_mean']:.2f} ms/frame mean ({fer['ms_median']:.2f} median), faces "
+        print(f"fer   : {fer['ms_mean']:.2f} ms/frame mean ({fer['ms_median']:.2f} median, "
+              f"{fer['ms_best20']:.2f} best 20-frame run), faces "
               f"{fer['faces_found']}/{fer['n']}; its Haar cascade alone {fer['haar_ms']:.2f} ms "
               f"(fer {fer['fer_version']}, OpenCV {fer['opencv']})")
-        print(f"ratio : ours is {ratio:.1f}x faster than fer.detect_emotions (target >= 10x)")
+        result["ratio_best20"] = fer["ms_best20"] / ours["ms_best20"]
+        print(f"ratio : ours is {ratio:.1f}x faster than fer.detect_emotions by the means "
+              f"({result['ratio_best20']:.1f}x by the best 20-frame runs; target >= 10x)")
     else:
         print(f"fer   : {fer}")
-    print(f"target: <= 5 ms/frame on one core here: {'met' if ours['ms_mean'] <= 5 else 'NOT met'} "
-          f"({ours['ms_mean']:.2f} ms)")
+    print(f"target: <= 5 ms/frame on one core here: mean {ours['ms_mean']:.2f} ms "
+          f"({'met' if ours['ms_mean'] <= 5 else 'NOT met'}), best 20-frame run {ours['ms_best20']:.2f} ms "
+          f"({'met' if ours['ms_best20'] <= 5 else 'NOT met'}); load average {os.getloadavg()[0]:.1f}")
     lo, mid, hi = (ours["ms_mean"] * f for f in PI4_FACTOR)
     print(f"Pi 4 estimate: ~{mid:.0f} ms/frame on one Cortex-A72 core (range {lo:.0f}-{hi:.0f}), i.e. "
           f"{1000 / mid:.0f} fps max; at the default 4 fps about {4 * mid / 10:.0f}% of one core "
@@ -169,6 +182,34 @@ def main(argv: list[str] | None = None) -> None:
         else:
             print(f"kiosk RSS: {rss}")
     print("JSON " + json.dumps(result))
+    if args.record:
+        record(result)
+
+
+def record(result: dict) -> None:
+    path = REPO / "models" / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    ours, load1 = result["ours"], os.getloadavg()[0]
+    common = {"how": "python -m bench.vision.run (one pinned core, 1 thread, 640x480 frames)",
+              "load_average_1m": round(load1, 2)}
+    manifest["models"]["face_blazeface_short"]["latency"] = {
+        "detect_ms_mean": round(ours["detect_ms"], 3), **common}
+    manifest["models"]["expression_minixception"]["latency"] = {
+        "crop_classify_ms_mean": round(ours["crop_classify_ms"], 3), **common}
+    fer = result["fer"]
+    manifest["pipeline_benchmark"] = {
+        "ours_ms_per_frame_mean": round(ours["ms_mean"], 3),
+        "ours_ms_per_frame_median": round(ours["ms_median"], 3),
+        "ours_ms_per_frame_best20": round(ours["ms_best20"], 3),
+        "fer_ms_per_frame_best20": round(fer["ms_best20"], 3) if isinstance(fer, dict) else None,
+        "ratio_best20": round(result["ratio_best20"], 2) if "ratio_best20" in result else None,
+        "fer_detect_emotions_ms_per_frame_mean": round(fer["ms_mean"], 3) if isinstance(fer, dict) else fer,
+        "ratio": round(result["ratio"], 2) if "ratio" in result else None,
+        "kiosk_rss": result.get("kiosk_rss"),
+        **common,
+    }
+    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"recorded in {path}")
 
 
 if __name__ == "__main__":
