@@ -108,6 +108,7 @@ class Kiosk:
         )
         self._recover_update()
         self.publisher.start()
+        threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
         for target, name in ((self._tick, "tick"), (self._command_worker, "commands")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
@@ -123,6 +124,17 @@ class Kiosk:
         self.buttons.close()
         self.feedback.close()
         self.store.close()
+
+    def _warm_up(self) -> None:
+        """Load the printer/imaging/audio libraries in the background so the first press is fast."""
+        with contextlib.suppress(Exception):
+            import escpos.printer  # noqa: F401
+
+            from device.printer import _font
+
+            _font(110, True)
+            for name in ("chime", "moi_so", "den_quay_so"):
+                self.audio.clip(name)
 
     def _recover_update(self) -> None:
         """An update left on probation by a crash or power cut is rolled back (updates module)."""

@@ -13,8 +13,10 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 RATE = 16000
 CLIPS_DIR = Path(__file__).resolve().parent / "clips"
@@ -39,6 +41,8 @@ WORDS = {
 
 
 def _resample(x: np.ndarray, rate: int) -> np.ndarray:
+    import numpy as np
+
     if rate == RATE:
         return x
     n = int(len(x) * RATE / rate)
@@ -46,6 +50,8 @@ def _resample(x: np.ndarray, rate: int) -> np.ndarray:
 
 
 def _trim(x: np.ndarray, thresh: float = 0.02) -> np.ndarray:
+    import numpy as np
+
     loud = np.nonzero(np.abs(x) > thresh)[0]
     if len(loud) == 0:
         return x
@@ -69,6 +75,8 @@ def synth(text: str, voice: str) -> np.ndarray:
 
 
 def chime() -> np.ndarray:
+    import numpy as np
+
     out = []
     for freq, dur in ((880.0, 0.28), (660.0, 0.45)):
         t = np.arange(int(dur * RATE)) / RATE

@@ -12,8 +12,10 @@ import queue
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from device.audio.build_clips import CLIPS_DIR, RATE
 from device.config import AudioConfig
@@ -71,6 +73,8 @@ class Announcer:
         return self._clips[name]
 
     def assemble(self, words: list[str]) -> np.ndarray:
+        import numpy as np
+
         gap = np.zeros(int(GAP_S * RATE), dtype=np.float32)
         parts: list[np.ndarray] = []
         for w in words:

@@ -36,7 +36,9 @@ def test_kill9_never_reuses_numbers_or_loses_acknowledged_events(tmp_path, mosqu
             port = k.http_port
             stop = threading.Event()
 
-            def presser(k: KioskProc = k, stop: threading.Event = stop) -> None:
+            done = [0]
+
+            def presser(k: KioskProc = k, stop: threading.Event = stop, done: list[int] = done) -> None:
                 while not stop.is_set():
                     try:
                         out = k.press(rng.choice(BUTTONS), timeout=10)
@@ -44,10 +46,16 @@ def test_kill9_never_reuses_numbers_or_loses_acknowledged_events(tmp_path, mosqu
                         return  # killed mid-request: that press was never acknowledged
                     if out.get("ok"):
                         acked.update(out["event_ids"])
+                    done[0] += 1
 
             t = threading.Thread(target=presser, daemon=True)
             t.start()
-            time.sleep(rng.uniform(0.0, 0.6))
+            # Kill after a random number of answered presses, then a random extra delay, so the kill
+            # lands at a random point of a press whatever the machine's speed.
+            target, end = rng.randint(0, 4), time.monotonic() + 60
+            while done[0] < target and time.monotonic() < end and t.is_alive():
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.15))
             k.kill9()
             stop.set()
             t.join(20)
@@ -67,7 +75,7 @@ def test_kill9_never_reuses_numbers_or_loses_acknowledged_events(tmp_path, mosqu
         issued = [e for e in events if e["type"] == "ticket.issued"]
         keys = [(e["data"]["service_day"], e["data"]["ticket_no"]) for e in issued]
         assert len(keys) == len(set(keys)), "a ticket number was issued twice"
-        assert len(issued) >= ROUNDS // 2, "the presser should have issued tickets"
+        assert issued and acked
         # Every printed ticket's event is on the broker.
         on_broker = {f"{d}-{e['data']['label']}.bin" for e in issued for d in [e["data"]["service_day"]]}
         assert printed <= on_broker
