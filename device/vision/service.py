@@ -31,6 +31,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+import cv2
 import numpy as np
 
 from contract.payloads import EventType, SentimentWindow
@@ -206,6 +207,7 @@ class VisionService:
         worker: _InferenceWorker | None = None
         next_camera_try = 0.0
         interval = 1.0 / self.config.fps
+        cv2.setNumThreads(1)  # resize/colour conversions on one core: the kiosk's other work keeps the rest
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
