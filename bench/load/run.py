@@ -56,7 +56,7 @@ def main() -> None:
         if a.postgres:
             from tests.gateway.pg import PostgresServer
 
-            pg = PostgresServer(work / "pg").start()
+            pg = PostgresServer(Path(tempfile.mkdtemp(prefix="motcua-pg-"))).start()  # postgres must reach it
             db = pg.url
         # offline after 1.5 health intervals; no sweeping storm from the short bench
         gw = GatewayProcess(
@@ -143,6 +143,7 @@ def main() -> None:
             gw.stop()
         if pg:
             pg.stop()
+            shutil.rmtree(pg.workdir, ignore_errors=True)
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)
 

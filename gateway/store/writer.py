@@ -125,9 +125,7 @@ def apply_batch(
         if ev_rows and store.dialect == "sqlite":
             new_ids = _insert_events_sqlite(conn, ev_rows)
         elif ev_rows:
-            stmt = store.insert(s.events).on_conflict_do_nothing(index_elements=["event_id"])
-            res = conn.execute(stmt.returning(s.events.c.event_id), ev_rows)
-            new_ids = set(res.scalars().all())
+            new_ids = _insert_events_pg(conn, ev_rows)
         out.accepted = len(new_ids)
         out.duplicates += len(ev_rows) - len(new_ids)
         out.new_events = [events_by_id[i] for i in events_by_id if i in new_ids]
@@ -363,35 +361,18 @@ def _derive(store: Store, conn: Any, out: BatchOutcome, tz: ZoneInfo) -> None:
                     **row,
                 }
             )
-        if store.dialect == "sqlite":
-            conn.exec_driver_sql(_VISITS_UPSERT_SQLITE, [tuple(r[c] for c in _VISIT_ALL) for r in rows])
-        else:
-            stmt = store.insert(s.visits)
-            v = s.visits
-            set_ = {
-                c: func.coalesce(getattr(stmt.excluded, c), getattr(v.c, c))
-                for c in (*VISIT_COLS, "discarded_at")
-                if c != "recalls"
-            }
-            set_["recalls"] = case(
-                (func.coalesce(v.c.recalls, 0) > func.coalesce(stmt.excluded.recalls, 0), v.c.recalls),
-                else_=stmt.excluded.recalls,
-            )
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["office_code", "counter", "service_day", "ticket_no"], set_=set_
-                ),
-                rows,
-            )
+        _upsert_visits(conn, store.dialect, rows)
     if ratings:
         conn.execute(store.insert(s.ratings).on_conflict_do_nothing(), ratings)
     if windows:
         conn.execute(store.insert(s.sentiment_windows).on_conflict_do_nothing(), windows)
 
 
-# SQLite fast path: the DB-API's executemany without SQLAlchemy's per-row compilation (the hot path
-# of ingest). Exact because a SQLite database has one gateway process and one writer thread; the
-# PostgreSQL path (several processes) uses INSERT ... RETURNING instead.
+# The hot path of ingest goes straight to the DB-API's executemany (SQLAlchemy's per-row compilation
+# and its multi-VALUES statements cost more than the database). SQLite: a pre-select of known ids is
+# exact because a SQLite database has one gateway process and one writer thread. PostgreSQL (several
+# processes): INSERT ... ON CONFLICT DO NOTHING RETURNING, so only the process that stored an event
+# derives from it.
 _EVENT_COLS = (
     "event_id",
     "type",
@@ -411,7 +392,7 @@ _EVENTS_INSERT_SQLITE = (
 )
 _VISIT_KEY = ("office_code", "counter", "service_day", "ticket_no")
 _VISIT_ALL = (*_VISIT_KEY, *VISIT_COLS, "discarded_at")
-_VISITS_UPSERT_SQLITE = (
+_VISITS_UPSERT = (  # PostgreSQL: the VALUES list becomes an unnest() of arrays
     f"INSERT INTO visits ({', '.join(_VISIT_ALL)}) VALUES ({', '.join('?' * len(_VISIT_ALL))}) "
     f"ON CONFLICT ({', '.join(_VISIT_KEY)}) DO UPDATE SET "
     + ", ".join(
@@ -436,6 +417,64 @@ def _insert_events_sqlite(conn: Any, rows: list[dict[str, Any]]) -> set[str]:
             [tuple(json.dumps(r[c]) if c == "data" else r[c] for c in _EVENT_COLS) for r in new],
         )
     return {r["event_id"] for r in new}
+
+
+_PG_TYPES = {
+    "event_id": "varchar",
+    "type": "varchar",
+    "device_id": "varchar",
+    "office_code": "varchar",
+    "ts": "float8",
+    "clock_synced": "bool",
+    "seq": "int8",
+    "boot_id": "varchar",
+    "mono_ms": "int8",
+    "received_at": "float8",
+    "data": "text",
+    "counter": "int4",
+    "service_day": "varchar",
+    "ticket_no": "int4",
+    "label": "varchar",
+    "issued_at": "float8",
+    "called_at": "float8",
+    "completed_at": "float8",
+    "no_show_at": "float8",
+    "wait_s": "float8",
+    "service_s": "float8",
+    "officer_id": "varchar",
+    "recalls": "int4",
+    "discarded_at": "float8",
+}
+
+
+def _unnest(cols: tuple[str, ...]) -> str:
+    """``SELECT ... FROM unnest(%s::t[], ...)``: a whole batch as one statement and one round trip."""
+    arrays = ", ".join(f"%s::{_PG_TYPES[c]}[]" for c in cols)
+    sel = ", ".join("data::json" if c == "data" else c for c in cols)
+    return f"SELECT {sel} FROM unnest({arrays}) AS u({', '.join(cols)})"
+
+
+def _columns(rows: list[tuple[Any, ...]], n: int) -> list[list[Any]]:
+    return [[r[i] for r in rows] for i in range(n)]
+
+
+def _insert_events_pg(conn: Any, rows: list[dict[str, Any]]) -> set[str]:
+    sql = (
+        f"INSERT INTO events ({', '.join(_EVENT_COLS)}) {_unnest(_EVENT_COLS)} "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+    )
+    tuples = [tuple(json.dumps(r[c]) if c == "data" else r[c] for c in _EVENT_COLS) for r in rows]
+    res = conn.exec_driver_sql(sql, tuple(_columns(tuples, len(_EVENT_COLS))))
+    return {r[0] for r in res}
+
+
+def _upsert_visits(conn: Any, dialect: str, rows: list[dict[str, Any]]) -> None:
+    tuples = [tuple(r[c] for c in _VISIT_ALL) for r in rows]
+    if dialect == "postgresql":
+        sql = _VISITS_UPSERT.replace(f"VALUES ({', '.join('?' * len(_VISIT_ALL))})", _unnest(_VISIT_ALL))
+        conn.exec_driver_sql(sql, tuple(_columns(tuples, len(_VISIT_ALL))))
+    else:
+        conn.exec_driver_sql(_VISITS_UPSERT, tuples)
 
 
 def _command_result(conn: Any, ev: Event) -> None:
