@@ -70,23 +70,45 @@ def _can_unshare() -> str | None:
     return None
 
 
+WATCHED = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _remap(path: Path) -> str:
+    """Where ``path`` is seen inside the namespace: the original /tmp etc. stay reachable under /mnt
+    (a CI clone or venv may live in /tmp, which the fresh tmpfs would hide)."""
+    p = str(Path(path).absolute())
+    for root in WATCHED:
+        if p == root or p.startswith(root + "/"):
+            return f"/mnt/orig{root.replace('/', '_')}{p[len(root):]}"
+    return p
+
+
 def test_no_file_written_on_fresh_tmpfs_roots():
     """In a private mount namespace /tmp, /var/tmp and /dev/shm are fresh tmpfs: after a full run
     with visits and a published window, they must still be empty."""
     reason = _can_unshare()
     if reason:
         pytest.skip(reason)
+    binds = "\n".join(
+        f"mkdir /mnt/orig{r.replace('/', '_')} && mount --bind {r} /mnt/orig{r.replace('/', '_')}"
+        for r in WATCHED
+    )
+    python = _remap(Path(sys.executable))
     script = f"""
 set -e
-for d in /tmp /var/tmp /dev/shm; do mount -t tmpfs -o size=64m tmpfs "$d"; done
+mount -t tmpfs -o size=1m tmpfs /mnt
+{binds}
+for d in {" ".join(WATCHED)}; do mount -t tmpfs -o size=64m tmpfs "$d"; done
 mkdir /tmp/home /tmp/cwd
 cd /tmp/cwd
-HOME=/tmp/home TMPDIR=/tmp PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={REPO} \\
-  {sys.executable} -m tests.vision.privacy_runner --frames {FRAMES} --visits 6 > /tmp/run.out || true
+HOME=/tmp/home TMPDIR=/tmp PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={_remap(REPO)} \\
+  {python} -m tests.vision.privacy_runner --frames {_remap(FRAMES)} --visits 6 \\
+  > /tmp/run.out 2>/tmp/run.err || cat /tmp/run.err >&2
 echo "---RUN---"
 cat /tmp/run.out
 echo "---FILES---"
-find /tmp /var/tmp /dev/shm -mindepth 1 ! -path /tmp/home ! -path /tmp/cwd ! -path /tmp/run.out
+find /tmp /var/tmp /dev/shm -mindepth 1 ! -path /tmp/home ! -path /tmp/cwd \\
+  ! -path /tmp/run.out ! -path /tmp/run.err
 """
     proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
                           capture_output=True, text=True, timeout=300)
