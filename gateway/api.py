@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -56,11 +57,11 @@ def _parse_day(day: str | None, request: Request) -> date:
 # ---------------------------------------------------------------------------- offices (public)
 
 
-def _offices(request: Request, day: date | None = None) -> list[dict[str, Any]]:
+def _offices(request: Request, only: str | None = None) -> list[dict[str, Any]]:
     st = request.app.state
-    offices = st.store.offices()
+    offices = [o for o in st.store.offices() if only is None or o["code"] == only]
     units = st.store.units()
-    kpis = st.kpi.all_offices([o["code"] for o in offices], day)
+    kpis = st.kpi.all_offices([o["code"] for o in offices])
     online: dict[str, int] = {}
     total: dict[str, int] = {}
     with st.store.engine.connect() as conn:
@@ -102,13 +103,13 @@ def list_offices(request: Request) -> list[dict[str, Any]]:
 
 @router.get("/api/v1/offices/{code}", response_model=m.Office, tags=["public"])
 def get_office(code: str, request: Request) -> dict[str, Any]:
-    for o in _offices(request):
-        if o["code"] == code:
-            return o
-    raise HTTPException(404, f"office {code!r} not found")
+    found = _offices(request, only=code)
+    if not found:
+        raise HTTPException(404, f"office {code!r} not found")
+    return found[0]
 
 
-@router.get("/api/v1/offices/{code}/kpis", tags=["public"])
+@router.get("/api/v1/offices/{code}/kpis", response_model=m.OfficeKpis, tags=["public"])
 def office_kpis(code: str, request: Request, day: str | None = None) -> dict[str, Any]:
     """One office and day: KPIs, per counter, per hour (arrivals, avg wait), officers (aggregates),
     sentiment windows, rating distribution, and next week's arrivals forecast with its error."""
@@ -117,7 +118,11 @@ def office_kpis(code: str, request: Request, day: str | None = None) -> dict[str
     return request.app.state.kpi.office_detail(code, _parse_day(day, request))
 
 
-@router.get("/api/v1/map.geojson", tags=["public"])
+@router.get(
+    "/api/v1/map.geojson",
+    tags=["public"],
+    responses={200: {"content": {"application/geo+json": {}}, "description": "GeoJSON FeatureCollection"}},
+)
 def map_geojson(request: Request) -> Response:
     """GeoJSON FeatureCollection of offices (properties = the /offices fields) for national maps."""
     feats = []
@@ -131,8 +136,6 @@ def map_geojson(request: Request) -> Response:
                 "properties": props,
             }
         )
-    import json
-
     body = json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False)
     return Response(body, media_type="application/geo+json")
 

@@ -44,6 +44,79 @@ class Office(BaseModel):
     devices_total: int
 
 
+class HourFigures(BaseModel):
+    hour: int = Field(description="Local hour of issue (Asia/Ho_Chi_Minh), 0–23.")
+    arrivals: int
+    avg_wait_s: float | None
+
+
+class CounterFigures(BaseModel):
+    counter: int
+    kpi: KpiToday
+    hours: list[HourFigures]
+
+
+class OfficerFigures(BaseModel):
+    officer_id: str
+    served: int
+    avg_wait_s: float | None
+    avg_service_s: float | None
+    p90_service_s: float | None
+    rated: int
+    ratings: dict[str, int]
+    satisfaction_rate: float | None
+
+
+class SentimentWindowOut(BaseModel):
+    counter: int
+    window_start: str
+    window_end: str
+    visits: int = Field(description="Visits aggregated (>= k, k-anonymous).")
+    score: float
+    class_shares: dict[str, float]
+
+
+class ForecastHour(BaseModel):
+    hour: int
+    arrivals: float
+
+
+class ForecastDay(BaseModel):
+    day: str
+    weekday: int = Field(description="ISO weekday, 1 = Monday.")
+    hours: list[ForecastHour]
+
+
+class ForecastError(BaseModel):
+    metric: str
+    value: float
+    held_out_from: str
+    held_out_to: str
+    points: int
+    history_days: int = Field(
+        description="Days with arrivals before the held-out week (0: nothing measured)."
+    )
+
+
+class Forecast(BaseModel):
+    method: str
+    weeks: int
+    next_week: list[ForecastDay]
+    error: ForecastError
+
+
+class OfficeKpis(BaseModel):
+    office_code: str
+    day: str
+    wait_target_s: float
+    kpi: KpiToday
+    hours: list[HourFigures]
+    counters: list[CounterFigures]
+    officers: list[OfficerFigures] = Field(description="Aggregates per officer id; no citizen data.")
+    sentiment_windows: list[SentimentWindowOut]
+    forecast: Forecast
+
+
 class OfficeIn(BaseModel):
     code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
     name: str = Field(min_length=1, max_length=200)

@@ -66,7 +66,7 @@ class RegistrySettings:
 @dataclass
 class AlertSettings:
     webhook_url: str = ""  # "" = alerts only logged and listed on /api/v1/alerts
-    offline_after_s: float = 90.0  # no health/status for this long = offline
+    offline_after_s: float = 85.0  # no health/status for this long = offline (+ sweep interval <= 90 s)
     temp_high_c: float = 75.0
     outbox_growing_checks: int = 3  # outbox depth rose on this many consecutive health reports
     outbox_high: int = 500  # ... or is above this

@@ -138,4 +138,17 @@ def test_access_control(mosquitto, gateway_factory) -> None:
     assert gw.public.get("/healthz").json()["ok"] is True
     text = gw.public.get("/metrics").text
     assert "motcua_devices" in text and "motcua_ingest_database_messages_total" in text
-    assert gw.public.get("/openapi.json").json()["paths"]["/api/v1/offices"]
+    spec = gw.public.get("/openapi.json").json()
+    for path in (
+        "/api/v1/offices",
+        "/api/v1/offices/{code}/kpis",
+        "/api/v1/fleet",
+        "/api/v1/map.geojson",
+        "/api/v1/kpis.csv",
+        "/api/v1/devices/{device_id}/commands",
+        "/api/v1/stats/ingest",
+    ):
+        assert path in spec["paths"], path
+    assert {"Office", "OfficeKpis", "FleetDevice", "Command", "IngestStats"} <= set(
+        spec["components"]["schemas"]
+    )
