@@ -25,7 +25,7 @@ from gateway import api_models as m
 from gateway.store import schema as s
 
 try:
-    from gateway.auth import require_role
+    from gateway.auth import optional_principal, require_role
 except ImportError:  # pragma: no cover - the auth module is part of the product
 
     def require_role(role: str) -> Any:
@@ -33,6 +33,9 @@ except ImportError:  # pragma: no cover - the auth module is part of the product
             raise HTTPException(503, "gateway.auth is not installed: protected endpoints are closed")
 
         return deny
+
+    def optional_principal(request: Request) -> Any:
+        return None
 
 
 OPERATOR = require_role("operator")
@@ -111,11 +114,16 @@ def get_office(code: str, request: Request) -> dict[str, Any]:
 
 @router.get("/api/v1/offices/{code}/kpis", response_model=m.OfficeKpis, tags=["public"])
 def office_kpis(code: str, request: Request, day: str | None = None) -> dict[str, Any]:
-    """One office and day: KPIs, per counter, per hour (arrivals, avg wait), officers (aggregates),
-    sentiment windows, rating distribution, and next week's arrivals forecast with its error."""
+    """One office and day: KPIs, per counter, per hour (arrivals, avg wait), sentiment windows, rating
+    distribution, next week's arrivals forecast with its error, and per-officer aggregates. Officers
+    are people too: ``officers`` is filled for signed-in operators only (empty for the public)."""
     if request.app.state.store.office(code) is None:
         raise HTTPException(404, f"office {code!r} not found")
-    return request.app.state.kpi.office_detail(code, _parse_day(day, request))
+    detail = request.app.state.kpi.office_detail(code, _parse_day(day, request))
+    principal = optional_principal(request)
+    if principal is None or not principal.has("operator"):
+        detail["officers"] = []
+    return detail
 
 
 @router.get(

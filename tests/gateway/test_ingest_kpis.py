@@ -58,6 +58,8 @@ def run_day_scenario(gw: RunningGateway, broker_port: int) -> dict[str, Any]:
     assert {c["counter"] for c in detail["counters"]} == {1, 2}
     assert {h["hour"]: h["arrivals"] for h in detail["hours"]} == expected_hours(exp, "03390")
     assert len(detail["sentiment_windows"]) == 6
+    assert detail["officers"] == []  # staff figures are for operators only
+    detail = gw.ops.get("/api/v1/offices/03390/kpis", params={"day": day.isoformat()}).json()
     officers = {o["officer_id"]: o for o in detail["officers"]}
     assert set(officers) == {"cb-01", "cb-02"}
     assert sum(o["rated"] for o in officers.values()) == expected_kpis(exp, "03390")["rated"]
