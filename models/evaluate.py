@@ -36,6 +36,8 @@ class Result:
     recall: dict[str, float]
     confusion: np.ndarray  # rows: true class, columns: predicted, CLASSES order
     unreadable: int
+    mode: str = "crops"
+    no_face: int = 0  # --in-frames: faces the detector missed (counted as wrong in accuracy)
 
     def as_json(self) -> dict:
         return {
@@ -47,6 +49,8 @@ class Result:
             "classes": list(CLASSES),
             "confusion": self.confusion.tolist(),
             "unreadable": self.unreadable,
+            "mode": self.mode,
+            "no_face": self.no_face,
         }
 
 
@@ -90,6 +94,45 @@ def evaluate(data: Path, model: str = CLASSIFIER, models_dir: Path = HERE) -> Re
     return Result(model, entry["sha256"], n, accuracy, recall, confusion, unreadable)
 
 
+def render_in_frame(gray: np.ndarray, face_px: int) -> np.ndarray:
+    """A dataset face crop upscaled to ``face_px`` and centred in a mid-grey 640x480 BGR frame."""
+    frame = np.full((480, 640), 128, np.uint8)
+    y0, x0 = (480 - face_px) // 2, (640 - face_px) // 2
+    frame[y0 : y0 + face_px, x0 : x0 + face_px] = cv2.resize(gray, (face_px, face_px),
+                                                             interpolation=cv2.INTER_CUBIC)
+    return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+
+
+def evaluate_in_frames(data: Path, model: str = CLASSIFIER, models_dir: Path = HERE,
+                       face_px: int = 240) -> Result:
+    """The whole kiosk path per image: frame -> BlazeFace -> crop/align -> classify. A face the
+    detector misses counts as wrong (and in ``no_face``); its row gets no predicted column."""
+    from device.vision.blazeface import FaceDetector
+    from device.vision.manifest import DETECTOR
+    from device.vision.pipeline import FramePipeline
+
+    path, entry = verified_model(models_dir, model)
+    pipe = FramePipeline(FaceDetector(verified_model(models_dir, DETECTOR)[0]), ExpressionClassifier(path))
+    confusion = np.zeros((len(CLASSES), len(CLASSES)), np.int64)
+    unreadable = no_face = 0
+    for p, label in list_dataset(data):
+        gray = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+        if gray is None:
+            unreadable += 1
+            continue
+        r = pipe.process(render_in_frame(gray, face_px))
+        if r.probs is None:
+            no_face += 1
+            continue
+        confusion[label, int(r.probs.argmax())] += 1
+    n = int(confusion.sum()) + no_face
+    support = confusion.sum(1)
+    recall = {c: float(confusion[i, i] / support[i]) if support[i] else 0.0 for i, c in enumerate(CLASSES)}
+    accuracy = float(np.trace(confusion) / max(n, 1))
+    return Result(model, entry["sha256"], n, accuracy, recall, confusion, unreadable,
+                  mode=f"in-frames {face_px}px", no_face=no_face)
+
+
 def render_confusion(result: Result, out: Path) -> Path:
     """A row-normalised confusion matrix as PNG (cv2 drawing; no plotting library)."""
     cell, left, top = 80, 110, 90
@@ -123,18 +166,20 @@ def record(result: Result, data: Path, models_dir: Path) -> None:
     path = models_dir / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
     ev = manifest["models"][result.model].setdefault("evaluation", {})
-    ev["kiosk"] = {
+    ev["kiosk" if result.mode == "crops" else "kiosk_in_frames"] = {
         "data": f"fer2013/{data.name}",
         "n": result.n,
         "accuracy": round(result.accuracy, 6),
         "per_class_recall": {c: round(r, 4) for c, r in result.recall.items()},
+        "mode": result.mode,
+        "no_face": result.no_face,
         "how": "python -m models.evaluate (kiosk preprocessing, onnxruntime, 1 thread)",
     }
     path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def format_text(result: Result) -> str:
-    lines = [f"model {result.model} (sha256 {result.sha256[:12]}), n = {result.n}",
+    lines = [f"model {result.model} (sha256 {result.sha256[:12]}), {result.mode}, n = {result.n}",
              f"accuracy {result.accuracy * 100:.2f} %", "per-class recall:"]
     lines += [f"  {c:9s} {r * 100:6.2f} %  (n={int(result.confusion[i].sum())})"
               for i, (c, r) in enumerate(result.recall.items())]
@@ -144,6 +189,8 @@ def format_text(result: Result) -> str:
         lines.append(f"  {c:9s}" + " ".join(f"{int(v):7d}" for v in result.confusion[i]))
     if result.unreadable:
         lines.append(f"unreadable images skipped: {result.unreadable}")
+    if result.no_face:
+        lines.append(f"no face detected (counted wrong): {result.no_face}")
     return "\n".join(lines)
 
 
@@ -156,9 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--png", type=Path, default=None,
                     help="confusion-matrix PNG (default build/models/confusion_<model>.png)")
     ap.add_argument("--record", action="store_true", help="store the figure in models/manifest.json")
+    ap.add_argument("--in-frames", type=int, nargs="?", const=240, default=None, metavar="PX",
+                    help="render each face (PX px, default 240) into a 640x480 frame and run the whole "
+                    "kiosk path incl. BlazeFace")
     args = ap.parse_args(argv)
     try:
-        result = evaluate(args.data, args.model, args.models_dir)
+        if args.in_frames:
+            result = evaluate_in_frames(args.data, args.model, args.models_dir, args.in_frames)
+        else:
+            result = evaluate(args.data, args.model, args.models_dir)
     except (FileNotFoundError, ValueError, ModelIntegrityError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -149,3 +149,17 @@ def test_fer_faces_rendered_into_frames_are_detected(shared_data):
             n += 1
             found += r.face
     assert found / n >= 0.85, f"{found}/{n}"
+
+
+def test_evaluate_in_frames_runs_the_whole_kiosk_path(tmp_path):
+    data = _tiny_dataset(tmp_path / "data")
+    out = subprocess.run(
+        [sys.executable, "-m", "models.evaluate", "--data", str(data), "--json", "--in-frames",
+         "--png", str(tmp_path / "cm.png")],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert res["mode"] == "in-frames 240px" and res["n"] == 6
+    assert res["no_face"] == 0  # BlazeFace finds the real face in every rendered frame
+    assert sum(map(sum, res["confusion"])) == 6
