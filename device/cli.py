@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from device.config import ConfigError, KioskConfig, load_config, with_overrides
+from device.hardware import HardwareError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "kiosk.example.toml"
 
@@ -148,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except HardwareError as exc:
+        print(f"hardware error: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 
+class HardwareError(RuntimeError):
+    """The kiosk's hardware cannot be used; the message says what to do."""
+
+
 def make_pin_factory(simulate: bool) -> Any:
     """MockFactory (PWM-capable mock pins) when simulating, else gpiozero's default for the board."""
     if simulate:
@@ -12,7 +16,14 @@ def make_pin_factory(simulate: bool) -> Any:
 
         return MockFactory(pin_class=MockPWMPin)
     from gpiozero import Device
+    from gpiozero.exc import BadPinFactory
 
     if Device.pin_factory is None:
-        Device._default_pin_factory()  # raises BadPinFactory with gpiozero's own explanation
+        try:
+            Device.pin_factory = Device._default_pin_factory()
+        except BadPinFactory as exc:
+            raise HardwareError(
+                f"no GPIO access ({exc}): on a Raspberry Pi install python3-lgpio (Raspberry Pi OS has it) "
+                "and run as a user in the 'gpio' group; on a PC use --simulate"
+            ) from None
     return Device.pin_factory
