@@ -80,7 +80,7 @@ def test_offline_by_last_will_when_kiosk_is_killed(mosquitto, gateway_factory, k
 
 def test_offline_when_health_stops(mosquitto, gateway_factory, kiosks) -> None:
     gw = gateway_factory(mosquitto.url, alerts={"offline_after_s": 3.0})
-    kiosks(mosquitto.port, "k03405-q2", "03405", "--health-stop-after", "3")
+    kiosks(mosquitto.port, "k03405-q2", "03405", "--health-stop-after", "10")
     wait_for(lambda: (x := _device(gw, "k03405-q2")) and x["state"] == "online", what="online")
     d = wait_for(
         lambda: (x := _device(gw, "k03405-q2")) and x["state"] == "offline" and x,
