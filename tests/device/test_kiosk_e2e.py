@@ -261,3 +261,31 @@ def test_small_quota_refuses_tickets_clearly(tmp_path, mosquitto):
         k.terminate()
         if w:
             w.close()
+
+
+def test_power_cut_publishes_last_will_then_restart_is_process(tmp_path, mosquitto, watcher):
+    cfg = write_config(tmp_path / "k.toml", device_id="kiosk-t5")
+    k = KioskProc(cfg, mosquitto.url, tmp_path / "data").start()
+    watcher.wait_for(lambda: any(s["state"] == "online" for s in watcher.of_kind("status")), 60, "online")
+    k.kill9()
+    watcher.wait_for(lambda: watcher.of_kind("status")[-1]["state"] == "offline", 60, "Last Will")
+    assert watcher.of_kind("status")[-1]["reason"] == "connection_lost"
+    k.start()
+    try:
+        watcher.wait_for(lambda: watcher.of_kind("status")[-1]["state"] == "online", 60, "online again")
+        watcher.wait_for(
+            lambda: len([e for e in watcher.events() if e["type"] == "device.started"]) == 2, 60, "2nd"
+        )
+        started = [e for e in watcher.events() if e["type"] == "device.started"]
+        assert [e["data"]["restart"] for e in started] == ["boot", "process"]
+        assert started[1]["seq"] > started[0]["seq"]
+    finally:
+        k.terminate()
+    late = Watcher(mosquitto.port)  # a newcomer gets the retained status at once
+    try:
+        late.wait_for(lambda: late.of_kind("status"), 30, "retained status")
+        with late.lock:
+            assert [r for t, _, r in late.messages if t.endswith("/status")][0] is True
+        assert late.of_kind("status")[0]["reason"] == "shutdown"
+    finally:
+        late.close()
