@@ -71,8 +71,10 @@ class WindowAggregator:
             self._frames += v.frames
         return True
 
-    def discard_visit(self) -> None:
-        self._visit = None
+    def discard_visit(self, ticket_no: int | None = None) -> None:
+        """Drop the current visit's data (all of it, or only if it is ``ticket_no``'s)."""
+        if self._visit is not None and (ticket_no is None or self._visit.ticket_no == ticket_no):
+            self._visit = None
 
     def add_frame(self, probs: np.ndarray) -> None:
         if self._visit is None:

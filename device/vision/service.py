@@ -164,8 +164,7 @@ class VisionService:
     def visit_discarded(self, ticket_no: int) -> None:
         """A no-show or recall: whatever was seen is dropped, the visit does not count."""
         with self._lock:
-            if self._agg.in_visit:
-                self._agg.discard_visit()
+            self._agg.discard_visit(ticket_no)
 
     def set_enabled(self, on: bool) -> None:
         with self._lock:

@@ -87,7 +87,10 @@ def test_mismatched_end_and_new_start():
     assert not agg.visit_ended(8)  # another ticket: ignored
     agg.visit_started(9)  # implicitly ends 7
     agg.add_frame(onehot("sad"))
-    agg.discard_visit()  # 9 was a no-show
+    agg.discard_visit(8)  # not the current visit: nothing happens
+    assert agg.in_visit
+    agg.discard_visit(9)  # 9 was a no-show
+    assert not agg.in_visit
     assert agg.pending_visits == 1
 
 
