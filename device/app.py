@@ -453,7 +453,7 @@ class Kiosk:
 
     def _update_health_check(self) -> bool:
         try:
-            return self.store._db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+            return self.store.quick_check()
         except Exception:
             return False
 

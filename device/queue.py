@@ -305,8 +305,8 @@ class QueueEngine:
 
     def prompt(self) -> dict[str, Any] | None:
         """The visit the rating buttons currently rate, if the prompt is open."""
-        with self.store._lock:
-            return self._open_prompt(self.store._db.cursor())
+        with self.store.read() as cur:
+            return self._open_prompt(cur)
 
     def rate(self, level: int) -> Outcome:
         scale = self.cfg.rating.scale
@@ -375,8 +375,8 @@ class QueueEngine:
         return self._run("reason", op)
 
     def pending_reason(self) -> dict[str, Any] | None:
-        with self.store._lock:
-            row = self.store._db.execute(
+        with self.store.read() as cur:
+            row = cur.execute(
                 "SELECT data, created_mono, boot FROM pending_rating ORDER BY id DESC LIMIT 1"
             ).fetchone()
         if not row:
@@ -424,9 +424,8 @@ class QueueEngine:
     # ------------------------------------------------------------------ display
 
     def snapshot(self) -> dict[str, Any]:
-        with self.store._lock:
-            db = self.store._db
-            cur = self._current(db.cursor())
+        with self.store.read() as db:
+            cur = self._current(db)
             waiting = self._waiting_count(db)
             nxt = db.execute("SELECT label FROM tickets WHERE state='waiting' ORDER BY id LIMIT 3").fetchall()
         prompt = self.prompt()

@@ -146,6 +146,16 @@ class Store:
         with suppress(sqlite3.OperationalError):  # SQLite may already have rolled back (SQLITE_FULL)
             self._db.execute("ROLLBACK")
 
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Cursor]:
+        """A cursor for reads outside a transaction (holds the store lock)."""
+        with self._lock:
+            yield self._db.cursor()
+
+    def quick_check(self) -> bool:
+        with self._lock:
+            return self._db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+
     # ------------------------------------------------------------------ meta counters
 
     def get_meta(self, key: str, default: str | None = None, cur: sqlite3.Cursor | None = None) -> str | None:
