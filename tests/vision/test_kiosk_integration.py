@@ -31,7 +31,7 @@ def watcher(mosquitto):
     w.close()
 
 
-def _visit(k: KioskProc, seconds: float = 1.5) -> None:
+def _visit(k: KioskProc, seconds: float = 2.5) -> None:
     assert k.press("ticket")["ok"]
     assert k.press("next")["ok"]
     time.sleep(seconds)  # the citizen stands at the counter; the camera samples at 10 fps
