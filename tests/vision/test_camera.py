@@ -80,3 +80,24 @@ def test_frame_file_is_only_read(tmp_path):
         src.read()
     src.close()
     assert sorted(p.name for p in d.iterdir()) == before
+
+
+def test_camera_check_cli_pass_and_fail(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.vision.conftest import REPO
+
+    ok = subprocess.run([sys.executable, "-m", "device.vision.check", "--source", f"folder:{FRAME.parent}",
+                         "--frames", "3"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert "ĐẠT / PASS" in ok.stdout and "face in 3/3 frames" in ok.stdout
+    blank = tmp_path / "blank"
+    blank.mkdir()
+    cv2.imwrite(str(blank / "wall.png"), np.full((480, 640, 3), 90, np.uint8))
+    bad = subprocess.run([sys.executable, "-m", "device.vision.check", "--source", f"folder:{blank}",
+                          "--frames", "3"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "no face seen" in bad.stdout
+    gone = subprocess.run([sys.executable, "-m", "device.vision.check", "--source", "folder:/nonexistent"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert gone.returncode == 1 and "[LỖI] camera" in gone.stdout
