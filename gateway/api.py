@@ -148,6 +148,15 @@ def map_geojson(request: Request) -> Response:
     return Response(body, media_type="application/geo+json")
 
 
+def _office_units(store: Any) -> dict[str, str]:
+    """office code → unit code; an office code that is an old (merged) unit code → its new unit."""
+    office_units = {o["code"]: o["unit_code"] for o in store.offices()}
+    for mp in store.unit_mapping():
+        if mp["old_code"] and mp["old_code"] not in office_units:
+            office_units[mp["old_code"]] = mp["new_code"]
+    return office_units
+
+
 CSV_KPI_COLS = [
     "visits",
     "served",
@@ -179,11 +188,7 @@ def kpis_csv(
     d_from, d_to = _parse_day(from_, request), _parse_day(to, request)
     if d_to < d_from or (d_to - d_from).days > 366:
         raise HTTPException(422, "need from <= to and at most 366 days")
-    office_units = {o["code"]: o["unit_code"] for o in st.store.offices()}
-    for mp in st.store.unit_mapping():  # an office code that is an old unit code → its new unit
-        if mp["old_code"] and mp["old_code"] not in office_units:
-            office_units[mp["old_code"]] = mp["new_code"]
-    rows = st.kpi.table(d_from, d_to, level, office_units)
+    rows = st.kpi.table(d_from, d_to, level, _office_units(st.store))
     keys = {
         "counter": ["day", "office_code", "counter"],
         "office": ["day", "office_code"],
@@ -219,6 +224,22 @@ def list_units(request: Request) -> dict[str, Any]:
         "units": list(request.app.state.store.units().values()),
         "unit_mapping": request.app.state.store.unit_mapping(),
     }
+
+
+@router.get("/api/v1/units/{code}/kpis", response_model=list[m.UnitDay], tags=["public"])
+def unit_kpis(
+    code: str, request: Request, from_: str | None = Query(default=None, alias="from"), to: str | None = None
+) -> list[dict[str, Any]]:
+    """A commune-level unit's KPIs per day (default: today), all its offices together, including
+    history recorded under the old codes merged into it."""
+    st = request.app.state
+    if code not in st.store.units():
+        raise HTTPException(404, f"unit {code!r} not found")
+    d_from, d_to = _parse_day(from_, request), _parse_day(to or from_, request)
+    if d_to < d_from or (d_to - d_from).days > 366:
+        raise HTTPException(422, "need from <= to and at most 366 days")
+    rows = st.kpi.table(d_from, d_to, "unit", _office_units(st.store))
+    return [{"day": r["day"], "unit_code": r["unit_code"], "kpi": r} for r in rows if r["unit_code"] == code]
 
 
 @router.post("/api/v1/offices", response_model=m.Office, status_code=201, tags=["registry"])

@@ -117,6 +117,12 @@ class OfficeKpis(BaseModel):
     forecast: Forecast
 
 
+class UnitDay(BaseModel):
+    day: str
+    unit_code: str
+    kpi: KpiToday
+
+
 class OfficeIn(BaseModel):
     code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
     name: str = Field(min_length=1, max_length=200)

@@ -38,6 +38,9 @@ def test_old_code_history_adds_up_under_new_unit(mosquitto, gateway_factory, tmp
     assert abs(float(rows[0]["avg_wait_s"]) - (3 * 100 + 5 * 200) / 8) < 1e-6
     office = gw.public.get("/api/v1/kpis.csv", params={**params, "level": "office"}).text.strip().splitlines()
     assert sorted(line.split(",")[1:3] for line in office[1:]) == [["03390", "5"], ["09999", "3"]]
+    days = gw.public.get("/api/v1/units/03390/kpis", params={"from": day.isoformat()}).json()
+    assert [(d["day"], d["kpi"]["visits"]) for d in days] == [(day.isoformat(), 8)]
+    assert gw.public.get("/api/v1/units/99999/kpis").status_code == 404
     units = gw.public.get("/api/v1/units").json()
     assert {"old_name": "Xã Thử Nghiệm (test)", "old_code": "09999", "new_code": "03390"}.items() <= next(
         m for m in units["unit_mapping"] if m["old_code"] == "09999"
