@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,13 +17,19 @@ ARTIFACTS = Path(os.environ.get("MOTCUA_TEST_ARTIFACTS", REPO / "build" / "test-
 
 
 @pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    """A real Mosquitto on a free loopback port, stopped after the test."""
-    broker = Mosquitto(workdir=tmp_path / "mosquitto").start()
+def mosquitto() -> Iterator[Mosquitto]:
+    """A real Mosquitto on a free loopback port, stopped after the test.
+
+    Its work dir is a fresh folder under /tmp, not ``tmp_path``: started as root, Mosquitto drops to
+    user ``mosquitto``, which cannot enter pytest's 0700 base folder, and would then run without its
+    persistence file and log.
+    """
+    broker = Mosquitto().start()
     try:
         yield broker
     finally:
         broker.stop()
+        shutil.rmtree(broker.workdir, ignore_errors=True)
 
 
 @pytest.fixture
