@@ -129,7 +129,6 @@ def apply_batch(
         out.accepted = len(new_ids)
         out.duplicates += len(ev_rows) - len(new_ids)
         out.new_events = [events_by_id[i] for i in events_by_id if i in new_ids]
-        _derive(store, conn, out, tz)
 
         # status: the last status message of the batch decides, unless health came after it
         now_rows = []
@@ -196,6 +195,8 @@ def apply_batch(
                 },
             )
             conn.execute(stmt, rows)
+        # derived rows after the status rows exist (self-test and start-up reports update them)
+        _derive(store, conn, out, tz)
         if health_final:
             rows = []
             for dev, (h, rcv) in health_final.items():

@@ -55,3 +55,48 @@ def test_embedded_broker_when_no_url(gateway_factory) -> None:
     pub.close()
     wait_for(lambda: gw.stats()["accepted"] == 3, what="stored via embedded broker")
     assert gw.public.get("/api/v1/offices/03405").json()["kpi_today"]["served"] == 1
+
+
+def test_selftest_and_start_reports_of_a_device_never_seen_before(mosquitto, gateway_factory) -> None:
+    from contract.payloads import EventType
+
+    gw = gateway_factory(mosquitto.url)
+    f = EventFactory("k03394-q1", "03394", 1)
+    pub = Publisher(mosquitto.port)
+    pub.event(
+        f.event(
+            EventType.DEVICE_STARTED,
+            {
+                "sw_version": "1.2.0",
+                "boot_id": "b1",
+                "restart": "boot",
+                "config_sha256": "0" * 64,
+                "model_versions": {},
+            },
+        )
+    )
+    pub.event(
+        f.event(
+            EventType.SELFTEST_REPORT,
+            {
+                "passed": False,
+                "components": [{"name": "printer", "ok": False, "detail": "hết giấy / out of paper"}],
+            },
+        )
+    )
+    pub.flush()
+    pub.close()
+    d = wait_for(
+        lambda: next(
+            (
+                x
+                for x in gw.ops.get("/api/v1/fleet").json()
+                if x["device_id"] == "k03394-q1" and x["last_selftest"]
+            ),
+            None,
+        ),
+        what="self-test",
+    )
+    assert d["last_selftest"]["passed"] is False
+    assert d["last_selftest"]["components"][0]["detail"] == "hết giấy / out of paper"
+    assert d["state"] == "online"
