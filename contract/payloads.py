@@ -168,7 +168,7 @@ class SentimentWindow(_Strict):
     k: int = Field(ge=1, description="Minimum number of visits per published aggregate.")
     frames: int = Field(ge=0)
     class_shares: dict[str, Annotated[float, Field(ge=0, le=1)]]
-    score: float = Field(ge=-1, le=1, description="See docs/wire-contract.md#sentiment-score.")
+    score: float = Field(ge=-1, le=1, description="See docs/models.md#sentiment-score.")
 
     @field_validator("class_shares")
     @classmethod

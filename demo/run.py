@@ -108,12 +108,14 @@ class Demo:
         wait_port(web_port, 60, gw)
         self.web = f"http://127.0.0.1:{web_port}"
         print(f"• Gateway (SQLite in {self.data / 'gateway'}): {self.web}")
+        devices = [(f"k{DEMO_OFFICES[i % len(DEMO_OFFICES)]}-q{i // len(DEMO_OFFICES) + 1}",
+                    DEMO_OFFICES[i % len(DEMO_OFFICES)], i // len(DEMO_OFFICES) + 1)
+                   for i in range(self.args.kiosks)]
+        if self.args.history_days:
+            self.publish_history(devices, gw)
 
         urls = []
-        for i in range(self.args.kiosks):
-            office = DEMO_OFFICES[i % len(DEMO_OFFICES)]
-            counter = i // len(DEMO_OFFICES) + 1
-            device_id = f"k{office}-q{counter}"
+        for i, (device_id, office, counter) in enumerate(devices):
             cfg = self.data / "kiosks" / f"{device_id}.toml"
             cfg.parent.mkdir(parents=True, exist_ok=True)
             cfg.write_text(kiosk_config(device_id, office, counter), encoding="utf-8")
@@ -137,6 +139,24 @@ class Demo:
         print(f"\n  Bản đồ Bộ phận Một cửa / one-stop map:  {self.web}/map")
         print(f"  Fleet health (login admin / {DEMO_ADMIN_PASSWORD}):  {self.web}/fleet")
         print(f"  API docs:  {self.web}/docs      Logs: {self.data / 'logs'}\n")
+
+    def publish_history(self, devices: list[tuple[str, str, int]], gw: subprocess.Popen) -> None:
+        """Past working days for the demo counters (demo.history), once the gateway is subscribed."""
+        import httpx
+
+        from demo.history import generate, publish
+
+        deadline = time.monotonic() + 60
+        while not httpx.get(self.web + "/healthz", timeout=5).json().get("mqtt"):
+            if time.monotonic() > deadline or gw.poll() is not None:
+                raise RuntimeError("the gateway did not connect to the broker; see its log")
+            time.sleep(0.3)
+        time.sleep(1.0)  # its subscription follows the connection
+        events = generate(devices, self.args.history_days, self.args.seed)
+        host, port = self.broker_url.split("://", 1)[1].rsplit(":", 1)
+        acked = publish(host, int(port), events)
+        print(f"• Demo history: {acked} events for the past {self.args.history_days} working days "
+              "(synthetic, boot_id 'demo-history'; re-sent events are counted once)")
 
     def watch_events(self) -> None:
         """Print one line per event seen on the broker (the kiosk half's view of the traffic)."""
@@ -201,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh", action="store_true", help="start from empty data")
     ap.add_argument("--seed", type=int, default=468)
     ap.add_argument("--no-citizens", action="store_true")
+    ap.add_argument("--history-days", type=int, default=20,
+                    help="synthetic past working days to publish first (0 = none)")
     ap.add_argument("--quiet", action="store_true", help="do not print each event")
     ap.add_argument("--duration", type=float, default=0, help="stop after N seconds (0 = until Ctrl+C)")
     args = ap.parse_args(argv)

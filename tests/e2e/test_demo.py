@@ -12,7 +12,9 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import psutil
@@ -62,6 +64,13 @@ def test_demo_shows_offices_live_on_the_map(tmp_path: Path, artifacts_dir: Path)
         for code in OFFICES:
             kpi = offices[code]["kpi_today"]
             assert 0 <= kpi["avg_wait_s"] < 3600
+        # demo.history published past working days through the broker: the panel's history has them
+        day = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date() - timedelta(days=1)
+        while day.weekday() >= 5:
+            day -= timedelta(days=1)
+        past = api.get(f"/api/v1/offices/03405/kpis?day={day}").json()
+        assert past["kpi"]["visits"] > 0 and past["kpi"]["rated"] > 0, past["kpi"]
+        assert past["forecast"]["error"]["value"] is not None
         geo = api.get("/api/v1/map.geojson").json()
         assert {f["properties"]["code"] for f in geo["features"]} >= OFFICES
 
