@@ -105,14 +105,16 @@ def test_midnight_is_local_time_not_utc(tmp_path):
 
 
 def test_clock_jump_back_one_day_never_reuses_numbers(tmp_path):
-    q, _, clock = make_engine(tmp_path)
+    q, store, clock = make_engine(tmp_path)
     q.issue(), q.issue()
     clock.jump_wall(timedelta(days=-1))
     out = q.issue()
     assert out.service_day == "2026-11-30" and out.ticket_no == 3
     clock.advance(10)
     called = q.next()
-    assert called.ok >= 0 and called.label == "0001"
+    assert called.ok and called.label == "0001"
+    ev = outbox_events(store)[-1]
+    assert ev["type"] == "ticket.called" and ev["data"]["wait_s"] == 10  # monotonic, not wall
 
 
 def test_clock_jump_forward_one_day_durations_stay_sane(tmp_path):
