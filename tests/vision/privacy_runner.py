@@ -51,8 +51,10 @@ def main() -> None:
     clock.offset += 3600
     while not emitted and svc._agg.carried == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
+    carried, pending = svc._agg.carried, svc._agg.pending_visits  # before stop() drops the visits
     svc.stop()
-    print(json.dumps({"emitted": emitted, "frames": svc.frames_processed, "status": svc.status()}))
+    print(json.dumps({"emitted": emitted, "frames": svc.frames_processed, "carried": carried,
+                      "pending_visits": pending, "status": svc.status()}))
 
 
 if __name__ == "__main__":
