@@ -201,6 +201,9 @@ class KpiService:
                 out[c] = block
                 if self._gen[c] == gens[c]:
                     self._cache[(c, day_s)] = (now, gens[c], block)
+            if len(self._cache) > 2 * len(codes) + 1000:  # past days (after midnight, history views)
+                for key in [k for k in self._cache if k[1] != day_s]:
+                    del self._cache[key]
         return out
 
     def wait_class(self, avg_wait_s: float | None) -> str:
