@@ -72,11 +72,17 @@ class Ingest:
         self._live_pending: dict[tuple[str, str], dict[str, Any]] = {}
         self.last_batch_at = 0.0
         self.last_error: str | None = None
+        self.bridge: Any = None  # PgLiveBridge with PostgreSQL
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, *, mqtt: bool = True) -> None:
         self.known_devices = {d["device_id"] for d in self.store.devices() if d["registered"]}
+        if self.store.dialect == "postgresql":  # other gateway processes' live updates, and ours to them
+            from gateway.live_pg import PgLiveBridge
+
+            self.bridge = PgLiveBridge(self.store, self.live)
+            self.bridge.start()
         self._stop.clear()
         for name, target in (("ingest-writer", self._writer_loop), ("ingest-sweeper", self._sweeper_loop)):
             t = threading.Thread(target=target, name=name, daemon=True)
@@ -96,6 +102,9 @@ class Ingest:
         for t in self._threads:
             t.join(timeout=15)
         self._threads.clear()
+        if self.bridge is not None:
+            self.bridge.stop()
+            self.bridge = None
 
     def registered(self, device_id: str) -> None:
         """The registry API bound a device: stop treating it as unregistered."""
@@ -228,9 +237,17 @@ class Ingest:
                     msg["kpi_today"] = self.kpi.office_today(msg["office_code"])
                 elif msg["kind"] == "device":
                     msg["state"] = self._device_state(msg["device_id"])
-                self.live.publish(msg)
+                self._publish(msg)
             except Exception:
                 log.exception("live update failed for %s", key)
+
+    def _publish(self, msg: dict[str, Any]) -> None:
+        self.live.publish(msg)
+        if self.bridge is not None:
+            try:
+                self.bridge.send(msg)
+            except Exception:
+                log.exception("live NOTIFY failed")
 
     def _device_state(self, device_id: str) -> str | None:
         from sqlalchemy import select
@@ -254,7 +271,7 @@ class Ingest:
                     log.warning(
                         "device %s offline: no health for %.0f s", d["device_id"], cfg.offline_after_s
                     )
-                    self.live.publish(
+                    self._publish(
                         {
                             "kind": "device",
                             "device_id": d["device_id"],
