@@ -8,6 +8,7 @@ from typing import Any
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 SOURCE_KINDS = ("opencv", "picamera2", "folder", "video")
+MIN_K = 3  # privacy floor: a window over 1-2 visits would all but show a person's own expressions
 
 _KEYS = {
     "enabled",
@@ -77,8 +78,8 @@ class VisionConfig:
         if window_s <= 0 or window_s > 86400:
             raise _err("window_s", "must be > 0 and <= 86400")
         k = table.get("k", d.k)
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise _err("k", "must be an integer >= 1")
+        if not isinstance(k, int) or isinstance(k, bool) or k < MIN_K:
+            raise _err("k", f"must be an integer >= {MIN_K} (fewer visits would expose one person)")
         watchdog_s = _number(table, "watchdog_s", d.watchdog_s)
         if watchdog_s <= 0:
             raise _err("watchdog_s", "must be > 0")

@@ -103,6 +103,7 @@ def test_config_defaults_and_errors_name_the_key():
         ({"fps": 0}, "[camera] fps: must be > 0"),
         ({"fps": "fast"}, "[camera] fps"),
         ({"k": 0}, "[camera] k"),
+        ({"k": 2}, "[camera] k: must be an integer >= 3"),
         ({"k": 2.5}, "[camera] k"),
         ({"enabled": "yes"}, "[camera] enabled"),
         ({"source": "usb"}, "[camera] source"),

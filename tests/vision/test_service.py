@@ -171,7 +171,7 @@ def test_watchdog_restarts_a_stuck_inference(camera_dir, clock):
         return p
 
     emitted: list = []
-    svc = make({"source": f"folder:{camera_dir}", "watchdog_s": 0.5, "k": 1}, clock, emitted,
+    svc = make({"source": f"folder:{camera_dir}", "watchdog_s": 0.5}, clock, emitted,
                pipeline_factory=factory)
     svc.start()
     try:
@@ -181,8 +181,11 @@ def test_watchdog_restarts_a_stuck_inference(camera_dir, clock):
         assert "watchdog" in svc.status()["last_error"]
         wait_for(lambda: svc.frames_processed >= 1, what="a frame after the restart")
         svc.visit_ended(1)
+        run_visit(svc, 2)
+        run_visit(svc, 3)
         clock.advance(60)
         wait_for(lambda: emitted, what="window after restart")
+        assert emitted[0][1]["visits"] == 3  # the visit whose first frame hung still counted
         assert len(made) == 2 and svc.status()["vision_restarts"] == 1
     finally:
         release.set()
