@@ -141,7 +141,8 @@ class QueueEngine:
             return Outcome(ok=False, action=action, message=MSG_DISK_FULL)
         except StoreError as exc:
             self.refused += 1
-            return Outcome(ok=False, action=action, message=f"Lỗi lưu trữ (storage error): {exc}"[:200])
+            message = f"Lỗi lưu trữ, vui lòng báo cán bộ (storage error: {exc})"[:200]
+            return Outcome(ok=False, action=action, message=message)
         return out
 
     # ------------------------------------------------------------------ citizen: take a ticket
@@ -413,7 +414,7 @@ class QueueEngine:
                 {"service_day": day, "discarded_waiting": n, "reason": reason[:200]},
                 out,
             )
-            out.service_day, out.message = day, f"Đã xoá hàng chờ ({n} số)"
+            out.service_day, out.message = day, f"Đã xoá hàng chờ hôm nay: {n} số (queue reset)"
 
         return self._run("reset_day", op)
 
