@@ -6,6 +6,7 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import soundfile as sf
@@ -30,6 +31,22 @@ def test_ticket_is_raster_escpos_with_qr(tmp_path):
     assert b"\x1dV" in data[-10:]  # paper cut
     img = render_ticket(t)
     assert img.width == 384 and np.asarray(img.convert("L")).min() == 0
+    ticket, qr = _rasters(data)
+    assert np.array_equal(ticket, 1 - (np.asarray(img.convert("L")) > 127))  # the printed dots are the ticket
+    qr_img = cv2.copyMakeBorder((255 * (1 - qr)).astype(np.uint8), *[20] * 4, cv2.BORDER_CONSTANT, value=255)
+    assert cv2.QRCodeDetector().detectAndDecode(qr_img)[0] == "MOTCUA|LC-03390|2|2026-11-30|123"
+
+
+def _rasters(data: bytes) -> list[np.ndarray]:
+    """The 1-bit images of every ESC/POS ``GS v 0`` raster block (1 = black dot)."""
+    out, i = [], 0
+    while (i := data.find(b"\x1dv0", i)) != -1:
+        xl, xh, yl, yh = data[i + 4 : i + 8]
+        width_bytes, height = xl + 256 * xh, yl + 256 * yh
+        bits = np.frombuffer(data[i + 8 : i + 8 + width_bytes * height], np.uint8)
+        out.append(np.unpackbits(bits.reshape(height, width_bytes), axis=1))
+        i += 8 + width_bytes * height
+    return out
 
 
 def test_printer_fault_never_raises(tmp_path):
