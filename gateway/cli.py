@@ -28,12 +28,33 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _database_ready(settings: Settings) -> bool:
+    """Migrate before serving, so an unreachable or broken database is one clear line, not a trace."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway.store import Store
+
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    try:
+        store = Store(settings.database_url)
+        store.migrate()
+        store.close()
+    except (SQLAlchemyError, OSError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        print(f"database error: {shown}: {str(reason).strip().splitlines()[0]}", file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
 
     settings = _settings(args)
+    if not _database_ready(settings):
+        return 3
     app = create_app(settings)
     embedded = " embedded" if settings.broker.embedded else ""
     db = settings.database_url.split("@")[-1]  # no credentials on screen

@@ -51,3 +51,18 @@ def test_user_add_writes_argon2_hash(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     text = (tmp_path / "users.json").read_text()
     assert '"chi"' in text and "$argon2id$" in text and "mat-khau-dai" not in text
+
+
+def test_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    from tests.support.mosquitto import free_port
+
+    r = _cli(
+        "run",
+        "--db",
+        f"postgresql+psycopg://motcua:pw@127.0.0.1:{free_port()}/motcua",
+        "--data-dir",
+        str(tmp_path),
+    )
+    assert r.returncode == 3
+    assert r.stderr.startswith("database error: postgresql+psycopg://motcua:***@127.0.0.1:")
+    assert "pw@" not in r.stderr and "Traceback" not in r.stderr
