@@ -30,6 +30,7 @@ from device.queue import Outcome, QueueEngine
 from device.store import Store
 
 log = logging.getLogger("motcua.kiosk")
+UPDATE_BROKER_WAIT_S = 30.0  # health check: the publisher must be connected within this
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
@@ -84,6 +85,7 @@ class Kiosk:
         self.malformed_commands = 0
         self.started_mono = self.clock.monotonic()
         self.selftest_prompt: str | None = None
+        self.recovered_update: dict | None = None  # set by the CLI when it rolled back a probation release
         self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -143,7 +145,8 @@ class Kiosk:
         except ImportError:
             return
         try:
-            data = recover_interrupted(self.data_dir)
+            data = self.recovered_update or recover_interrupted(self.data_dir)
+            self.recovered_update = None
         except Exception as exc:
             self.last_error = f"update recovery: {exc}"[:200]
             return
@@ -347,19 +350,34 @@ class Kiosk:
         self.publisher.kick.set()
         return out
 
+    def _effective_config(self) -> KioskConfig:
+        """The config file plus the active update release's overlay and models (see docs/kiosk.md)."""
+        release = None
+        with contextlib.suppress(ImportError):
+            from device.updates import release_dir
+
+            release = release_dir(self.data_dir)
+        return load_config(self.cfg.path or "", release)
+
     def _cmd_reload(self, req: CommandRequest) -> tuple[bool, str, dict]:
         if not self.cfg.path:
             return False, "no config file to reload", {}
         try:
-            new = load_config(self.cfg.path)
+            new = self._effective_config()
         except ConfigError as exc:
             return False, f"{exc} (config unchanged)", {}
+        msg, restart_needed = self._apply_config(new)
+        return True, msg, {"config_sha256": new.source_sha256, "restart_needed": ",".join(restart_needed)}
+
+    def _apply_config(self, new: KioskConfig) -> tuple[str, list[str]]:
+        """Apply a validated config live: [queue] [rating] [audio] [printer] [health] at once, [camera]
+        (and the models it names) by restarting the vision service; the rest needs a kiosk restart."""
         new = replace(new, broker=self.cfg.broker, display=self.cfg.display)
         restart_needed = [
-            s
-            for s in ("buttons", "leds", "buzzer", "device", "camera", "outbox")
+            s for s in ("buttons", "leds", "buzzer", "device", "outbox", "clock")
             if getattr(new, s) != getattr(self.cfg, s)
         ]
+        vision_changed = new.camera != self.cfg.camera or new.vision != self.cfg.vision
         with self._lock:
             live = replace(
                 self.cfg,
@@ -368,7 +386,10 @@ class Kiosk:
                 audio=new.audio,
                 printer=new.printer,
                 health=new.health,
+                camera=new.camera,
+                vision=new.vision,
                 source_sha256=new.source_sha256,
+                release=new.release,
             )
             self.cfg = live
             self.engine.cfg = live
@@ -376,9 +397,25 @@ class Kiosk:
             self.printer = Printer(live.printer, self.data_dir)
             self.publisher.health_interval_s = live.health.interval_s
         msg = "config reloaded ([queue] [rating] [audio] [printer] [health] applied)"
+        if vision_changed:
+            msg += self._restart_vision()
         if restart_needed:
             msg += f"; restart needed for: {', '.join(restart_needed)}"
-        return True, msg, {"config_sha256": new.source_sha256, "restart_needed": ",".join(restart_needed)}
+        return msg, restart_needed
+
+    def _restart_vision(self) -> str:
+        old, self.vision = self.vision, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                old.stop()
+        if not self.cfg.camera_enabled:
+            return "; camera off"
+        try:
+            self._start_vision()
+        except Exception as exc:
+            self.last_error = f"vision restart: {exc}"[:200]
+            return f"; vision restart failed: {exc}"
+        return f"; vision restarted with models in {self.cfg.vision.models_dir}"
 
     def _cmd_reset_day(self, req: CommandRequest) -> tuple[bool, str, dict]:
         day = self.engine.snapshot()["service_day"]
@@ -431,6 +468,7 @@ class Kiosk:
     def _cmd_apply_update(self, req: CommandRequest) -> tuple[bool, str, dict]:
         try:
             from device.updates import handle_apply_update
+            from device.updates.health import precheck_config
         except ImportError:
             return False, "not supported: this kiosk has no update module", {}
         keys_raw = self.cfg.updates.get("trusted_keys", [])
@@ -445,17 +483,43 @@ class Kiosk:
             health_check=self._update_health_check,
             office_code=self.cfg.device.office_code,
             cmd_id=req.cmd_id,
+            precheck=lambda staged: precheck_config(self.cfg.path, staged),
         )
+        message = str(data.get("message", ""))
+        if data.get("outcome") == "applied":
+            try:  # validated twice already (in-process before the switch, in a child process after)
+                message += "; " + self._apply_config(self._effective_config())[0]
+            except ConfigError as exc:
+                message += f"; config not reloaded: {exc}"
+                self.last_error = str(exc)[:200]
+            data = data | {"message": message[:1000]}
         out = self.engine.emit(EventType.UPDATE_RESULT, data)
         self.publisher.kick.set()
         ok = data.get("outcome") == "applied"
-        return ok and out.ok, str(data.get("message", ""))[:1000], {"outcome": data.get("outcome")}
+        return ok and out.ok, message[:1000], {"outcome": data.get("outcome")}
 
-    def _update_health_check(self) -> bool:
+    def _update_health_check(self) -> tuple[bool, str]:
+        """After ``current`` switched: the new release's effective config and models must pass in child
+        processes, the database its integrity check, and the broker connection must be up."""
+        from device.updates import release_dir
+        from device.updates.health import check_release
+
+        release = release_dir(self.data_dir)
+        if release is not None and self.cfg.path:
+            problem = check_release(self.cfg.path, release)
+            if problem:
+                return False, problem
         try:
-            return self.store.quick_check()
-        except Exception:
-            return False
+            if not self.store.quick_check():
+                return False, "kiosk database failed its integrity check"
+        except Exception as exc:
+            return False, f"kiosk database check raised {exc}"
+        deadline = time.monotonic() + UPDATE_BROKER_WAIT_S
+        while not self.publisher.connected:
+            if time.monotonic() > deadline:
+                return False, f"not connected to the broker within {UPDATE_BROKER_WAIT_S:.0f} s"
+            time.sleep(0.2)
+        return True, "healthy"
 
     # ------------------------------------------------------------------ misc
 

@@ -1,7 +1,7 @@
 """``motcua-kiosk``: run the counter kiosk, check its config, run the self-test.
 
 motcua-kiosk run --config kiosk.toml [--simulate] [--broker URL] [--data-dir DIR] [--http-port N]
-motcua-kiosk check-config --config kiosk.toml
+motcua-kiosk check-config --config kiosk.toml [--release DIR]
 motcua-kiosk selftest --config kiosk.toml [--simulate] [--auto] [--broker URL] [--data-dir DIR]
 """
 
@@ -37,17 +37,51 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     common(sub.add_parser("run", help="run the kiosk"))
     p = sub.add_parser("check-config", help="validate a config file and print a summary")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    p.add_argument("--release", type=Path, help="an update release folder whose overlay and models to check")
     p = sub.add_parser("selftest", help="test each component, print a pass/fail report, send it")
     common(p)
     p.add_argument("--auto", action="store_true", help="press the (mock) buttons automatically")
     return ap.parse_args(argv)
 
 
-def _load(a: argparse.Namespace) -> KioskConfig:
-    cfg = load_config(a.config)
-    return with_overrides(
+def _load(a: argparse.Namespace) -> tuple[KioskConfig, dict | None, str | None]:
+    """The effective config: --config plus the active update release (data_dir/current), if any.
+
+    First an update left on probation by a crash is rolled back (its ``update.result`` is returned
+    for publishing). If the release's overlay no longer validates against the local config, the
+    kiosk starts on the local config alone and says why (never unbootable because of an update)."""
+    recovered, problem, release = None, None, None
+    data_dir = getattr(a, "data_dir", None)
+    if data_dir is not None:
+        try:
+            from device.updates import recover_interrupted, release_dir
+        except ImportError:
+            pass
+        else:
+            recovered = recover_interrupted(data_dir)
+            release = release_dir(data_dir)
+    cfg = load_config(a.config)  # the local file alone must always be valid
+    if release is not None:
+        try:
+            cfg = load_config(a.config, release)
+        except ConfigError as exc:
+            problem = f"update release {release.name} ignored: {exc}"[:200]
+            print(problem, file=sys.stderr)
+    cfg = with_overrides(
         cfg, getattr(a, "broker", None), getattr(a, "http_port", None), getattr(a, "http_host", None)
     )
+    return cfg, recovered, problem
+
+
+def _kiosk(a: argparse.Namespace):
+    from device.app import Kiosk
+
+    cfg, recovered, problem = _load(a)
+    kiosk = Kiosk(cfg, a.data_dir, a.simulate)
+    kiosk.recovered_update = recovered
+    if problem:
+        kiosk.last_error = problem
+    return kiosk
 
 
 def _serve(kiosk, cfg: KioskConfig, stop: threading.Event | None = None):
@@ -69,10 +103,8 @@ def _serve(kiosk, cfg: KioskConfig, stop: threading.Event | None = None):
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from device.app import Kiosk
-
-    cfg = _load(a)
-    kiosk = Kiosk(cfg, a.data_dir, a.simulate)
+    kiosk = _kiosk(a)
+    cfg = kiosk.cfg
     kiosk.start()
     server = _serve(kiosk, cfg)
     print(
@@ -95,8 +127,8 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_check(a: argparse.Namespace) -> int:
-    cfg = load_config(a.config)
-    print(f"config OK: {a.config}")
+    cfg = load_config(a.config, a.release)
+    print(f"config OK: {a.config}" + (f" + update release {a.release}" if a.release else ""))
     print(
         f"  device {cfg.device.id} office {cfg.device.office_code} counter {cfg.device.counter} "
         f"tz {cfg.device.timezone}"
@@ -108,18 +140,19 @@ def cmd_check(a: argparse.Namespace) -> int:
         f"display :{cfg.display.http_port}  outbox quota {cfg.outbox.quota_mb} MB  "
         f"camera {'on' if cfg.camera_enabled else 'off'}"
     )
+    if cfg.vision is not None:
+        print(f"  models {cfg.vision.models_dir}")
     return 0
 
 
 def cmd_selftest(a: argparse.Namespace) -> int:
-    from device.app import Kiosk
     from device.selftest import format_report, run_selftest
 
     if a.auto and not a.simulate:
         print("--auto needs --simulate (real buttons must be pressed by hand)", file=sys.stderr)
         return 2
-    cfg = _load(a)
-    kiosk = Kiosk(cfg, a.data_dir, a.simulate)
+    kiosk = _kiosk(a)
+    cfg = kiosk.cfg
     kiosk.start()
     server = _serve(kiosk, cfg)
     t = threading.Thread(target=server.run, daemon=True)

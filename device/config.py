@@ -173,6 +173,7 @@ class KioskConfig:
     vision: Any = None  # device.vision.config.VisionConfig when [camera] enabled = true
     source_sha256: str = "0" * 64
     path: str | None = None
+    release: str | None = None  # the update release (data_dir/releases/<slot>) whose overlay is in effect
 
     @property
     def camera_enabled(self) -> bool:
@@ -494,21 +495,62 @@ def _check_updates(table: dict[str, Any]) -> None:
         raise ConfigError("updates", "", str(exc)) from None
 
 
-def load_config(path: str | Path) -> KioskConfig:
-    """Read and validate a TOML config file; raises :class:`ConfigError`."""
-    p = Path(path)
+# Sections an update bundle may not set: identity, broker credentials, local display, update trust.
+LOCAL_ONLY_SECTIONS = ("device", "broker", "display", "updates")
+RELEASE_CONFIG = "config/kiosk.toml"  # the overlay file inside an update release
+RELEASE_MODELS = "models"  # model folder inside an update release (with its manifest.json)
+
+
+def _read_toml(p: Path) -> tuple[dict[str, Any], bytes]:
     try:
         raw = p.read_bytes()
     except OSError as exc:
         raise ConfigError("file", str(p), f"cannot read: {exc.strerror}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8")), raw
     except UnicodeDecodeError:
         raise ConfigError("file", str(p), "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("file", str(p), f"TOML syntax: {exc}") from None
+
+
+def merge_overlay(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """The kiosk's own TOML data with a release overlay on top: per section, each key of the overlay
+    replaces the local key (a nested table such as ``[buttons.pins]`` is replaced whole)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for section, table in overlay.items():
+        if section in LOCAL_ONLY_SECTIONS:
+            raise ConfigError(section, "", "may be set only in the kiosk's own config, not by an update")
+        if not isinstance(table, dict):
+            raise ConfigError(section, "", "must be a table")
+        local = out.get(section)
+        out[section] = {**local, **table} if isinstance(local, dict) else dict(table)
+    return out
+
+
+def load_config(path: str | Path, release: str | Path | None = None) -> KioskConfig:
+    """Read and validate a TOML config file; raises :class:`ConfigError`.
+
+    With ``release`` (an applied update's folder): its ``config/kiosk.toml`` is overlaid on the file
+    (see :func:`merge_overlay`) and, when it holds ``models/manifest.json``, ``[camera] models_dir``
+    points there unless the overlay sets models_dir itself. The result is validated as a whole."""
+    p = Path(path)
+    data, raw = _read_toml(p)
+    if release is not None:
+        rel = Path(release)
+        overlay: dict[str, Any] = {}
+        if (rel / RELEASE_CONFIG).is_file():
+            overlay, oraw = _read_toml(rel / RELEASE_CONFIG)
+            data = merge_overlay(data, overlay)
+            raw = raw + b"\0" + oraw
+        camera_overlay = overlay.get("camera", {})
+        if (rel / RELEASE_MODELS / "manifest.json").is_file() and "models_dir" not in camera_overlay:
+            camera = data.get("camera", {})
+            if isinstance(camera, dict):
+                data["camera"] = {**camera, "models_dir": str(rel / RELEASE_MODELS)}
     cfg = parse_config(data, p.parent, raw)
     object.__setattr__(cfg, "path", str(p))
+    object.__setattr__(cfg, "release", None if release is None else str(release))
     return cfg
 
 

@@ -35,9 +35,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from device.updates.apply import active_release, handle_apply_update, recover_interrupted
+from device.updates.apply import active_release, handle_apply_update, recover_interrupted, release_dir
 
-__all__ = ["active_release", "check_config", "handle_apply_update", "recover_interrupted"]
+__all__ = ["active_release", "check_config", "handle_apply_update", "recover_interrupted", "release_dir"]
 
 _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
 

@@ -52,6 +52,27 @@ def active_release(data_dir: Path) -> dict:
         return {}
 
 
+def release_dir(data_dir: Path) -> Path | None:
+    """The active release folder (``data_dir/releases/A`` or ``B``, not via the symlink), or None."""
+    slot = active_slot(Path(data_dir))
+    return None if slot is None else Path(data_dir) / "releases" / slot
+
+
+HealthCheck = Callable[[], "bool | tuple[bool, str]"]
+PreCheck = Callable[[Path], "str | None"]
+
+
+def _run_health(health_check: HealthCheck) -> tuple[bool, str]:
+    """(healthy, reason): a check returns a bool or (bool, reason); an exception is unhealthy."""
+    try:
+        got = health_check()
+    except Exception as exc:
+        return False, f"health check raised {type(exc).__name__}: {exc}"
+    if isinstance(got, tuple):
+        return bool(got[0]), str(got[1] or "health check failed")
+    return bool(got), "health check failed"
+
+
 def _point_current(data_dir: Path, slot: str | None) -> None:
     link, tmp = data_dir / "current", data_dir / "current.tmp"
     if slot is None:
@@ -110,9 +131,14 @@ def _stage(data_dir: Path, slot: str, prev: str | None, bundle: VerifiedBundle) 
 
 
 def handle_apply_update(args: dict, *, data_dir: Path, trusted_keys: list[bytes],
-                        health_check: Callable[[], bool], fetch: Callable[[str], bytes] | None = None,
-                        office_code: str | None = None, cmd_id: str | None = None) -> dict:
-    """Download, verify, apply atomically, health-check, roll back. Returns ``update.result`` data."""
+                        health_check: HealthCheck, fetch: Callable[[str], bytes] | None = None,
+                        office_code: str | None = None, cmd_id: str | None = None,
+                        precheck: PreCheck | None = None) -> dict:
+    """Download, verify, stage, pre-check, apply atomically, health-check, roll back.
+
+    ``precheck(staged_release_dir)`` runs before ``current`` is switched: a returned message refuses
+    the bundle (nothing activated). ``health_check()`` runs after the switch and returns a bool or
+    (bool, reason); unhealthy (or raising) means automatic rollback. Returns ``update.result`` data."""
     data_dir = Path(data_dir)
     cmd_id = cmd_id or (args.get("cmd_id") if isinstance(args.get("cmd_id"), str) else None)
     want_id, want_version = str(args.get("bundle_id") or ""), str(args.get("version") or "")
@@ -139,13 +165,13 @@ def handle_apply_update(args: dict, *, data_dir: Path, trusted_keys: list[bytes]
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         with _locked(data_dir):
-            return _apply_locked(data_dir, bundle, health_check, cmd_id)
+            return _apply_locked(data_dir, bundle, health_check, cmd_id, precheck)
     except BundleError as exc:
         return _result(bid, version, "refused", str(exc), cmd_id)
 
 
-def _apply_locked(data_dir: Path, bundle: VerifiedBundle, health_check: Callable[[], bool],
-                  cmd_id: str | None) -> dict:
+def _apply_locked(data_dir: Path, bundle: VerifiedBundle, health_check: HealthCheck,
+                  cmd_id: str | None, precheck: PreCheck | None = None) -> dict:
     bid, version = bundle.bundle_id, bundle.version
     prev = active_slot(data_dir)
     current = active_release(data_dir)
@@ -159,14 +185,20 @@ def _apply_locked(data_dir: Path, bundle: VerifiedBundle, health_check: Callable
         _stage(data_dir, slot, prev, bundle)
     except OSError as exc:
         return _result(bid, version, "refused", f"could not write slot {slot}: {exc}", cmd_id)
+    if precheck is not None:
+        try:
+            problem = precheck(data_dir / "releases" / slot)
+        except Exception as exc:
+            problem = f"pre-check raised {type(exc).__name__}: {exc}"
+        if problem:
+            shutil.rmtree(data_dir / "releases" / slot, ignore_errors=True)  # inactive slot: never used
+            log.warning("update %s (%s) refused before activation: %s", bid, version, problem)
+            return _result(bid, version, "refused", problem, cmd_id)
     pending = data_dir / PENDING
     pending.write_text(json.dumps({"bundle_id": bid, "version": version, "slot": slot, "previous": prev,
                                    "cmd_id": cmd_id}))
     _point_current(data_dir, slot)
-    try:
-        healthy, why = bool(health_check()), "health check failed"
-    except Exception as exc:
-        healthy, why = False, f"health check raised {type(exc).__name__}: {exc}"
+    healthy, why = _run_health(health_check)
     if healthy:
         pending.unlink()
         _fsync_dir(data_dir)

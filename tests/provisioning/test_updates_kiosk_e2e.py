@@ -1,0 +1,122 @@
+"""Signed updates end to end with real parts: the gateway (upload, rollout), a real Mosquitto and the real
+kiosk (`python -m device.cli run --simulate` subprocess). A bundle's config changes what the kiosk does;
+a bundle whose model fails its check is rolled back by the kiosk itself; an invalid bundle config is
+refused before activation; the kiosk keeps serving citizens afterwards."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from provisioning.signing import generate_key, load_key, public_raw, sign_bundle
+from tests.device.kiosk_proc import KioskProc, Watcher, write_config
+from tests.gateway.conftest import RunningGateway, gateway_settings, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+OFFICE, DEVICE = "03390", "k-03390-03"
+
+
+@pytest.fixture
+def gateway(mosquitto, tmp_path: Path):
+    gw = RunningGateway(gateway_settings(tmp_path, mosquitto.url)).start()
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+def _bundle(key, root: Path, version: str, files: dict[str, bytes]) -> tuple[str, bytes]:
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return sign_bundle(key, root, version, offices=[OFFICE])
+
+
+def _roll_out(gw: RunningGateway, bundle_id: str, bundle: bytes) -> dict:
+    """Upload, roll out to the office, wait for the kiosk's outcome; returns its device row."""
+    r = gw.admin.post("/api/v1/updates", content=bundle)
+    assert r.status_code == 201, r.text
+    r = gw.admin.post(f"/api/v1/updates/{bundle_id}/rollout", json={"offices": [OFFICE], "base_url": gw.base})
+    assert r.status_code == 202, r.text
+
+    def row() -> dict | None:
+        detail = gw.ops.get(f"/api/v1/updates/{bundle_id}").json()
+        mine = [d for d in detail["rollouts"][0]["devices"] if d["device_id"] == DEVICE]
+        return mine[0] if mine and mine[0]["outcome"] else None
+
+    return wait_for(row, timeout=300, what=f"{DEVICE}'s outcome for {bundle_id}")
+
+
+def _ticket_event(watcher: Watcher, label: str) -> None:
+    watcher.wait_for(lambda: any(e["type"] == "ticket.issued" and e["data"].get("label") == label
+                                 for e in watcher.events()), timeout=90, what=f"ticket.issued {label}")
+
+
+def test_bundle_config_takes_effect_bad_model_rolls_back_bad_config_refused(
+        gateway, mosquitto, tmp_path: Path) -> None:
+    gw = gateway
+    generate_key(tmp_path / "offline.key")
+    key = load_key(tmp_path / "offline.key")
+    pub = public_raw(key)
+    assert gw.admin.post("/api/v1/updates/keys", json={"public_key": pub.hex()}).status_code == 201
+    body = {"device_id": DEVICE, "office_code": OFFICE, "counter": 3}
+    assert gw.admin.post("/api/v1/devices", json=body).status_code == 201
+
+    cfg = write_config(tmp_path / "kiosk.toml", device_id=DEVICE, office=OFFICE,
+                       device={"counter": 3}, updates={"trusted_keys": [pub.hex()]})
+    data_dir = tmp_path / "kdata"
+    watcher = Watcher(mosquitto.port)
+    kiosk = KioskProc(cfg, mosquitto.url, data_dir).start()
+    try:
+        wait_for(lambda: kiosk.status()["broker_connected"], timeout=90, what="kiosk connected")
+        assert kiosk.press("ticket")["label"] == "0001"
+        before = [lv["label"] for lv in kiosk.status()["rating_levels"]]
+        assert before[0] == "Rất hài lòng"
+
+        # 1. A bundle config: [queue] label_prefix and [rating] labels change; applied and live.
+        overlay = ('[queue]\nlabel_prefix = "B"\n\n[rating]\n'
+                   'labels = ["Chưa hài lòng", "Hài lòng", "Rất hài lòng (v1.1)"]\n')
+        bid1, b1 = _bundle(key, tmp_path / "v1", "1.1.0", {"config/kiosk.toml": overlay.encode()})
+        row = _roll_out(gw, bid1, b1)
+        assert row["outcome"] == "applied" and row["status"] == "ok", row
+        assert "config reloaded" in row["message"]
+        assert kiosk.press("ticket")["label"] == "B0002"
+        _ticket_event(watcher, "B0002")
+        assert [lv["label"] for lv in kiosk.status()["rating_levels"]][0] == "Rất hài lòng (v1.1)"
+
+        # 2. Models whose file does not match the release's models/manifest.json: the kiosk switches,
+        #    its health check (a child process loading the models) fails, it rolls back by itself.
+        models = {f"models/{n}": (REPO / "models" / n).read_bytes()
+                  for n in ("manifest.json", "face_blazeface_short.onnx")}
+        models["models/expression_minixception.onnx"] = b"not the model the manifest names"
+        bid2, b2 = _bundle(key, tmp_path / "v2", "1.2.0", models)
+        row = _roll_out(gw, bid2, b2)
+        assert row["outcome"] == "rolled_back" and row["status"] == "failed", row
+        assert "model check failed" in row["message"] and "sha256" in row["message"], row
+        assert json.loads((data_dir / "current/release.json").read_text())["bundle_id"] == bid1
+
+        # 3. A bundle config the kiosk's parser rejects: refused before activation.
+        bid3, b3 = _bundle(key, tmp_path / "v3", "1.3.0", {"config/kiosk.toml": b"[rating]\nscale = 4\n"})
+        row = _roll_out(gw, bid3, b3)
+        assert row["outcome"] == "refused", row
+        assert "[rating] scale: must be 3 or 5, got 4" in row["message"], row
+        assert json.loads((data_dir / "current/release.json").read_text())["bundle_id"] == bid1
+
+        # After both failures the kiosk still serves on the v1.1 release: press → event.
+        assert kiosk.press("ticket")["label"] == "B0003"
+        _ticket_event(watcher, "B0003")
+        types = [e["type"] for e in watcher.events()]
+        assert types.count("update.result") >= 3
+
+        # A restart keeps the applied release in effect (the effective config is read at start).
+        assert kiosk.terminate() == 0
+        kiosk.start()
+        assert kiosk.press("ticket")["label"] == "B0004"
+        _ticket_event(watcher, "B0004")
+    finally:
+        kiosk.terminate()
+        watcher.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
