@@ -7,6 +7,8 @@ must show them without a reload and without any request leaving the gateway's or
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from contract.codec import encode
 from contract.payloads import CommandRequest, EventType, Status
-from contract.topics import cmd_filter, status_topic
+from contract.topics import cmd_filter, health_topic, status_topic
 from tests.gateway.conftest import wait_for
 from tests.gateway.kiosk_sim import EventFactory, Publisher
 from tests.gateway.web.conftest import OPERATOR, auth_section
@@ -42,6 +44,17 @@ def publish_visits(pub: Publisher, fac: EventFactory, waits: list[float], first_
         for ev in fac.visit(first_no + i, day, issued, wait_s=w, service_s=30):
             pub.event(ev)
     pub.flush()
+
+
+def page_until(page: Any, cond: Callable[[], Any], what: str, timeout_s: float = 60.0) -> None:
+    """Poll a Python-side condition while letting Playwright work. Our Recorder routes every request
+    through a Python handler, which the sync API runs only inside Playwright calls: a bare
+    ``time.sleep`` poll would hold the page's own requests (e.g. a command POST) until it gives up."""
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        page.wait_for_timeout(100)
 
 
 def js_until(page: Any, expression: str, what: str) -> None:
@@ -195,9 +208,43 @@ class Responder:
         )
         self.pub.event(ev)
 
+    def names(self) -> list[str]:
+        """Command names in order of arrival, one per cmd_id (QoS 1 may deliver a command twice)."""
+        seen: dict[str, str] = {}
+        for r in list(self.received):
+            seen.setdefault(r.cmd_id, r.name.value)
+        return list(seen.values())
+
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class KioskLink:
+    """The kiosk's MQTT session with its Last Will. Keepalive 60 s like the kiosk, so a loaded machine
+    cannot trip the Will early; ``cut()`` drops the TCP connection without DISCONNECT (a power cut)."""
+
+    def __init__(self, port: int, client_id: str, will_topic: str, will: bytes) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client.will_set(will_topic, will, qos=1, retain=True)
+        connected = threading.Event()
+        self.client.on_connect = lambda *_a: connected.set()
+        self.client.connect("127.0.0.1", port, keepalive=60)
+        self.client.loop_start()
+        assert connected.wait(30), "kiosk link did not connect"
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(30)
+        assert info.is_published(), topic
+
+    def cut(self) -> None:
+        self.client.loop_stop()
+        self.client.socket().close()
+
+
+POST_TIMING = """() => performance.getEntriesByType("resource").filter(e => e.name.includes("/commands"))
+  .map(e => [e.name.split("/api/v1/")[1], Math.round(e.startTime), Math.round(e.responseEnd)])"""  # ms
 
 
 def login(page: Any, base: str, user: str, password: str) -> None:
@@ -220,14 +267,11 @@ def test_fleet_login_commands_and_last_will(
         reason="connection_lost",
         sw_version="1.0.0",
     )
-    kiosk = Publisher(
-        mosquitto.port,
-        client_id=fac.device_id,
-        will=(status_topic(fac.office_code, fac.device_id), encode(offline)),
-    )
-    kiosk.status(fac.status())
-    kiosk.health(fac.health(cpu_temp_c=61.5, outbox_depth=4, clock_synced=False, interval_s=60.0))
-    kiosk.flush()
+    kiosk_status = status_topic(fac.office_code, fac.device_id)
+    kiosk = KioskLink(mosquitto.port, fac.device_id, kiosk_status, encode(offline))
+    kiosk.publish(kiosk_status, encode(fac.status()), retain=True)
+    health = fac.health(cpu_temp_c=61.5, outbox_depth=4, clock_synced=False, interval_s=60.0)
+    kiosk.publish(health_topic(fac.office_code, fac.device_id), encode(health))
     side = Publisher(mosquitto.port)
     responder = Responder(mosquitto.port, fac, side)
 
@@ -242,13 +286,14 @@ def test_fleet_login_commands_and_last_will(
     row = page.locator('tr[data-device="k03390-q1"]')
     row.wait_for()
     wait_for(lambda: row.get_attribute("data-state") == "online", what="device online")
-    text = row.inner_text()
-    assert "61.5 °C" in text and "Chưa đồng bộ" in text and "1.0.0" in text and "fer-mx-1" in text
+    # status and health are separate messages, possibly stored in separate batches: wait for both
+    wanted = ("61.5 °C", "Chưa đồng bộ", "1.0.0", "fer-mx-1")
+    wait_for(lambda: all(w in row.inner_text() for w in wanted), what=f"health shown {wanted}")
 
     # Self-test button → POST with the CSRF token → the kiosk answers → the result shows.
     row.locator('button[data-cmd="selftest"]').click()
     page.wait_for_selector('tr[data-device="k03390-q1"] .result[data-status="ok"]')
-    assert responder.received and responder.received[-1].name.value == "selftest"
+    assert responder.names() == ["selftest"]
     assert responder.received[-1].issued_by == OPERATOR[0]
 
     # Reset day needs the device id typed in.
@@ -259,26 +304,30 @@ def test_fleet_login_commands_and_last_will(
     page.fill("#confirm-input", "k03390-q1")
     page.click("#confirm-ok")
     try:
-        wait_for(lambda: [r.name.value for r in responder.received] == ["selftest", "reset_day"],
-                 what="reset_day sent")
+        page_until(page, lambda: responder.names() == ["selftest", "reset_day"], what="reset_day sent")
     except AssertionError:
         page.screenshot(path=str(artifacts_dir / "web-fleet-failure.png"), full_page=True)
-        raise AssertionError(f"received {[r.name.value for r in responder.received]}; "
-                             f"row: {row.inner_text()!r}") from None
+        results = page.evaluate("() => [...window.motcuaFleet.state.results.entries()]")
+        raise AssertionError(f"received {responder.names()}; POSTs {page.evaluate(POST_TIMING)}; "
+                             f"page results {results}; row: {row.inner_text()!r}") from None
     page.wait_for_selector('tr[data-device="k03390-q1"] .result[data-status="ok"]:has-text("Đặt lại ngày")')
     page.screenshot(path=str(artifacts_dir / "web-fleet.png"), full_page=True)
     assert page.evaluate(A11Y_PROBLEMS) == []
 
     # The kiosk drops off the network: the broker publishes its Last Will; the row turns offline live.
     page.evaluate("window.__sameDocument = true")
-    kiosk.client.loop_stop()
-    kiosk.client.socket().close()
+    kiosk.cut()
     wait_for(lambda: row.get_attribute("data-state") == "offline", what="offline after Last Will")
     assert "Mất kết nối (Last Will)" in row.inner_text()
     page.check("#offline-only")  # offline, and registered devices never seen ("unknown")
-    not_online = sorted(d["device_id"] for d in gw.ops.get("/api/v1/fleet").json() if d["state"] != "online")
-    shown = sorted(r.get_attribute("data-device") for r in page.locator("tbody tr[data-device]").all())
-    assert shown == not_online and "k03390-q1" in shown
+
+    def filter_matches_api() -> bool:
+        api = sorted(d["device_id"] for d in gw.ops.get("/api/v1/fleet").json() if d["state"] != "online")
+        shown = page.evaluate("() => [...document.querySelectorAll('tbody tr[data-device]')]"
+                              ".map(r => r.dataset.device).sort()")
+        return shown == api and "k03390-q1" in shown
+
+    wait_for(filter_matches_api, what="offline filter shows exactly the devices not online")
     assert page.evaluate("window.__sameDocument") is True
     page.screenshot(path=str(artifacts_dir / "web-fleet-offline.png"), full_page=True)
 
