@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 import cv2
 import numpy as np
+from pydantic import ValidationError
 
 from contract.payloads import EventType, SentimentWindow
 from device.vision.aggregate import WindowAggregator
@@ -337,7 +338,13 @@ class VisionService:
             return
         try:
             SentimentWindow.model_validate(data)  # never hand the outbox something off-contract
+        except ValidationError as e:  # its text would quote the aggregate: keep only the reasons
+            reasons = "; ".join(err["msg"] for err in e.errors(include_input=False))
+            log.error("sentiment.window not emitted: %s", reasons)
+            self._set_camera(self._camera, f"sentiment.window not emitted: {reasons}")
+            return
+        try:
             self._emit(EventType.SENTIMENT_WINDOW, data)
         except Exception as e:
-            log.exception("sentiment.window not emitted")
-            self._set_camera(self._camera, f"sentiment.window not emitted: {e}")
+            log.error("sentiment.window not emitted: %s", type(e).__name__)
+            self._set_camera(self._camera, f"sentiment.window not emitted: {type(e).__name__}: {e}")

@@ -216,3 +216,26 @@ def test_watchdog_gives_up_after_repeated_stalls_and_command_retries(camera_dir,
     finally:
         release.set()
         svc.stop()
+
+
+def test_off_contract_window_is_not_emitted_and_its_values_are_not_reported(camera_dir, clock, caplog):
+    """A window that fails the contract (here: below k) is dropped; the error sent in health and the
+    log name the reason but never quote the aggregate's values."""
+    emitted: list = []
+    svc = make({"source": f"folder:{camera_dir}"}, clock, emitted)
+    bad = {"counter": 3, "window_start": clock.wall().isoformat(), "window_end": clock.wall().isoformat(),
+           "visits": 1, "k": 3, "frames": 4, "class_shares": {"happy": 0.8123, "sad": 0.1877},
+           "score": 0.6246}
+    svc._agg.close_window = lambda *_a: dict(bad)  # an aggregator bug, simulated
+    svc.start()
+    try:
+        clock.advance(60)
+        wait_for(lambda: svc.status()["last_error"], what="error reported")
+    finally:
+        svc.stop()
+    err = svc.status()["last_error"]
+    assert emitted == [] and "below k=3" in err
+    logged = caplog.text
+    assert "below k=3" in logged
+    for text in (err, logged):
+        assert not any(s in text for s in ("0.8123", "0.1877", "0.6246", "happy", "class_shares")), text
