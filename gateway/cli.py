@@ -63,7 +63,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"(API docs /docs; broker {settings.broker.effective_url()}{embedded}; database {db})",
         flush=True,
     )
-    uvicorn.run(app, host=settings.web.host, port=settings.web.port, log_level=args.log_level.lower())
+    uvicorn.run(
+        app, host=settings.web.host, port=settings.web.port, log_level=args.log_level.lower(),
+        timeout_graceful_shutdown=3,  # open SSE streams must not hold Ctrl+C for minutes
+    )
     return 0
 
 

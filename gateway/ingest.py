@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import OperationalError
 
 from contract.codec import ContractError, decode
+from contract.topics import TopicKind
 from gateway.config import Settings
 from gateway.live import LiveHub
 from gateway.store import Store
@@ -121,6 +122,13 @@ class Ingest:
             return
         except Exception as exc:  # never let a message stop the client
             self._reject(HANDLER_ERROR, topic, repr(exc), mid, qos)
+            return
+        if decoded.topic.kind is TopicKind.CMD:
+            # Commands are the gateways' own traffic to kiosks (seen through motcua/v1/#); their
+            # outcome arrives as cmd.result events. Nothing to store.
+            with self._lock:
+                self.stats["commands_seen"] += 1
+            self._ack(mid, qos)
             return
         self.queue.put(_Item(Incoming(decoded, received), mid, qos))
 

@@ -119,6 +119,10 @@ def test_command_round_trip(mosquitto, gateway_factory, kiosks) -> None:
     assert gw.ops.post("/api/v1/devices/k03390-q2/commands", json={"name": "format_disk"}).status_code == 422
     assert gw.ops.post("/api/v1/devices/nope/commands", json={"name": "selftest"}).status_code == 404
     assert gw.public.post("/api/v1/devices/k03390-q2/commands", json={"name": "selftest"}).status_code == 401
+    # the gateway sees its own commands through motcua/v1/#: skipped, never a handler error
+    stats = gw.ops.get("/api/v1/stats/ingest").json()
+    assert stats["rejected"] == {}, stats
+    assert stats["process"]["process"]["commands_seen"] >= 2, stats
 
 
 class _Receiver(BaseHTTPRequestHandler):
