@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import time
-import uuid
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -18,10 +17,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from contract.codec import encode
-from contract.payloads import CommandRequest
-from contract.topics import cmd_topic
 from gateway import api_models as m
+from gateway.commands import IngestNotRunning, issue_command
 from gateway.store import schema as s
 
 try:
@@ -373,35 +370,12 @@ def send_command(
     dev = st.store.device(device_id)
     if dev is None:
         raise HTTPException(404, f"device {device_id!r} not known")
-    if st.ingest is None or st.ingest.mqtt is None:
-        raise HTTPException(503, "ingest/MQTT is not running")
-    now = datetime.now(UTC)
     issued_by = getattr(p, "name", None) or "gateway"
-    req = CommandRequest(
-        cmd_id=str(uuid.uuid4()),
-        name=body.name,
-        args=body.args,
-        issued_at=now,
-        issued_by=str(issued_by)[:200],
-    )
-    payload = encode(req)
-    row = {
-        "cmd_id": req.cmd_id,
-        "device_id": device_id,
-        "office_code": dev["office_code"],
-        "name": req.name.value,
-        "args": req.args,
-        "issued_at": now.timestamp(),
-        "issued_by": req.issued_by,
-        "status": "sent",
-        "result": None,
-        "result_at": None,
-    }
-    st.store.add_command(row)
-    ok = st.ingest.mqtt.publish(cmd_topic(dev["office_code"], device_id, req.name.value), payload, qos=1)
-    if not ok:
-        st.store.set_command_status(req.cmd_id, "publish_failed")
-    return _command_out(st.store.command(req.cmd_id))
+    try:
+        cmd_id = issue_command(st, device_id, dev["office_code"], body.name.value, body.args, issued_by)
+    except IngestNotRunning as exc:
+        raise HTTPException(503, str(exc)) from None
+    return _command_out(st.store.command(cmd_id))
 
 
 @router.get("/api/v1/commands/{cmd_id}", response_model=m.Command, tags=["fleet"])

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,10 +28,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
-from contract.codec import encode
-from contract.payloads import CommandName, CommandRequest
-from contract.topics import cmd_topic
+from contract.payloads import CommandName
 from device.updates.bundle import BundleError, verify_bundle
+from gateway.commands import issue_command
 
 try:
     from gateway.auth import require_role
@@ -136,22 +134,11 @@ def start_rollout(meta: dict[str, Any], devices: list[dict[str, Any]], offices: 
 
 
 def app_publisher(request: Request, issued_by: str) -> Publish:
-    """Publish like the core's command API: a commands row, then the CommandRequest on cmd/<name>."""
+    """Rollout publisher: the same path as the command API (gateway.commands.issue_command)."""
     st = request.app.state
 
     def publish(device_id: str, office_code: str, name: str, args: dict) -> str:
-        if st.ingest is None or st.ingest.mqtt is None:
-            raise RuntimeError("ingest/MQTT is not running")
-        now = datetime.now(UTC)
-        req = CommandRequest(cmd_id=str(uuid.uuid4()), name=name, args=args, issued_at=now,
-                             issued_by=issued_by[:200])
-        st.store.add_command({"cmd_id": req.cmd_id, "device_id": device_id, "office_code": office_code,
-                              "name": req.name.value, "args": req.args, "issued_at": now.timestamp(),
-                              "issued_by": req.issued_by, "status": "sent", "result": None,
-                              "result_at": None})
-        if not st.ingest.mqtt.publish(cmd_topic(office_code, device_id, name), encode(req), qos=1):
-            st.store.set_command_status(req.cmd_id, "publish_failed")
-        return req.cmd_id
+        return issue_command(st, device_id, office_code, name, args, issued_by)
 
     return publish
 
