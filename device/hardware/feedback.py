@@ -52,14 +52,20 @@ class Feedback:
                 o.off()
 
     def check(self) -> list[tuple[str, bool, str]]:
-        """Self-test: switch each output on and off and read the pin back."""
+        """Self-test: drive each output on and off. This proves the pin can be driven (a GPIO fault or
+        a pin already in use fails); whether the LED lights or the buzzer sounds needs a person to see it."""
         results = []
         for name, dev in list(self.leds.items()) + ([("buzzer", self.buzzer)] if self.buzzer else []):
-            dev.on()
-            on = bool(dev.value)
-            dev.off()
-            off = not bool(dev.value)
-            results.append((name, on and off, "" if on and off else "pin did not follow"))
+            try:
+                dev.on()
+                on = bool(dev.value)
+                dev.off()
+                off = not bool(dev.value)
+            except Exception as exc:  # noqa: BLE001 - any GPIO fault is this output's failure
+                results.append((name, False, f"cannot drive the pin: {exc}"[:200]))
+                continue
+            ok = on and off
+            results.append((name, ok, "driven on/off (check by eye)" if ok else "pin did not follow"))
         return results
 
     def close(self) -> None:

@@ -70,6 +70,21 @@ def test_feedback_is_on_inside_handler(factory):
     fb.close()
 
 
+def test_feedback_check_reports_an_output_that_cannot_be_driven(factory):
+    fb = Feedback({"ticket": 23, "rate": 25}, {"pin": 18}, factory)
+
+    def broken(*_a: object) -> None:
+        raise OSError("GPIO23: input/output error")
+
+    pin = fb.leds["ticket"].pin
+    pin._change_state = broken  # the pin's driver fails, as a dead GPIO line would
+    report = {name: (ok, detail) for name, ok, detail in fb.check()}
+    del pin._change_state  # the class's own method again, so that close() works
+    assert report["ticket"] == (False, "cannot drive the pin: GPIO23: input/output error")
+    assert report["rate"][0] and report["buzzer"][0]
+    fb.close()
+
+
 def test_sim_press_waits_out_debounce(factory):
     presses: list[str] = []
     bank = ButtonBank({"ticket": 5}, 30, factory, lambda n: presses.append(n) or len(presses))
