@@ -32,6 +32,8 @@ KIOSK_EXAMPLE = REPO / "device" / "kiosk.example.toml"
 GATEWAY_EXAMPLE = REPO / "gateway" / "gateway.example.toml"
 DEMO_OFFICES = ["03390", "03405"]  # Bình Lư, Tả Lèng (Lai Châu, post-2025 units)
 DEMO_ADMIN_PASSWORD = "demo-admin"
+# arrivals per minute per counter, service seconds (min, max): Bình Lư keeps up, Tả Lèng falls behind
+CITIZEN_PACE = {"03390": (1.5, (15, 50)), "03405": (2.0, (30, 80))}
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -130,11 +132,16 @@ class Demo:
             print(f"• Kiosk {device_id}: counter display {url}/")
 
         if not self.args.no_citizens:
-            cmd = [py, "-m", "device.simulate.citizens", "--seed", str(self.args.seed)]
-            for _, url, _, _ in urls:
-                cmd += ["--kiosk", url]
-            self.spawn("citizens", cmd)
-            print("• Simulated citizens: taking tickets, being served, rating")
+            for office in DEMO_OFFICES:
+                rate, service = CITIZEN_PACE[office]
+                cmd = [py, "-m", "device.simulate.citizens", "--seed", f"{self.args.seed}{office}",
+                       "--rate-per-min", str(rate), "--service-s", *map(str, service)]
+                for device_id, url, _, _ in urls:
+                    if device_id.startswith(f"k{office}-"):
+                        cmd += ["--kiosk", url]
+                self.spawn(f"citizens-{office}", cmd)
+            print("• Simulated citizens: taking tickets, being served, rating "
+                  "(Tả Lèng busier than its counters can serve, so its waits grow)")
 
         print(f"\n  Bản đồ Bộ phận Một cửa / one-stop map:  {self.web}/map")
         print(f"  Fleet health (login admin / {DEMO_ADMIN_PASSWORD}):  {self.web}/fleet")
