@@ -56,7 +56,7 @@ class KioskProc:
         self.proc: subprocess.Popen | None = None
         self.log = data_dir.parent / f"{data_dir.name}.log"
 
-    def start(self, timeout: float = 60) -> KioskProc:
+    def start(self, timeout: float = 120) -> KioskProc:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as logf:
             self.proc = subprocess.Popen(
