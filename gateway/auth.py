@@ -16,6 +16,7 @@ The app keeps one ``Authenticator`` in ``app.state.auth`` (see ``build_authentic
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -378,34 +379,43 @@ class Authenticator:
 
     def check_rate(self, username: str, ip: str) -> None:
         """Raise ``RateLimited`` if this IP+user (or this IP overall) failed too often recently."""
-        now = self._clock()
         with self._lock:
-            pair = self._failures.setdefault((ip, username.lower()), _Window())
-            per_ip = self._ip_failures.setdefault(ip, _Window())
-            self._prune(pair, now)
-            self._prune(per_ip, now)
-            limit = self.settings.login_max_failures
-            for window, cap in ((pair, limit), (per_ip, 4 * limit)):
-                if len(window.times) >= cap:
-                    self.rate_limited_logins += 1
-                    retry = math.ceil(window.times[0] + self.settings.login_window_s - now)
-                    raise RateLimited(max(retry, 1))
+            self._check_rate_locked(username, ip, self._clock())
+
+    def _check_rate_locked(self, username: str, ip: str, now: float) -> tuple[_Window, _Window]:
+        pair = self._failures.setdefault((ip, username.lower()), _Window())
+        per_ip = self._ip_failures.setdefault(ip, _Window())
+        self._prune(pair, now)
+        self._prune(per_ip, now)
+        limit = self.settings.login_max_failures
+        for window, cap in ((pair, limit), (per_ip, 4 * limit)):
+            if len(window.times) >= cap:
+                self.rate_limited_logins += 1
+                retry = math.ceil(window.times[0] + self.settings.login_window_s - now)
+                raise RateLimited(max(retry, 1))
+        return pair, per_ip
 
     def login(self, username: str, password: str, ip: str) -> Principal | None:
-        """Verify a password. ``None`` on failure (counted); raises ``RateLimited`` when blocked."""
-        self.check_rate(username, ip)
+        """Verify a password. ``None`` on failure (counted); raises ``RateLimited`` when blocked.
+
+        The attempt is counted as a failure *before* the (slow) hash check and forgiven on success, so
+        that many attempts sent at once cannot all pass the limit while none has failed yet."""
+        now = self._clock()
+        with self._lock:
+            if len(self._failures) > MAX_TRACKED:  # many distinct names/IPs: forget stale windows
+                self._forget_stale(now)
+            pair, per_ip = self._check_rate_locked(username, ip, now)
+            pair.times.append(now)
+            per_ip.times.append(now)
         user = self.users().get(username)
         ok = verify_password(user.password_hash if user else _DUMMY_HASH, password) and user is not None
-        now = self._clock()
         with self._lock:
             if not ok:
                 self.rejected_logins += 1
-                if len(self._failures) > MAX_TRACKED:  # many distinct names/IPs: forget stale windows
-                    self._forget_stale(now)
-                self._failures.setdefault((ip, username.lower()), _Window()).times.append(now)
-                self._ip_failures.setdefault(ip, _Window()).times.append(now)
                 return None
             self._failures.pop((ip, username.lower()), None)
+            with contextlib.suppress(ValueError):
+                per_ip.times.remove(now)
         assert user is not None
         return Principal(user.username, user.role, "session", csrf=secrets.token_urlsafe(24),
                          sid=secrets.token_urlsafe(16))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -134,6 +136,28 @@ def test_rate_limit_per_ip_and_user(tmp_path: Path) -> None:
     clock.t += 61
     assert auth.login("op", "operator-pass", "10.0.0.1") is not None  # window passed
     assert auth.rejected_logins == 3 and auth.rate_limited_logins == 1
+
+
+def test_rate_limit_holds_for_guesses_sent_at_once(tmp_path: Path) -> None:
+    """20 guesses in parallel: only max_failures (3) reach the password check, however the slow hash
+    check interleaves; successful logins leave nothing counted against the IP."""
+    s, _ = _settings(tmp_path)
+    auth = Authenticator(s)
+    start = threading.Barrier(20)
+
+    def guess(i: int) -> str:
+        start.wait()
+        try:
+            return "rejected" if auth.login("op", f"guess-{i}", "10.0.0.9") is None else "accepted"
+        except RateLimited:
+            return "limited"
+
+    with ThreadPoolExecutor(20) as pool:
+        outcomes = list(pool.map(guess, range(20)))
+    assert outcomes.count("rejected") == 3 and outcomes.count("limited") == 17
+    assert auth.rejected_logins == 3
+    for _ in range(4 * 3 + 1):  # more than the per-IP cap, all with the right password
+        assert auth.login("viewer", "viewer-pass", "10.0.0.8") is not None
 
 
 def test_session_expiry_revocation_and_removed_user(tmp_path: Path) -> None:
