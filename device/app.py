@@ -489,9 +489,9 @@ class Kiosk:
         if data.get("outcome") == "applied":
             try:  # validated twice already (in-process before the switch, in a child process after)
                 message += "; " + self._apply_config(self._effective_config())[0]
-            except ConfigError as exc:
+            except Exception as exc:  # the update.result must still be sent
                 message += f"; config not reloaded: {exc}"
-                self.last_error = str(exc)[:200]
+                self.last_error = f"update reload: {exc}"[:200]
             data = data | {"message": message[:1000]}
         out = self.engine.emit(EventType.UPDATE_RESULT, data)
         self.publisher.kick.set()

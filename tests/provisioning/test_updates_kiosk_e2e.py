@@ -5,6 +5,7 @@ refused before activation; the kiosk keeps serving citizens afterwards."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -116,6 +117,68 @@ def test_bundle_config_takes_effect_bad_model_rolls_back_bad_config_refused(
         kiosk.start()
         assert kiosk.press("ticket")["label"] == "B0004"
         _ticket_event(watcher, "B0004")
+    finally:
+        kiosk.terminate()
+        watcher.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _with_doc_string(onnx_bytes: bytes, doc: str) -> bytes:
+    """The same graph and weights with ModelProto.doc_string (field 6) set: a new, valid model file."""
+    raw = doc.encode()
+    assert len(raw) < 128
+    return onnx_bytes + bytes([0x32, len(raw)]) + raw
+
+
+def test_model_bundle_is_loaded_by_the_running_vision_pipeline(gateway, mosquitto, tmp_path: Path) -> None:
+    gw = gateway
+    generate_key(tmp_path / "offline.key")
+    key = load_key(tmp_path / "offline.key")
+    pub = public_raw(key)
+    assert gw.admin.post("/api/v1/updates/keys", json={"public_key": pub.hex()}).status_code == 201
+    body = {"device_id": DEVICE, "office_code": OFFICE, "counter": 3}
+    assert gw.admin.post("/api/v1/devices", json=body).status_code == 201
+    frames = REPO / "tests/vision/data"
+    camera = {"enabled": True, "source": f"folder:{frames}", "fps": 2, "watchdog_s": 60}
+    cfg = write_config(tmp_path / "kiosk.toml", device_id=DEVICE, office=OFFICE, device={"counter": 3},
+                       camera=camera, updates={"trusted_keys": [pub.hex()]})
+    original = (REPO / "models/expression_minixception.onnx").read_bytes()
+    new_model = _with_doc_string(original, "re-release 2.0")
+    new_sha = hashlib.sha256(new_model).hexdigest()
+    manifest = json.loads((REPO / "models/manifest.json").read_text())
+    old_sha = manifest["models"]["expression_minixception"]["sha256"]
+    manifest["models"]["expression_minixception"]["sha256"] = new_sha
+    files = {"models/manifest.json": json.dumps(manifest, indent=1).encode(),
+             "models/expression_minixception.onnx": new_model,
+             "models/face_blazeface_short.onnx": (REPO / "models/face_blazeface_short.onnx").read_bytes()}
+    bid, data = _bundle(key, tmp_path / "v2", "2.0.0", files)
+
+    watcher = Watcher(mosquitto.port)
+    data_dir = tmp_path / "kdata"
+    kiosk = KioskProc(cfg, mosquitto.url, data_dir).start()
+
+    def health_with(sha12: str) -> dict | None:
+        for h in reversed(watcher.of_kind("health")):
+            if h.get("model_versions", {}).get("expression_minixception") == sha12:
+                return h
+        return None
+
+    try:
+        watcher.wait_for(lambda: health_with(old_sha[:12]), timeout=120, what="health with built-in model")
+        row = _roll_out(gw, bid, data)
+        assert row["outcome"] == "applied", row
+        assert "vision restarted with models in" in row["message"] and "releases/A/models" in row["message"]
+        watcher.wait_for(lambda: health_with(new_sha[:12]), timeout=120, what="health with the new model")
+
+        # "on" is reached only once the pipeline has loaded (from releases/A/models) and frames flow.
+        assert kiosk.press("ticket")["ok"] and kiosk.press("next")["ok"]
+
+        def camera_on() -> bool:
+            h = watcher.of_kind("health")[-1]
+            return h["model_versions"].get("expression_minixception") == new_sha[:12] and h["camera"] == "on"
+
+        watcher.wait_for(camera_on, timeout=120, what="vision running on the release's models")
+        assert kiosk.press("rate_3")["ok"]
     finally:
         kiosk.terminate()
         watcher.close()
