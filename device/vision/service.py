@@ -45,6 +45,7 @@ from device.vision.pipeline import FramePipeline, FrameResult, MotionGate
 log = logging.getLogger("motcua.vision")
 
 CAMERA_RETRY_S = 10.0
+MAX_READ_FAILURES = 20  # reads in a row that gave no frame: the camera is treated as gone and reopened
 IDLE_POLL_S = 0.25
 MAX_CONSECUTIVE_RESTARTS = 3  # then stop (state "error") rather than pile up stuck threads
 
@@ -129,6 +130,7 @@ class VisionService:
         self.frames_processed = 0
         self.frames_skipped = 0
         self.frames_failed = 0
+        self._read_failures_in_a_row = 0
         self._model_versions = self._read_versions()
 
     # ------------------------------------------------------------------ kiosk-facing API
@@ -241,6 +243,13 @@ class VisionService:
                 self._set_camera("on")
                 t0 = time.monotonic()
                 worker = self._one_frame(source, worker)
+                if self._read_failures_in_a_row >= MAX_READ_FAILURES:  # unplugged, driver gone, ...
+                    self._read_failures_in_a_row = 0
+                    source = self._close_source(source)
+                    self._set_camera("absent", f"camera gave no frame {MAX_READ_FAILURES} times in a row; "
+                                     "reopening")
+                    next_camera_try = time.monotonic() + CAMERA_RETRY_S
+                    continue
                 if worker is None:
                     continue
                 self._stopping.wait(max(0.0, interval - (time.monotonic() - t0)))
@@ -288,7 +297,9 @@ class VisionService:
         if frame is None:
             with self._lock:
                 self.frames_failed += 1
+                self._read_failures_in_a_row += 1
             return worker
+        self._read_failures_in_a_row = 0
         with self._lock:
             changed = self._gate.changed(frame)
         if not changed:

@@ -239,3 +239,46 @@ def test_off_contract_window_is_not_emitted_and_its_values_are_not_reported(came
     assert "below k=3" in logged
     for text in (err, logged):
         assert not any(s in text for s in ("0.8123", "0.1877", "0.6246", "happy", "class_shares")), text
+
+
+class _Unpluggable:
+    """The real folder camera, except that it can be 'unplugged' (reads give nothing) and counts opens."""
+
+    opens = 0
+    unplugged = False
+
+    def __init__(self, spec: str) -> None:
+        from device.vision.camera import make_source
+
+        self.real = make_source(spec)
+
+    def open(self) -> None:
+        type(self).opens += 1
+        self.real.open()
+
+    def read(self):
+        return None if type(self).unplugged else self.real.read()
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def test_camera_that_stops_giving_frames_is_reported_and_reopened(camera_dir, clock, monkeypatch):
+    import device.vision.service as service
+
+    monkeypatch.setattr(service, "CAMERA_RETRY_S", 0.2)
+    monkeypatch.setattr(_Unpluggable, "opens", 0)
+    monkeypatch.setattr(_Unpluggable, "unplugged", False)
+    svc = make({"source": f"folder:{camera_dir}"}, clock, [], source_factory=_Unpluggable)
+    svc.start()
+    try:
+        wait_for(lambda: svc.status()["camera"] == "off", what="camera ready")
+        _Unpluggable.unplugged = True
+        svc.visit_started(1)
+        wait_for(lambda: svc.status()["camera"] == "absent", what="camera reported absent")
+        assert "no frame 20 times in a row" in svc.status()["last_error"]
+        _Unpluggable.unplugged = False  # plugged back in
+        wait_for(lambda: _Unpluggable.opens >= 2 and svc.frames_processed >= 1, what="reopened and reading")
+        assert svc.status()["camera"] == "on"
+    finally:
+        svc.stop()
