@@ -36,7 +36,8 @@ def test_video_source_reads_and_loops(tmp_path, face_frame, pipeline):
     path = tmp_path / "clip.avi"
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (640, 480))
     if not w.isOpened():
-        pytest.skip("this OpenCV build cannot write MJPG/AVI (needed only to make the test clip)")
+        pytest.fail("this OpenCV build cannot write MJPG/AVI: it has no video I/O, so `video:` sources "
+                    "would not work either (install opencv-python-headless from PyPI)")
     for _ in range(3):
         w.write(face_frame)
     w.release()
