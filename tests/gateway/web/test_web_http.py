@@ -135,8 +135,18 @@ class SseReader:
         assert self.ready.wait(30), "stream did not open"
 
     def _run(self) -> None:
+        try:
+            self._read()
+        except (httpx.HTTPError, OSError, RuntimeError) as exc:  # close() pulled the connection away
+            if not self._stop:
+                self.events.put(("error", repr(exc)))
+
+    def _read(self) -> None:
         with self._client.stream("GET", self._path) as r:
-            assert r.headers["content-type"].startswith("text/event-stream")
+            ctype = r.headers.get("content-type", "")
+            if not ctype.startswith("text/event-stream"):
+                self.events.put(("error", f"content-type {ctype!r}, status {r.status_code}"))
+                return
             event = "message"
             for line in r.iter_lines():
                 if self._stop:
@@ -156,9 +166,15 @@ class SseReader:
         seen = []
         while True:
             item = self.events.get(timeout=timeout)
+            assert item[0] != "error", f"stream failed: {item[1]}"
             seen.append(item)
             if item[0] == kind:
                 return seen
+
+    def close(self) -> None:
+        """Disconnect like a browser tab closing."""
+        self._stop = True
+        self._client.close()
 
 
 def test_sse_stream_public_offices_operator_devices(mosquitto, gateway_factory) -> None:
@@ -186,7 +202,7 @@ def test_sse_stream_public_offices_operator_devices(mosquitto, gateway_factory) 
     assert '"office_code": "03405"' in before_office[-1][1]
     kiosk.close()
     assert gw.app.state.live.subscriber_count == 2
-    public.close()
-    ops.close()
+    pub_stream.close()
+    ops_stream.close()
     # Closed clients unsubscribe from the hub (no leak of queues per visitor).
     wait_for(lambda: gw.app.state.live.subscriber_count == 0, what="SSE subscribers released")
