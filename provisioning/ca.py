@@ -156,7 +156,7 @@ class CA:
         Any earlier certificate for the same counter or the same device id is revoked.
         """
         if not OFFICE_CODE_RE.match(office):
-            raise CAError(f"mã văn phòng không hợp lệ / invalid office code: {office!r}")
+            raise CAError(f"mã điểm một cửa không hợp lệ / invalid office code: {office!r}")
         if not 1 <= counter <= 999:
             raise CAError(f"số quầy phải từ 1 đến 999 / counter must be 1-999: {counter}")
         device_id = device_id or default_device_id(office, counter)

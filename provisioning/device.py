@@ -57,7 +57,7 @@ class DeviceResult:
 
 def validate(req: DeviceRequest) -> None:
     if not OFFICE_CODE_RE.match(req.office):
-        raise CAError(f"mã văn phòng không hợp lệ / invalid office code {req.office!r}")
+        raise CAError(f"mã điểm một cửa không hợp lệ / invalid office code {req.office!r}")
     if req.wifi_psk is not None and not req.wifi_ssid:
         raise CAError("có mật khẩu Wi-Fi nhưng thiếu tên mạng / --wifi-psk needs --wifi-ssid")
     if req.wifi_psk is not None and not 8 <= len(req.wifi_psk) <= 63:
