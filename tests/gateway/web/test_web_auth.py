@@ -23,6 +23,7 @@ from gateway.auth import (
     hash_password,
     load_users_file,
     new_api_token,
+    remove_user,
     require_role,
     verify_password,
 )
@@ -104,8 +105,14 @@ def test_users_file_and_bootstrap(tmp_path: Path) -> None:
     assert set(users) == {"admin", "op"} and users["op"].role == "viewer"
     assert "operator-pass" not in s.users_file.read_text()
     auth = Authenticator(s)
-    assert auth.login("op", "operator-pass2", "1.2.3.4") is not None
+    session = auth.login("op", "operator-pass2", "1.2.3.4")
+    assert session is not None
     assert auth.login("op", "operator-pass", "1.2.3.4") is None
+    cookie = auth.session_cookie(session)
+    assert remove_user(s.users_file, "op") is True and remove_user(s.users_file, "op") is False
+    assert {u.username for u in load_users_file(s.users_file)} == {"admin"}
+    assert auth.login("op", "operator-pass2", "1.2.3.5") is None  # the running gateway sees the removal
+    assert auth.read_session(cookie) is None  # and an open session of that user ends
 
 
 def _settings(tmp_path: Path, **extra: object) -> tuple[AuthSettings, str]:
