@@ -344,7 +344,7 @@ class Authenticator:
         self._ip_failures: dict[str, _Window] = {}
         self._revoked: dict[str, float] = {}
         self._file_users: list[User] = []
-        self._file_mtime: float | None = None
+        self._file_stamp: tuple[int, int, int] | None = None  # (inode, mtime ns, size) of users.json
         self.rejected_logins = 0
         self.rate_limited_logins = 0
 
@@ -353,14 +353,15 @@ class Authenticator:
         """Config users, overridden by ``users.json`` (re-read when it changes)."""
         path = self.settings.users_file
         if path is not None:
-            try:
-                mtime = path.stat().st_mtime
+            try:  # a rewrite is a new inode (os.replace), so coarse mtimes cannot hide a change
+                st = path.stat()
+                stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
             except FileNotFoundError:
-                mtime = None
-            if mtime != self._file_mtime:
+                stamp = None
+            if stamp != self._file_stamp:
                 try:
-                    self._file_users = load_users_file(path) if mtime is not None else []
-                    self._file_mtime = mtime
+                    self._file_users = load_users_file(path) if stamp is not None else []
+                    self._file_stamp = stamp
                 except (ValueError, OSError) as e:
                     log.error("ignoring unreadable users file %s: %s", path, e)
         merged = {u.username: u for u in self.settings.users}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -109,7 +110,9 @@ def test_users_file_and_bootstrap(tmp_path: Path) -> None:
     assert session is not None
     assert auth.login("op", "operator-pass", "1.2.3.4") is None
     cookie = auth.session_cookie(session)
+    before = s.users_file.stat().st_mtime_ns
     assert remove_user(s.users_file, "op") is True and remove_user(s.users_file, "op") is False
+    os.utime(s.users_file, ns=(before, before))  # a coarse clock (FAT, same second): mtime unchanged
     assert {u.username for u in load_users_file(s.users_file)} == {"admin"}
     assert auth.login("op", "operator-pass2", "1.2.3.5") is None  # the running gateway sees the removal
     assert auth.read_session(cookie) is None  # and an open session of that user ends
