@@ -136,7 +136,14 @@
   async function send(deviceId, name, args = {}) {
     state.results.set(deviceId, { name, status: "sent" });
     render();
-    const r = await postJSON(`/api/v1/devices/${encodeURIComponent(deviceId)}/commands`, { name, args });
+    let r;
+    try {
+      r = await postJSON(`/api/v1/devices/${encodeURIComponent(deviceId)}/commands`, { name, args });
+    } catch (e) {  // the gateway did not answer at all: say so instead of "sent" forever
+      state.results.set(deviceId, { name, status: "error", result: { message: `mất kết nối (network): ${e.message}` } });
+      render();
+      return;
+    }
     if (!r.ok) {
       const detail = r.data && r.data.detail ? (typeof r.data.detail === "string" ? r.data.detail : JSON.stringify(r.data.detail)) : "";
       state.results.set(deviceId, { name, status: "error", result: { message: `HTTP ${r.status} ${detail}` } });
