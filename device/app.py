@@ -86,6 +86,7 @@ class Kiosk:
         self.started_mono = self.clock.monotonic()
         self.selftest_prompt: str | None = None
         self.recovered_update: dict | None = None  # set by the CLI when it rolled back a probation release
+        self._update_note = ""  # what the in-process switch to a new release did (for update.result)
         self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -486,13 +487,10 @@ class Kiosk:
             precheck=lambda staged: precheck_config(self.cfg.path, staged),
         )
         message = str(data.get("message", ""))
-        if data.get("outcome") == "applied":
-            try:  # validated twice already (in-process before the switch, in a child process after)
-                message += "; " + self._apply_config(self._effective_config())[0]
-            except Exception as exc:  # the update.result must still be sent
-                message += f"; config not reloaded: {exc}"
-                self.last_error = f"update reload: {exc}"[:200]
+        if data.get("outcome") == "applied" and self._update_note:
+            message += "; " + self._update_note
             data = data | {"message": message[:1000]}
+        self._update_note = ""
         out = self.engine.emit(EventType.UPDATE_RESULT, data)
         self.publisher.kick.set()
         ok = data.get("outcome") == "applied"
@@ -500,7 +498,8 @@ class Kiosk:
 
     def _update_health_check(self) -> tuple[bool, str]:
         """After ``current`` switched: the new release's effective config and models must pass in child
-        processes, the database its integrity check, and the broker connection must be up."""
+        processes; then this kiosk switches to it in process and must stay healthy (database integrity,
+        broker connected). If not, the previous config is put back before the rollback is reported."""
         from device.updates import release_dir
         from device.updates.health import check_release
 
@@ -509,17 +508,32 @@ class Kiosk:
             problem = check_release(self.cfg.path, release)
             if problem:
                 return False, problem
+        previous = self.cfg
+        try:
+            self._update_note = self._apply_config(self._effective_config())[0]
+        except Exception as exc:
+            problem = f"the kiosk could not switch to the new config: {exc}"
+        else:
+            problem = self._components_problem()
+        if problem:
+            with contextlib.suppress(Exception):
+                self._apply_config(previous)
+            self._update_note = ""
+            return False, problem
+        return True, "healthy"
+
+    def _components_problem(self) -> str | None:
         try:
             if not self.store.quick_check():
-                return False, "kiosk database failed its integrity check"
+                return "kiosk database failed its integrity check"
         except Exception as exc:
-            return False, f"kiosk database check raised {exc}"
+            return f"kiosk database check raised {exc}"
         deadline = time.monotonic() + UPDATE_BROKER_WAIT_S
         while not self.publisher.connected:
             if time.monotonic() > deadline:
-                return False, f"not connected to the broker within {UPDATE_BROKER_WAIT_S:.0f} s"
+                return f"not connected to the broker within {UPDATE_BROKER_WAIT_S:.0f} s"
             time.sleep(0.2)
-        return True, "healthy"
+        return None
 
     # ------------------------------------------------------------------ misc
 

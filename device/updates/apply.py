@@ -55,7 +55,7 @@ def active_release(data_dir: Path) -> dict:
 def release_dir(data_dir: Path) -> Path | None:
     """The active release folder (``data_dir/releases/A`` or ``B``, not via the symlink), or None."""
     slot = active_slot(Path(data_dir))
-    return None if slot is None else Path(data_dir) / "releases" / slot
+    return None if slot is None else Path(data_dir).absolute() / "releases" / slot
 
 
 HealthCheck = Callable[[], "bool | tuple[bool, str]"]

@@ -52,6 +52,7 @@ def check_release(local_config: str | Path, release: Path, timeout: float = CHEC
 
     Models checked: the release's ``models/`` (if it has one) and, with the camera enabled, the
     effective ``[camera] models_dir`` (what the vision pipeline will load)."""
+    local_config, release = Path(local_config).absolute(), Path(release).absolute()  # the child's cwd differs
     problem = _run([sys.executable, "-m", "device.cli", "check-config", "--config", str(local_config),
                     "--release", str(release)], "config check", timeout)
     if problem:

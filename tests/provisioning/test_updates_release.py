@@ -169,3 +169,15 @@ def test_kiosk_start_uses_release_recovers_probation_survives_stale_overlay(key,
     cfg, recovered, problem = cli._load(_ns(local, dd))
     assert cfg.queue.label_prefix == "" and cfg.rating.scale == 5
     assert "update release A ignored" in problem and "[rating] labels: must have 5 entries" in problem
+
+
+def test_health_check_with_relative_paths(key, tmp_path: Path, monkeypatch) -> None:
+    """The kiosk may run with ``--config kiosk.toml --data-dir data/kiosk``; the child checks run
+    elsewhere, so the paths handed to them must not depend on the kiosk's working directory."""
+    monkeypatch.chdir(tmp_path)
+    write_config(tmp_path / "kiosk.toml", camera={"enabled": True, "source": "folder:/srv/frames"})
+    local, dd = Path("kiosk.toml"), Path("data/kiosk")
+    r = apply(bundle(key, tmp_path / "v1", "1.0.0", real_models()), dd, key, local)
+    assert r["outcome"] == "applied", r
+    assert release_dir(dd) == tmp_path / "data/kiosk/releases/A"
+    assert check_release(local, Path("data/kiosk/releases/A")) is None

@@ -1,0 +1,93 @@
+"""The kiosk switches to a new release in process during the health check; if it is then unhealthy
+(here: no broker connection, a real closed port), it puts its previous config back and rolls back."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+import device.app
+from contract.codec import encode
+from contract.payloads import CommandRequest
+from contract.topics import cmd_topic
+from device.app import Kiosk
+from device.config import load_config
+from device.updates.apply import active_slot
+from provisioning.signing import generate_key, load_key, public_raw, sign_bundle
+from tests.device.helpers import outbox_events
+from tests.device.kiosk_proc import write_config
+from tests.support.mosquitto import free_port
+
+
+class _Serve(BaseHTTPRequestHandler):
+    body = b""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def http_bundle():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Serve)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_unhealthy_after_switch_restores_previous_config(tmp_path: Path, http_bundle, monkeypatch) -> None:
+    generate_key(tmp_path / "offline.key")
+    key = load_key(tmp_path / "offline.key")
+    src = tmp_path / "v1"
+    (src / "config").mkdir(parents=True)
+    (src / "config/kiosk.toml").write_text('[queue]\nlabel_prefix = "B"\n')
+    bid, data = sign_bundle(key, src, "1.0.0")
+    _Serve.body = data
+
+    closed = f"mqtt://127.0.0.1:{free_port()}"  # nothing listens: the broker check must fail
+    cfg = load_config(write_config(tmp_path / "kiosk.toml", broker={"url": closed},
+                                   updates={"trusted_keys": [public_raw(key).hex()]}))
+    monkeypatch.setattr(device.app, "UPDATE_BROKER_WAIT_S", 1.0)
+    kiosk = Kiosk(cfg, tmp_path / "data", simulate=True)
+    seen_during_check: list[str] = []
+    components = kiosk._components_problem
+
+    def spy() -> str | None:
+        seen_during_check.append(kiosk.cfg.queue.label_prefix)  # the new release is live in process
+        return components()
+
+    kiosk._components_problem = spy
+    try:
+        url = f"http://127.0.0.1:{http_bundle.server_address[1]}/b.tar"
+        req = CommandRequest(cmd_id=str(uuid.uuid4()), name="apply_update",
+                             args={"url": url, "bundle_id": bid, "version": "1.0.0"},
+                             issued_at=datetime.now(UTC), issued_by="test")
+        topic = cmd_topic(cfg.device.office_code, cfg.device.id, "apply_update")
+        out = kiosk.handle_command(topic, encode(req))
+        assert out.ok  # the cmd.result event was stored
+        results = [e["data"] for e in outbox_events(kiosk.store) if e["type"] == "update.result"]
+        assert len(results) == 1 and results[0]["outcome"] == "rolled_back", results
+        assert "not connected to the broker" in results[0]["message"]
+        assert seen_during_check == ["B"]
+        assert kiosk.cfg.queue.label_prefix == "" and kiosk.engine.cfg.queue.label_prefix == ""
+        assert active_slot(tmp_path / "data") is None
+        press = kiosk.handle_press("ticket")
+        assert press.ok and press.label == "0001"
+        assert any(e["type"] == "ticket.issued" and e["data"]["label"] == "0001"
+                   for e in outbox_events(kiosk.store))
+    finally:
+        kiosk.shutdown()
