@@ -5,8 +5,9 @@
   ``handler_error``) and acknowledged; nothing raised there can stop the client.
 * Valid messages go to a bounded queue; the writer takes what is queued (up to ``batch_size``),
   stores it in one transaction and only then acknowledges the QoS 1 messages.
-* After a commit: live-hub updates (coalesced to ~2/s per office/device), KPI cache invalidation,
-  fleet alerts. A sweeper thread marks devices offline when health stops and runs retention.
+* After a commit: KPI cache invalidation and fleet alerts; live-hub updates (coalesced to ~2/s per
+  office/device) are computed and sent by their own thread, so the writer never waits for a KPI
+  recomputation. A sweeper thread marks devices offline when health stops and runs retention.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class Ingest:
         self._threads: list[threading.Thread] = []
         self._last_live: dict[tuple[str, str], float] = {}
         self._live_pending: dict[tuple[str, str], dict[str, Any]] = {}
+        self._live_lock = threading.Lock()
         self.last_batch_at = 0.0
         self.last_error: str | None = None
         self.bridge: Any = None  # PgLiveBridge with PostgreSQL
@@ -85,7 +87,11 @@ class Ingest:
             self.bridge = PgLiveBridge(self.store, self.live)
             self.bridge.start()
         self._stop.clear()
-        for name, target in (("ingest-writer", self._writer_loop), ("ingest-sweeper", self._sweeper_loop)):
+        for name, target in (
+            ("ingest-writer", self._writer_loop),
+            ("ingest-live", self._live_loop),
+            ("ingest-sweeper", self._sweeper_loop),
+        ):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -169,7 +175,6 @@ class Ingest:
                 self._pending_rejections.clear()
             if items or rejections:
                 self._store(items, rejections)
-            self._flush_live(force=False)
             if self._stop.is_set() and self.queue.empty():
                 self._flush_live(force=True)
                 return
@@ -218,10 +223,15 @@ class Ingest:
     def _after_commit(self, out: BatchOutcome) -> None:
         if self.kpi is not None and out.offices_changed:
             self.kpi.invalidate(out.offices_changed)
-        for office in out.offices_changed:
-            self._live_pending[("office", office)] = {"kind": "office", "office_code": office}
-        for dev, office in out.devices_changed.items():
-            self._live_pending[("device", dev)] = {"kind": "device", "device_id": dev, "office_code": office}
+        with self._live_lock:
+            for office in out.offices_changed:
+                self._live_pending[("office", office)] = {"kind": "office", "office_code": office}
+            for dev, office in out.devices_changed.items():
+                self._live_pending[("device", dev)] = {
+                    "kind": "device",
+                    "device_id": dev,
+                    "office_code": office,
+                }
         if self.alerts is not None:
             try:
                 for h in out.health:
@@ -231,15 +241,22 @@ class Ingest:
             except Exception:
                 log.exception("alert evaluation failed")
 
+    def _live_loop(self) -> None:
+        while not self._stop.wait(0.1):
+            self._flush_live(force=False)
+
     def _flush_live(self, *, force: bool) -> None:
         if not self._live_pending:
             return
         now = time.monotonic()
-        for key in list(self._live_pending):
-            if not force and now - self._last_live.get(key, 0.0) < LIVE_MIN_INTERVAL_S:
-                continue
-            msg = self._live_pending.pop(key)
-            self._last_live[key] = now
+        due: list[tuple[tuple[str, str], dict[str, Any]]] = []
+        with self._live_lock:
+            for key in list(self._live_pending):
+                if not force and now - self._last_live.get(key, 0.0) < LIVE_MIN_INTERVAL_S:
+                    continue
+                due.append((key, self._live_pending.pop(key)))
+                self._last_live[key] = now
+        for key, msg in due:
             try:
                 if msg["kind"] == "office" and self.kpi is not None:
                     msg["kpi_today"] = self.kpi.office_today(msg["office_code"])

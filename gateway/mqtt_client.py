@@ -28,6 +28,42 @@ from gateway.config import BrokerSettings
 log = logging.getLogger("motcua.gateway.mqtt")
 
 OnMessage = Callable[[str, bytes, int, int], None]  # topic, payload, mid, qos
+READ_CHUNK = 65536
+
+
+class _BufferedClient(mqtt.Client):
+    """paho's client reading the socket in 64 KiB chunks.
+
+    paho 2.2 reads a packet with three ``recv`` calls (type byte, length bytes, body) and handles
+    one packet per ``select`` when nothing is outbound (our acks are manual), i.e. ~4 system calls
+    per message. Here ``recv`` fills a buffer that later reads are served from, and ``loop_read``
+    goes on while whole packets remain buffered, so a burst of messages costs one ``select`` and
+    one ``recv`` per 64 KiB. Relies on paho's ``_sock_recv``/``_sock_close`` (pinned 2.2).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rbuf = bytearray()
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if not self._rbuf:
+            data = super()._sock_recv(max(bufsize, READ_CHUNK))
+            if len(data) <= bufsize:
+                return data  # b"" = connection lost, as paho expects
+            self._rbuf += data
+        out = bytes(self._rbuf[:bufsize])
+        del self._rbuf[:bufsize]
+        return out
+
+    def _sock_close(self) -> None:
+        self._rbuf.clear()
+        super()._sock_close()
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        while rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self._rbuf and self._sock is not None:
+            rc = super().loop_read(max_packets)
+        return rc
 
 
 class GatewayMqtt:
@@ -40,11 +76,11 @@ class GatewayMqtt:
         client_id = cfg.client_id or f"motcua-gw-{socket.gethostname()[:20]}-{os.getpid()}"
         self.client_id = client_id
         if self.v5:
-            self.client = mqtt.Client(
+            self.client = _BufferedClient(
                 CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
             )
         else:
-            self.client = mqtt.Client(
+            self.client = _BufferedClient(
                 CallbackAPIVersion.VERSION2,
                 client_id=client_id,
                 protocol=mqtt.MQTTv311,

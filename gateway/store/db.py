@@ -250,7 +250,7 @@ class Store:
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA synchronous=FULL")  # a commit (then the MQTT ack) survives power loss
     cur.execute("PRAGMA foreign_keys=OFF")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()

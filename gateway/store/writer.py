@@ -7,13 +7,13 @@ tables, whose upserts are themselves idempotent (keys and COALESCE), so a replay
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic_core import to_json
 from sqlalchemy import and_, case, func, update
 
 from contract.codec import Decoded
@@ -62,7 +62,7 @@ def apply_batch(
 ) -> BatchOutcome:
     """Store ``items`` in one transaction; ``counter_deltas`` (rejections) are added in it too."""
     out = BatchOutcome()
-    ev_rows: list[dict[str, Any]] = []
+    ev_rows: list[tuple[Any, ...]] = []
     events_by_id: dict[str, Event] = {}
     status_final: dict[str, tuple[Status, float]] = {}
     health_final: dict[str, tuple[Health, float]] = {}
@@ -77,20 +77,20 @@ def apply_batch(
                 out.duplicates += 1
                 continue
             events_by_id[m.event_id] = m
-            ev_rows.append(
-                {
-                    "event_id": m.event_id,
-                    "type": m.type.value,
-                    "device_id": m.device_id,
-                    "office_code": m.office_code,
-                    "ts": _epoch(m.ts),
-                    "clock_synced": m.clock_synced,
-                    "seq": m.seq,
-                    "boot_id": m.boot_id,
-                    "mono_ms": m.mono_ms,
-                    "received_at": it.received_at,
-                    "data": m.data,
-                }
+            ev_rows.append(  # in _EVENT_COLS order; data as JSON text (pydantic-core's serialiser)
+                (
+                    m.event_id,
+                    m.type.value,
+                    m.device_id,
+                    m.office_code,
+                    m.ts.timestamp(),
+                    m.clock_synced,
+                    m.seq,
+                    m.boot_id,
+                    m.mono_ms,
+                    it.received_at,
+                    to_json(m.data).decode(),
+                )
             )
             revive[m.device_id] = (m.office_code, it.received_at)
         elif isinstance(m, Status):
@@ -404,20 +404,17 @@ _VISITS_UPSERT = (  # PostgreSQL: the VALUES list becomes an unnest() of arrays
 )
 
 
-def _insert_events_sqlite(conn: Any, rows: list[dict[str, Any]]) -> set[str]:
-    ids = [r["event_id"] for r in rows]
+def _insert_events_sqlite(conn: Any, rows: list[tuple[Any, ...]]) -> set[str]:
+    ids = [r[0] for r in rows]
     existing: set[str] = set()
     for i in range(0, len(ids), 500):
         chunk = tuple(ids[i : i + 500])
         q = f"SELECT event_id FROM events WHERE event_id IN ({', '.join('?' * len(chunk))})"
         existing.update(r[0] for r in conn.exec_driver_sql(q, chunk))
-    new = [r for r in rows if r["event_id"] not in existing]
+    new = [r for r in rows if r[0] not in existing] if existing else rows
     if new:
-        conn.exec_driver_sql(
-            _EVENTS_INSERT_SQLITE,
-            [tuple(json.dumps(r[c]) if c == "data" else r[c] for c in _EVENT_COLS) for r in new],
-        )
-    return {r["event_id"] for r in new}
+        conn.exec_driver_sql(_EVENTS_INSERT_SQLITE, new)
+    return {r[0] for r in new}
 
 
 _PG_TYPES = {
@@ -459,13 +456,12 @@ def _columns(rows: list[tuple[Any, ...]], n: int) -> list[list[Any]]:
     return [[r[i] for r in rows] for i in range(n)]
 
 
-def _insert_events_pg(conn: Any, rows: list[dict[str, Any]]) -> set[str]:
+def _insert_events_pg(conn: Any, rows: list[tuple[Any, ...]]) -> set[str]:
     sql = (
         f"INSERT INTO events ({', '.join(_EVENT_COLS)}) {_unnest(_EVENT_COLS)} "
         "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
     )
-    tuples = [tuple(json.dumps(r[c]) if c == "data" else r[c] for c in _EVENT_COLS) for r in rows]
-    res = conn.exec_driver_sql(sql, tuple(_columns(tuples, len(_EVENT_COLS))))
+    res = conn.exec_driver_sql(sql, tuple(_columns(rows, len(_EVENT_COLS))))
     return {r[0] for r in res}
 
 
