@@ -98,6 +98,19 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_remove(args: argparse.Namespace) -> int:
+    from gateway.auth import USERS_FILE, remove_user
+
+    settings = _settings(args)
+    path = Path(settings.auth.get("users_file") or settings.data_dir / USERS_FILE)
+    if not remove_user(path, args.username):
+        print(f"error: no user {args.username!r} in {path} (users in the config file are edited there)",
+              file=sys.stderr)
+        return 1
+    print(f"user {args.username!r} removed from {path}; their open sessions end at their next request")
+    return 0
+
+
 def cmd_user_hash(args: argparse.Namespace) -> int:
     from gateway.auth import hash_password
 
@@ -143,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     ua.add_argument("username")
     ua.add_argument("--role", default="operator", choices=["viewer", "operator", "admin"])
     ua.set_defaults(fn=cmd_user_add)
+    ur = usub.add_parser("remove", help="remove a user from the users file")
+    common(ur)
+    ur.add_argument("username")
+    ur.set_defaults(fn=cmd_user_remove)
 
     uh = usub.add_parser("hash", help="print an argon2 hash for [[auth.users]] password_hash")
     uh.set_defaults(fn=cmd_user_hash)

@@ -52,6 +52,12 @@ def test_user_add_writes_argon2_hash(tmp_path: Path) -> None:
     text = (tmp_path / "users.json").read_text()
     assert '"chi"' in text and "$argon2id$" in text and "mat-khau-dai" not in text
 
+    r = _cli("user", "remove", "chi", "--data-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert '"chi"' not in (tmp_path / "users.json").read_text()
+    r = _cli("user", "remove", "chi", "--data-dir", str(tmp_path))
+    assert r.returncode == 1 and "no user 'chi'" in r.stderr
+
 
 def test_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     from tests.support.mosquitto import free_port
