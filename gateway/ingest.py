@@ -257,6 +257,8 @@ class Ingest:
                 due.append((key, self._live_pending.pop(key)))
                 self._last_live[key] = now
         for key, msg in due:
+            if self.bridge is None and not getattr(self.live, "subscriber_count", 1):
+                continue  # nobody listens (no browser, no other process): no KPI/state read for them
             try:
                 if msg["kind"] == "office" and self.kpi is not None:
                     msg["kpi_today"] = self.kpi.office_today(msg["office_code"])

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.matcher import MQTTMatcher
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -29,6 +30,13 @@ log = logging.getLogger("motcua.gateway.mqtt")
 
 OnMessage = Callable[[str, bytes, int, int], None]  # topic, payload, mid, qos
 READ_CHUNK = 65536
+
+
+class _Matcher(MQTTMatcher):
+    """paho walks its per-topic callback tree for every message; we register none (one on_message)."""
+
+    def iter_match(self, topic: str) -> Any:
+        return super().iter_match(topic) if self._root._children else iter(())
 
 
 class _BufferedClient(mqtt.Client):
@@ -44,6 +52,7 @@ class _BufferedClient(mqtt.Client):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rbuf = bytearray()
+        self._on_message_filtered = _Matcher()
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if not self._rbuf:

@@ -1,7 +1,9 @@
 """Child processes of the ingest bench (own interpreters, so they do not share the GIL).
 
-``python -m bench.ingest.procs sink PORT N OUT``: a do-nothing QoS 1 subscriber; writes
-first/last receive times to OUT when N messages arrived.
+``python -m bench.ingest.procs sink PORT N OUT [persistent]``: a do-nothing QoS 1 subscriber; writes
+first/last receive times to OUT when N messages arrived. ``persistent``: client id ``bench-sink-p``
+with a persistent session, so messages published while it was away are delivered on connect
+(``N`` = 0: subscribe, print ``ready`` and leave, i.e. only create the session).
 ``python -m bench.ingest.procs publish PORT N DEVICES OUT``: publishes N valid events (a realistic
 mix) as fast as the broker acknowledges, at most 1,000 in flight; writes publish times to OUT.
 """
@@ -23,12 +25,21 @@ from contract.topics import SUBSCRIBE_ALL, events_topic
 from tests.gateway.kiosk_sim import EventFactory
 
 
-def sink(port: int, n: int, out: str) -> None:
+def sink(port: int, n: int, out: str, persistent: bool = False) -> None:
     times: list[float] = []
     done = threading.Event()
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-sink")
+    if persistent:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-sink-p", clean_session=False)
+    else:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-sink")
     c.on_connect = lambda cl, *_a: cl.subscribe(SUBSCRIBE_ALL, qos=1)
-    c.on_subscribe = lambda *_a: print("ready", flush=True)
+
+    def on_subscribe(*_a: object) -> None:
+        print("ready", flush=True)
+        if n == 0:
+            done.set()
+
+    c.on_subscribe = on_subscribe
 
     def on_message(_c, _u, _m) -> None:
         t = time.time()
@@ -46,6 +57,8 @@ def sink(port: int, n: int, out: str) -> None:
     done.wait()
     c.disconnect()
     c.loop_stop()
+    if n == 0:
+        return
     with open(out, "w") as f:
         json.dump({"first": times[0], "last": times[-1], "count": sink.count}, f)  # type: ignore[attr-defined]
 
@@ -91,6 +104,6 @@ def publish(port: int, n: int, devices: int, out: str) -> None:
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "sink":
-        sink(int(args[0]), int(args[1]), args[2])
+        sink(int(args[0]), int(args[1]), args[2], persistent=args[3:4] == ["persistent"])
     else:
         publish(int(args[0]), int(args[1]), int(args[2]), args[3])
