@@ -87,6 +87,8 @@ class Kiosk:
         self.selftest_prompt: str | None = None
         self.recovered_update: dict | None = None  # set by the CLI when it rolled back a probation release
         self._update_note = ""  # what the in-process switch to a new release did (for update.result)
+        self._update_restart: list[str] = []  # sections of an applied release that need a restart
+        self.restart_hook: Any = None  # set by the CLI: a clean self-restart (re-exec) of the kiosk
         self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -316,6 +318,11 @@ class Kiosk:
             except Exception as exc:  # never let a command kill the worker
                 log.exception("command failed")
                 self.last_error = f"command: {exc}"[:200]
+            if self._update_restart and self.restart_hook is not None:
+                self.publisher.wait_drained(30)  # update.result and cmd.result out first (else kept)
+                self._update_restart = []
+                self.restart_hook()
+                return
 
     def handle_command(self, topic: str, payload: bytes) -> Outcome:
         name = topic.rsplit("/", 1)[-1][:200]
@@ -487,8 +494,12 @@ class Kiosk:
             precheck=lambda staged: precheck_config(self.cfg.path, staged),
         )
         message = str(data.get("message", ""))
-        if data.get("outcome") == "applied" and self._update_note:
+        if data.get("outcome") != "applied":
+            self._update_restart = []
+        elif self._update_note:
             message += "; " + self._update_note
+            if self._update_restart and self.restart_hook is not None:
+                message += f"; restarting the kiosk to apply: {', '.join(self._update_restart)}"
             data = data | {"message": message[:1000]}
         self._update_note = ""
         out = self.engine.emit(EventType.UPDATE_RESULT, data)
@@ -510,7 +521,7 @@ class Kiosk:
                 return False, problem
         previous = self.cfg
         try:
-            self._update_note = self._apply_config(self._effective_config())[0]
+            self._update_note, self._update_restart = self._apply_config(self._effective_config())
         except Exception as exc:
             problem = f"the kiosk could not switch to the new config: {exc}"
         else:
@@ -518,7 +529,7 @@ class Kiosk:
         if problem:
             with contextlib.suppress(Exception):
                 self._apply_config(previous)
-            self._update_note = ""
+            self._update_note, self._update_restart = "", []
             return False, problem
         return True, "healthy"
 

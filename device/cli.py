@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -117,16 +118,28 @@ def cmd_run(a: argparse.Namespace) -> int:
     def _stop(signum: int, frame: object) -> None:
         server.should_exit = True
 
+    restart = threading.Event()
+
+    def _restart() -> None:  # an applied update changed sections that are read only at start
+        restart.set()
+        server.should_exit = True
+
+    kiosk.restart_hook = _restart
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
         server.run()  # returns after SIGTERM/SIGINT; then the retained offline status is published
     finally:
         kiosk.shutdown()
+    if restart.is_set():
+        print("restarting the kiosk to apply an update", flush=True)
+        os.execv(sys.executable, [sys.executable, "-m", "device.cli", *sys.argv[1:]])
     return 0
 
 
 def cmd_check(a: argparse.Namespace) -> int:
+    if a.release is not None and not a.release.is_dir():
+        raise ConfigError("file", str(a.release), "update release folder not found")
     cfg = load_config(a.config, a.release)
     print(f"config OK: {a.config}" + (f" + update release {a.release}" if a.release else ""))
     print(

@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 
 from provisioning.signing import generate_key, load_key, public_raw, sign_bundle
@@ -179,6 +180,51 @@ def test_model_bundle_is_loaded_by_the_running_vision_pipeline(gateway, mosquitt
 
         watcher.wait_for(camera_on, timeout=120, what="vision running on the release's models")
         assert kiosk.press("rate_3")["ok"]
+    finally:
+        kiosk.terminate()
+        watcher.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_bundle_changing_start_only_sections_restarts_the_kiosk(gateway, mosquitto, tmp_path: Path) -> None:
+    """[buttons] is read only at start: after `applied` the kiosk re-executes itself (same PID) and
+    comes back on the new release (a new device.started with the new config hash)."""
+    gw = gateway
+    generate_key(tmp_path / "offline.key")
+    key = load_key(tmp_path / "offline.key")
+    pub = public_raw(key)
+    assert gw.admin.post("/api/v1/updates/keys", json={"public_key": pub.hex()}).status_code == 201
+    body = {"device_id": DEVICE, "office_code": OFFICE, "counter": 3}
+    assert gw.admin.post("/api/v1/devices", json=body).status_code == 201
+    cfg = write_config(tmp_path / "kiosk.toml", device_id=DEVICE, office=OFFICE, device={"counter": 3},
+                       updates={"trusted_keys": [pub.hex()]})
+    watcher = Watcher(mosquitto.port)
+    data_dir = tmp_path / "kdata"
+    kiosk = KioskProc(cfg, mosquitto.url, data_dir).start()
+
+    def started() -> list[dict]:
+        return [e["data"] for e in watcher.events() if e["type"] == "device.started"]
+
+    try:
+        watcher.wait_for(lambda: started(), timeout=90, what="device.started")
+        pid, first = kiosk.proc.pid, started()[0]["config_sha256"]
+        overlay = b'[buttons]\ndebounce_ms = 80\n[queue]\nlabel_prefix = "R"\n'
+        bid, data = _bundle(key, tmp_path / "v1", "1.1.0", {"config/kiosk.toml": overlay})
+        row = _roll_out(gw, bid, data)
+        assert row["outcome"] == "applied", row
+        assert "restarting the kiosk to apply: buttons" in row["message"], row
+        watcher.wait_for(lambda: len(started()) >= 2, timeout=120, what="device.started after the restart")
+        again = started()[-1]
+        assert again["restart"] == "process" and again["config_sha256"] != first
+        assert kiosk.proc.pid == pid and kiosk.proc.poll() is None
+
+        def ticket() -> dict | None:
+            try:
+                return kiosk.press("ticket")
+            except httpx.HTTPError:
+                return None  # the display server is coming back up
+
+        assert wait_for(ticket, timeout=120, what="kiosk serving again")["label"] == "R0001"
     finally:
         kiosk.terminate()
         watcher.close()

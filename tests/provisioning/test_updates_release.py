@@ -130,6 +130,8 @@ def test_cli_check_config_with_release(tmp_path: Path, capsys) -> None:
     (rel / "config/kiosk.toml").write_text("[rating]\nscale = 4\n")
     assert cli.main(["check-config", "--config", str(local), "--release", str(rel)]) == 2
     assert "[rating] scale: must be 3 or 5, got 4" in capsys.readouterr().err
+    assert cli.main(["check-config", "--config", str(local), "--release", str(tmp_path / "none")]) == 2
+    assert "update release folder not found" in capsys.readouterr().err
 
 
 def _ns(local: Path, dd: Path) -> argparse.Namespace:
