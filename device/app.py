@@ -145,9 +145,13 @@ class Kiosk:
         """An update left on probation by a crash or power cut is rolled back (updates module)."""
         try:
             from device.updates import recover_interrupted
+            from device.updates.apply import in_restart_trial
         except ImportError:
             return
         try:
+            if in_restart_trial(self.data_dir):  # this start is the trial: _confirm_restart_trial decides
+                threading.Thread(target=self._confirm_restart_trial, name="update-trial", daemon=True).start()
+                return
             data = self.recovered_update or recover_interrupted(self.data_dir)
             self.recovered_update = None
         except Exception as exc:
@@ -155,6 +159,25 @@ class Kiosk:
             return
         if data:
             self.engine.emit(EventType.UPDATE_RESULT, data)
+
+    def _confirm_restart_trial(self) -> None:
+        """Restarted on a new release: healthy (database, broker within the wait) ends the probation;
+        otherwise roll back now and restart on the previous release."""
+        from device.updates import recover_interrupted
+        from device.updates.apply import confirm_restart_trial
+
+        problem = self._components_problem()
+        if problem is None:
+            confirm_restart_trial(self.data_dir)
+            log.info("update confirmed after restart")
+            return
+        data = recover_interrupted(self.data_dir)  # the trial started: this swaps back
+        if data:
+            data = data | {"message": f"{problem}; {data['message']}"[:1000]}
+            self.engine.emit(EventType.UPDATE_RESULT, data)  # kept in the outbox across the restart
+        self.last_error = f"update rolled back after restart: {problem}"[:200]
+        if self.restart_hook is not None:
+            self.restart_hook()
 
     def _start_vision(self) -> None:
         from device.vision.service import VisionService
@@ -499,6 +522,9 @@ class Kiosk:
         elif self._update_note:
             message += "; " + self._update_note
             if self._update_restart and self.restart_hook is not None:
+                from device.updates.apply import begin_restart_trial
+
+                begin_restart_trial(self.data_dir, req.cmd_id)  # the restarted kiosk must confirm
                 message += f"; restarting the kiosk to apply: {', '.join(self._update_restart)}"
             data = data | {"message": message[:1000]}
         self._update_note = ""

@@ -59,7 +59,11 @@ def _load(a: argparse.Namespace) -> tuple[KioskConfig, dict | None, str | None]:
         except ImportError:
             pass
         else:
-            recovered = recover_interrupted(data_dir)
+            try:
+                recovered = recover_interrupted(data_dir)
+            except Exception as exc:  # never unbootable because of update bookkeeping
+                problem = f"update recovery failed: {exc}"[:200]
+                print(problem, file=sys.stderr)
             release = release_dir(data_dir)
     cfg = load_config(a.config)  # the local file alone must always be valid
     if release is not None:
@@ -106,8 +110,15 @@ def _serve(kiosk, cfg: KioskConfig, stop: threading.Event | None = None):
 def cmd_run(a: argparse.Namespace) -> int:
     kiosk = _kiosk(a)
     cfg = kiosk.cfg
-    kiosk.start()
+    restart = threading.Event()
     server = _serve(kiosk, cfg)
+
+    def _restart() -> None:  # an applied update changed sections read only at start, or was rolled back
+        restart.set()
+        server.should_exit = True
+
+    kiosk.restart_hook = _restart
+    kiosk.start()
     print(
         f"kiosk {cfg.device.id} ({cfg.device.office_code}, quầy {cfg.device.counter}) display on "
         f"http://{cfg.display.http_host}:{cfg.display.http_port}/ broker {cfg.broker.url}"
@@ -118,13 +129,6 @@ def cmd_run(a: argparse.Namespace) -> int:
     def _stop(signum: int, frame: object) -> None:
         server.should_exit = True
 
-    restart = threading.Event()
-
-    def _restart() -> None:  # an applied update changed sections that are read only at start
-        restart.set()
-        server.should_exit = True
-
-    kiosk.restart_hook = _restart
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:

@@ -213,19 +213,66 @@ def _apply_locked(data_dir: Path, bundle: VerifiedBundle, health_check: HealthCh
 
 def recover_interrupted(data_dir: Path) -> dict | None:
     """Call at kiosk start: if an update was swapped in but never confirmed healthy (crash, power
-    cut during the health check), swap back and return the ``update.result`` data to publish."""
+    cut during the health check, or a restart trial that did not confirm), swap back and return the
+    ``update.result`` data to publish. A restart trial (:func:`begin_restart_trial`) is let through
+    once: this start is the trial, to be confirmed with :func:`confirm_restart_trial`."""
     data_dir = Path(data_dir)
     pending = data_dir / PENDING
     try:
         info = json.loads(pending.read_text())
     except (OSError, ValueError):
         return None
+    if info.get("trial") == "restart":
+        _write_pending(data_dir, info | {"trial": "started"})
+        return None
     prev = info.get("previous") if info.get("previous") in SLOTS else None
     _point_current(data_dir, prev)
     pending.unlink()
+    why = ("the kiosk did not come up healthy after restarting on the new version"
+           if info.get("trial") == "started" else
+           "the kiosk restarted before the new version was confirmed healthy")
     return _result(str(info.get("bundle_id", "")), str(info.get("version", "")), "rolled_back",
-                   "the kiosk restarted before the new version was confirmed healthy; rolled back",
-                   info.get("cmd_id"))
+                   f"{why}; rolled back", info.get("cmd_id"))
+
+
+def _write_pending(data_dir: Path, info: dict) -> None:
+    tmp = data_dir / (PENDING + ".tmp")
+    with open(tmp, "w") as fh:
+        fh.write(json.dumps(info))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, data_dir / PENDING)
+    _fsync_dir(data_dir)
+
+
+def begin_restart_trial(data_dir: Path, cmd_id: str | None = None) -> bool:
+    """Before re-executing the kiosk on the active release: put it back on probation, so that a start
+    that never confirms (crash, no broker) is rolled back by the start after it."""
+    data_dir = Path(data_dir)
+    rel = active_release(data_dir)
+    if not rel.get("slot"):
+        return False
+    _write_pending(data_dir, {"bundle_id": rel.get("bundle_id"), "version": rel.get("version"),
+                              "slot": rel["slot"], "previous": rel.get("previous"), "cmd_id": cmd_id,
+                              "trial": "restart"})
+    return True
+
+
+def in_restart_trial(data_dir: Path) -> bool:
+    try:
+        return json.loads((Path(data_dir) / PENDING).read_text()).get("trial") == "started"
+    except (OSError, ValueError):
+        return False
+
+
+def confirm_restart_trial(data_dir: Path) -> bool:
+    """The kiosk came up healthy on the new release after its restart: end the probation."""
+    data_dir = Path(data_dir)
+    if not in_restart_trial(data_dir):
+        return False
+    (data_dir / PENDING).unlink()
+    _fsync_dir(data_dir)
+    return True
 
 
 def _http_fetch(url: str) -> bytes:

@@ -225,6 +225,9 @@ def test_bundle_changing_start_only_sections_restarts_the_kiosk(gateway, mosquit
                 return None  # the display server is coming back up
 
         assert wait_for(ticket, timeout=120, what="kiosk serving again")["label"] == "R0001"
+        # the restarted kiosk confirmed itself (broker connected): its probation is over
+        wait_for(lambda: not (data_dir / "update-pending.json").exists(), timeout=120, what="trial confirmed")
+        assert json.loads((data_dir / "current/release.json").read_text())["bundle_id"] == bid
     finally:
         kiosk.terminate()
         watcher.close()

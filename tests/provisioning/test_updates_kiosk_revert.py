@@ -91,3 +91,42 @@ def test_unhealthy_after_switch_restores_previous_config(tmp_path: Path, http_bu
                    for e in outbox_events(kiosk.store))
     finally:
         kiosk.shutdown()
+
+
+def test_restart_trial_without_broker_rolls_back_and_restarts(tmp_path: Path, monkeypatch) -> None:
+    """The kiosk re-executed itself on a new release (start-only sections changed) but cannot reach
+    the broker within the wait: it swaps back, stores `rolled_back`, and asks for another restart."""
+    from device.updates import handle_apply_update, recover_interrupted, release_dir
+    from device.updates.apply import begin_restart_trial, in_restart_trial
+
+    generate_key(tmp_path / "offline.key")
+    key = load_key(tmp_path / "offline.key")
+    src = tmp_path / "v1"
+    (src / "config").mkdir(parents=True)
+    (src / "config/kiosk.toml").write_text("[buttons]\ndebounce_ms = 80\n")
+    _, data = sign_bundle(key, src, "1.0.0")
+    dd = tmp_path / "data"
+    r = handle_apply_update({"url": "x"}, data_dir=dd, trusted_keys=[public_raw(key)], fetch=lambda u: data,
+                            health_check=lambda: True)
+    assert r["outcome"] == "applied"
+    cmd = str(uuid.uuid4())
+    assert begin_restart_trial(dd, cmd) and recover_interrupted(dd) is None and in_restart_trial(dd)
+
+    closed = f"mqtt://127.0.0.1:{free_port()}"
+    local = write_config(tmp_path / "kiosk.toml", broker={"url": closed})
+    cfg = load_config(local, release_dir(dd))
+    assert cfg.buttons.debounce_ms == 80
+    monkeypatch.setattr(device.app, "UPDATE_BROKER_WAIT_S", 1.0)
+    kiosk = Kiosk(cfg, dd, simulate=True)
+    restarts = threading.Event()
+    kiosk.restart_hook = restarts.set
+    try:
+        kiosk._recover_update()  # what start() does first
+        assert restarts.wait(60), "the kiosk did not ask to restart on the previous release"
+        assert active_slot(dd) is None and not in_restart_trial(dd)
+        results = [e["data"] for e in outbox_events(kiosk.store) if e["type"] == "update.result"]
+        assert len(results) == 1 and results[0]["outcome"] == "rolled_back" and results[0]["cmd_id"] == cmd
+        assert "not connected to the broker" in results[0]["message"]
+        assert "did not come up healthy after restarting" in results[0]["message"]
+    finally:
+        kiosk.shutdown()

@@ -19,6 +19,7 @@ from provisioning.signing import generate_key, load_key, public_raw, sign_bundle
 from tests.device.kiosk_proc import write_config
 
 REPO = Path(__file__).resolve().parents[2]
+CMD2 = "22222222-2222-4222-8222-222222222222"
 MODELS = ("manifest.json", "face_blazeface_short.onnx", "expression_minixception.onnx")
 
 
@@ -183,3 +184,24 @@ def test_health_check_with_relative_paths(key, tmp_path: Path, monkeypatch) -> N
     assert r["outcome"] == "applied", r
     assert release_dir(dd) == tmp_path / "data/kiosk/releases/A"
     assert check_release(local, Path("data/kiosk/releases/A")) is None
+
+
+def test_restart_trial_confirmed_or_rolled_back_at_the_next_start(key, tmp_path: Path) -> None:
+    from device.updates import recover_interrupted
+    from device.updates.apply import begin_restart_trial, confirm_restart_trial, in_restart_trial
+
+    local = write_config(tmp_path / "kiosk.toml")
+    dd = tmp_path / "data"
+    v1 = bundle(key, tmp_path / "v1", "1.0.0", {"config/kiosk.toml": b"[buttons]\ndebounce_ms = 80\n"})
+    assert apply(v1, dd, key, local)["outcome"] == "applied"
+    assert begin_restart_trial(dd, "11111111-1111-4111-8111-111111111111")
+    assert recover_interrupted(dd) is None and in_restart_trial(dd)  # this start is the trial
+    assert confirm_restart_trial(dd) and not (dd / PENDING).exists() and active_slot(dd) == "A"
+    assert recover_interrupted(dd) is None and active_slot(dd) == "A"
+
+    assert begin_restart_trial(dd, CMD2)
+    assert recover_interrupted(dd) is None  # the trial start ... dies before confirming
+    r = recover_interrupted(dd)  # the start after it
+    assert r["outcome"] == "rolled_back" and r["cmd_id"] == CMD2
+    assert "did not come up healthy after restarting" in r["message"]
+    assert active_slot(dd) is None and not (dd / PENDING).exists()
