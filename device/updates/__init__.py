@@ -10,10 +10,12 @@ Entry point for the kiosk's command dispatcher (``apply_update`` command; import
         data_dir=Path(...),        # kiosk data dir; releases live in data_dir/releases/{A,B},
                                    # the active one is the symlink data_dir/current
         trusted_keys=[pub32, ...], # raw 32-byte Ed25519 public keys of the operator's offline key(s)
-        health_check=lambda: ...,  # True when the kiosk comes up healthy on data_dir/current
+        health_check=lambda: ...,  # after the switch: True / (ok, reason) when healthy on the new release
         fetch=None,                # optional callable url -> bytes (default: httpx GET)
         office_code=None,          # optional: refuse bundles not targeted at this office
         cmd_id=None,               # optional: copied into the result (else args.get("cmd_id"))
+        precheck=None,             # optional: staged_release_dir -> refusal message or None, run
+                                   # before `current` is switched (the kiosk validates the config overlay)
     )
     # data is the ``data`` dict of an ``update.result`` event (contract.payloads.UpdateResult):
     # {"bundle_id", "version", "outcome": "applied"|"refused"|"rolled_back", "message", "cmd_id"}

@@ -29,11 +29,9 @@ def test_kill9_never_reuses_numbers_or_loses_acknowledged_events(tmp_path, mosqu
     data = tmp_path / "data"
     acked: set[str] = set()
     printed: set[str] = set()
-    port = None
     try:
         for _ in range(ROUNDS):
-            k = KioskProc(cfg, mosquitto.url, data, http_port=port).start()
-            port = k.http_port
+            k = KioskProc(cfg, mosquitto.url, data).start()  # a fresh free port each round
             stop = threading.Event()
 
             done = [0]
@@ -61,7 +59,7 @@ def test_kill9_never_reuses_numbers_or_loses_acknowledged_events(tmp_path, mosqu
             t.join(20)
             printed.update(p.name for p in (data / "prints").glob("*.bin"))
         # Final start: the outbox drains.
-        k = KioskProc(cfg, mosquitto.url, data, http_port=port).start()
+        k = KioskProc(cfg, mosquitto.url, data).start()
         try:
             watcher.wait_for(lambda: acked <= {e["event_id"] for e in watcher.events()}, 120, "acked events")
             watcher.wait_for(lambda: k.status()["outbox_depth"] == 0, 60, "outbox drained")
