@@ -21,8 +21,17 @@ TOKEN = "bench-operator-token-0123456789abcdef"
 class GatewayProcess:
     """``motcua-gateway run`` in a child process with its own config; ``.client`` has operator rights."""
 
-    def __init__(self, workdir: Path, broker_url: str, db_url: str = "", extra: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        broker_url: str,
+        db_url: str = "",
+        extra: str = "",
+        client_id: str = "bench-gateway",
+        shared_group: str = "",
+    ) -> None:
         self.port = free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.config = workdir / "gateway.toml"
         self.config.write_text(f"""
@@ -31,7 +40,8 @@ data_dir = "{workdir / "data"}"
 port = {self.port}
 [broker]
 url = "{broker_url}"
-client_id = "bench-gateway"
+client_id = "{client_id}"
+shared_group = "{shared_group}"
 [database]
 url = "{db_url}"
 [auth]

@@ -2,6 +2,7 @@
 delivery rate to a do-nothing subscriber, measured in the same run; p95 publish→visible latency.
 
     .venv/bin/python -m bench.ingest.run [--events 20000] [--devices 40] [--db URL] [--postgres]
+        [--gateways 2]   # N processes on a shared subscription ($share, MQTT v5); needs PostgreSQL
 
 Two phases, one run, the same publisher program and the same number of events in each:
 
@@ -70,9 +71,11 @@ class _Poller:
         self.thread.start()
 
     def _run(self) -> None:
-        deadline = time.monotonic() + 900
-        while time.monotonic() < deadline:
+        stalled_since = time.monotonic()  # give up after 60 s without progress (reported as such)
+        while time.monotonic() - stalled_since < 60:
             k = self.gw.stats()["stored_events"] - self.base
+            if not self.polls or k > self.polls[-1][1]:
+                stalled_since = time.monotonic()
             self.polls.append((time.time(), k))
             if k >= self.n:
                 return
@@ -94,12 +97,15 @@ def main() -> None:
     ap.add_argument("--db", default="", help="database URL (default: SQLite in a temp dir)")
     ap.add_argument("--postgres", action="store_true", help="start a throw-away PostgreSQL and use it")
     ap.add_argument("--skip-live", action="store_true", help="only the backlog (capacity) phase")
+    ap.add_argument("--gateways", type=int, default=1, help="gateway processes (shared subscription)")
     a = ap.parse_args()
+    if a.gateways > 1 and not (a.postgres or a.db.startswith("postgres")):
+        ap.error("--gateways > 1 needs PostgreSQL (--postgres or --db postgresql+psycopg://...)")
     n = a.events
     work = Path(tempfile.mkdtemp(prefix="motcua-bench-ingest-"))
     broker = Mosquitto(workdir=work / "mosquitto").start()
     pg = None
-    gw: GatewayProcess | None = None
+    gws: list[GatewayProcess] = []
     procs: list[subprocess.Popen] = []
     res: dict[str, Any] = {"load_before": _load()}
     try:
@@ -109,7 +115,8 @@ def main() -> None:
 
             pg = PostgresServer(Path(tempfile.mkdtemp(prefix="motcua-pg-"))).start()  # postgres must reach it
             db = pg.url
-        gw = GatewayProcess(work, broker.url, db).start()
+        gws = _gateways(a.gateways, work, broker.url, db)
+        gw = gws[0]  # the stored-event count is a database total over all processes
 
         # ---------------------------------------------------------------- phase 1: live
         if not a.skip_live:
@@ -136,7 +143,9 @@ def main() -> None:
 
         # ---------------------------------------------------------------- phase 2: backlog
         _proc("sink", str(broker.port), "0", "-", "persistent").wait(60)  # create its session, leave
-        gw.stop()  # persistent session (client_id bench-gateway): the broker queues for it
+        for g in gws:  # persistent sessions (fixed client ids): the broker queues for them
+            g.stop()
+        gws = []
         base = _stored(work, broker.url, db)
         _publish(broker.port, n, a.devices, work / "pub2.json")
         res["load_mid"] = _load()
@@ -145,13 +154,16 @@ def main() -> None:
         sink.wait(900)
         snk = json.loads((work / "sink2.json").read_text())
         res["cap_sink"] = (snk["count"] - 1) / (snk["last"] - snk["first"])
-        gw = GatewayProcess(work, broker.url, db).start()
+        gws = _gateways(a.gateways, work, broker.url, db)
+        gw = gws[0]
         poller = _Poller(gw, base, n)
         poller.join()
         first = next(p for p in poller.polls if p[1] > 0)
         last = poller.polls[-1]
         res["cap_gw"] = (last[1] - first[1]) / (last[0] - first[0])
         res["cap_drained"] = (last[1], first[1])
+        if last[1] < n:
+            print(f"INCOMPLETE: only {last[1]} of {n} backlog events stored (no progress for 60 s)")
         stats = gw.stats()
         res["load_after"] = _load()
         _report(a, db, res, stats)
@@ -160,13 +172,24 @@ def main() -> None:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        if gw:
-            gw.stop()
+        for g in gws:
+            g.stop()
         if pg:
             pg.stop()
             shutil.rmtree(pg.workdir, ignore_errors=True)
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _gateways(k: int, work: Path, broker_url: str, db: str) -> list[GatewayProcess]:
+    if k == 1:
+        return [GatewayProcess(work, broker_url, db).start()]
+    return [
+        GatewayProcess(
+            work / f"gw{i}", broker_url, db, client_id=f"bench-gw-{i}", shared_group="bench"
+        ).start()
+        for i in range(k)
+    ]
 
 
 def _stored(work: Path, broker_url: str, db: str) -> int:
@@ -182,7 +205,10 @@ def _stored(work: Path, broker_url: str, db: str) -> int:
 
 def _report(a: argparse.Namespace, db: str, r: dict[str, Any], stats: dict[str, Any]) -> None:
     n = a.events
-    print(f"database            {'PostgreSQL' if db.startswith('postgres') else 'SQLite (WAL)'}")
+    print(
+        f"database            {'PostgreSQL' if db.startswith('postgres') else 'SQLite (WAL)'}, "
+        f"{a.gateways} gateway process{'es on a shared subscription' if a.gateways > 1 else ''}"
+    )
     print(f"machine             before: {r['load_before']}; after: {r['load_after']}")
     if "lat" in r:
         lat = r["lat"]
