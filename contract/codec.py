@@ -90,7 +90,8 @@ def _decode_checked(parsed_topic: Topic, payload: bytes) -> Decoded:
         raise ContractError(RejectReason.BAD_JSON, str(exc)) from None
     if not isinstance(obj, dict):
         raise ContractError(RejectReason.BAD_JSON, "payload is not a JSON object")
-    if obj.get("v") != SCHEMA_VERSION:
+    version = obj.get("v")
+    if type(version) is not int or version != SCHEMA_VERSION:  # JSON true or 1.0 is not version 1
         raise ContractError(RejectReason.UNKNOWN_VERSION, f"v={obj.get('v')!r}, expected {SCHEMA_VERSION}")
     model = MODEL_FOR_KIND[parsed_topic.kind]
     try:

@@ -37,8 +37,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _integer_version(v: Any) -> Any:
+    """``v`` must be the JSON integer 1, as in the exported schema: true or 1.0 are not versions."""
+    if type(v) is not int:
+        raise ValueError(f"schema version must be an integer, got {type(v).__name__}")
+    return v
+
+
 class _Envelope(_Strict):
     v: Literal[1] = 1
+    _v_int = field_validator("v", mode="before")(_integer_version)
     device_id: DeviceId
     office_code: OfficeCode
     ts: AwareDatetime = Field(description="Wall-clock time on the device when this was produced.")
@@ -276,6 +284,7 @@ class CommandRequest(_Strict):
     """Published by the gateway on ``.../cmd/<name>``; answered by a ``cmd.result`` event."""
 
     v: Literal[1] = 1
+    _v_int = field_validator("v", mode="before")(_integer_version)
     cmd_id: Uuid
     name: CommandName
     args: dict[ShortText, Any] = Field(default_factory=dict)

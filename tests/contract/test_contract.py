@@ -51,6 +51,7 @@ def test_event_round_trip_and_typed_data() -> None:
         (b"[1,2]", RejectReason.BAD_JSON),
         (b"\xff\xfe", RejectReason.BAD_JSON),
         (json.dumps({"v": 2}).encode(), RejectReason.UNKNOWN_VERSION),
+        (json.dumps({"v": True}).encode(), RejectReason.UNKNOWN_VERSION),
         (json.dumps({"v": 1, "type": "ticket.issued"}).encode(), RejectReason.INVALID),
         (b"x" * 20000, RejectReason.TOO_LARGE),
     ],
@@ -59,6 +60,16 @@ def test_rejections_have_reasons(payload: bytes, reason: RejectReason) -> None:
     with pytest.raises(ContractError) as ei:
         decode(events_topic("03390", "k-03390-1"), payload)
     assert ei.value.reason is reason
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1"])
+def test_version_must_be_the_integer_1(version: object) -> None:
+    """As in the exported JSON Schema (const 1): JSON true, 1.0 or "1" are not version 1."""
+    raw = json.loads(encode(_event()))
+    raw["v"] = version
+    with pytest.raises(ContractError) as ei:
+        decode(events_topic("03390", "k-03390-1"), json.dumps(raw).encode())
+    assert ei.value.reason is RejectReason.UNKNOWN_VERSION
 
 
 def test_spoofed_device_rejected() -> None:
