@@ -238,15 +238,15 @@ class QueueEngine:
                 "officer_id": self.cfg.device.officer_id,
             }
             self._emit(cur, EventType.TICKET_CALLED, data, out)
-            out.ticket_no, out.label, out.service_day, out.called_label = (
-                t.ticket_no,
-                t.label,
-                t.service_day,
-                t.label,
-            )
-            out.message = f"Mời số {t.label} đến quầy số {self.cfg.device.counter}"
+            self._announce(t, out)
 
         return self._run("next", op)
+
+    def _announce(self, t: _Ticket, out: Outcome) -> None:
+        """The outcome of a call or recall: the ticket called and what the voice and display say."""
+        out.ticket_no, out.label, out.service_day = t.ticket_no, t.label, t.service_day
+        out.called_label = t.label
+        out.message = f"Mời số {t.label} đến quầy số {self.cfg.device.counter}"
 
     def recall(self) -> Outcome:
         def op(cur: sqlite3.Cursor, out: Outcome) -> None:
@@ -261,13 +261,7 @@ class QueueEngine:
                 self._ticket_data(t) | {"recall_count": t.recall_count + 1},
                 out,
             )
-            out.ticket_no, out.label, out.service_day, out.called_label = (
-                t.ticket_no,
-                t.label,
-                t.service_day,
-                t.label,
-            )
-            out.message = f"Mời số {t.label} đến quầy số {self.cfg.device.counter}"
+            self._announce(t, out)
 
         return self._run("recall", op)
 

@@ -108,8 +108,7 @@ def test_presses_become_ordered_events(tmp_path, mosquitto, watcher):
     assert watcher.of_kind("status")[-1]["reason"] == "shutdown"
 
 
-def test_broker_outage_every_event_arrives_in_order(tmp_path, persistent_mosquitto):
-    mosquitto = persistent_mosquitto
+def test_broker_outage_every_event_arrives_in_order(tmp_path, mosquitto):
     watcher = Watcher(mosquitto.port)
     cfg = write_config(tmp_path / "k.toml", device_id="kiosk-t2")
     k = KioskProc(cfg, mosquitto.url, tmp_path / "data").start()
