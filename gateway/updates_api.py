@@ -4,7 +4,8 @@
   Verified against the trusted keys in ``<data_dir>/updates/trusted_keys`` (one hex Ed25519 public key
   a line; ``POST /api/v1/updates/keys`` adds one) or ``MOTCUA_UPDATE_KEYS`` (comma separated).
 * ``GET /api/v1/updates`` and ``GET /api/v1/updates/{id}`` (operator): bundles, rollouts and each
-  device's outcome (the kiosk's ``update.result`` event settles the command row).
+  device's outcome (the kiosk's ``update.result`` event settles the command row; the latest by
+  device seq wins, so a ``rolled_back`` after a failed restart trial replaces ``applied``).
 * ``POST /api/v1/updates/{id}/rollout`` (admin): ``{"offices": [...]}`` sends ``apply_update`` to every
   registered device of those offices (a stage); offices outside the bundle's targets are refused.
 * ``GET /api/v1/updates/{id}/bundle.tar`` (no login: kiosks fetch it; the content is signed and the
@@ -207,7 +208,7 @@ def bundle_detail(bundle_id: str, request: Request, _p: Any = Depends(OPERATOR))
             row = store.command(d["cmd_id"]) if d.get("cmd_id") else None
             result = (row or {}).get("result") or {}
             d["status"] = row["status"] if row else "not_sent"
-            # settled by the kiosk's update.result event, or first by its cmd.result (details.outcome)
+            # the device's latest update.result or cmd.result (details.outcome) by seq: see store.writer
             d["outcome"] = result.get("outcome") or (result.get("details") or {}).get("outcome")
             d["message"] = result.get("message") or d.get("error")
             key = d["outcome"] or d["status"]

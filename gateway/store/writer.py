@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic_core import to_json
-from sqlalchemy import and_, case, func, update
+from sqlalchemy import and_, case, func, select, update
 
 from contract.codec import Decoded
 from contract.payloads import Event, EventType, Health, Status
@@ -475,6 +475,13 @@ def _upsert_visits(conn: Any, dialect: str, rows: list[dict[str, Any]]) -> None:
 
 
 def _command_result(conn: Any, ev: Event) -> None:
+    """Settle a command row with a ``cmd.result``, ``selftest.report`` or ``update.result`` carrying its id.
+
+    The latest result wins, ordered by the device's ``seq`` (then ``ts``): a kiosk that reports
+    ``applied`` and later ``rolled_back`` for the same cmd_id (restart trial failed) ends ``failed``
+    with the rollback's message; a result older than the stored one (resend order) changes nothing.
+    Exact duplicates (same event_id) never get here: the events table keeps one.
+    """
     d = ev.data
     cmd_id = d.get("cmd_id")
     if not cmd_id:
@@ -487,10 +494,23 @@ def _command_result(conn: Any, ev: Event) -> None:
         status = "ok" if d["outcome"] == "applied" else "failed"
     c = s.commands
     cond = and_(c.c.cmd_id == cmd_id, c.c.device_id == ev.device_id)
-    if ev.type is not EventType.CMD_RESULT:  # a report only settles a command no cmd.result settled
-        cond = and_(cond, c.c.status == "sent")
+    row = conn.execute(select(c.c.status, c.c.result).where(cond).with_for_update()).first()
+    if row is None:
+        return
+    stamp = {"event_id": ev.event_id, "seq": ev.seq, "ts": ev.ts.timestamp()}
+    if row.status != "sent" and not _newer(stamp, row.result):
+        return
     conn.execute(
         update(c)
         .where(cond)
-        .values(status=status, result={"type": ev.type.value, **d}, result_at=time.time())
+        .values(status=status, result={"type": ev.type.value, **d, "event": stamp}, result_at=time.time())
     )
+
+
+def _newer(stamp: dict[str, Any], stored: Any) -> bool:
+    """Is the event ``stamp`` later than the one that settled ``stored``? (A result stored before the
+    event stamp existed counts as older.)"""
+    prev = stored.get("event") if isinstance(stored, dict) else None
+    if not isinstance(prev, dict) or not isinstance(prev.get("seq"), int):
+        return True
+    return (stamp["seq"], stamp["ts"]) > (prev["seq"], float(prev.get("ts") or 0.0))
