@@ -23,7 +23,7 @@ from device.events import EventBuilder
 from device.hardware import make_pin_factory
 from device.hardware.buttons import ButtonBank
 from device.hardware.feedback import Feedback
-from device.health import system_figures
+from device.health import RecentErrors, system_figures
 from device.printer import Printer, TicketInfo
 from device.publisher import Publisher
 from device.queue import Outcome, QueueEngine
@@ -81,7 +81,8 @@ class Kiosk:
             "called": None,
             "version": 0,
         }
-        self.last_error: str | None = None
+        self.errors = RecentErrors(self.clock, cfg.device.tz)
+        self._last_error: str | None = None
         self.malformed_commands = 0
         self.started_mono = self.clock.monotonic()
         self.selftest_prompt: str | None = None
@@ -90,6 +91,29 @@ class Kiosk:
         self._update_restart: list[str] = []  # sections of an applied release that need a restart
         self.restart_hook: Any = None  # set by the CLI: a clean self-restart (re-exec) of the kiosk
         self._threads: list[threading.Thread] = []
+
+    @property
+    def last_error(self) -> str | None:
+        """The kiosk's own latest error (raw text); health shows it, stamped, only while recent."""
+        return self._last_error
+
+    @last_error.setter
+    def last_error(self, value: str | None) -> None:
+        self._last_error = value
+        self.errors.note("kiosk", value)
+
+    def recent_error(self) -> str | None:
+        """The newest error of any component seen within the window, as "HH:MM text" (see RecentErrors)."""
+        vs = self.vision.status() if self.vision is not None else {}
+        for source, value in (
+            ("store", self.store.last_error),
+            ("publisher", self.publisher.last_error),
+            ("printer", self.printer.last_error),
+            ("audio", self.audio.last_error),
+            ("vision", vs.get("last_error")),
+        ):
+            self.errors.observe(source, value)
+        return self.errors.current()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -224,7 +248,9 @@ class Kiosk:
                         out.waiting_ahead or 0,
                         self.clock.wall().astimezone(self.cfg.device.tz),
                     )
+                    self.printer.last_error = None  # so a repeated fault is stamped again
                     path = self.printer.print_ticket(ticket)
+                    self.errors.note("printer", self.printer.last_error)
                     out.print_file = str(path) if path else None
                     self.display["last_ticket"] = out.label
             elif name == "next":
@@ -297,20 +323,23 @@ class Kiosk:
             "buttons": list(self.cfg.buttons.pins),
             "selftest_prompt": self.selftest_prompt,
             "sw_version": SW_VERSION,
-            "last_error": self.last_error,
+            "last_error": self.recent_error(),
+            "vision": self._vision_status(),
         }
+
+    def _vision_status(self) -> dict[str, Any]:
+        """Vision progress for the display API: counts only, never image data."""
+        if self.vision is None:
+            return {"camera": "disabled" if not self.cfg.camera_enabled else "absent", "frames": 0,
+                    "visits_open": 0}
+        vs = self.vision.status()
+        return {"camera": vs.get("camera"), "frames": int(vs.get("frames", 0)),
+                "visits_open": int(vs.get("visits_open", 0))}
 
     def health_payload(self) -> bytes:
         vs = self.vision.status() if self.vision is not None else {}
         camera = vs.get("camera", "disabled" if not self.cfg.camera_enabled else "absent")
-        last_error = (
-            self.last_error
-            or self.store.last_error
-            or self.publisher.last_error
-            or self.printer.last_error
-            or self.audio.last_error
-            or vs.get("last_error")
-        )
+        last_error = self.recent_error()
         h = Health(
             **self.builder.envelope(),
             boot_id=self.clock.boot_id,
@@ -323,7 +352,7 @@ class Kiosk:
             model_versions=vs.get("model_versions", {}),
             camera=camera,
             vision_restarts=vs.get("vision_restarts", 0),
-            last_error=(last_error or None) and str(last_error)[:200],
+            last_error=last_error,
             interval_s=self.cfg.health.interval_s,
         )
         return encode(h)

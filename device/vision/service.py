@@ -9,7 +9,8 @@ Interface for the kiosk (device/ wiring)::
     svc.visit_ended(ticket_no)       # on service.completed (visit_discarded on no-show)
     svc.set_enabled(False)           # the `camera` command / per-office switch
     svc.status()   # {"camera": "on"|"off"|"disabled"|"error"|"absent", "vision_restarts": int,
-                   #  "model_versions": {name: sha256[:12]}, "last_error": str|None}
+                   #  "model_versions": {name: sha256[:12]}, "last_error": str|None,
+                   #  "frames": int (frames classified into visits), "visits_open": 0|1}
     svc.stop()
 
 ``emit(EventType.SENTIMENT_WINDOW, data)`` is called from the vision thread, only with a
@@ -130,6 +131,7 @@ class VisionService:
         self.frames_processed = 0
         self.frames_skipped = 0
         self.frames_failed = 0
+        self.frames_classified = 0  # frames whose expression went into a visit (a count, no image data)
         self._read_failures_in_a_row = 0
         self._model_versions = self._read_versions()
 
@@ -185,6 +187,8 @@ class VisionService:
                 "vision_restarts": self._restarts,
                 "model_versions": dict(self._model_versions),
                 "last_error": self._last_error,
+                "frames": self.frames_classified,
+                "visits_open": 1 if self._agg.in_visit else 0,
             }
 
     # ------------------------------------------------------------------ internals
@@ -335,8 +339,9 @@ class VisionService:
         with self._lock:
             self._stuck_in_a_row = 0
             self.frames_processed += 1
-            if result.probs is not None:
+            if result.probs is not None and self._agg.in_visit:
                 self._agg.add_frame(result.probs)
+                self.frames_classified += 1
         return worker
 
     def _maybe_close_window(self) -> None:

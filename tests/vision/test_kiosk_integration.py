@@ -31,10 +31,19 @@ def watcher(mosquitto):
     w.close()
 
 
-def _visit(k: KioskProc, seconds: float = 2.5) -> None:
+def _visit(k: KioskProc, timeout: float = 120) -> None:
+    """A citizen at the counter: stands until the camera has classified frames of her, then rates."""
     assert k.press("ticket")["ok"]
+    before = k.status()["vision"]["frames"]
     assert k.press("next")["ok"]
-    time.sleep(seconds)  # the citizen stands at the counter; the camera samples at 10 fps
+    deadline = time.monotonic() + timeout
+    while True:
+        vision = k.status()["vision"]
+        if vision["frames"] > before:
+            break
+        assert time.monotonic() < deadline, f"no frame classified during the visit: {vision}"
+        time.sleep(0.1)
+    assert vision["visits_open"] == 1 and set(vision) == {"camera", "frames", "visits_open"}
     assert k.press("rate_3")["ok"]  # completes the visit
 
 
