@@ -14,6 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from provisioning.ca import CA, init_ca
+from tests.gateway.conftest import RunningGateway, gateway_settings
 
 
 @pytest.fixture
@@ -107,3 +108,13 @@ class TlsClient:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+@pytest.fixture
+def gateway(mosquitto, tmp_path: Path) -> Iterator[RunningGateway]:
+    """The real gateway (SQLite in tmp_path) on the test's Mosquitto."""
+    gw = RunningGateway(gateway_settings(tmp_path, mosquitto.url)).start()
+    try:
+        yield gw
+    finally:
+        gw.stop()

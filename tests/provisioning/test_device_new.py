@@ -7,7 +7,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -16,17 +15,8 @@ from PIL import Image
 
 from device.config import load_config
 from provisioning.cli import main
-from tests.gateway.conftest import ADMIN_TOKEN, RunningGateway, gateway_settings
+from tests.gateway.conftest import ADMIN_TOKEN, RunningGateway
 from tests.support.mosquitto import free_port
-
-
-@pytest.fixture
-def gateway(mosquitto, tmp_path: Path):
-    gw = RunningGateway(gateway_settings(tmp_path, mosquitto.url)).start()
-    try:
-        yield gw
-    finally:
-        gw.stop()
 
 
 def run(capsys, *argv: str) -> tuple[int, str]:

@@ -6,11 +6,9 @@ from __future__ import annotations
 import io
 import tarfile
 import threading
-import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import pytest
 
 from contract.codec import decode, encode
 from contract.payloads import EventType
@@ -18,7 +16,7 @@ from contract.topics import cmd_filter, events_topic
 from device.updates import handle_apply_update
 from device.updates.apply import active_slot
 from provisioning.signing import generate_key, load_key, pack, public_raw, sign_bundle
-from tests.gateway.conftest import RunningGateway, gateway_settings
+from tests.gateway.conftest import wait_for
 from tests.gateway.kiosk_sim import EventFactory
 
 
@@ -59,25 +57,6 @@ class SimKiosk:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-def _wait(cond, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met in {timeout}s")
-
-
-@pytest.fixture
-def gateway(mosquitto, tmp_path: Path):
-    gw = RunningGateway(gateway_settings(tmp_path, mosquitto.url)).start()
-    try:
-        yield gw
-    finally:
-        gw.stop()
 
 
 def test_upload_rollout_and_outcomes_visible_in_gateway(gateway, mosquitto, tmp_path: Path) -> None:
@@ -133,7 +112,7 @@ def test_upload_rollout_and_outcomes_visible_in_gateway(gateway, mosquitto, tmp_
             mine = [by_dev[k]["outcome"] for k in ("k-03390-01", "k-03390-02")]
             return by_dev if all(mine) else None
 
-        by_dev = _wait(outcomes)
+        by_dev = wait_for(outcomes, timeout=90.0)
         assert by_dev["k-03390-01"]["outcome"] == "applied" and by_dev["k-03390-01"]["status"] == "ok"
         assert by_dev["k-03390-02"]["outcome"] == "rolled_back" and by_dev["k-03390-02"]["status"] == "failed"
         assert "health check failed" in by_dev["k-03390-02"]["message"]

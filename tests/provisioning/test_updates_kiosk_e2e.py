@@ -11,23 +11,13 @@ import shutil
 from pathlib import Path
 
 import httpx
-import pytest
 
 from provisioning.signing import generate_key, load_key, public_raw, sign_bundle
 from tests.device.kiosk_proc import KioskProc, Watcher, write_config
-from tests.gateway.conftest import RunningGateway, gateway_settings, wait_for
+from tests.gateway.conftest import RunningGateway, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 OFFICE, DEVICE = "03390", "k-03390-03"
-
-
-@pytest.fixture
-def gateway(mosquitto, tmp_path: Path):
-    gw = RunningGateway(gateway_settings(tmp_path, mosquitto.url)).start()
-    try:
-        yield gw
-    finally:
-        gw.stop()
 
 
 def _bundle(key, root: Path, version: str, files: dict[str, bytes]) -> tuple[str, bytes]:
