@@ -34,6 +34,7 @@ BOOT_ID = "demo-history"
 LEVEL_LABELS = {1: "Không hài lòng", 2: "Hài lòng", 3: "Rất hài lòng"}
 REASONS = ["waited_too_long", "staff_attitude", "unclear_guidance"]
 SESSIONS = [(time(7, 30), time(11, 30)), (time(13, 30), time(17, 0))]
+BUSY_OFFICES = frozenset({"03405"})  # Tả Lèng: also the busier office of demo.run's live citizens
 MAX_IN_FLIGHT = 500  # paho loses QoS 1 messages past 65,535 in flight (PLATFORM-NOTES)
 
 
@@ -51,7 +52,7 @@ def profiles(devices: list[tuple[str, str, int]]) -> list[CounterProfile]:
     """A busy office (longer waits) and a quiet one, so the map shows the difference."""
     out = []
     for device_id, office, counter in devices:
-        busy = office.endswith("05")
+        busy = office in BUSY_OFFICES
         out.append(CounterProfile(device_id, office, counter, visits_per_day=34 if busy else 24,
                                   median_wait_min=15 if busy else 7, officer_id=f"cb-{office}-{counter}"))
     return out

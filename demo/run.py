@@ -62,6 +62,15 @@ def wait_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
+def demo_devices(n: int) -> list[tuple[str, str, int]]:
+    """(device_id, office, counter) for n kiosks, spread over the demo offices: k03390-q1, k03405-q1, …"""
+    out = []
+    for i in range(n):
+        office, counter = DEMO_OFFICES[i % len(DEMO_OFFICES)], i // len(DEMO_OFFICES) + 1
+        out.append((f"k{office}-q{counter}", office, counter))
+    return out
+
+
 def kiosk_config(device_id: str, office: str, counter: int) -> str:
     doc = tomllib.loads(KIOSK_EXAMPLE.read_text(encoding="utf-8"))
     doc.setdefault("device", {}).update({"id": device_id, "office_code": office, "counter": counter})
@@ -110,9 +119,7 @@ class Demo:
         wait_port(web_port, 60, gw)
         self.web = f"http://127.0.0.1:{web_port}"
         print(f"• Gateway (SQLite in {self.data / 'gateway'}): {self.web}")
-        devices = [(f"k{DEMO_OFFICES[i % len(DEMO_OFFICES)]}-q{i // len(DEMO_OFFICES) + 1}",
-                    DEMO_OFFICES[i % len(DEMO_OFFICES)], i // len(DEMO_OFFICES) + 1)
-                   for i in range(self.args.kiosks)]
+        devices = demo_devices(self.args.kiosks)
         if self.args.history_days:
             self.publish_history(devices, gw)
 
