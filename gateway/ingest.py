@@ -4,7 +4,9 @@
   (``too_large``, ``bad_topic``, ``bad_json``, ``unknown_version``, ``invalid``, ``spoofed``,
   ``handler_error``) and acknowledged; nothing raised there can stop the client.
 * Valid messages go to a bounded queue; the writer takes what is queued (up to ``batch_size``),
-  stores it in one transaction and only then acknowledges the QoS 1 messages.
+  stores it in one transaction and only then acknowledges the QoS 1 messages. A batch the store
+  refuses (not a database outage, which is retried) is split in halves until the message at fault
+  is alone; it is counted as ``handler_error`` and acknowledged, the others are stored.
 * After a commit: KPI cache invalidation and fleet alerts; live-hub updates (coalesced to ~2/s per
   office/device) are computed and sent by their own thread, so the writer never waits for a KPI
   recomputation. A sweeper thread marks devices offline when health stops and runs retention.
@@ -34,6 +36,14 @@ log = logging.getLogger("motcua.gateway.ingest")
 
 LIVE_MIN_INTERVAL_S = 0.5
 HANDLER_ERROR = "handler_error"
+
+
+class _Refused(Exception):
+    """A batch the store did not take (``stopping``: the database stayed down while stopping)."""
+
+    def __init__(self, *, stopping: bool) -> None:
+        super().__init__()
+        self.stopping = stopping
 
 
 @dataclass
@@ -180,34 +190,29 @@ class Ingest:
                 return
 
     def _store(self, items: list[_Item], rejections: dict[str, int]) -> None:
-        attempt = 0
-        while True:
-            try:
-                out = apply_batch(
-                    self.store, [i.incoming for i in items], rejections, self.tz, self.known_devices
-                )
-                break
-            except OperationalError as exc:  # database unreachable/locked: keep the batch, retry
-                attempt += 1
-                log.error("database error, retrying batch of %d (%s)", len(items), exc.orig)
-                if self._stop.is_set() and attempt > 3:
-                    return
-                time.sleep(min(5.0, 0.2 * attempt))
-            except Exception as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                log.exception("batch of %d failed; storing one by one", len(items))
-                if len(items) <= 1:
-                    with self._lock:
-                        self._pending_rejections[f"rejected:{HANDLER_ERROR}"] += len(items)
-                        self.stats[f"rejected:{HANDLER_ERROR}"] += len(items)
-                        for k, v in rejections.items():
-                            self._pending_rejections[k] += v
-                    for i in items:
-                        self._ack(i.mid, i.qos)
-                    return
-                for i, it in enumerate(items):
-                    self._store([it], rejections if i == 0 else {})
+        """Store ``items`` in one transaction, then acknowledge them.
+
+        A database that is unreachable or locked keeps the batch (retried, nothing acknowledged).
+        Any other failure is a message the store refuses (a value the database cannot hold, a bug
+        on one payload): the batch is split in halves and each half stored on its own, so one bad
+        message among n costs about 2·log2(n) extra transactions (not n, as retrying one by one
+        did) and the good messages around it are stored. The message at fault is rejected as
+        ``handler_error``, logged with its event and acknowledged (counted, never silently lost).
+        """
+        try:
+            out = self._apply(items, rejections)
+        except _Refused as refused:
+            if refused.stopping:
                 return
+            exc = refused.__cause__
+            if len(items) == 1:
+                self._reject_stored(items[0], exc, rejections)
+                return
+            half = len(items) // 2
+            log.warning("batch of %d refused (%s); storing it in halves", len(items), exc)
+            self._store(items[:half], rejections)
+            self._store(items[half:], {})
+            return
         for it in items:
             self._ack(it.mid, it.qos)
         self.last_batch_at = time.time()
@@ -219,6 +224,44 @@ class Ingest:
             self.stats["batches"] += 1
         self.known_devices.update(out.unregistered)
         self._after_commit(out)
+
+    def _apply(self, items: list[_Item], rejections: dict[str, int]) -> BatchOutcome:
+        """One transaction; database outages are retried here, other failures raise :class:`_Refused`."""
+        attempt = 0
+        while True:
+            try:
+                return apply_batch(
+                    self.store, [i.incoming for i in items], rejections, self.tz, self.known_devices
+                )
+            except OperationalError as exc:  # database unreachable/locked: keep the batch, retry
+                attempt += 1
+                log.error("database error, retrying batch of %d (%s)", len(items), exc.orig)
+                if self._stop.is_set() and attempt > 3:
+                    raise _Refused(stopping=True) from exc
+                time.sleep(min(5.0, 0.2 * attempt))
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                with self._lock:
+                    self.stats["refused_batches"] += 1
+                raise _Refused(stopping=False) from exc
+
+    def _reject_stored(self, item: _Item, exc: BaseException | None, rejections: dict[str, int]) -> None:
+        """The store refused this one message: count it (with the batch's pending rejections), ack it."""
+        msg = item.incoming.decoded.message
+        log.error(
+            "rejected %s: the store refused %s %s from %s: %r",
+            HANDLER_ERROR,
+            type(msg).__name__,
+            getattr(msg, "event_id", ""),
+            msg.device_id,
+            exc,
+        )
+        with self._lock:
+            self._pending_rejections[f"rejected:{HANDLER_ERROR}"] += 1
+            self.stats[f"rejected:{HANDLER_ERROR}"] += 1
+            for k, v in rejections.items():
+                self._pending_rejections[k] += v
+        self._ack(item.mid, item.qos)
 
     def _after_commit(self, out: BatchOutcome) -> None:
         if self.kpi is not None and out.offices_changed:
