@@ -49,7 +49,7 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
                 log.info("embedded MQTT broker on 127.0.0.1:%d", settings.broker.embedded_port)
             from gateway.mqtt_client import GatewayMqtt
 
-            ingest.mqtt = GatewayMqtt(settings.broker, ingest.on_message)
+            ingest.mqtt = GatewayMqtt(settings.broker, ingest.on_message, ingest.broker_stats.on_sys)
             ingest.mqtt.start()
         app.state.broker = broker
         try:
@@ -89,6 +89,9 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
     from gateway.api import router as api_router
 
     app.include_router(api_router)
+    from gateway.metrics import router as metrics_router
+
+    app.include_router(metrics_router)
     try:
         from gateway.web.routes import router as web_router
     except ImportError as exc:

@@ -70,6 +70,7 @@ class AlertSettings:
     temp_high_c: float = 75.0
     outbox_growing_checks: int = 3  # outbox depth rose on this many consecutive health reports
     outbox_high: int = 500  # ... or is above this
+    broker_queue_high: int = 200_000  # broker holds this many messages ($SYS store count): alert
     sweep_interval_s: float = 5.0
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 
 from contract.codec import ContractError, decode
 from contract.topics import TopicKind
+from gateway.broker_stats import BrokerStats
 from gateway.config import Settings
 from gateway.live import LiveHub
 from gateway.store import Store
@@ -86,6 +87,7 @@ class Ingest:
         self.last_batch_at = 0.0
         self.last_error: str | None = None
         self.bridge: Any = None  # PgLiveBridge with PostgreSQL
+        self.broker_stats = BrokerStats()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -108,7 +110,7 @@ class Ingest:
         if mqtt:
             from gateway.mqtt_client import GatewayMqtt
 
-            self.mqtt = GatewayMqtt(self.settings.broker, self.on_message)
+            self.mqtt = GatewayMqtt(self.settings.broker, self.on_message, self.broker_stats.on_sys)
             self.mqtt.start()
 
     def stop(self) -> None:
@@ -351,6 +353,7 @@ class Ingest:
                     )
                 if self.alerts is not None:
                     self.alerts.sweep()
+                    self.alerts.on_broker(self.broker_stats.snapshot())
                 if self.retention is not None and (
                     time.time() - last_retention > self.settings.retention.run_every_h * 3600
                 ):

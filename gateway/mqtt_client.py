@@ -2,14 +2,20 @@
 
 Messages are acknowledged by the caller (``manual_ack``) only after they are stored, so a crash
 between receipt and commit makes the broker redeliver (the store is idempotent by event_id).
-A stable ``client_id`` gets a persistent session: QoS 1 events published while the gateway is down
-wait at the broker.
+The session is always persistent (MQTT 3.1.1 ``clean_session=False``; v5 ``clean_start=False`` with
+a 30-day session expiry) under a stable client id (``[broker] client_id``, else
+``motcua-gw-<hostname>``): QoS 1 events published while the gateway is stopped or restarting wait
+at the broker, within its queue limits (provisioning/mosquitto_conf.py). Several gateway processes
+on one host need distinct ``client_id`` values (a second connection with the same id takes the
+session over).
+
+The broker's ``$SYS`` statistics (queue depth, drops) are subscribed at QoS 0 beside the events and
+handed to ``on_sys`` (gateway/broker_stats.py), never to ingest.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import ssl
 import threading
@@ -24,12 +30,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from contract.topics import SUBSCRIBE_ALL, shared_subscription
+from gateway.broker_stats import SYS_TOPICS
 from gateway.config import BrokerSettings
 
 log = logging.getLogger("motcua.gateway.mqtt")
 
 OnMessage = Callable[[str, bytes, int, int], None]  # topic, payload, mid, qos
+OnSys = Callable[[str, bytes], None]
 READ_CHUNK = 65536
+SESSION_EXPIRY_S = 30 * 86400  # as the broker's persistent_client_expiration (mosquitto_conf.py)
 
 
 class _Matcher(MQTTMatcher):
@@ -75,14 +84,19 @@ class _BufferedClient(mqtt.Client):
         return rc
 
 
+def default_client_id() -> str:
+    return f"motcua-gw-{socket.gethostname()[:40]}"
+
+
 class GatewayMqtt:
-    def __init__(self, cfg: BrokerSettings, on_message: OnMessage) -> None:
+    def __init__(self, cfg: BrokerSettings, on_message: OnMessage, on_sys: OnSys | None = None) -> None:
         self.cfg = cfg
         self._on_message_cb = on_message
+        self._on_sys = on_sys
         self.connected = threading.Event()
         self.v5 = bool(cfg.shared_group)
-        self.persistent = bool(cfg.client_id)
-        client_id = cfg.client_id or f"motcua-gw-{socket.gethostname()[:20]}-{os.getpid()}"
+        self.persistent = True
+        client_id = cfg.client_id or default_client_id()
         self.client_id = client_id
         if self.v5:
             self.client = _BufferedClient(
@@ -121,7 +135,7 @@ class GatewayMqtt:
         props = None
         if self.v5:
             props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = 86400 if self.persistent else 0
+            props.SessionExpiryInterval = SESSION_EXPIRY_S if self.persistent else 0
             self.client.connect_async(
                 self.host,
                 self.port,
@@ -149,7 +163,15 @@ class GatewayMqtt:
             log.error("MQTT connect to %s:%s refused: %s", self.host, self.port, reason)
             return
         client.subscribe(self.topic, qos=1)
-        log.info("MQTT connected to %s:%s, subscribed to %s", self.host, self.port, self.topic)
+        if self._on_sys is not None:
+            client.subscribe([(t, 0) for t in SYS_TOPICS])
+        log.info(
+            "MQTT connected to %s:%s as %s (persistent session), subscribed to %s",
+            self.host,
+            self.port,
+            self.client_id,
+            self.topic,
+        )
         self.connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
@@ -157,7 +179,14 @@ class GatewayMqtt:
         log.warning("MQTT disconnected (%s); paho reconnects", reason)
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
-        self._on_message_cb(msg.topic, msg.payload, msg.mid, msg.qos)
+        topic = msg.topic
+        if topic.startswith("$SYS/"):
+            if self._on_sys is not None:
+                self._on_sys(topic, msg.payload)
+            if msg.qos > 0:
+                self.client.ack(msg.mid, msg.qos)
+            return
+        self._on_message_cb(topic, msg.payload, msg.mid, msg.qos)
 
     # ------------------------------------------------------------------ actions
 
