@@ -46,7 +46,11 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
                 from iotcore import Broker
 
                 broker = Broker(port=settings.broker.embedded_port, listen="127.0.0.1").start()
-                log.info("embedded MQTT broker on 127.0.0.1:%d", settings.broker.embedded_port)
+                log.warning(
+                    "embedded MQTT broker on 127.0.0.1:%d: CHỈ DÙNG CỤC BỘ / LOCAL USE ONLY (anonymous, "
+                    "no TLS, no ACL, queues in RAM; production: Mosquitto, motcua-provision mosquitto-conf)",
+                    settings.broker.embedded_port,
+                )
             from gateway.mqtt_client import GatewayMqtt
 
             ingest.mqtt = GatewayMqtt(settings.broker, ingest.on_message, ingest.broker_stats.on_sys)

@@ -10,7 +10,9 @@ on one host need distinct ``client_id`` values (a second connection with the sam
 session over).
 
 The broker's ``$SYS`` statistics (queue depth, drops) are subscribed at QoS 0 beside the events and
-handed to ``on_sys`` (gateway/broker_stats.py), never to ingest.
+handed to ``on_sys`` (gateway/broker_stats.py), never to ingest. A broker that drops the connection
+instead of answering that subscription (rumqttd, the embedded demo broker, refuses ``$`` filters) is
+not asked again: the broker gauges stay empty and a warning says why.
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ class GatewayMqtt:
         self._on_message_cb = on_message
         self._on_sys = on_sys
         self.connected = threading.Event()
+        self._sys_mid: int | None = None  # $SYS subscription sent, SUBACK not yet seen
+        self.sys_refused = False
         self.v5 = bool(cfg.shared_group)
         self.persistent = True
         client_id = cfg.client_id or default_client_id()
@@ -125,6 +129,7 @@ class GatewayMqtt:
             self.client.tls_set_context(ctx)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(1, 10)
         self.topic = shared_subscription(cfg.shared_group) if cfg.shared_group else SUBSCRIBE_ALL
@@ -163,8 +168,8 @@ class GatewayMqtt:
             log.error("MQTT connect to %s:%s refused: %s", self.host, self.port, reason)
             return
         client.subscribe(self.topic, qos=1)
-        if self._on_sys is not None:
-            client.subscribe([(t, 0) for t in SYS_TOPICS])
+        if self._on_sys is not None and not self.sys_refused:
+            self._sys_mid = client.subscribe([(t, 0) for t in SYS_TOPICS])[1]
         log.info(
             "MQTT connected to %s:%s as %s (persistent session), subscribed to %s",
             self.host,
@@ -174,8 +179,19 @@ class GatewayMqtt:
         )
         self.connected.set()
 
+    def _on_subscribe(self, _c: mqtt.Client, _ud: Any, mid: int, _codes: Any, _props: Any) -> None:
+        if mid == self._sys_mid:
+            self._sys_mid = None
+
     def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self.connected.clear()
+        if self._sys_mid is not None:
+            self._sys_mid = None
+            self.sys_refused = True
+            log.warning(
+                "the broker dropped the connection on the $SYS subscription: not asked again, "
+                "broker queue gauges and alerts unavailable with this broker"
+            )
         log.warning("MQTT disconnected (%s); paho reconnects", reason)
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:

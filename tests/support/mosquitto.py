@@ -14,6 +14,8 @@ from pathlib import Path
 from provisioning.mosquitto_conf import QueueSizing, limits_conf
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+# as write_broker_config; "all" (the default here, for test diagnostics) logs every packet
+PRODUCTION_LOG = ("error", "warning", "notice", "information")
 
 
 def free_port() -> int:
@@ -43,7 +45,7 @@ class Mosquitto:
 
     def __init__(self, port: int | None = None, extra_conf: str = "", workdir: Path | None = None,
                  listener_conf: str | None = None, sizing: QueueSizing | None = None,
-                 sys_interval_s: int = 10) -> None:
+                 sys_interval_s: int = 10, log_types: tuple[str, ...] = ("all",)) -> None:
         self.port = port or free_port()
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="mosq-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -54,7 +56,8 @@ class Mosquitto:
         self.conf.write_text(
             listener
             + limits_conf(sizing or QueueSizing(), self.workdir, sys_interval_s=sys_interval_s)
-            + f"log_dest file {self.log}\nlog_type all\n"
+            + f"log_dest file {self.log}\n"
+            + "".join(f"log_type {t}\n" for t in log_types)
             + extra_conf
         )
         os.chmod(self.conf, 0o644)
