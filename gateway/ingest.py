@@ -36,6 +36,7 @@ from gateway.store.writer import BatchOutcome, Incoming, apply_batch
 log = logging.getLogger("motcua.gateway.ingest")
 
 LIVE_MIN_INTERVAL_S = 0.5
+QUEUE_BATCHES = 4
 HANDLER_ERROR = "handler_error"
 
 
@@ -72,7 +73,12 @@ class Ingest:
         self.alerts = alerts
         self.retention = retention
         self.tz = ZoneInfo(settings.kpi.timezone)
-        self.queue: queue.Queue[_Item | None] = queue.Queue(maxsize=50_000)
+        # A few batches: a longer queue only holds decoded messages in RAM (and makes every garbage
+        # collection walk them) while the broker could hold them; when it is full the paho thread
+        # waits, and TCP flow control makes the broker keep the rest queued.
+        self.queue: queue.Queue[_Item | None] = queue.Queue(
+            maxsize=QUEUE_BATCHES * settings.database.batch_size
+        )
         self._lock = threading.Lock()
         self._pending_rejections: Counter[str] = Counter()
         # per-process totals (the database holds the totals over all processes)
@@ -164,6 +170,17 @@ class Ingest:
             except Exception:  # a lost ack means a redelivery, which is idempotent
                 log.exception("ack failed")
 
+    def _ack_stored(self, items: list[_Item]) -> None:
+        if self.mqtt is None:
+            return
+        try:
+            self.mqtt.ack_many([i.mid for i in items if i.qos == 1])
+            for i in items:
+                if i.qos > 1:
+                    self.mqtt.ack(i.mid, i.qos)
+        except Exception:  # a lost ack means a redelivery, which is idempotent
+            log.exception("ack failed")
+
     # ------------------------------------------------------------------ store (writer thread)
 
     def _writer_loop(self) -> None:
@@ -215,8 +232,7 @@ class Ingest:
             self._store(items[:half], rejections)
             self._store(items[half:], {})
             return
-        for it in items:
-            self._ack(it.mid, it.qos)
+        self._ack_stored(items)
         self.last_batch_at = time.time()
         with self._lock:
             self.stats["accepted"] += out.accepted

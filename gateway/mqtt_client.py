@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +41,7 @@ log = logging.getLogger("motcua.gateway.mqtt")
 OnMessage = Callable[[str, bytes, int, int], None]  # topic, payload, mid, qos
 OnSys = Callable[[str, bytes], None]
 READ_CHUNK = 65536
+_PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK, remaining length 2) + message id; v3.1.1 and v5
 SESSION_EXPIRY_S = 30 * 86400  # as the broker's persistent_client_expiration (mosquitto_conf.py)
 
 
@@ -57,7 +59,10 @@ class _BufferedClient(mqtt.Client):
     one packet per ``select`` when nothing is outbound (our acks are manual), i.e. ~4 system calls
     per message. Here ``recv`` fills a buffer that later reads are served from, and ``loop_read``
     goes on while whole packets remain buffered, so a burst of messages costs one ``select`` and
-    one ``recv`` per 64 KiB. Relies on paho's ``_sock_recv``/``_sock_close`` (pinned 2.2).
+    one ``recv`` per 64 KiB. ``ack_many`` sends the PUBACKs of a stored batch as one write (paho's
+    ``ack`` queues one packet per message: a wake-up and a ``send`` each). Relies on paho's
+    ``_sock_recv``/``_sock_close``/``_packet_queue`` (pinned 2.2; tests/gateway/test_mqtt_client_paho.py
+    fails if they change).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -78,6 +83,11 @@ class _BufferedClient(mqtt.Client):
     def _sock_close(self) -> None:
         self._rbuf.clear()
         super()._sock_close()
+
+    def ack_many(self, mids: list[int]) -> None:
+        """PUBACK (MQTT v3.1.1 and v5, reason "success" implied) for QoS 1 messages, in one packet write."""
+        if mids:
+            self._packet_queue(mqtt.PUBACK, b"".join(_PUBACK.pack(mqtt.PUBACK, 2, m) for m in mids), 0, 0)
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
         rc = super().loop_read(max_packets)
@@ -209,6 +219,10 @@ class GatewayMqtt:
     def ack(self, mid: int, qos: int) -> None:
         if qos > 0:
             self.client.ack(mid, qos)
+
+    def ack_many(self, mids: list[int]) -> None:
+        """Acknowledge QoS 1 messages (``mids``) in one write."""
+        self.client.ack_many(mids)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, timeout: float = 10.0) -> bool:
         """Publish and wait for the broker's acknowledgement; False if not acknowledged in time."""

@@ -66,7 +66,7 @@ class QueueSizing:
     events_per_kiosk_day: int = 500
     outage_days: float = 1.0
     payload_budget: int = 1024
-    inflight: int = 1000  # per client: the gateway acks after commit, so round trips bound throughput
+    inflight: int = 10_000  # per client: the gateway acks after commit; a small window stalls a backlog
 
     def __post_init__(self) -> None:
         for name in ("kiosks", "events_per_kiosk_day", "payload_budget", "inflight"):

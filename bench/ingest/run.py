@@ -145,12 +145,11 @@ def _run(a: argparse.Namespace, work: Path, broker: Mosquitto, db: str, label: s
     """Both phases against one database; prints its report and returns the figures."""
     n = a.events
     work.mkdir(parents=True)
-    extra = f"[database]\nbatch_size = {a.batch_size}\n" if a.batch_size else ""
     gws: list[GatewayProcess] = []
     procs: list[subprocess.Popen] = []
     res: dict[str, Any] = {"load_before": _load()}
     try:
-        gws = _gateways(a.gateways, work, broker.url, db, label, extra)
+        gws = _gateways(a.gateways, work, broker.url, db, label, a.batch_size)
         gw = gws[0]  # the stored-event count is a database total over all processes
         # ---------------------------------------------------------------- phase 1: live
         if not a.skip_live:
@@ -188,7 +187,7 @@ def _run(a: argparse.Namespace, work: Path, broker: Mosquitto, db: str, label: s
         sink.wait(900)
         snk = json.loads((work / "sink2.json").read_text())
         res["cap_sink"] = (snk["count"] - 1) / (snk["last"] - snk["first"])
-        gws = _gateways(a.gateways, work, broker.url, db, label, extra)
+        gws = _gateways(a.gateways, work, broker.url, db, label, a.batch_size)
         gw = gws[0]
         poller = _Poller(gw, base, n)
         poller.join()
@@ -211,15 +210,15 @@ def _run(a: argparse.Namespace, work: Path, broker: Mosquitto, db: str, label: s
             g.stop()
 
 
-def _gateways(k: int, work: Path, broker_url: str, db: str, label: str, extra: str) -> list[GatewayProcess]:
+def _gateways(k: int, work: Path, broker_url: str, db: str, label: str, batch: int) -> list[GatewayProcess]:
     if k == 1:
-        return [GatewayProcess(work, broker_url, db, extra=extra, client_id=f"bench-gw-{label}").start()]
+        return [GatewayProcess(work, broker_url, db, batch_size=batch, client_id=f"bench-gw-{label}").start()]
     return [
         GatewayProcess(
             work / f"gw{i}",
             broker_url,
             db,
-            extra=extra,
+            batch_size=batch,
             client_id=f"bench-gw-{label}-{i}",
             shared_group=f"bench-{label}",
         ).start()
