@@ -43,11 +43,15 @@ def sink(port: int, n: int, out: str, persistent: str = "") -> None:
 
     c.on_subscribe = on_subscribe
 
+    cpu: list[float] = []
+
     def on_message(_c, _u, _m) -> None:
         t = time.time()
         if not times:
             times.append(t)
+            cpu.append(time.process_time())
         times[1:] = [t]
+        cpu[1:] = [time.process_time()]
         sink.count += 1  # type: ignore[attr-defined]
         if sink.count >= n:  # type: ignore[attr-defined]
             done.set()
@@ -62,7 +66,10 @@ def sink(port: int, n: int, out: str, persistent: str = "") -> None:
     if n == 0:
         return
     with open(out, "w") as f:
-        json.dump({"first": times[0], "last": times[-1], "count": sink.count}, f)  # type: ignore[attr-defined]
+        json.dump(
+            {"first": times[0], "last": times[-1], "count": sink.count, "cpu_s": cpu[-1] - cpu[0]},  # type: ignore[attr-defined]
+            f,
+        )
 
 
 def events(n: int, devices: int) -> list[tuple[str, bytes]]:

@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench.ingest.common import REPO, GatewayProcess, percentile
 from tests.support.mosquitto import PRODUCTION_LOG, Mosquitto
 
@@ -131,7 +133,8 @@ def main() -> None:
             for label, r in summary:
                 print(
                     f"  {label:14} broker → null sub {r['cap_sink']:>8,.0f}/s  gateway {r['cap_gw']:>7,.0f}/s"
-                    f"   ratio {r['cap_gw'] / r['cap_sink']:.0%}   ({r['load_mid']})"
+                    f"   ratio {r['cap_gw'] / r['cap_sink']:.0%}   CPU/event {r['cpu_gw_us']:.0f} vs "
+                    f"{r['cpu_sink_us']:.0f} µs   ({r['load_mid']})"
                 )
     finally:
         if pg:
@@ -187,12 +190,15 @@ def _run(a: argparse.Namespace, work: Path, broker: Mosquitto, db: str, label: s
         sink.wait(900)
         snk = json.loads((work / "sink2.json").read_text())
         res["cap_sink"] = (snk["count"] - 1) / (snk["last"] - snk["first"])
+        res["cpu_sink_us"] = snk["cpu_s"] / (snk["count"] - 1) * 1e6
         gws = _gateways(a.gateways, work, broker.url, db, label, a.batch_size)
         gw = gws[0]
+        cpu0 = _cpu(gws)
         poller = _Poller(gw, base, n)
         poller.join()
         first = next(p for p in poller.polls if p[1] > 0)
         last = poller.polls[-1]
+        res["cpu_gw_us"] = (_cpu(gws) - cpu0) / max(1, last[1]) * 1e6
         res["cap_gw"] = (last[1] - first[1]) / (last[0] - first[0])
         res["cap_drained"] = (last[1], first[1])
         if last[1] < n:
@@ -224,6 +230,11 @@ def _gateways(k: int, work: Path, broker_url: str, db: str, label: str, batch: i
         ).start()
         for i in range(k)
     ]
+
+
+def _cpu(gws: list[GatewayProcess]) -> float:
+    """CPU seconds (user + system) used so far by the gateway processes."""
+    return sum(sum(psutil.Process(g.proc.pid).cpu_times()[:2]) for g in gws if g.proc)
 
 
 def _stored(work: Path, broker_url: str, db: str) -> int:
@@ -262,6 +273,10 @@ def _report(a: argparse.Namespace, db: str, r: dict[str, Any], stats: dict[str, 
         f"{r['cap_drained'][0] - r['cap_drained'][1]} events between first and last poll)"
     )
     print(f"   ratio               {r['cap_gw'] / r['cap_sink']:.0%} (target >= 80 %)")
+    print(
+        f"   CPU per event       gateway {r['cpu_gw_us']:.0f} µs, null sub {r['cpu_sink_us']:.0f} µs "
+        f"(less sensitive to other load than the rates; ratio {r['cpu_sink_us'] / r['cpu_gw_us']:.0%})"
+    )
     print(
         f"stored {stats['stored_events']}, accepted {stats['accepted']}, duplicates "
         f"{stats['duplicates']}, rejected {stats['rejected']}"
