@@ -193,12 +193,12 @@ def _run(a: argparse.Namespace, work: Path, broker: Mosquitto, db: str, label: s
         res["cpu_sink_us"] = snk["cpu_s"] / (snk["count"] - 1) * 1e6
         gws = _gateways(a.gateways, work, broker.url, db, label, a.batch_size)
         gw = gws[0]
-        cpu0 = _cpu(gws)
+        cpu0, k0 = _cpu(gws), gw.stats()["stored_events"] - base  # from here: CPU and events alike
         poller = _Poller(gw, base, n)
         poller.join()
         first = next(p for p in poller.polls if p[1] > 0)
         last = poller.polls[-1]
-        res["cpu_gw_us"] = (_cpu(gws) - cpu0) / max(1, last[1]) * 1e6
+        res["cpu_gw_us"] = (_cpu(gws) - cpu0) / max(1, last[1] - k0) * 1e6
         res["cap_gw"] = (last[1] - first[1]) / (last[0] - first[0])
         res["cap_drained"] = (last[1], first[1])
         if last[1] < n:
