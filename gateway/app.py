@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from gateway.body_limit import BodyLimitMiddleware
 from gateway.config import ConfigError, Settings
 from gateway.kpi import KpiService
 from gateway.live import LiveHub
@@ -67,6 +68,8 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
         lifespan=lifespan,
         description="One-stop office KPIs, map feed and fleet health (Bộ phận Một cửa).",
     )
+    app.add_middleware(BodyLimitMiddleware, limit=settings.web.max_body_bytes,
+                       per_path={"/api/v1/updates": settings.web.max_upload_bytes})
     app.state.settings = settings
     app.state.store = store
     app.state.live = live

@@ -27,6 +27,8 @@ class ConfigError(ValueError):
 class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8000
+    max_body_bytes: int = 1024 * 1024  # any request body above this is refused with 413 before it is read
+    max_upload_bytes: int = 512 * 1024 * 1024  # POST /api/v1/updates (update bundles, admin only)
 
 
 @dataclass
@@ -168,6 +170,8 @@ class Settings:
     def validate(self) -> None:
         if not (0 < self.web.port < 65536):
             raise ConfigError(f"[web] port={self.web.port}: must be 1..65535")
+        if self.web.max_body_bytes < 1024 or self.web.max_upload_bytes < self.web.max_body_bytes:
+            raise ConfigError("[web] max_body_bytes must be >= 1024 and max_upload_bytes >= max_body_bytes")
         if not (0 < self.broker.embedded_port < 65536):
             raise ConfigError(f"[broker] embedded_port={self.broker.embedded_port}: must be 1..65535")
         if self.broker.url:
