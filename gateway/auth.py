@@ -5,8 +5,9 @@
   session id and a per-session CSRF token; state-changing requests made with the cookie must send
   the token (header ``X-CSRF-Token`` or form field ``csrf_token``). Bearer-token requests are exempt.
 - API tokens: ``Authorization: Bearer <token>``; the config stores only the token's SHA-256.
-- Passwords: argon2id (argon2-cffi). Login failures are rate limited per client IP + username
-  (and, more loosely, per IP).
+- Passwords: argon2id (argon2-cffi). Login failures are limited per (client, user) and per client,
+  and slowed (never blocked) per user across all clients: see ``gateway.login_limit``. The client is
+  the TCP peer, or ``X-Forwarded-For`` as written by a proxy listed in ``[auth] trusted_proxies``.
 - Users come from ``[auth].users`` in the config and from ``<data_dir>/users.json``, which
   ``add_user`` (the ``motcua-gateway user add`` command) maintains. ``MOTCUA_ADMIN_PASSWORD``
   bootstraps a first admin when none exists.
@@ -16,19 +17,17 @@ The app keeps one ``Authenticator`` in ``app.state.auth`` (see ``build_authentic
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import hashlib
 import hmac
 import json
 import logging
-import math
 import os
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,17 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import HTTPException, Request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from starlette.concurrency import run_in_threadpool
+
+from gateway.login_limit import (
+    Attempt,
+    LoginLimiter,
+    LoginLimits,
+    Network,
+    client_address,
+    parse_networks,
+)
+from gateway.login_limit import RateLimited as RateLimited  # re-exported: raised by Authenticator.login
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +61,6 @@ ADMIN_USER_ENV = "MOTCUA_ADMIN_USER"
 SECRET_FILE = "secret_key"
 USERS_FILE = "users.json"
 MIN_SECRET_LEN = 32
-MAX_TRACKED = 10_000  # (ip, user) failure windows kept before stale ones are dropped
 
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so that unknown users cost the same time.
@@ -110,8 +119,8 @@ class AuthSettings:
     users: tuple[User, ...] = ()
     api_tokens: tuple[ApiToken, ...] = ()
     session_ttl_s: int = 8 * 3600
-    login_max_failures: int = 5
-    login_window_s: int = 300
+    login_limits: LoginLimits = LoginLimits()
+    trusted_proxies: tuple[Network, ...] = ()
     cookie_secure: bool = False
     users_file: Path | None = None
     secret_key_source: str = "config"
@@ -127,7 +136,9 @@ class AuthSettings:
         """Parse ``[auth]``; raises ``ValueError`` naming the bad key.
 
         Keys: ``secret_key``, ``session_ttl_s``, ``cookie_secure``,
-        ``login_rate_limit = {max_failures, window_s}``, ``users = [{username, role, password_hash}]``,
+        ``login_rate_limit = {max_failures, window_s, client_max_failures, user_slow_after,
+        slow_interval_s, slow_max_wait_s}``, ``trusted_proxies = ["10.0.0.1", ...]``,
+        ``users = [{username, role, password_hash}]``,
         ``api_tokens = [{name, role, token_sha256}]``, ``users_file``.
         Without ``secret_key``: env ``MOTCUA_SECRET_KEY``, else ``<data_dir>/secret_key`` (created
         0600 on first use), else an ephemeral key with a warning (sessions end at restart).
@@ -135,21 +146,21 @@ class AuthSettings:
         table = dict(table or {})
         env = os.environ if env is None else env
         known = {"secret_key", "users", "api_tokens", "session_ttl_s", "login_rate_limit",
-                 "cookie_secure", "users_file"}
+                 "cookie_secure", "users_file", "trusted_proxies"}
         unknown = set(table) - known
         if unknown:
             raise ValueError(f"auth: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
 
         secret, source = _resolve_secret(table.get("secret_key"), data_dir, env)
         ttl = _positive_int(table.get("session_ttl_s", 8 * 3600), "auth.session_ttl_s")
-        rl = table.get("login_rate_limit", {})
-        if not isinstance(rl, Mapping):
-            raise ValueError("auth.login_rate_limit must be a table {max_failures, window_s}")
-        bad_rl = set(rl) - {"max_failures", "window_s"}
-        if bad_rl:
-            raise ValueError(f"auth.login_rate_limit: unknown key(s) {sorted(bad_rl)}")
-        max_failures = _positive_int(rl.get("max_failures", 5), "auth.login_rate_limit.max_failures")
-        window_s = _positive_int(rl.get("window_s", 300), "auth.login_rate_limit.window_s")
+        limits = _parse_limits(table.get("login_rate_limit", {}))
+        proxies = table.get("trusted_proxies", [])
+        if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
+            raise ValueError("auth.trusted_proxies must be a list of IP addresses or networks")
+        try:
+            trusted = parse_networks(proxies)
+        except ValueError as exc:
+            raise ValueError(f"auth.trusted_proxies: {exc}") from None
         secure = table.get("cookie_secure", False)
         if not isinstance(secure, bool):
             raise ValueError("auth.cookie_secure must be true or false")
@@ -169,8 +180,27 @@ class AuthSettings:
         else:
             users_file = Path(data_dir) / USERS_FILE if data_dir is not None else None
         return cls(secret_key=secret, users=users, api_tokens=tokens, session_ttl_s=ttl,
-                   login_max_failures=max_failures, login_window_s=window_s, cookie_secure=secure,
+                   login_limits=limits, trusted_proxies=trusted, cookie_secure=secure,
                    users_file=users_file, secret_key_source=source)
+
+
+def _parse_limits(rl: Any) -> LoginLimits:
+    if not isinstance(rl, Mapping):
+        raise ValueError("auth.login_rate_limit must be a table {max_failures, window_s, ...}")
+    known = set(LoginLimits.__dataclass_fields__)
+    bad = set(rl) - known
+    if bad:
+        raise ValueError(f"auth.login_rate_limit: unknown key(s) {sorted(bad)}")
+    default = LoginLimits()
+    ints = {k: _positive_int(rl.get(k, getattr(default, k)), f"auth.login_rate_limit.{k}")
+            for k in ("max_failures", "window_s", "client_max_failures", "user_slow_after")}
+    floats = {}
+    for k in ("slow_interval_s", "slow_max_wait_s"):
+        v = rl.get(k, getattr(default, k))
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 3600:
+            raise ValueError(f"auth.login_rate_limit.{k} must be a number of seconds 0..3600, got {v!r}")
+        floats[k] = float(v)
+    return LoginLimits(**ints, **floats)
 
 
 def _list(value: Any, key: str) -> list[Any]:
@@ -308,12 +338,6 @@ def bootstrap_admin(settings: AuthSettings, env: Mapping[str, str] | None = None
 # --------------------------------------------------------------------------- runtime
 
 
-class RateLimited(Exception):
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many failed logins; retry in {retry_after_s} s")
-        self.retry_after_s = retry_after_s
-
-
 @dataclass(frozen=True, slots=True)
 class Principal:
     name: str
@@ -326,11 +350,6 @@ class Principal:
         return ROLES[self.role] >= ROLES[role]
 
 
-@dataclass
-class _Window:
-    times: deque[float] = field(default_factory=deque)
-
-
 class Authenticator:
     """Checks passwords, tokens and session cookies; limits login attempts. Thread-safe."""
 
@@ -340,13 +359,11 @@ class Authenticator:
         self._serializer = URLSafeTimedSerializer(settings.secret_key, salt="motcua-session")
         self._login_serializer = URLSafeTimedSerializer(settings.secret_key, salt="motcua-login-csrf")
         self._lock = threading.Lock()
-        self._failures: dict[tuple[str, str], _Window] = {}
-        self._ip_failures: dict[str, _Window] = {}
+        self.limiter = LoginLimiter(settings.login_limits, clock)
         self._revoked: dict[str, float] = {}
         self._file_users: list[User] = []
         self._file_stamp: tuple[int, int, int] | None = None  # (inode, mtime ns, size) of users.json
         self.rejected_logins = 0
-        self.rate_limited_logins = 0
 
     # users ---------------------------------------------------------------
     def users(self) -> dict[str, User]:
@@ -369,57 +386,44 @@ class Authenticator:
         return merged
 
     # login ---------------------------------------------------------------
-    def _prune(self, window: _Window, now: float) -> None:
-        while window.times and window.times[0] <= now - self.settings.login_window_s:
-            window.times.popleft()
+    @property
+    def rate_limited_logins(self) -> int:
+        return self.limiter.limited
 
-    def _forget_stale(self, now: float) -> None:
-        horizon = now - self.settings.login_window_s
-        self._failures = {k: w for k, w in self._failures.items() if w.times and w.times[-1] > horizon}
-        self._ip_failures = {k: w for k, w in self._ip_failures.items() if w.times and w.times[-1] > horizon}
+    def client_of(self, request: Request) -> str:
+        """The address login attempts are counted against (see ``gateway.login_limit``)."""
+        return client_address(request.client.host if request.client else None,
+                              request.headers.getlist("x-forwarded-for"), self.settings.trusted_proxies)
 
-    def check_rate(self, username: str, ip: str) -> None:
-        """Raise ``RateLimited`` if this IP+user (or this IP overall) failed too often recently."""
-        with self._lock:
-            self._check_rate_locked(username, ip, self._clock())
+    def begin_login(self, username: str, client: str) -> Attempt:
+        """Admit an attempt or raise ``RateLimited``; wait ``attempt.delay_s`` before ``finish_login``."""
+        return self.limiter.begin(username, client)
 
-    def _check_rate_locked(self, username: str, ip: str, now: float) -> tuple[_Window, _Window]:
-        pair = self._failures.setdefault((ip, username.lower()), _Window())
-        per_ip = self._ip_failures.setdefault(ip, _Window())
-        self._prune(pair, now)
-        self._prune(per_ip, now)
-        limit = self.settings.login_max_failures
-        for window, cap in ((pair, limit), (per_ip, 4 * limit)):
-            if len(window.times) >= cap:
-                self.rate_limited_logins += 1
-                retry = math.ceil(window.times[0] + self.settings.login_window_s - now)
-                raise RateLimited(max(retry, 1))
-        return pair, per_ip
-
-    def login(self, username: str, password: str, ip: str) -> Principal | None:
-        """Verify a password. ``None`` on failure (counted); raises ``RateLimited`` when blocked.
-
-        The attempt is counted as a failure *before* the (slow) hash check and forgiven on success, so
-        that many attempts sent at once cannot all pass the limit while none has failed yet."""
-        now = self._clock()
-        with self._lock:
-            if len(self._failures) > MAX_TRACKED:  # many distinct names/IPs: forget stale windows
-                self._forget_stale(now)
-            pair, per_ip = self._check_rate_locked(username, ip, now)
-            pair.times.append(now)
-            per_ip.times.append(now)
+    def finish_login(self, attempt: Attempt, username: str, password: str) -> Principal | None:
+        """Verify the password (slow: argon2). ``None`` on failure (counted)."""
         user = self.users().get(username)
         ok = verify_password(user.password_hash if user else _DUMMY_HASH, password) and user is not None
-        with self._lock:
-            if not ok:
+        if not ok or user is None:
+            with self._lock:
                 self.rejected_logins += 1
-                return None
-            self._failures.pop((ip, username.lower()), None)
-            with contextlib.suppress(ValueError):
-                per_ip.times.remove(now)
-        assert user is not None
+            return None
+        self.limiter.succeeded(attempt)
         return Principal(user.username, user.role, "session", csrf=secrets.token_urlsafe(24),
                          sid=secrets.token_urlsafe(16))
+
+    def login(self, username: str, password: str, ip: str) -> Principal | None:
+        """Blocking form of ``begin_login`` + wait + ``finish_login`` (CLI, tests)."""
+        attempt = self.begin_login(username, ip)
+        if attempt.delay_s > 0:
+            time.sleep(attempt.delay_s)
+        return self.finish_login(attempt, username, password)
+
+    async def login_async(self, username: str, password: str, client: str) -> Principal | None:
+        """For request handlers: the slow-lane wait holds no worker thread; the hash runs in one."""
+        attempt = self.begin_login(username, client)
+        if attempt.delay_s > 0:
+            await asyncio.sleep(attempt.delay_s)
+        return await run_in_threadpool(self.finish_login, attempt, username, password)
 
     # sessions ------------------------------------------------------------
     def session_cookie(self, principal: Principal) -> str:

@@ -47,7 +47,8 @@ class RunningGateway:
         self.app = create_app(settings)
         self.port = settings.web.port
         self.base = f"http://127.0.0.1:{self.port}"
-        cfg = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        cfg = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
+                             proxy_headers=False)  # as gateway.cli runs it: [auth] trusted_proxies decides
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.public = httpx.Client(base_url=self.base, timeout=30)
