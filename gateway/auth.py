@@ -37,14 +37,8 @@ from fastapi import HTTPException, Request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
-from gateway.login_limit import (
-    Attempt,
-    LoginLimiter,
-    LoginLimits,
-    Network,
-    client_address,
-    parse_networks,
-)
+from gateway.auth_config import MIN_SECRET_LEN, ApiToken, User, parse_auth_table, parse_users
+from gateway.login_limit import Attempt, LoginLimiter, LoginLimits, Network, client_address
 from gateway.login_limit import RateLimited as RateLimited  # re-exported: raised by Authenticator.login
 
 log = logging.getLogger(__name__)
@@ -60,7 +54,6 @@ ADMIN_PASSWORD_ENV = "MOTCUA_ADMIN_PASSWORD"
 ADMIN_USER_ENV = "MOTCUA_ADMIN_USER"
 SECRET_FILE = "secret_key"
 USERS_FILE = "users.json"
-MIN_SECRET_LEN = 32
 
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so that unknown users cost the same time.
@@ -98,20 +91,6 @@ def sha256_hex(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class User:
-    username: str
-    role: str
-    password_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class ApiToken:
-    name: str
-    role: str
-    token_sha256: str
-
-
-@dataclass(frozen=True, slots=True)
 class AuthSettings:
     """The ``[auth]`` table. ``secret_key_source`` says where the key came from."""
 
@@ -143,76 +122,17 @@ class AuthSettings:
         Without ``secret_key``: env ``MOTCUA_SECRET_KEY``, else ``<data_dir>/secret_key`` (created
         0600 on first use), else an ephemeral key with a warning (sessions end at restart).
         """
-        table = dict(table or {})
         env = os.environ if env is None else env
-        known = {"secret_key", "users", "api_tokens", "session_ttl_s", "login_rate_limit",
-                 "cookie_secure", "users_file", "trusted_proxies"}
-        unknown = set(table) - known
-        if unknown:
-            raise ValueError(f"auth: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
-
-        secret, source = _resolve_secret(table.get("secret_key"), data_dir, env)
-        ttl = _positive_int(table.get("session_ttl_s", 8 * 3600), "auth.session_ttl_s")
-        limits = _parse_limits(table.get("login_rate_limit", {}))
-        proxies = table.get("trusted_proxies", [])
-        if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
-            raise ValueError("auth.trusted_proxies must be a list of IP addresses or networks")
-        try:
-            trusted = parse_networks(proxies)
-        except ValueError as exc:
-            raise ValueError(f"auth.trusted_proxies: {exc}") from None
-        secure = table.get("cookie_secure", False)
-        if not isinstance(secure, bool):
-            raise ValueError("auth.cookie_secure must be true or false")
-
-        users = tuple(_parse_user(u, i) for i, u in enumerate(_list(table.get("users", []), "auth.users")))
-        names = [u.username for u in users]
-        if len(set(names)) != len(names):
-            raise ValueError("auth.users: duplicate username")
-        tokens = tuple(
-            _parse_token(t, i) for i, t in enumerate(_list(table.get("api_tokens", []), "auth.api_tokens"))
-        )
-        users_file: Path | None
-        if "users_file" in table:
-            if not isinstance(table["users_file"], str) or not table["users_file"]:
-                raise ValueError("auth.users_file must be a path string")
-            users_file = Path(table["users_file"])
+        parsed = parse_auth_table(dict(table or {}))
+        secret, source = _resolve_secret(parsed.secret_key, data_dir, env)
+        if parsed.users_file is not None:
+            users_file: Path | None = Path(parsed.users_file)
         else:
             users_file = Path(data_dir) / USERS_FILE if data_dir is not None else None
-        return cls(secret_key=secret, users=users, api_tokens=tokens, session_ttl_s=ttl,
-                   login_limits=limits, trusted_proxies=trusted, cookie_secure=secure,
+        return cls(secret_key=secret, users=parsed.users, api_tokens=parsed.api_tokens,
+                   session_ttl_s=parsed.session_ttl_s, login_limits=parsed.login_rate_limit.limits(),
+                   trusted_proxies=parsed.networks(), cookie_secure=parsed.cookie_secure,
                    users_file=users_file, secret_key_source=source)
-
-
-def _parse_limits(rl: Any) -> LoginLimits:
-    if not isinstance(rl, Mapping):
-        raise ValueError("auth.login_rate_limit must be a table {max_failures, window_s, ...}")
-    known = set(LoginLimits.__dataclass_fields__)
-    bad = set(rl) - known
-    if bad:
-        raise ValueError(f"auth.login_rate_limit: unknown key(s) {sorted(bad)}")
-    default = LoginLimits()
-    ints = {k: _positive_int(rl.get(k, getattr(default, k)), f"auth.login_rate_limit.{k}")
-            for k in ("max_failures", "window_s", "client_max_failures", "user_slow_after")}
-    floats = {}
-    for k in ("slow_interval_s", "slow_max_wait_s"):
-        v = rl.get(k, getattr(default, k))
-        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 3600:
-            raise ValueError(f"auth.login_rate_limit.{k} must be a number of seconds 0..3600, got {v!r}")
-        floats[k] = float(v)
-    return LoginLimits(**ints, **floats)
-
-
-def _list(value: Any, key: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ValueError(f"{key} must be a list of tables")
-    return value
-
-
-def _positive_int(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{key} must be a positive integer, got {value!r}")
-    return value
 
 
 def _role(value: Any, key: str) -> str:
@@ -221,42 +141,8 @@ def _role(value: Any, key: str) -> str:
     return value
 
 
-def _parse_user(raw: Any, i: int) -> User:
-    key = f"auth.users[{i}]"
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"{key} must be a table")
-    extra = set(raw) - {"username", "role", "password_hash"}
-    if extra:
-        raise ValueError(f"{key}: unknown key(s) {sorted(extra)}")
-    name = raw.get("username")
-    if not isinstance(name, str) or not name.strip() or len(name) > 64:
-        raise ValueError(f"{key}.username must be a non-empty string (at most 64 characters)")
-    pw = raw.get("password_hash")
-    if not isinstance(pw, str) or not pw.startswith("$argon2"):
-        raise ValueError(f"{key}.password_hash must be an argon2 hash (use `motcua-gateway user hash`)")
-    return User(name, _role(raw.get("role"), f"{key}.role"), pw)
-
-
-def _parse_token(raw: Any, i: int) -> ApiToken:
-    key = f"auth.api_tokens[{i}]"
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"{key} must be a table")
-    extra = set(raw) - {"name", "role", "token_sha256"}
-    if extra:
-        raise ValueError(f"{key}: unknown key(s) {sorted(extra)}")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{key}.name must be a non-empty string")
-    digest = raw.get("token_sha256")
-    if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise ValueError(f"{key}.token_sha256 must be 64 lower-case hex digits")
-    return ApiToken(name, _role(raw.get("role"), f"{key}.role"), digest)
-
-
 def _resolve_secret(value: Any, data_dir: Path | str | None, env: Mapping[str, str]) -> tuple[str, str]:
-    if value is not None:
-        if not isinstance(value, str) or len(value) < MIN_SECRET_LEN:
-            raise ValueError(f"auth.secret_key must be a string of at least {MIN_SECRET_LEN} characters")
+    if value is not None:  # (length checked by AuthTable)
         return value, "config"
     from_env = env.get(SECRET_ENV)
     if from_env:
@@ -289,7 +175,7 @@ def load_users_file(path: Path) -> list[User]:
     if not path.exists():
         return []
     raw = json.loads(path.read_text() or "[]")
-    return [_parse_user(u, i) for i, u in enumerate(_list(raw, str(path)))]
+    return parse_users(raw, str(path))
 
 
 def _write_users_file(path: Path, users: list[User]) -> None:
@@ -305,7 +191,8 @@ def _write_users_file(path: Path, users: list[User]) -> None:
 def add_user(path: Path, username: str, password: str, role: str = "operator") -> User:
     """Add or replace ``username`` in ``users.json`` (for ``motcua-gateway user add``)."""
     _role(role, "role")
-    user = _parse_user({"username": username, "role": role, "password_hash": hash_password(password)}, 0)
+    entry = {"username": username, "role": role, "password_hash": hash_password(password)}
+    user = parse_users([entry], "user")[0]
     users = [u for u in load_users_file(path) if u.username != username] + [user]
     _write_users_file(path, users)
     return user
