@@ -8,12 +8,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from gateway.alerts import AlertManager
+from gateway.api import router as api_router
+from gateway.auth import AuthSettings, build_authenticator
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.config import ConfigError, Settings
+from gateway.ingest import Ingest
 from gateway.kpi import KpiService
 from gateway.live import LiveHub
 from gateway.registry import load_registry
+from gateway.retention import Retention
 from gateway.store import Store
+from gateway.updates_api import router as updates_router
+from gateway.web.routes import router as web_router
 
 log = logging.getLogger("motcua.gateway")
 
@@ -25,10 +32,6 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
     store = Store(settings.database_url)
     live = LiveHub()
     kpi = KpiService(store, settings.kpi)
-
-    from gateway.alerts import AlertManager
-    from gateway.ingest import Ingest
-    from gateway.retention import Retention
 
     alerts = AlertManager(store, settings.alerts)
     retention = Retention(store, settings.retention)
@@ -79,29 +82,11 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
     app.state.retention = retention
     app.state.broker = None
     try:
-        from gateway.auth import AuthSettings, build_authenticator
-
-        try:
-            auth_settings = AuthSettings.from_table(settings.auth, data_dir=settings.data_dir)
-        except ValueError as exc:
-            raise ConfigError(f"[auth] {exc}") from None
-        app.state.auth = build_authenticator(auth_settings)
-    except ImportError:
-        log.warning("gateway.auth missing: operator/admin endpoints are closed")
-
-    from gateway.api import router as api_router
-
+        auth_settings = AuthSettings.from_table(settings.auth, data_dir=settings.data_dir)
+    except ValueError as exc:
+        raise ConfigError(f"[auth] {exc}") from None
+    app.state.auth = build_authenticator(auth_settings)
     app.include_router(api_router)
-    try:
-        from gateway.web.routes import router as web_router
-    except ImportError as exc:
-        log.warning("web pages not mounted: %s", exc)
-    else:
-        app.include_router(web_router)
-    try:
-        from gateway.updates_api import router as updates_router
-    except ImportError as exc:
-        log.info("update bundles API not mounted: %s", exc)
-    else:
-        app.include_router(updates_router)
+    app.include_router(web_router)
+    app.include_router(updates_router)
     return app

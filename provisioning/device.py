@@ -119,11 +119,9 @@ def kiosk_toml(device_id: str, req: DeviceRequest, template: Path = EXAMPLE_CONF
 
 
 def check_kiosk_config(path: Path) -> None:
-    """Validate with the kiosk's own parser when it is importable (it is in this repository)."""
-    try:
-        from device.config import ConfigError, load_config
-    except ImportError:
-        return
+    """Validate with the kiosk's own parser (the same one the kiosk runs at start)."""
+    from device.config import ConfigError, load_config
+
     try:
         load_config(path)
     except ConfigError as exc:
