@@ -37,8 +37,14 @@ CITIZEN_PACE = {"03390": (1.5, (15, 50)), "03405": (2.0, (30, 80))}
 
 
 def free_port(preferred: int | None = None) -> int:
+    """``preferred`` if a server could listen on it now, else any free port.
+
+    The probe binds with SO_REUSEADDR, as uvicorn and the broker do: a port whose last connections
+    are in TIME_WAIT (a demo restarted within a minute) is free for them and must look free here,
+    or the gateway and displays move to random ports; a port something listens on still fails."""
     if preferred:
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", preferred))
                 return preferred
