@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from gateway.alerts import AlertManager
 from gateway.api import router as api_router
@@ -65,11 +66,13 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
                 broker.stop()
             store.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with Swagger UI / ReDoc served from the package, no CDN
         title="MotCua Edge gateway",
         version="0.1.0",
         lifespan=lifespan,
         description="One-stop office KPIs, map feed and fleet health (Bộ phận Một cửa).",
+        static_url="/docs-static",
+        favicon_url="/web-static/favicon.svg",
     )
     app.add_middleware(BodyLimitMiddleware, limit=settings.web.max_body_bytes,
                        per_path={"/api/v1/updates": settings.web.max_upload_bytes})
