@@ -22,10 +22,10 @@ from collections import Counter
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import tomli_w
 
 from contract import decode
 from contract.topics import SUBSCRIBE_ALL
-from demo.toml_write import dumps
 
 REPO = Path(__file__).resolve().parents[1]
 KIOSK_EXAMPLE = REPO / "device" / "kiosk.example.toml"
@@ -80,7 +80,7 @@ def demo_devices(n: int) -> list[tuple[str, str, int]]:
 def kiosk_config(device_id: str, office: str, counter: int) -> str:
     doc = tomllib.loads(KIOSK_EXAMPLE.read_text(encoding="utf-8"))
     doc.setdefault("device", {}).update({"id": device_id, "office_code": office, "counter": counter})
-    return dumps(doc)
+    return tomli_w.dumps(doc)
 
 
 class Demo:
