@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.gateway.conftest import wait_for
 from tests.gateway.web.test_web_browser import js_until
+from tests.support.wait import wait_for
 
 HOSTILE = '<img src=x onerror="window.__xss=1"><b id=injected>X</b>'
 
