@@ -20,7 +20,10 @@ Invariants:
 - The client is the TCP peer, or the address a trusted proxy put in ``X-Forwarded-For``
   (``client_address``); a header from anyone else is ignored, so it cannot be used to dodge limits.
 - Memory is bounded: when more than ``MAX_TRACKED`` keys are held, windows with nothing left in
-  them are dropped.
+  them are dropped; user names are cut to ``NAME_KEY_LEN`` characters (no account has a longer
+  name), so a guess cannot make the gateway keep a megabyte-long key.
+- An IPv6 client is counted by its /64 (one household or one VM gets a whole /64, so per-address
+  counting would let it pick a fresh address for every guess).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 MAX_TRACKED = 10_000  # keys per table kept before stale ones are dropped
+NAME_KEY_LEN = 64  # longest user name the config accepts
+IPV6_PREFIX = 64
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -80,7 +85,8 @@ class LoginLimiter:
 
     def begin(self, username: str, client: str) -> Attempt:
         """Admit an attempt (counted as failed until ``succeeded``) or raise ``RateLimited``."""
-        user = username.lower()
+        user = username.lower()[:NAME_KEY_LEN]
+        client = client_key(client)
         now = self._clock()
         with self._lock:
             self._bound(now)
@@ -132,6 +138,19 @@ class LoginLimiter:
                     del table[key]
         if len(self._slow_next) > MAX_TRACKED:
             self._slow_next = {u: t for u, t in self._slow_next.items() if t > now}
+
+
+def client_key(client: str) -> str:
+    """The address as counted: IPv4 as is, IPv6 as its /64, anything else (e.g. "unknown") as is."""
+    try:
+        addr = ipaddress.ip_address(client)
+    except ValueError:
+        return client[:NAME_KEY_LEN]
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, IPV6_PREFIX), strict=False))
+    return str(addr)
 
 
 def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:

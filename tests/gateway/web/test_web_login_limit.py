@@ -127,3 +127,17 @@ def test_forwarded_for_ignored_without_trusted_proxies(mosquitto, gateway_factor
     for i in range(3):  # a new forged address each time does not escape the limit
         assert login_from(gw.base, f"203.0.113.{i}", OPERATOR[0], "wrong-pass").status_code == 401
     assert login_from(gw.base, "203.0.113.99", OPERATOR[0], OPERATOR[1]).status_code == 429
+
+
+def test_ipv6_counted_by_64_and_long_names_cut(tmp_path: Path) -> None:
+    """An IPv6 host picks any address in its /64: a fresh one per guess must not reset its count.
+    A megabyte-long user name is kept as its first 64 characters."""
+    clock = Clock()
+    auth = make_auth(tmp_path, clock)
+    for i in range(3):
+        assert auth.login("admin", "guess", f"2001:db8:1:2::{i + 1:x}") is None
+    with pytest.raises(RateLimited):
+        auth.login("admin", "admin-pass", "2001:db8:1:2::ffff")
+    assert auth.login("admin", "admin-pass", "2001:db8:1:3::1") is not None  # another /64
+    assert auth.login("x" * 1_000_000, "guess", "203.0.113.7") is None
+    assert max(len(user) for _, user in auth.limiter._pairs) <= 64
