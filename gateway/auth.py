@@ -5,9 +5,11 @@
   session id and a per-session CSRF token; state-changing requests made with the cookie must send
   the token (header ``X-CSRF-Token`` or form field ``csrf_token``). Bearer-token requests are exempt.
 - API tokens: ``Authorization: Bearer <token>``; the config stores only the token's SHA-256.
-- Passwords: argon2id (argon2-cffi). Login failures are limited per (client, user) and per client,
-  and slowed (never blocked) per user across all clients: see ``gateway.login_limit``. The client is
-  the TCP peer, or ``X-Forwarded-For`` as written by a proxy listed in ``[auth] trusted_proxies``.
+- Passwords: argon2id (``gateway.auth_users``, with ``users.json``). Login failures are limited
+  per (client, user) and per client, and slowed (never blocked) per user across all clients: see
+  ``gateway.login_limit``. The client is the TCP peer, or ``X-Forwarded-For`` as written by a proxy
+  listed in ``[auth] trusted_proxies``.
+- Settings: the ``[auth]`` table is validated by the pydantic models in ``gateway.auth_config``.
 - Users come from ``[auth].users`` in the config and from ``<data_dir>/users.json``, which
   ``add_user`` (the ``motcua-gateway user add`` command) maintains. ``MOTCUA_ADMIN_PASSWORD``
   bootstraps a first admin when none exists.
@@ -18,9 +20,7 @@ The app keeps one ``Authenticator`` in ``app.state.auth`` (see ``build_authentic
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
-import json
 import logging
 import os
 import secrets
@@ -31,19 +31,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import HTTPException, Request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
-from gateway.auth_config import MIN_SECRET_LEN, ApiToken, User, parse_auth_table, parse_users
+from gateway.auth_config import MIN_SECRET_LEN, ROLES, ApiToken, User, parse_auth_table
+
+# re-exported: the CLI, tests and benches import these from gateway.auth
+from gateway.auth_users import USERS_FILE as USERS_FILE
+from gateway.auth_users import add_user as add_user
+from gateway.auth_users import hash_password as hash_password
+from gateway.auth_users import load_users_file, verify_password, verify_unknown_user
+from gateway.auth_users import new_api_token as new_api_token
+from gateway.auth_users import remove_user as remove_user
+from gateway.auth_users import sha256_hex as sha256_hex
 from gateway.login_limit import Attempt, LoginLimiter, LoginLimits, Network, client_address
 from gateway.login_limit import RateLimited as RateLimited  # re-exported: raised by Authenticator.login
 
 log = logging.getLogger(__name__)
 
-ROLES: dict[str, int] = {"viewer": 0, "operator": 1, "admin": 2}
 SESSION_COOKIE = "motcua_session"
 LOGIN_CSRF_COOKIE = "motcua_login_csrf"
 CSRF_HEADER = "X-CSRF-Token"
@@ -53,39 +59,6 @@ SECRET_ENV = "MOTCUA_SECRET_KEY"
 ADMIN_PASSWORD_ENV = "MOTCUA_ADMIN_PASSWORD"
 ADMIN_USER_ENV = "MOTCUA_ADMIN_USER"
 SECRET_FILE = "secret_key"
-USERS_FILE = "users.json"
-
-_hasher = PasswordHasher()
-# Verified against when the user does not exist, so that unknown users cost the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-
-
-# --------------------------------------------------------------------------- passwords
-
-
-def hash_password(password: str) -> str:
-    """argon2id hash of ``password`` (for the config file or ``users.json``)."""
-    if not isinstance(password, str) or len(password) < 8:
-        raise ValueError("password must be at least 8 characters")
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
-
-
-def new_api_token() -> tuple[str, str]:
-    """A fresh API token and the SHA-256 hex to put in ``[[auth.api_tokens]]``."""
-    token = secrets.token_urlsafe(32)
-    return token, sha256_hex(token)
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
 
 # --------------------------------------------------------------------------- settings
 
@@ -166,43 +139,6 @@ def _resolve_secret(value: Any, data_dir: Path | str | None, env: Mapping[str, s
     log.warning("no auth.secret_key, %s or data dir: using an ephemeral key (sessions end at restart)",
                 SECRET_ENV)
     return secrets.token_urlsafe(48), "ephemeral"
-
-
-# --------------------------------------------------------------------------- users.json (CLI)
-
-
-def load_users_file(path: Path) -> list[User]:
-    if not path.exists():
-        return []
-    raw = json.loads(path.read_text() or "[]")
-    return parse_users(raw, str(path))
-
-
-def _write_users_file(path: Path, users: list[User]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump([{"username": u.username, "role": u.role, "password_hash": u.password_hash}
-                   for u in users], f, indent=2)
-    os.replace(tmp, path)
-
-
-def add_user(path: Path, username: str, password: str, role: str = "operator") -> User:
-    """Add or replace ``username`` in ``users.json`` (for ``motcua-gateway user add``)."""
-    _role(role, "role")
-    entry = {"username": username, "role": role, "password_hash": hash_password(password)}
-    user = parse_users([entry], "user")[0]
-    users = [u for u in load_users_file(path) if u.username != username] + [user]
-    _write_users_file(path, users)
-    return user
-
-
-def remove_user(path: Path, username: str) -> bool:
-    users = load_users_file(path)
-    kept = [u for u in users if u.username != username]
-    _write_users_file(path, kept)
-    return len(kept) != len(users)
 
 
 def bootstrap_admin(settings: AuthSettings, env: Mapping[str, str] | None = None) -> User | None:
@@ -289,7 +225,7 @@ class Authenticator:
     def finish_login(self, attempt: Attempt, username: str, password: str) -> Principal | None:
         """Verify the password (slow: argon2). ``None`` on failure (counted)."""
         user = self.users().get(username)
-        ok = verify_password(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+        ok = verify_password(user.password_hash, password) if user else verify_unknown_user(password)
         if not ok or user is None:
             with self._lock:
                 self.rejected_logins += 1

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from gateway.login_limit import LoginLimits, Network, parse_networks
 
 MIN_SECRET_LEN = 32
+ROLES: dict[str, int] = {"viewer": 0, "operator": 1, "admin": 2}  # rank: a role includes lower ones
 Role = Literal["viewer", "operator", "admin"]
 
 
