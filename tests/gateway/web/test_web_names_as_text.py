@@ -1,4 +1,4 @@
-"""Office names are text on every page (real gateway, real headless Chromium).
+"""Office names and device-reported strings are text on every page (real gateway, headless Chromium).
 
 Before, /map gave Leaflet the office name as a string tooltip, which Leaflet inserts as HTML: a name
 like ``<img src=x onerror=...>`` became an element on the page (the CSP stopped the handler, but
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.gateway.web.test_web_browser import js_until
+from tests.gateway.kiosk_sim import EventFactory, Publisher
+from tests.gateway.web.conftest import OPERATOR, auth_section
+from tests.gateway.web.test_web_browser import js_until, login
 from tests.support.wait import wait_for
 
 HOSTILE = '<img src=x onerror="window.__xss=1"><b id=injected>X</b>'
@@ -47,3 +49,30 @@ def test_office_name_shows_as_text_on_the_map(
     assert seen["title"] == HOSTILE
     assert not any(u.endswith("/x") for u in rec.requests), "the name's <img> was loaded"
     wait_for(lambda: not rec.external, what="no external request")
+
+
+def test_device_reported_strings_show_as_text_on_the_fleet(
+    mosquitto, gateway_factory, page_factory, artifacts_dir: Path
+) -> None:
+    """A kiosk (or a stolen certificate) controls its health strings: version, model names, error."""
+    gw = gateway_factory(mosquitto.url, auth=auth_section())
+    fac = EventFactory("k03390-q1", "03390")
+    pub = Publisher(mosquitto.port)
+    pub.status(fac.status())
+    pub.health(fac.health(sw_version=HOSTILE, model_versions={HOSTILE: HOSTILE}, last_error=HOSTILE))
+    pub.flush()
+    wait_for(lambda: any(d.get("last_error") == HOSTILE for d in gw.ops.get("/api/v1/devices").json()),
+             what="health stored")
+
+    page, rec = page_factory(gw.base, viewport={"width": 1400, "height": 900})
+    page.goto(gw.base + "/fleet")
+    login(page, gw.base, *OPERATOR)
+    page.wait_for_url(gw.base + "/fleet")
+    row = page.locator('tr[data-device="k03390-q1"]')
+    row.wait_for()
+    wait_for(lambda: row.inner_text().count(HOSTILE) >= 3, what="hostile strings shown as text")
+    row.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts_dir / "web-fleet-hostile-strings.png"))
+    assert page.evaluate("document.querySelectorAll('#injected, img[src=\"x\"]').length") == 0
+    assert page.evaluate("window.__xss === undefined")
+    assert not rec.external
