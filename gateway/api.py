@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from gateway import api_models as m
 from gateway.commands import IngestNotRunning, issue_command
+from gateway.store import integrity
 from gateway.store import schema as s
 
 try:
@@ -45,13 +46,22 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
 
 
+FIRST_DAY = date(2000, 1, 1)  # no one-stop office has figures before; forecasts look a year ahead at most
+
+
 def _parse_day(day: str | None, request: Request) -> date:
+    """A local day within [2000-01-01, today + 366 days]: far dates answer 400, never a 500 from
+    date arithmetic (the forecast adds weeks to the day)."""
+    today = request.app.state.kpi.today()
     if day is None:
-        return request.app.state.kpi.today()
+        return today
     try:
-        return date.fromisoformat(day)
+        parsed = date.fromisoformat(day)
     except ValueError:
         raise HTTPException(422, f"day={day!r}: expected YYYY-MM-DD") from None
+    if not FIRST_DAY <= parsed <= today + timedelta(days=366):
+        raise HTTPException(400, f"day={day!r}: outside {FIRST_DAY} .. one year from today")
+    return parsed
 
 
 # ---------------------------------------------------------------------------- offices (public)
@@ -267,18 +277,72 @@ def update_office(
 
 
 @router.post("/api/v1/devices", response_model=m.Device, status_code=201, tags=["registry"])
-def register_device(body: m.DeviceIn, request: Request, _p: Any = Depends(ADMIN)) -> dict[str, Any]:
-    """Bind a device to an office counter (provisioning calls this). Idempotent."""
+def register_device(body: m.DeviceIn, request: Request, p: Any = Depends(ADMIN)) -> dict[str, Any]:
+    """Bind a device to an office counter (provisioning calls this). Idempotent; audited.
+
+    Events the device sent while unregistered were held (stored, never counted). With
+    ``release_held`` they are counted now under the same rules as live events (its office and
+    counter must match the binding; ratings must name known visits); without it they stay held."""
     st = request.app.state
     office = st.store.office(body.office_code)
     if office is None:
         raise HTTPException(422, f"office_code {body.office_code!r} is not in the registry")
     if body.counter > office["counters"]:
         raise HTTPException(422, f"office {body.office_code} has counters 1..{office['counters']}")
-    st.store.register_device(body.device_id, body.office_code, body.counter)
+    actor = getattr(p, "name", None) or "admin"
+    released = integrity.bind_device(
+        st.store, body.device_id, body.office_code, body.counter, actor, body.release_held, st.kpi.tz
+    )
     if st.ingest is not None:
         st.ingest.registered(body.device_id)
-    return st.store.device(body.device_id)
+    if released:
+        st.kpi.invalidate([body.office_code])
+    return {**st.store.device(body.device_id), "released": released}
+
+
+@router.get("/api/v1/quarantine", response_model=list[m.QuarantinedDevice], tags=["fleet"])
+def get_quarantine(request: Request, _p: Any = Depends(OPERATOR)) -> list[dict[str, Any]]:
+    """Devices not in the registry whose figure events are held (stored, counted as ``quarantined``,
+    never in KPIs, the map or staff figures) until an admin binds them (POST /api/v1/devices)."""
+    rows = integrity.quarantine(request.app.state.store)
+    for r in rows:
+        r["first_received"], r["last_received"] = _iso(r["first_received"]), _iso(r["last_received"])
+    return rows
+
+
+@router.get("/api/v1/offices/{code}/flags", response_model=m.OfficeFlags, tags=["fleet"])
+def get_flags(
+    code: str,
+    request: Request,
+    from_: str | None = Query(default=None, alias="from"),
+    to: str | None = None,
+    _p: Any = Depends(OPERATOR),
+) -> dict[str, Any]:
+    """For the office head: visits and ratings flagged as implausible (kept, out of staff figures
+    until cleared), ratings by status and duplicate ratings by device (docs/gateway.md#integrity)."""
+    if request.app.state.store.office(code) is None:
+        raise HTTPException(404, f"office {code!r} not found")
+    d_from, d_to = _parse_day(from_, request), _parse_day(to or from_, request)
+    if d_to < d_from or (d_to - d_from).days > 366:
+        raise HTTPException(422, "need from <= to and at most 366 days")
+    return integrity.office_flags(request.app.state.store, code, d_from.isoformat(), d_to.isoformat())
+
+
+@router.post("/api/v1/offices/{code}/flags/clear", tags=["fleet"])
+def clear_flag(code: str, body: m.FlagClear, request: Request, p: Any = Depends(OPERATOR)) -> dict[str, Any]:
+    """An office head clears one flag after checking it: the row then counts in staff figures.
+    Audited (who, when, what) in the audit log."""
+    st = request.app.state
+    if body.kind == "rating" and not body.event_id:
+        raise HTTPException(422, "a rating is named by its event_id")
+    if body.kind == "visit" and None in (body.counter, body.service_day, body.ticket_no):
+        raise HTTPException(422, "a visit is named by counter, service_day and ticket_no")
+    key = body.model_dump(exclude={"kind"}, exclude_none=True)
+    actor = getattr(p, "name", None) or "operator"
+    if not integrity.clear_flag(st.store, body.kind, code, key, actor):
+        raise HTTPException(404, "no uncleared flag matches")
+    st.kpi.invalidate([code])
+    return {"cleared": True, "by": actor, **key}
 
 
 # ---------------------------------------------------------------------------- fleet (operator)
@@ -293,6 +357,7 @@ def fleet(request: Request) -> list[dict[str, Any]]:
             select(s.alerts.c.device_id, s.alerts.c.kind).where(s.alerts.c.closed_at.is_(None))
         ):
             open_alerts.setdefault(r.device_id, []).append(r.kind)
+    held = integrity.held_counts(st.store)
     out = []
     for r in st.store.fleet_rows():
         h = r["health"] or {}
@@ -326,6 +391,8 @@ def fleet(request: Request) -> list[dict[str, Any]]:
                 "last_error": r["last_error"],
                 "last_selftest": r["last_selftest"],
                 "open_alerts": sorted(open_alerts.get(r["device_id"], [])),
+                "quarantined": not r["registered"],
+                "held_events": held.get(r["device_id"], 0),
             }
         )
     return out
@@ -397,6 +464,8 @@ def ingest_stats(request: Request, _p: Any = Depends(OPERATOR)) -> dict[str, Any
         "status": c.get("status", 0),
         "health": c.get("health", 0),
         "rejected": {k.split(":", 1)[1]: v for k, v in sorted(c.items()) if k.startswith("rejected:")},
+        "quarantined": c.get("quarantined", 0),
+        "duplicate_rating": c.get("duplicate_rating", 0),
         "stored_events": st.store.event_count(),
         "process": st.ingest.snapshot() if st.ingest is not None else {},
     }

@@ -90,6 +90,20 @@ class KpiSettings:
 
 
 @dataclass
+class IntegritySettings:
+    """Gateway-side rules that keep figures honest (docs/gateway.md#integrity)."""
+
+    min_k: int = 5  # a sentiment window must claim k >= this and visits >= k (kiosks' own k may be higher)
+    window_max_visits_per_hour: int = 120  # a window's visits <= this x its hours (one counter, 30 s each)
+    max_clock_ahead_s: float = 600.0  # an event stamped further ahead of the gateway's clock is refused
+    max_event_age_days: int = 90  # ... or older than this (a kiosk's outbox never holds events longer)
+    min_service_s: float = 10.0  # a served visit shorter than this is flagged (kept, out of staff figures)
+    burst_top_ratings: int = 5  # this many top ratings from one counter ...
+    burst_window_s: float = 120.0  # ... within this many seconds are flagged
+    staff_figures_exclude_flagged: bool = True
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path("./gateway-data"))
     web: WebSettings = field(default_factory=WebSettings)
@@ -99,6 +113,7 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     kpi: KpiSettings = field(default_factory=KpiSettings)
+    integrity: IntegritySettings = field(default_factory=IntegritySettings)
     auth: dict[str, Any] = field(default_factory=dict)  # raw, for gateway.auth.AuthSettings.from_table
     source: Path | None = None
 
@@ -142,6 +157,7 @@ class Settings:
         env = dict(os.environ) if env is None else env
         s = cls(source=source)
         known = {"data_dir", "web", "broker", "database", "registry", "alerts", "retention", "kpi", "auth"}
+        known.add("integrity")
         for key in raw:
             if key not in known:
                 raise ConfigError(f"unknown config key [{key}] (known: {', '.join(sorted(known))})")
@@ -149,7 +165,7 @@ class Settings:
             if not isinstance(raw["data_dir"], str):
                 raise ConfigError("data_dir must be a string path")
             s.data_dir = Path(raw["data_dir"])
-        for section in ("web", "broker", "database", "registry", "alerts", "retention", "kpi"):
+        for section in ("web", "broker", "database", "registry", "alerts", "retention", "kpi", "integrity"):
             if section in raw:
                 _fill(section, getattr(s, section), raw[section])
         if "auth" in raw:
@@ -195,6 +211,11 @@ class Settings:
             raise ConfigError("[alerts] offline_after_s must be > 0")
         if self.alerts.webhook_url and urlparse(self.alerts.webhook_url).scheme not in ("http", "https"):
             raise ConfigError(f"[alerts] webhook_url={self.alerts.webhook_url!r}: must be http(s)://")
+        i = self.integrity
+        if min(i.min_k, i.burst_top_ratings) < 2 or i.window_max_visits_per_hour < 1:
+            raise ConfigError("[integrity] min_k, burst_top_ratings >= 2; window_max_visits_per_hour >= 1")
+        if min(i.max_clock_ahead_s, i.max_event_age_days, i.burst_window_s) <= 0 or i.min_service_s < 0:
+            raise ConfigError("[integrity] clock window, age, burst_window_s > 0; min_service_s >= 0")
         try:
             from zoneinfo import ZoneInfo
 
