@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import time
-from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -18,50 +17,13 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
 from gateway import api_models as m
+from gateway.api_common import ADMIN, OPERATOR, iso, optional_principal, parse_day
+from gateway.api_integrity import router as integrity_router
 from gateway.commands import IngestNotRunning, issue_command
 from gateway.store import integrity
 from gateway.store import schema as s
 
-try:
-    from gateway.auth import optional_principal, require_role
-except ImportError:  # pragma: no cover - the auth module is part of the product
-
-    def require_role(role: str) -> Any:
-        def deny() -> None:
-            raise HTTPException(503, "gateway.auth is not installed: protected endpoints are closed")
-
-        return deny
-
-    def optional_principal(request: Request) -> Any:
-        return None
-
-
-OPERATOR = require_role("operator")
-ADMIN = require_role("admin")
-
 router = APIRouter()
-
-
-def _iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
-
-
-FIRST_DAY = date(2000, 1, 1)  # no one-stop office has figures before; forecasts look a year ahead at most
-
-
-def _parse_day(day: str | None, request: Request) -> date:
-    """A local day within [2000-01-01, today + 366 days]: far dates answer 400, never a 500 from
-    date arithmetic (the forecast adds weeks to the day)."""
-    today = request.app.state.kpi.today()
-    if day is None:
-        return today
-    try:
-        parsed = date.fromisoformat(day)
-    except ValueError:
-        raise HTTPException(422, f"day={day!r}: expected YYYY-MM-DD") from None
-    if not FIRST_DAY <= parsed <= today + timedelta(days=366):
-        raise HTTPException(400, f"day={day!r}: outside {FIRST_DAY} .. one year from today")
-    return parsed
 
 
 # ---------------------------------------------------------------------------- offices (public)
@@ -126,7 +88,7 @@ def office_kpis(code: str, request: Request, day: str | None = None) -> dict[str
     are people too: ``officers`` is filled for signed-in operators only (empty for the public)."""
     if request.app.state.store.office(code) is None:
         raise HTTPException(404, f"office {code!r} not found")
-    detail = request.app.state.kpi.office_detail(code, _parse_day(day, request))
+    detail = request.app.state.kpi.office_detail(code, parse_day(day, request))
     principal = optional_principal(request)
     if principal is None or not principal.has("operator"):
         detail["officers"] = []
@@ -192,7 +154,7 @@ def kpis_csv(
     """KPIs per day and counter/office/unit as CSV (public: aggregates only). Rating columns
     r1..r5 count each level; unit level adds up history recorded under merged (old) codes."""
     st = request.app.state
-    d_from, d_to = _parse_day(from_, request), _parse_day(to, request)
+    d_from, d_to = parse_day(from_, request), parse_day(to, request)
     if d_to < d_from or (d_to - d_from).days > 366:
         raise HTTPException(422, "need from <= to and at most 366 days")
     rows = st.kpi.table(d_from, d_to, level, _office_units(st.store))
@@ -242,7 +204,7 @@ def unit_kpis(
     st = request.app.state
     if code not in st.store.units():
         raise HTTPException(404, f"unit {code!r} not found")
-    d_from, d_to = _parse_day(from_, request), _parse_day(to or from_, request)
+    d_from, d_to = parse_day(from_, request), parse_day(to or from_, request)
     if d_to < d_from or (d_to - d_from).days > 366:
         raise HTTPException(422, "need from <= to and at most 366 days")
     rows = st.kpi.table(d_from, d_to, "unit", _office_units(st.store))
@@ -300,51 +262,6 @@ def register_device(body: m.DeviceIn, request: Request, p: Any = Depends(ADMIN))
     return {**st.store.device(body.device_id), "released": released}
 
 
-@router.get("/api/v1/quarantine", response_model=list[m.QuarantinedDevice], tags=["fleet"])
-def get_quarantine(request: Request, _p: Any = Depends(OPERATOR)) -> list[dict[str, Any]]:
-    """Devices not in the registry whose figure events are held (stored, counted as ``quarantined``,
-    never in KPIs, the map or staff figures) until an admin binds them (POST /api/v1/devices)."""
-    rows = integrity.quarantine(request.app.state.store)
-    for r in rows:
-        r["first_received"], r["last_received"] = _iso(r["first_received"]), _iso(r["last_received"])
-    return rows
-
-
-@router.get("/api/v1/offices/{code}/flags", response_model=m.OfficeFlags, tags=["fleet"])
-def get_flags(
-    code: str,
-    request: Request,
-    from_: str | None = Query(default=None, alias="from"),
-    to: str | None = None,
-    _p: Any = Depends(OPERATOR),
-) -> dict[str, Any]:
-    """For the office head: visits and ratings flagged as implausible (kept, out of staff figures
-    until cleared), ratings by status and duplicate ratings by device (docs/gateway.md#integrity)."""
-    if request.app.state.store.office(code) is None:
-        raise HTTPException(404, f"office {code!r} not found")
-    d_from, d_to = _parse_day(from_, request), _parse_day(to or from_, request)
-    if d_to < d_from or (d_to - d_from).days > 366:
-        raise HTTPException(422, "need from <= to and at most 366 days")
-    return integrity.office_flags(request.app.state.store, code, d_from.isoformat(), d_to.isoformat())
-
-
-@router.post("/api/v1/offices/{code}/flags/clear", tags=["fleet"])
-def clear_flag(code: str, body: m.FlagClear, request: Request, p: Any = Depends(OPERATOR)) -> dict[str, Any]:
-    """An office head clears one flag after checking it: the row then counts in staff figures.
-    Audited (who, when, what) in the audit log."""
-    st = request.app.state
-    if body.kind == "rating" and not body.event_id:
-        raise HTTPException(422, "a rating is named by its event_id")
-    if body.kind == "visit" and None in (body.counter, body.service_day, body.ticket_no):
-        raise HTTPException(422, "a visit is named by counter, service_day and ticket_no")
-    key = body.model_dump(exclude={"kind"}, exclude_none=True)
-    actor = getattr(p, "name", None) or "operator"
-    if not integrity.clear_flag(st.store, body.kind, code, key, actor):
-        raise HTTPException(404, "no uncleared flag matches")
-    st.kpi.invalidate([code])
-    return {"cleared": True, "by": actor, **key}
-
-
 # ---------------------------------------------------------------------------- fleet (operator)
 
 
@@ -377,8 +294,8 @@ def fleet(request: Request) -> list[dict[str, Any]]:
                 "counter": r["counter"],
                 "registered": bool(r["registered"]),
                 "state": state,
-                "since": _iso(r["since"]),
-                "last_seen": _iso(r["last_seen"]),
+                "since": iso(r["since"]),
+                "last_seen": iso(r["last_seen"]),
                 "offline_reason": reason,
                 "offline_detail": detail,
                 "sw_version": r["health_sw"] or r["status_sw"],
@@ -418,12 +335,12 @@ def get_alerts(request: Request, open_only: bool = True, _p: Any = Depends(OPERA
     with request.app.state.store.engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(q)]
     for r in rows:
-        r["opened_at"], r["closed_at"] = _iso(r["opened_at"]), _iso(r["closed_at"])
+        r["opened_at"], r["closed_at"] = iso(r["opened_at"]), iso(r["closed_at"])
     return rows
 
 
 def _command_out(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "issued_at": _iso(row["issued_at"]), "result_at": _iso(row["result_at"])}
+    return {**row, "issued_at": iso(row["issued_at"]), "result_at": iso(row["result_at"])}
 
 
 @router.post(
@@ -541,3 +458,7 @@ def metrics(request: Request) -> Response:
         "motcua_live_subscribers", "gauge", "Live (SSE) subscribers.", [({}, float(st.live.subscriber_count))]
     )
     return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
+# integrity endpoints (quarantine, flags): their own module, served under this router
+router.include_router(integrity_router)

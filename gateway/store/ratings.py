@@ -13,8 +13,8 @@ Rules (docs/gateway.md#integrity), decided per visit key (office, counter, servi
   figures until cleared.
 
 Everything is recomputed from the stored rows of the keys a batch touched, so the outcome is a
-function of the set of events, not of their order or of replays. With PostgreSQL the keys are
-locked (advisory, sorted) first, so two gateway processes never decide one visit from two halves.
+function of the set of events, not of their order or of replays. With PostgreSQL the keys (and
+their counter-days) are locked first, so two gateway processes never decide one from two halves.
 Statuses only move forward (pending → counted/duplicate/wrong_device, counted → duplicate when an
 earlier press arrives late), so counting entries into ``duplicate`` counts each duplicate once.
 """
@@ -39,9 +39,12 @@ def _key_chunks(keys: set[VisitKey]) -> list[list[VisitKey]]:
 
 
 def _lock(conn: Any, dialect: str, keys: set[VisitKey]) -> None:
+    """PostgreSQL: transaction-scoped advisory locks on the visits and on their counter-days (bursts
+    are decided per counter and day), all taken in one sorted statement so that no two gateway
+    processes deadlock or decide one visit, or one counter's day, from two halves."""
     if dialect != "postgresql" or not keys:
         return
-    names = sorted({f"{o}|{c}|{d}|{t}" for o, c, d, t in keys})
+    names = sorted({f"{o}|{c}|{d}|{t}" for o, c, d, t in keys} | {f"{o}|{c}|{d}" for o, c, d, _t in keys})
     conn.exec_driver_sql(
         "SELECT pg_advisory_xact_lock(766469, hashtext(k)) FROM unnest(%s::text[]) AS k ORDER BY k", (names,)
     )
