@@ -48,6 +48,7 @@ _VISIT_VALUES = (
     "officer_id",
     "recalls",
     "discarded_at",
+    "flag",
 )
 _VISIT_ALL = (*_VISIT_KEY, *_VISIT_VALUES)
 _VISITS_UPSERT = (  # PostgreSQL: the VALUES list becomes an unnest() of arrays

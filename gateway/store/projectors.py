@@ -66,6 +66,7 @@ class Projection:
     conn: Any
     dialect: str
     tz: ZoneInfo
+    min_service_s: float  # a visit served faster is flagged short_service (kept, out of staff figures)
     visits: dict[VisitKey, dict[str, Any]] = field(default_factory=dict)
     ratings: list[dict[str, Any]] = field(default_factory=list)
     windows: list[dict[str, Any]] = field(default_factory=list)
@@ -88,7 +89,7 @@ class Projection:
         if self.visits:
             rows = [
                 {"office_code": k[0], "counter": k[1], "service_day": k[2], "ticket_no": k[3],
-                 "discarded_at": None, **row}
+                 "discarded_at": None, **row, "flag": self._flag(row)}
                 for k, row in self.visits.items()
             ]
             upsert_visits(self.conn, self.dialect, rows)
@@ -97,6 +98,12 @@ class Projection:
         if self.windows:
             stmt = _insert(self.dialect, s.sentiment_windows).on_conflict_do_nothing()
             self.conn.execute(stmt, self.windows)
+
+
+    def _flag(self, row: dict[str, Any]) -> str | None:
+        """Set once (the upsert keeps a stored flag): a service shorter than ``min_service_s``."""
+        service = row["service_s"]
+        return "short_service" if service is not None and service < self.min_service_s else None
 
 
 def _insert(dialect: str, table: Any) -> Any:

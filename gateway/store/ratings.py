@@ -24,18 +24,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, tuple_, update
+from sqlalchemy import and_, bindparam, select, update
 
 from gateway.config import IntegritySettings
 from gateway.store import schema as s
 from gateway.store.projectors import VisitKey
-
-_CHUNK = 200
-
-
-def _key_chunks(keys: set[VisitKey]) -> list[list[VisitKey]]:
-    ordered = sorted(keys)
-    return [ordered[i : i + _CHUNK] for i in range(0, len(ordered), _CHUNK)]
 
 
 def _lock(conn: Any, dialect: str, keys: set[VisitKey]) -> None:
@@ -50,22 +43,21 @@ def _lock(conn: Any, dialect: str, keys: set[VisitKey]) -> None:
     )
 
 
-def _flag_short_visits(conn: Any, keys: set[VisitKey], rules: IntegritySettings) -> None:
-    v = s.visits
-    vkey = tuple_(v.c.office_code, v.c.counter, v.c.service_day, v.c.ticket_no)
-    for chunk in _key_chunks(keys):
-        conn.execute(
-            update(v)
-            .where(and_(vkey.in_(chunk), v.c.service_s < rules.min_service_s, v.c.flag.is_(None)))
-            .values(flag="short_service")
-        )
-
-
 def _rows(conn: Any, table: Any, cols: list[Any], keys: set[VisitKey]) -> list[Any]:
-    k = tuple_(table.c.office_code, table.c.counter, table.c.service_day, table.c.ticket_no)
+    """Rows of ``keys``, read per (office, service day) through the day index, then filtered here."""
+    groups: dict[tuple[str, str], set[VisitKey]] = defaultdict(set)
+    for k in keys:
+        groups[(k[0], k[2])].add(k)
     out: list[Any] = []
-    for chunk in _key_chunks(keys):
-        out.extend(conn.execute(select(*cols).where(k.in_(chunk))))
+    for (office, day), group in sorted(groups.items()):
+        counters = sorted({k[1] for k in group})
+        tickets = sorted({k[3] for k in group})
+        for i in range(0, len(tickets), 500):
+            q = select(*cols).where(
+                and_(table.c.service_day == day, table.c.office_code == office, table.c.counter.in_(counters),
+                     table.c.ticket_no.in_(tickets[i : i + 500]))
+            )
+            out.extend(x for x in conn.execute(q) if (office, x.counter, day, x.ticket_no) in group)
     return out
 
 
@@ -92,18 +84,19 @@ def reconcile(conn: Any, dialect: str, keys: set[VisitKey], rules: IntegritySett
     if not keys:
         return {}
     _lock(conn, dialect, keys)
-    _flag_short_visits(conn, keys, rules)
     v, r = s.visits, s.ratings
-    visits = {
-        (x.office_code, x.counter, x.service_day, x.ticket_no): x
-        for x in _rows(conn, v, [v.c.office_code, v.c.counter, v.c.service_day, v.c.ticket_no, v.c.device_id,
-                                 v.c.called_at, v.c.completed_at, v.c.flag], keys)
-    }
     by_key: dict[VisitKey, list[Any]] = defaultdict(list)
     cols = [r.c.event_id, r.c.office_code, r.c.counter, r.c.service_day, r.c.ticket_no, r.c.device_id,
             r.c.seq, r.c.ts, r.c.status, r.c.flag]
     for x in _rows(conn, r, cols, keys):
         by_key[(x.office_code, x.counter, x.service_day, x.ticket_no)].append(x)
+    if not by_key:  # no rating names these visits (most ticket events)
+        return {}
+    vcols = [v.c.office_code, v.c.counter, v.c.service_day, v.c.ticket_no, v.c.device_id, v.c.called_at,
+             v.c.completed_at, v.c.flag]
+    visits = {
+        (x.office_code, x.counter, x.service_day, x.ticket_no): x for x in _rows(conn, v, vcols, set(by_key))
+    }
     changes: list[dict[str, Any]] = []
     duplicates = 0
     for key, rows in by_key.items():
@@ -120,29 +113,42 @@ def reconcile(conn: Any, dialect: str, keys: set[VisitKey], rules: IntegritySett
                                                                       flag=bindparam("flag")),
             changes,
         )
-    _flag_bursts(conn, {(k[0], k[1], k[2]) for k in keys}, rules)
+    spans: dict[CounterDay, tuple[float, float]] = {}
+    for (office, counter, day, _t), rows in by_key.items():  # counter-days whose ratings were decided
+        lo, hi = spans.get((office, counter, day), (float("inf"), float("-inf")))
+        spans[(office, counter, day)] = (min(lo, *(x.ts for x in rows)), max(hi, *(x.ts for x in rows)))
+    _flag_bursts(conn, spans, rules)
     return {"duplicate_rating": duplicates} if duplicates else {}
 
 
-def _flag_bursts(conn: Any, counters: set[tuple[str, int, str]], rules: IntegritySettings) -> None:
+CounterDay = tuple[str, int, str]
+
+
+def _flag_bursts(conn: Any, spans: dict[CounterDay, tuple[float, float]], rules: IntegritySettings) -> None:
     """Flag counted top ratings that sit in a run of ``burst_top_ratings`` within ``burst_window_s``
-    at one counter and day; unflag those no longer in one (a rating demoted to duplicate)."""
-    r = s.ratings
-    for office, counter, day in sorted(counters):
+    at one counter and day; unflag those no longer in one (a rating demoted to duplicate).
+
+    Only ratings within one window of the span of ratings just decided can change: their runs lie
+    within two windows of it, so that much is read and the inner part re-flagged."""
+    r, w = s.ratings, rules.burst_window_s
+    for (office, counter, day), (lo, hi) in sorted(spans.items()):
         rows = conn.execute(
             select(r.c.event_id, r.c.ts, r.c.level, r.c.scale, r.c.status, r.c.flag)
-            .where(and_(r.c.office_code == office, r.c.counter == counter, r.c.service_day == day))
+            .where(and_(r.c.office_code == office, r.c.counter == counter, r.c.service_day == day,
+                        r.c.ts >= lo - 2 * w, r.c.ts <= hi + 2 * w))
             .order_by(r.c.ts, r.c.event_id)
         ).all()
         top = [x for x in rows if x.status == "counted" and x.level == x.scale and x.flag != "short_service"]
         in_burst: set[str] = set()
         n, start = rules.burst_top_ratings, 0
         for end in range(len(top)):
-            while top[end].ts - top[start].ts > rules.burst_window_s:
+            while top[end].ts - top[start].ts > w:
                 start += 1
             if end - start + 1 >= n:
                 in_burst.update(x.event_id for x in top[start : end + 1])
         for x in rows:
+            if not lo - w <= x.ts <= hi + w:
+                continue
             keep = None if x.flag == "top_rating_burst" else x.flag
             want = "top_rating_burst" if x.event_id in in_burst else keep
             if want != x.flag:

@@ -100,6 +100,8 @@ class Screen:
         self.devices, self.office_counters, self.old_codes = devices, office_counters, old_codes
         self.first_day = today - timedelta(days=rules.max_event_age_days + 1)
         self.last_day = today + timedelta(days=1)
+        self.first_ts = now - rules.max_event_age_days * 86400
+        self.last_ts = now + rules.max_clock_ahead_s
 
     def registered(self, device_id: str) -> DeviceEntry | None:
         entry = self.devices.get(device_id)
@@ -120,8 +122,7 @@ class Screen:
         reason = self.refuse_message(ev.device_id, ev.office_code)
         if reason is not None:
             return reason
-        ts, r = ev.ts.timestamp(), self.rules
-        if ts > self.now + r.max_clock_ahead_s or ts < self.now - r.max_event_age_days * 86400:
+        if not self.first_ts <= ev.ts.timestamp() <= self.last_ts:
             return "clock_out_of_window"
         if ev.type not in FIGURE_EVENTS:
             return None

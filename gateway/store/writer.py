@@ -152,7 +152,7 @@ def apply_batch(
 
 def _project(store: Store, conn: Any, tz: ZoneInfo, events: list[Event], out: BatchOutcome) -> dict[str, int]:
     """Run each event's projector, write the rows, decide the ratings of the visits touched."""
-    p = Projection(conn, store.dialect, tz)
+    p = Projection(conn, store.dialect, tz, store.integrity.min_service_s)
     for ev in events:
         p.project(ev)
     p.flush()
