@@ -86,6 +86,14 @@ def run_attacks(gw: RunningGateway, port: int) -> None:
         audit = conn.exec_driver_sql("SELECT actor, action FROM audit_log").all()
     assert ("ops", "clear_flag") in [tuple(a) for a in audit]
     assert gw.ops.get("/api/v1/offices/03405/flags").json()["counts"]["rating:top_rating_burst:cleared"] == 1
+    # a farmed visit cleared by the office head: it (and its rating) counts for its officer again
+    visit = flags["visits"][0]
+    body = {"kind": "visit", **{k: visit[k] for k in ("counter", "service_day", "ticket_no")}}
+    assert gw.ops.post("/api/v1/offices/03405/flags/clear", json=body).status_code == 200
+    officers = {o["officer_id"]: o for o in gw.ops.get("/api/v1/offices/03405/kpis").json()["officers"]}
+    assert officers["cb-farm"]["served"] == 1 and officers["cb-farm"]["rated"] == 1
+    counts = gw.ops.get("/api/v1/offices/03405/flags").json()["counts"]
+    assert counts["visit:short_service:cleared"] == 1 and counts["rating:short_service:cleared"] == 1
 
 
 def test_attacks_are_refused_held_or_flagged_sqlite(mosquitto, gateway_factory) -> None:
