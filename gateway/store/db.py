@@ -126,10 +126,6 @@ class Store:
         with self.engine.begin() as conn:
             self._upsert_office(conn, o)
 
-    def register_device(self, device_id: str, office_code: str, counter: int | None) -> None:
-        with self.engine.begin() as conn:
-            self.upsert_device(conn, device_id, office_code, counter, time.time())
-
     def units(self) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:
             return {r.code: dict(r._mapping) for r in conn.execute(select(s.units))}
