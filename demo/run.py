@@ -194,7 +194,7 @@ class Demo:
                 return
             self.seen[ev.type] += 1
             if not self.args.quiet:
-                d = ev.data
+                d = ev.data.model_dump()  # typed event data (contract.payloads.AnyEvent)
                 extra = d.get("label") or d.get("level_label") or d.get("name") or ""
                 print(f"  {ev.ts:%H:%M:%S} {ev.device_id:<12} #{ev.seq:<5} {ev.type:<18} {extra}")
 

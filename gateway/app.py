@@ -30,7 +30,7 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
     """Build the app. The lifespan migrates the database, loads the registry, starts the embedded
     broker (when ``[broker] url`` is empty) and the ingest; they stop with it."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, integrity=settings.integrity)
     live = LiveHub()
     kpi = KpiService(store, settings.kpi)
 

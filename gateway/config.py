@@ -110,6 +110,26 @@ class KpiSettings(Section):
     timezone: str = "Asia/Ho_Chi_Minh"
 
 
+class IntegritySettings(Section):
+    """Gateway-side rules that keep figures honest (docs/gateway.md#integrity)."""
+
+    min_k: int = Field(5, ge=2, le=1000, description="a sentiment window must claim k >= this and "
+                       "visits >= k (kiosks' own k may be higher)")
+    window_max_visits_per_hour: int = Field(120, ge=1, le=10_000, description="a window's visits <= "
+                                            "this x its hours (one counter, 30 s each)")
+    max_clock_ahead_s: float = Field(600.0, gt=0, le=7 * 86_400, description="an event stamped "
+                                     "further ahead of the gateway's clock is refused")
+    max_event_age_days: int = Field(90, gt=0, le=3650, description="... or older than this (a "
+                                    "kiosk's outbox never holds events longer)")
+    min_service_s: float = Field(10.0, ge=0, le=3600, description="a served visit shorter than "
+                                 "this is flagged (kept, out of staff figures)")
+    burst_top_ratings: int = Field(5, ge=2, le=10_000,
+                                   description="this many top ratings from one counter ...")
+    burst_window_s: float = Field(120.0, gt=0, le=86_400,
+                                  description="... within this many seconds are flagged")
+    staff_figures_exclude_flagged: bool = True
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True,
                               arbitrary_types_allowed=True)
@@ -122,6 +142,7 @@ class Settings(BaseModel):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
+    integrity: IntegritySettings = Field(default_factory=IntegritySettings)
     auth: dict[str, Any] = Field(default_factory=dict,
                                  description="raw, validated by gateway.auth.AuthSettings.from_table")
     source: Path | None = Field(None, exclude=True)
