@@ -35,6 +35,13 @@ DEMO_ADMIN_PASSWORD = "demo-admin"
 # arrivals per minute per counter, service seconds (min, max): Bình Lư keeps up, Tả Lèng falls behind
 CITIZEN_PACE = {"03390": (1.5, (15, 50)), "03405": (2.0, (30, 80))}
 
+# The demo's broker is anonymous and unencrypted: any process on this machine can publish as any
+# kiosk. It listens on 127.0.0.1 only and holds its queues in RAM (docs/gateway.md, "Embedded broker").
+LOCAL_ONLY = (
+    "⚠ CHỈ DÙNG CỤC BỘ / LOCAL USE ONLY: broker ẩn danh, không mã hoá, không phân quyền / anonymous, "
+    "no TLS, no ACL; production: Mosquitto with mosquitto-conf (docs/provisioning.md)"
+)
+
 
 def free_port(preferred: int | None = None) -> int:
     """``preferred`` if a server could listen on it now, else any free port.
@@ -113,8 +120,11 @@ class Demo:
             self.broker = Broker(port=mqtt_port, listen="127.0.0.1").start()
             broker_url = f"mqtt://127.0.0.1:{mqtt_port}"
             print(f"• MQTT broker (embedded, iotcore): {broker_url}")
+            print(f"  {LOCAL_ONLY}")
         else:
             print(f"• MQTT broker: {broker_url}")
+            if broker_url.startswith("mqtt://"):
+                print(f"  ⚠ {broker_url} is plain MQTT: " + LOCAL_ONLY)
         self.broker_url = broker_url
 
         web_port = free_port(self.args.port)

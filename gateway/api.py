@@ -1,4 +1,4 @@
-"""JSON API under /api/v1, plus /healthz and /metrics.
+"""JSON API under /api/v1, plus /healthz (/metrics: gateway/metrics.py).
 
 Public (no login): offices, office KPIs, map.geojson, kpis.csv: aggregates only, no citizen data.
 Operator: fleet, commands, ingest stats, alerts. Admin: registry edits.
@@ -412,52 +412,6 @@ def healthz(request: Request, response: Response) -> dict[str, Any]:
         "ingest": ingest_running,
         "queue_depth": st.ingest.queue.qsize() if st.ingest else 0,
     }
-
-
-@router.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
-def metrics(request: Request) -> Response:
-    """Prometheus text format: ingest counters (this process and database totals), devices online."""
-    st = request.app.state
-    lines: list[str] = []
-
-    def metric(name: str, kind: str, help_: str, samples: list[tuple[dict[str, str], float]]) -> None:
-        lines.append(f"# HELP {name} {help_}")
-        lines.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            lab = ",".join(f'{k}="{v}"' for k, v in labels.items())
-            lines.append(f"{name}{{{lab}}} {value}" if lab else f"{name} {value}")
-
-    proc = st.ingest.snapshot()["process"] if st.ingest else {}
-    db = st.store.counters()
-    for src, counts in (("process", proc), ("database", db)):
-        metric(
-            f"motcua_ingest_{src}_messages_total",
-            "counter",
-            f"Messages by outcome ({src} totals).",
-            [
-                ({"outcome": k.replace(":", "_")}, float(v))
-                for k, v in sorted(counts.items())
-                if k != "batches"
-            ],
-        )
-    with st.store.engine.connect() as conn:
-        states = conn.execute(select(s.device_status.c.state)).scalars().all()
-    metric(
-        "motcua_devices",
-        "gauge",
-        "Devices by state.",
-        [({"state": x}, float(states.count(x))) for x in ("online", "offline")],
-    )
-    metric(
-        "motcua_ingest_queue_depth",
-        "gauge",
-        "Messages waiting for the writer.",
-        [({}, float(st.ingest.queue.qsize() if st.ingest else 0))],
-    )
-    metric(
-        "motcua_live_subscribers", "gauge", "Live (SSE) subscribers.", [({}, float(st.live.subscriber_count))]
-    )
-    return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 
 # integrity endpoints (quarantine, flags): their own module, served under this router

@@ -17,6 +17,7 @@ from gateway.config import ConfigError, Settings
 from gateway.ingest import Ingest
 from gateway.kpi import KpiService
 from gateway.live import LiveHub
+from gateway.metrics import router as metrics_router
 from gateway.registry import load_registry
 from gateway.retention import Retention
 from gateway.store import Store
@@ -51,10 +52,14 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
                 from iotcore import Broker
 
                 broker = Broker(port=settings.broker.embedded_port, listen="127.0.0.1").start()
-                log.info("embedded MQTT broker on 127.0.0.1:%d", settings.broker.embedded_port)
+                log.warning(
+                    "embedded MQTT broker on 127.0.0.1:%d: CHỈ DÙNG CỤC BỘ / LOCAL USE ONLY (anonymous, "
+                    "no TLS, no ACL, queues in RAM; production: Mosquitto, motcua-provision mosquitto-conf)",
+                    settings.broker.embedded_port,
+                )
             from gateway.mqtt_client import GatewayMqtt
 
-            ingest.mqtt = GatewayMqtt(settings.broker, ingest.on_message)
+            ingest.mqtt = GatewayMqtt(settings.broker, ingest.on_message, ingest.broker_stats.on_sys)
             ingest.mqtt.start()
         app.state.broker = broker
         try:
@@ -90,6 +95,7 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
         raise ConfigError(f"[auth] {exc}") from None
     app.state.auth = build_authenticator(auth_settings)
     app.include_router(api_router)
+    app.include_router(metrics_router)
     app.include_router(web_router)
     app.include_router(updates_router)
     return app

@@ -73,7 +73,8 @@ class BrokerSettings(Section):
 
 class DatabaseSettings(Section):
     url: str = Field("", description='"" = sqlite:///<data_dir>/gateway.sqlite3')
-    batch_size: int = Field(500, ge=1, le=100_000)
+    batch_size: int = Field(2000, ge=1, le=100_000, description="a backlog drains in fewer, larger "
+                            "transactions (one fsync each)")
     batch_wait_ms: int = Field(50, ge=0, le=60_000)
 
 
@@ -91,6 +92,8 @@ class AlertSettings(Section):
     outbox_growing_checks: int = Field(3, ge=1, le=1000,
                                        description="outbox depth rose on this many consecutive reports")
     outbox_high: int = Field(500, ge=1, description="... or is above this")
+    broker_queue_high: int = Field(200_000, ge=1, description="the broker holds this many messages "
+                                   "($SYS store count): alert")
     sweep_interval_s: float = Field(5.0, gt=0, le=3600)
 
 
