@@ -54,10 +54,18 @@ SECURITY_HEADERS = {
 }
 
 
+def _notice(request: Request) -> str:
+    """``[web] notice`` (e.g. the demo's compressed time), rendered as text on every page."""
+    web = getattr(getattr(request.app.state, "settings", None), "web", None)
+    return str(getattr(web, "notice", "") or "")
+
+
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
     principal = context.pop("principal", None) or optional_principal(request)
     response = templates.TemplateResponse(
-        request, name, {"principal": principal, "static": STATIC_PREFIX, **context}, status_code=status
+        request, name,
+        {"principal": principal, "static": STATIC_PREFIX, "notice": _notice(request), **context},
+        status_code=status
     )
     response.headers.update(SECURITY_HEADERS)
     return response
@@ -82,11 +90,16 @@ class Thresholds:
 
     @property
     def target_min(self) -> str:
-        return f"{self.wait_target_s / 60:g}"
+        return _minutes(self.wait_target_s)
 
     @property
     def warn_min(self) -> str:
-        return f"{self.wait_warn_s / 60:g}"
+        return _minutes(self.wait_warn_s)
+
+
+def _minutes(seconds: float) -> str:
+    """Minutes with at most two decimals and a decimal comma (Vietnamese): 1200 → "20", 48 → "0,8"."""
+    return f"{round(seconds / 60, 2):g}".replace(".", ",")
 
 
 def thresholds(request: Request) -> Thresholds:
