@@ -89,17 +89,27 @@ class Thresholds:
     sat_warn: float = 0.75
 
     @property
-    def target_min(self) -> str:
-        return _minutes(self.wait_target_s)
+    def target_vi(self) -> str:
+        return _duration(self.wait_target_s, "phút", "giây")
 
     @property
-    def warn_min(self) -> str:
-        return _minutes(self.wait_warn_s)
+    def warn_vi(self) -> str:
+        return _duration(self.wait_warn_s, "phút", "giây")
+
+    @property
+    def target_en(self) -> str:
+        return _duration(self.wait_target_s, "min", "s")
+
+    @property
+    def warn_en(self) -> str:
+        return _duration(self.wait_warn_s, "min", "s")
 
 
-def _minutes(seconds: float) -> str:
-    """Minutes with at most two decimals and a decimal comma (Vietnamese): 1200 → "20", 48 → "0,8"."""
-    return f"{round(seconds / 60, 2):g}".replace(".", ",")
+def _duration(seconds: float, minutes: str, secs: str) -> str:
+    """Minutes ("20 phút", "2,5 phút"), or seconds below two minutes ("48 giây": the compressed demo)."""
+    if seconds < 120:
+        return f"{round(seconds, 1):g} {secs}".replace(".", ",")
+    return f"{round(seconds / 60, 1):g} {minutes}".replace(".", ",")
 
 
 def thresholds(request: Request) -> Thresholds:

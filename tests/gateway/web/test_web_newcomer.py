@@ -60,6 +60,19 @@ def test_map_labels_forecast_chart_and_notice(
         overlaps, shown = label_overlaps(page)
         assert overlaps == [], (step, overlaps)
     page.screenshot(path=str(artifacts_dir / "web-map-labels-zoomed-out.png"))
+    # a name without room is hidden, and shows while its marker has focus (or the pointer)
+    crowded = page.evaluate("() => [...document.querySelectorAll('.office-label.crowded')]"
+                            ".map((e) => e.dataset.office)")
+    assert crowded, "at this zoom some of the six offices' names cannot all fit"
+    for code in crowded:
+        label = page.locator(f'.office-label[data-office="{code}"]')
+        assert not label.is_visible()
+        page.locator(f'path[data-office="{code}"]').focus()
+        assert label.is_visible(), code
+        page.locator(f'path[data-office="{code}"]').blur()
+        assert not label.is_visible(), code
+    labels_zoomed_out = shown
+    assert labels_zoomed_out >= 1
 
     page.locator('#office-list button[data-office="03390"]').click()
     page.wait_for_selector("#forecast-chart .fc-day")
@@ -77,8 +90,18 @@ def test_map_labels_forecast_chart_and_notice(
     assert fits
     page.locator("#forecast-chart").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts_dir / "web-map-forecast.png"))
+
+    phone, phone_rec = page_factory(gw.base, **PHONE)
+    phone.goto(gw.base + "/map")
+    js_until(phone, "Number(document.body.dataset.officesLoaded) >= 3", "offices listed (phone)")
+    phone.locator('#office-list button[data-office="03390"]').click()
+    phone.wait_for_selector("#forecast-chart .fc-day")
+    width, inner = horizontal_overflow(phone)
+    phone.screenshot(path=str(artifacts_dir / "web-map-phone-forecast.png"), full_page=True)
+    assert width <= inner, f"/map is {width} px wide in a {inner} px phone"
     pub.close()
-    assert rec.external == [] and rec.errors == [], (rec.external, rec.errors)
+    for r in (rec, phone_rec):
+        assert r.external == [] and r.errors == [], (r.external, r.errors)
 
 
 def test_fleet_on_a_phone_shows_names_and_commands(
