@@ -127,6 +127,7 @@ def test_demo_shows_offices_live_on_the_map(tmp_path: Path, artifacts_dir: Path)
             assert f"×{TIME_SCALE}" in notice and "30 giây" in notice, notice
             overlaps, shown = label_overlaps(page)
             assert shown >= 2 and overlaps == [], overlaps
+            assert page.locator('.office-label[data-office="03405"]').is_visible()  # the red one is named
             page.screenshot(path=str(artifacts_dir / "demo-map.png"), full_page=True)
             page.locator('#office-list button[data-office="03405"]').click()
             page.wait_for_selector('#forecast-chart .fc-day', timeout=60_000)

@@ -149,51 +149,8 @@
     placeLabels();
   }
 
-  // ------------------------------------------------------------------ label placement
-  /** Permanent labels must not hide each other or another office's marker (two demo offices are a few
-   * km apart): each label takes the first free place of right, left, above or below its marker, in the
-   * map's current pixels; with none free (zoomed far out) it shows on hover only, and the office list
-   * names every office. Run after markers change and after each zoom. */
-  const PLACES = [["right", [12, 0]], ["left", [-12, 0]], ["top", [0, -12]], ["bottom", [0, 12]]];
-  const overlaps = (a, b, pad = 2) =>
-    a.left < b.right + pad && b.left < a.right + pad && a.top < b.bottom + pad && b.top < a.bottom + pad;
-
-  function placeLabels() {
-    const frame = mapEl.getBoundingClientRect();  // a label cut by the map's edge is not a free place
-    const frameHasMarker = (t) => map.getBounds().contains(t.getLatLng());
-    const taken = [];
-    const tips = [];
-    for (const [code, m] of state.markers) {
-      const el = m.getElement();
-      if (el) taken.push(el.getBoundingClientRect());
-      const t = m.getTooltip();
-      if (t && t.options.permanent && t.getElement()) {
-        t.getElement().dataset.office = code;
-        tips.push([m, t]);
-      }
-    }
-    tips.sort((a, b) => a[0].getLatLng().lng - b[0].getLatLng().lng);  // west first keeps "right"
-    for (const [, t] of tips) {
-      const el = t.getElement();
-      let placed = false;
-      for (const [dir, off] of PLACES) {
-        t.options.direction = dir;
-        t.options.offset = L.point(off);
-        t.update();
-        const r = el.getBoundingClientRect();
-        const inside = r.left >= frame.left && r.right <= frame.right && r.top >= frame.top && r.bottom <= frame.bottom;
-        if ((inside || !frameHasMarker(t)) && !taken.some((o) => overlaps(r, o))) { placed = true; break; }
-      }
-      if (!placed) {  // crowded (far zoomed out): the name stays on hover/focus only
-        t.options.direction = "right";
-        t.options.offset = L.point(12, 0);
-        t.update();
-      }
-      el.classList.toggle("crowded", !placed);
-      el.dataset.place = placed ? t.options.direction : "hidden";
-      if (placed) taken.push(el.getBoundingClientRect());
-    }
-  }
+  // ------------------------------------------------------------------ label placement (map-labels.js)
+  const placeLabels = () => MCLabels.place(map, mapEl, state.markers, state.selected);
   map.on("zoomend", () => requestAnimationFrame(placeLabels));  // after the renderer moved the markers
 
   function renderList() {
@@ -269,6 +226,20 @@
     return out;
   }
 
+  const WEEKDAYS = ["", "T2", "T3", "T4", "T5", "T6", "T7", "CN"];
+  /** "T7 12/12" for {day: "2026-12-12", weekday: 6} (ISO weekday, 7 = Sunday). */
+  const dayLabel = (d) => `${WEEKDAYS[d.weekday] || ""} ${String(d.day).slice(8, 10)}/${String(d.day).slice(5, 7)}`.trim();
+
+  /** The forecast's error on the past week, or why there is none (no history before that week). */
+  function forecastError(fc) {
+    const err = fc.error || {};
+    if (err.value == null || err.history === false || err.history_days === 0) {
+      return "chưa đủ lịch sử để đo sai số (not enough history to measure the error)";
+    }
+    const mae = new Intl.NumberFormat("vi-VN", { maximumFractionDigits: 2 }).format(err.value);
+    return `sai số trung bình ±${mae} lượt/giờ trên tuần vừa qua (MAE, last week held out)`;
+  }
+
   /** Per-hour arrivals today (bars) and the forecast for the same weekday next week (dashed line). */
   function hourlyChart(detail) {
     const arrivals = toHours(detail.hours);
@@ -299,10 +270,7 @@
     const dots = pts.map((p) => `<circle class="pt-f" cx="${p[0].toFixed(1)}" cy="${p[1].toFixed(1)}" r="2.5"><title>Dự báo ${p[2]}h: ${fmt.num(p[3])}</title></circle>`).join("");
     const total = hours.reduce((s, h) => s + (arrivals[h] || 0), 0);
     const peak = hours.reduce((b, h) => ((arrivals[h] || 0) > (arrivals[b] || 0) ? h : b), hours[0]);
-    const err = fc.error || {};
-    const errText = err.value == null ? "" : err.history === false
-      ? "chưa đủ lịch sử để đánh giá sai số (not enough history to measure the error)"
-      : `sai số trung bình ±${new Intl.NumberFormat("vi-VN", { maximumFractionDigits: 2 }).format(err.value)} lượt/giờ (MAE, tuần vừa qua)`;
+    const errText = forecastError(fc);
     return `<div class="chart" id="hourly-chart"><svg viewBox="0 0 ${W} ${H}" role="img"
       aria-label="Lượt đến theo giờ hôm nay: tổng ${total}, cao nhất lúc ${peak}h. Đường nét đứt: dự báo cùng ngày tuần tới.">
       <line class="axis" x1="${L0}" y1="${H - B}" x2="${W - 4}" y2="${H - B}"/>
@@ -310,14 +278,13 @@
       <text x="${L0 - 4}" y="${T + 8}" text-anchor="end">${maxV}</text><text x="${L0 - 4}" y="${H - B}" text-anchor="end">0</text>
       ${bars}${line}${dots}${labels}</svg>
       <p class="note"><b style="color:#0b6e4f">▮</b> Lượt đến hôm nay (arrivals today, ${fmt.num(total)}) ·
-      <b style="color:#b26a00">- - -</b> Dự báo ${sameDay ? esc(sameDay.day) : "tuần tới"} (forecast)${errText ? `; ${esc(errText)}` : ""}.</p></div>`;
+      <b style="color:#b26a00">- - -</b> Dự báo ${sameDay ? esc(dayLabel(sameDay)) : "tuần tới"} (forecast)${errText ? `; ${esc(errText)}` : ""}.</p></div>`;
   }
 
   /** Next 7 days' forecast as a bar chart: expected visits per day (the per-hour figures are in the API). */
   function forecastChart(detail) {
     const week = (detail.forecast || {}).next_week || [];
     if (!week.length) return `<p class="note">Chưa có dự báo. (No forecast yet.)</p>`;
-    const days = ["", "T2", "T3", "T4", "T5", "T6", "T7", "CN"];
     const totals = week.map((d) => (d.hours || []).reduce((s, x) => s + (Number(x.arrivals) || 0), 0));
     const maxV = Math.max(1, ...totals);
     const W = 360, H = 180, T = 22, B = 40, L0 = 6;
@@ -325,18 +292,16 @@
     const y = (v) => T + (H - T - B) * (1 - v / maxV);
     const bars = week.map((d, i) => {
       const x = L0 + i * slot + (slot - bw) / 2, v = totals[i], yv = y(v);
-      const label = `${days[d.weekday] || ""} ${String(d.day).slice(8, 10)}/${String(d.day).slice(5, 7)}`;
+      const label = dayLabel(d);
       const value = v > 0 ? fmt.num(v) : "0";
       return `<g class="fc-day" data-day="${esc(d.day)}" data-total="${v.toFixed(2)}">
         <rect class="bar-f" x="${x.toFixed(1)}" y="${yv.toFixed(1)}" width="${bw.toFixed(1)}" height="${(H - B - yv).toFixed(1)}"><title>${esc(label)}: ${value} lượt dự báo</title></rect>
         <text class="val" x="${(x + bw / 2).toFixed(1)}" y="${(yv - 5).toFixed(1)}" text-anchor="middle">${value}</text>
-        <text x="${(x + bw / 2).toFixed(1)}" y="${H - B + 15}" text-anchor="middle">${esc(days[d.weekday] || "")}</text>
+        <text x="${(x + bw / 2).toFixed(1)}" y="${H - B + 15}" text-anchor="middle">${esc(WEEKDAYS[d.weekday] || "")}</text>
         <text class="sub" x="${(x + bw / 2).toFixed(1)}" y="${H - B + 30}" text-anchor="middle">${esc(label.slice(-5))}</text></g>`;
     }).join("");
     const sum = totals.reduce((a, b) => a + b, 0);
-    const err = (detail.forecast || {}).error || {};
-    const errText = err.value == null || !err.history_days ? "chưa đủ lịch sử để đo sai số (not enough history to measure the error)"
-      : `sai số trung bình ±${new Intl.NumberFormat("vi-VN", { maximumFractionDigits: 2 }).format(err.value)} lượt/giờ trên tuần vừa qua (MAE, last week held out)`;
+    const errText = forecastError(detail.forecast || {});
     return `<div class="chart" id="forecast-chart"><svg viewBox="0 0 ${W} ${H}" role="img"
       aria-label="Dự báo lượt khách 7 ngày tới: tổng ${fmt.num(sum)} lượt, nhiều nhất ${fmt.num(maxV)} lượt một ngày.">
       <line class="axis" x1="${L0}" y1="${H - B}" x2="${W - L0}" y2="${H - B}"/>${bars}</svg>

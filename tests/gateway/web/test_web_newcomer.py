@@ -76,6 +76,8 @@ def test_map_labels_forecast_chart_and_notice(
 
     page.locator('#office-list button[data-office="03390"]').click()
     page.wait_for_selector("#forecast-chart .fc-day")
+    assert page.locator('.office-label[data-office="03390"]').is_visible()  # the open office is named
+    assert label_overlaps(page)[0] == []
     assert page.locator("#forecast-title").inner_text().startswith("Dự báo lượt khách 7 ngày tới")
     assert "7-day" in page.locator("#forecast-title .en").inner_text()
     drawn = {g.get_attribute("data-day"): float(g.get_attribute("data-total"))
