@@ -32,8 +32,12 @@ KIOSK_EXAMPLE = REPO / "device" / "kiosk.example.toml"
 GATEWAY_EXAMPLE = REPO / "gateway" / "gateway.example.toml"
 DEMO_OFFICES = ["03390", "03405"]  # Bình Lư, Tả Lèng (Lai Châu, post-2025 units)
 DEMO_ADMIN_PASSWORD = "demo-admin"
-# arrivals per minute per counter, service seconds (min, max): Bình Lư keeps up, Tả Lèng falls behind
-CITIZEN_PACE = {"03390": (1.5, (15, 50)), "03405": (2.0, (30, 80))}
+# Real-time pace: arrivals per minute per counter, service seconds (min, max). Bình Lư keeps up (its
+# counters are busy under half the time); Tả Lèng gets about twice what its counters can serve, so its
+# queues and waits grow from the start. Measured with --time-scale 20: Tả Lèng amber after 3-4 min
+# and red after 4-6 min; Bình Lư's average wait stays under ~15 s (green).
+CITIZEN_PACE = {"03390": (1.0, (15, 40)), "03405": (4.0, (30, 80))}
+DEFAULT_TIME_SCALE = 20.0
 
 # The demo's broker is anonymous and unencrypted: any process on this machine can publish as any
 # kiosk. It listens on 127.0.0.1 only and holds its queues in RAM (docs/gateway.md, "Embedded broker").
@@ -84,6 +88,25 @@ def demo_devices(n: int) -> list[tuple[str, str, int]]:
     return out
 
 
+def gateway_config(time_scale: float) -> str:
+    """The example gateway config with the demo's compressed wait target.
+
+    Demo-only time compression: the simulated citizens act in real time (waits are real seconds from
+    the kiosks' monotonic clocks, unchanged), but one real second stands for ``time_scale`` seconds of
+    an office day, so the wait target is divided by it (20 min at scale 20 = 60 s). Every page says so
+    through ``[web] notice``. Scale 1 is the example config as it is."""
+    doc = tomllib.loads(GATEWAY_EXAMPLE.read_text(encoding="utf-8"))
+    if time_scale != 1:
+        target = doc["kpi"]["wait_target_s"]
+        doc["kpi"]["wait_target_s"] = target / time_scale
+        doc["web"]["notice"] = (
+            f"Bản demo, thời gian nén ×{time_scale:g}: chỉ tiêu chờ {target / 60:g} phút tính là "
+            f"{target / time_scale:g} giây; thời gian chờ hiển thị là thời gian thật. "
+            f"(Demo time ×{time_scale:g}: the {target / 60:g}-min target is {target / time_scale:g} s; "
+            "waits shown are real.)")
+    return tomli_w.dumps(doc)
+
+
 def kiosk_config(device_id: str, office: str, counter: int) -> str:
     doc = tomllib.loads(KIOSK_EXAMPLE.read_text(encoding="utf-8"))
     doc.setdefault("device", {}).update({"id": device_id, "office_code": office, "counter": counter})
@@ -128,7 +151,9 @@ class Demo:
         self.broker_url = broker_url
 
         web_port = free_port(self.args.port)
-        gw = self.spawn("gateway", [py, "-m", "gateway.cli", "run", "--config", str(GATEWAY_EXAMPLE),
+        gw_cfg = self.data / "gateway.toml"
+        gw_cfg.write_text(gateway_config(self.args.time_scale), encoding="utf-8")
+        gw = self.spawn("gateway", [py, "-m", "gateway.cli", "run", "--config", str(gw_cfg),
                                     "--broker", broker_url, "--port", str(web_port),
                                     "--data-dir", str(self.data / "gateway")],
                         env={"MOTCUA_ADMIN_PASSWORD": DEMO_ADMIN_PASSWORD})
@@ -165,6 +190,11 @@ class Demo:
                 self.spawn(f"citizens-{office}", cmd)
             print("• Simulated citizens: taking tickets, being served, rating "
                   "(Tả Lèng busier than its counters can serve, so its waits grow)")
+        if self.args.time_scale != 1:
+            target = tomllib.loads(gw_cfg.read_text(encoding="utf-8"))["kpi"]["wait_target_s"]
+            print(f"• Compressed time ×{self.args.time_scale:g}: wait target {target:g} s stands for "
+                  f"{target * self.args.time_scale / 60:g} min (waits are real seconds); "
+                  "Tả Lèng turns amber then red within a few minutes")
 
         print(f"\n  Bản đồ Bộ phận Một cửa / one-stop map:  {self.web}/map")
         print(f"  Fleet health (login admin / {DEMO_ADMIN_PASSWORD}):  {self.web}/fleet")
@@ -253,9 +283,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-citizens", action="store_true")
     ap.add_argument("--history-days", type=int, default=20,
                     help="synthetic past working days to publish first (0 = none)")
+    ap.add_argument("--time-scale", type=float, default=DEFAULT_TIME_SCALE,
+                    help="demo-only compressed time: the gateway's wait target is divided by this "
+                         f"(default {DEFAULT_TIME_SCALE:g}: 20 min -> 60 s; 1 = real time)")
     ap.add_argument("--quiet", action="store_true", help="do not print each event")
     ap.add_argument("--duration", type=float, default=0, help="stop after N seconds (0 = until Ctrl+C)")
     args = ap.parse_args(argv)
+    if not 1 <= args.time_scale <= 600:
+        ap.error("--time-scale must be between 1 (real time) and 600")
     demo = Demo(args)
     signal.signal(signal.SIGTERM, lambda *_: demo.stop_event.set())
     try:

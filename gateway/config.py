@@ -49,6 +49,8 @@ class WebSettings(Section):
                                 description="request bodies above this get 413 before they are read")
     max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1024, le=2**33,
                                   description="POST /api/v1/updates (update bundles, admin only)")
+    notice: str = Field("", max_length=400,
+                        description="a banner shown as text on every page (make demo: its compressed time)")
 
 
 class BrokerSettings(Section):
