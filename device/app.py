@@ -9,7 +9,6 @@ import re
 import threading
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,9 @@ from contract.payloads import CommandRequest, EventType, Health
 from device import __version__ as SW_VERSION
 from device.audio.player import Announcer
 from device.clock import Clock, SystemClock
+from device.commands import CommandGuard
 from device.config import ConfigError, KioskConfig, load_config
+from device.dispatch import TOO_FAST, PressPacer
 from device.events import EventBuilder
 from device.hardware import make_pin_factory
 from device.hardware.buttons import ButtonBank
@@ -26,8 +27,8 @@ from device.hardware.feedback import Feedback
 from device.health import RecentErrors, system_figures
 from device.printer import Printer, TicketInfo
 from device.publisher import Publisher
-from device.queue import Outcome, QueueEngine
-from device.store import Store
+from device.queue import REFUSED_PREFIX, STORAGE_KINDS, Outcome, QueueEngine
+from device.store import Store, StoreError
 
 log = logging.getLogger("motcua.kiosk")
 UPDATE_BROKER_WAIT_S = 30.0  # health check: the publisher must be connected within this
@@ -56,12 +57,17 @@ class Kiosk:
         self.engine = QueueEngine(cfg, self.store, self.clock, self.builder)
         self.printer = Printer(cfg.printer, self.data_dir)
         self.audio = Announcer(cfg.audio, self.data_dir, simulate)
+        self.pacer = PressPacer(cfg.buttons.min_gap_ms, self.clock.monotonic)
         self.factory = make_pin_factory(simulate)
         self.feedback = Feedback(cfg.leds.pins, cfg.buzzer.pins, self.factory, cfg.leds.pwm)
         self.buttons = ButtonBank(
             cfg.buttons.pins, cfg.buttons.debounce_ms, self.factory, self.handle_press, self.feedback
         )
         self.commands: queue.Queue = queue.Queue(maxsize=100)
+        self.guard = CommandGuard(
+            cfg.commands.trusted_keys, cfg.commands.max_age_s, self.clock, cfg.device.office_code,
+            cfg.device.id,
+        )
         self.publisher = Publisher(
             cfg.broker,
             cfg.device.id,
@@ -121,8 +127,14 @@ class Kiosk:
         self.engine.expire_pending(force=True)  # a lowest rating left without reason before a crash
         last_boot = self.store.get_meta("last_boot_id")
         restart = "process" if last_boot == self.clock.boot_id else "boot"
-        with contextlib.suppress(Exception), self.store.tx() as cur:
-            self.store.set_meta(cur, "last_boot_id", self.clock.boot_id)
+        try:
+            with self.store.tx() as cur:
+                self.store.set_meta(cur, "last_boot_id", self.clock.boot_id)
+        except StoreError as exc:  # only the boot/process distinction of the next start is at stake
+            log.warning("could not record the boot id: %s", exc)
+        recovery = self.store.recovery.message() if self.store.recovery else None
+        if recovery:
+            self.last_error = recovery  # health last_error, and device.started below
         if self.cfg.camera_enabled:
             self._start_vision()  # before device.started, which carries the model versions
         self.engine.emit(
@@ -133,6 +145,7 @@ class Kiosk:
                 "restart": restart,
                 "config_sha256": self.cfg.source_sha256,
                 "model_versions": self._model_versions(),
+                "store_recovery": recovery,
             },
         )
         self._recover_update()
@@ -225,16 +238,30 @@ class Kiosk:
     def _tick(self) -> None:
         """Expire unanswered reason choices (the rating is then sent without a reason)."""
         while not self._stop.wait(0.5):
+            if self.store.corrupt:
+                self._restart_for_store()
+                return
             with self._lock:
                 out = self.engine.expire_pending()
                 if out is not None:
                     self._after(out)
+
+    def _restart_for_store(self) -> None:
+        """The database reported corruption while running: restart, so the start-up check moves it
+        aside and a fresh one continues after the high-water marks (device/store.py)."""
+        self.last_error = f"kiosk.db corrupt while running: {self.store.last_error}"[:200]
+        log.error("%s; restarting", self.last_error)
+        if self.restart_hook is not None:
+            self.restart_hook()
 
     # ------------------------------------------------------------------ buttons
 
     def handle_press(self, name: str) -> Outcome:
         """Called from the GPIO callback after debounce and feedback."""
         with self._lock:
+            if not self.pacer.allow(name):
+                self.store.bump(REFUSED_PREFIX + TOO_FAST)
+                return Outcome(False, name, "", kind=TOO_FAST)  # display unchanged: nobody pressed this
             if name == "ticket":
                 out = self.engine.issue()
                 if out.ok:
@@ -263,6 +290,8 @@ class Kiosk:
                 out = self.engine.rate(int(name[5:]))
             else:
                 out = Outcome(False, name, f"unknown button {name}")
+            if out.prompt_label:  # the visit just completed: its citizen is asked to rate it
+                self.audio.ask_rating(out.prompt_label)
             if name in ("next", "recall") and out.called_label:
                 self.audio.announce(out.called_label, self.cfg.device.counter)
                 self.display["called"] = out.called_label
@@ -273,13 +302,16 @@ class Kiosk:
     def _vision_hooks(self, name: str, out: Outcome) -> None:
         if self.vision is None or not out.ok:
             return
-        with contextlib.suppress(Exception):
-            if name == "next" and out.ticket_no:
+        try:
+            if name == "next" and out.completed_no:
+                self.vision.visit_ended(out.completed_no)
+            if name == "next" and out.called_label and out.ticket_no:
                 self.vision.visit_started(out.ticket_no)
             elif name == "no_show" and out.ticket_no:
                 self.vision.visit_discarded(out.ticket_no)
-            elif name.startswith("rate_") and out.ticket_no:
-                self.vision.visit_ended(out.ticket_no)
+        except Exception as exc:  # vision is optional: a failing hook must not fail the press
+            log.exception("vision hook failed")
+            self.last_error = f"vision: {exc}"[:200]
 
     def choose_reason(self, code: str) -> Outcome:
         with self._lock:
@@ -290,7 +322,7 @@ class Kiosk:
     def _after(self, out: Outcome) -> None:
         if out.message:
             self.display["message"] = out.message
-        if not out.ok and out.message and ("đầy" in out.message or "lưu trữ" in out.message):
+        if out.kind in STORAGE_KINDS:
             self.last_error = out.message
             self.audio.chime("error")
         self.display["version"] += 1
@@ -318,6 +350,7 @@ class Kiosk:
             "broker_connected": self.publisher.connected,
             "outbox_depth": self.store.outbox_depth(),
             "outbox_rejected": self.store.counter("outbox_rejected"),
+            "refused": self.engine.refusals(),
             "clock_synced": self.clock.clock_synced(),
             "simulate": self.simulate,
             "buttons": list(self.cfg.buttons.pins),
@@ -353,6 +386,7 @@ class Kiosk:
             camera=camera,
             vision_restarts=vs.get("vision_restarts", 0),
             last_error=last_error,
+            refused=self.engine.refusals(),
             interval_s=self.cfg.health.interval_s,
         )
         return encode(h)
@@ -389,6 +423,12 @@ class Kiosk:
             return self._result(
                 req.cmd_id, name, False, f"command name {req.name.value!r} does not match topic {name!r}"
             )
+        refusal = self.guard.check(req)
+        if refusal is not None:
+            kind, message = refusal
+            self.store.bump(REFUSED_PREFIX + kind)
+            log.warning("command %s %s refused: %s", req.name.value, req.cmd_id, message)
+            return self._result(req.cmd_id, req.name.value, False, message, {"refused": kind})
         handler = {
             "reload_config": self._cmd_reload,
             "reset_day": self._cmd_reset_day,
@@ -432,24 +472,25 @@ class Kiosk:
     def _apply_config(self, new: KioskConfig) -> tuple[str, list[str]]:
         """Apply a validated config live: [queue] [rating] [audio] [printer] [health] at once, [camera]
         (and the models it names) by restarting the vision service; the rest needs a kiosk restart."""
-        new = replace(new, broker=self.cfg.broker, display=self.cfg.display)
+        new = new.model_copy(update={"broker": self.cfg.broker, "display": self.cfg.display})
         restart_needed = [
-            s for s in ("buttons", "leds", "buzzer", "device", "outbox", "clock")
+            s for s in ("buttons", "leds", "buzzer", "device", "outbox", "clock", "commands")
             if getattr(new, s) != getattr(self.cfg, s)
         ]
         vision_changed = new.camera != self.cfg.camera or new.vision != self.cfg.vision
         with self._lock:
-            live = replace(
-                self.cfg,
-                queue=new.queue,
-                rating=new.rating,
-                audio=new.audio,
-                printer=new.printer,
-                health=new.health,
-                camera=new.camera,
-                vision=new.vision,
-                source_sha256=new.source_sha256,
-                release=new.release,
+            live = self.cfg.model_copy(
+                update={
+                    "queue": new.queue,
+                    "rating": new.rating,
+                    "audio": new.audio,
+                    "printer": new.printer,
+                    "health": new.health,
+                    "camera": new.camera,
+                    "vision": new.vision,
+                    "source_sha256": new.source_sha256,
+                    "release": new.release,
+                }
             )
             self.cfg = live
             self.engine.cfg = live
