@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
-import re
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from contract.codec import ContractError, decode, encode
+from contract.codec import encode
 from contract.payloads import CommandRequest, EventType, Health
 from device import __version__ as SW_VERSION
 from device.audio.player import Announcer
 from device.clock import Clock, SystemClock
-from device.commands import CommandGuard
+from device.commands import CommandGuard, CommandRunner
 from device.config import ConfigError, KioskConfig, load_config
 from device.dispatch import TOO_FAST, PressPacer
+from device.display import DisplayState
 from device.events import EventBuilder
 from device.hardware import make_pin_factory
 from device.hardware.buttons import ButtonBank
@@ -32,12 +30,6 @@ from device.store import Store, StoreError
 
 log = logging.getLogger("motcua.kiosk")
 UPDATE_BROKER_WAIT_S = 30.0  # health check: the publisher must be connected within this
-UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-
-
-def reset_token(service_day: str) -> str:
-    """The confirmation a ``reset_day`` command must carry: ``RESET-<service day>``."""
-    return f"RESET-{service_day}"
 
 
 class Kiosk:
@@ -64,9 +56,12 @@ class Kiosk:
             cfg.buttons.pins, cfg.buttons.debounce_ms, self.factory, self.handle_press, self.feedback
         )
         self.commands: queue.Queue = queue.Queue(maxsize=100)
-        self.guard = CommandGuard(
+        guard = CommandGuard(
             cfg.commands.trusted_keys, cfg.commands.max_age_s, self.clock, cfg.device.office_code,
             cfg.device.id,
+        )
+        self.runner = CommandRunner(
+            self, guard, {"reload_config": self._cmd_reload, "apply_update": self._cmd_apply_update}
         )
         self.publisher = Publisher(
             cfg.broker,
@@ -79,17 +74,11 @@ class Kiosk:
             self.commands,
         )
         self.vision: Any = None
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         self._stop = threading.Event()
-        self.display: dict[str, Any] = {
-            "message": "Xin mời lấy số",
-            "last_ticket": None,
-            "called": None,
-            "version": 0,
-        }
+        self.display = DisplayState()
         self.errors = RecentErrors(self.clock, cfg.device.tz)
         self._last_error: str | None = None
-        self.malformed_commands = 0
         self.started_mono = self.clock.monotonic()
         self.selftest_prompt: str | None = None
         self.recovered_update: dict | None = None  # set by the CLI when it rolled back a probation release
@@ -159,8 +148,10 @@ class Kiosk:
     def shutdown(self) -> None:
         self._stop.set()
         if self.vision is not None:
-            with contextlib.suppress(Exception):
+            try:
                 self.vision.stop()
+            except Exception:  # shutting down anyway: say why the camera did not stop cleanly
+                log.exception("vision stop failed at shutdown")
         self.publisher.stop()
         self.audio.close()
         self.buttons.close()
@@ -169,14 +160,16 @@ class Kiosk:
 
     def _warm_up(self) -> None:
         """Load the printer/imaging/audio libraries in the background so the first press is fast."""
-        with contextlib.suppress(Exception):
+        try:
             import escpos.printer  # noqa: F401
 
             from device.printer import _font
 
             _font(110, True)
-            for name in ("chime", "moi_so", "den_quay_so"):
+            for name in ("chime", "moi_so", "den_quay_so", "moi_danh_gia", "luot_phuc_vu_so"):
                 self.audio.clip(name)
+        except Exception as exc:  # only the first press gets slower; the press itself reports a real fault
+            log.warning("warm-up failed: %s", exc)
 
     def _recover_update(self) -> None:
         """An update left on probation by a crash or power cut is rolled back (updates module)."""
@@ -241,10 +234,10 @@ class Kiosk:
             if self.store.corrupt:
                 self._restart_for_store()
                 return
-            with self._lock:
+            with self.lock:
                 out = self.engine.expire_pending()
                 if out is not None:
-                    self._after(out)
+                    self.after(out)
 
     def _restart_for_store(self) -> None:
         """The database reported corruption while running: restart, so the start-up check moves it
@@ -258,7 +251,7 @@ class Kiosk:
 
     def handle_press(self, name: str) -> Outcome:
         """Called from the GPIO callback after debounce and feedback."""
-        with self._lock:
+        with self.lock:
             if not self.pacer.allow(name):
                 self.store.bump(REFUSED_PREFIX + TOO_FAST)
                 return Outcome(False, name, "", kind=TOO_FAST)  # display unchanged: nobody pressed this
@@ -279,7 +272,7 @@ class Kiosk:
                     path = self.printer.print_ticket(ticket)
                     self.errors.note("printer", self.printer.last_error)
                     out.print_file = str(path) if path else None
-                    self.display["last_ticket"] = out.label
+                    self.display.last_ticket = out.label
             elif name == "next":
                 out = self.engine.next()
             elif name == "recall":
@@ -294,9 +287,9 @@ class Kiosk:
                 self.audio.ask_rating(out.prompt_label)
             if name in ("next", "recall") and out.called_label:
                 self.audio.announce(out.called_label, self.cfg.device.counter)
-                self.display["called"] = out.called_label
+                self.display.called = out.called_label
             self._vision_hooks(name, out)
-            self._after(out)
+            self.after(out)
             return out
 
     def _vision_hooks(self, name: str, out: Outcome) -> None:
@@ -314,18 +307,16 @@ class Kiosk:
             self.last_error = f"vision: {exc}"[:200]
 
     def choose_reason(self, code: str) -> Outcome:
-        with self._lock:
+        with self.lock:
             out = self.engine.choose_reason(code)
-            self._after(out)
+            self.after(out)
             return out
 
-    def _after(self, out: Outcome) -> None:
-        if out.message:
-            self.display["message"] = out.message
+    def after(self, out: Outcome) -> None:
+        self.display.show(out)
         if out.kind in STORAGE_KINDS:
             self.last_error = out.message
             self.audio.chime("error")
-        self.display["version"] += 1
         if out.event_ids:
             self.publisher.kick.set()
 
@@ -342,9 +333,9 @@ class Kiosk:
             "device_id": self.cfg.device.id,
             "office_code": self.cfg.device.office_code,
             "counter": self.cfg.device.counter,
-            "message": self.display["message"],
-            "last_ticket": self.display["last_ticket"],
-            "version": self.display["version"],
+            "message": self.display.message,
+            "last_ticket": self.display.last_ticket,
+            "version": self.display.version,
             "reasons": reasons if snap["reason_pending"] else [],
             "rating_levels": rating,
             "broker_connected": self.publisher.connected,
@@ -400,7 +391,7 @@ class Kiosk:
             except queue.Empty:
                 continue
             try:
-                self.handle_command(topic, payload)
+                self.runner.handle(topic, payload)
             except Exception as exc:  # never let a command kill the worker
                 log.exception("command failed")
                 self.last_error = f"command: {exc}"[:200]
@@ -411,53 +402,14 @@ class Kiosk:
                 return
 
     def handle_command(self, topic: str, payload: bytes) -> Outcome:
-        name = topic.rsplit("/", 1)[-1][:200]
-        try:
-            req = decode(topic, payload).message
-            assert isinstance(req, CommandRequest)
-        except (ContractError, AssertionError) as exc:
-            self.malformed_commands += 1
-            cmd_id = _cmd_id_of(payload)
-            return self._result(cmd_id, name, False, f"malformed command: {exc}"[:1000])
-        if req.name.value != name:
-            return self._result(
-                req.cmd_id, name, False, f"command name {req.name.value!r} does not match topic {name!r}"
-            )
-        refusal = self.guard.check(req)
-        if refusal is not None:
-            kind, message = refusal
-            self.store.bump(REFUSED_PREFIX + kind)
-            log.warning("command %s %s refused: %s", req.name.value, req.cmd_id, message)
-            return self._result(req.cmd_id, req.name.value, False, message, {"refused": kind})
-        handler = {
-            "reload_config": self._cmd_reload,
-            "reset_day": self._cmd_reset_day,
-            "selftest": self._cmd_selftest,
-            "camera": self._cmd_camera,
-            "apply_update": self._cmd_apply_update,
-        }[req.name.value]
-        try:
-            ok, message, details = handler(req)
-        except Exception as exc:
-            ok, message, details = False, f"command failed: {exc}", {}
-        return self._result(req.cmd_id, req.name.value, ok, message, details)
-
-    def _result(self, cmd_id: str, name: str, ok: bool, message: str, details: dict | None = None) -> Outcome:
-        out = self.engine.emit(
-            EventType.CMD_RESULT,
-            {"cmd_id": cmd_id, "name": name, "ok": ok, "message": message[:1000], "details": details or {}},
-        )
-        self.publisher.kick.set()
-        return out
+        """One command from ``cmd/<name>`` (device/commands.py: guard, handler, cmd.result)."""
+        return self.runner.handle(topic, payload)
 
     def _effective_config(self) -> KioskConfig:
         """The config file plus the active update release's overlay and models (see docs/kiosk.md)."""
-        release = None
-        with contextlib.suppress(ImportError):
-            from device.updates import release_dir
+        from device.updates import release_dir
 
-            release = release_dir(self.data_dir)
-        return load_config(self.cfg.path or "", release)
+        return load_config(self.cfg.path or "", release_dir(self.data_dir))
 
     def _cmd_reload(self, req: CommandRequest) -> tuple[bool, str, dict]:
         if not self.cfg.path:
@@ -478,7 +430,7 @@ class Kiosk:
             if getattr(new, s) != getattr(self.cfg, s)
         ]
         vision_changed = new.camera != self.cfg.camera or new.vision != self.cfg.vision
-        with self._lock:
+        with self.lock:
             live = self.cfg.model_copy(
                 update={
                     "queue": new.queue,
@@ -507,8 +459,10 @@ class Kiosk:
     def _restart_vision(self) -> str:
         old, self.vision = self.vision, None
         if old is not None:
-            with contextlib.suppress(Exception):
+            try:
                 old.stop()
+            except Exception:  # the new service starts anyway; the old one's fault is logged
+                log.exception("vision stop failed before restart")
         if not self.cfg.camera_enabled:
             return "; camera off"
         try:
@@ -517,54 +471,6 @@ class Kiosk:
             self.last_error = f"vision restart: {exc}"[:200]
             return f"; vision restart failed: {exc}"
         return f"; vision restarted with models in {self.cfg.vision.models_dir}"
-
-    def _cmd_reset_day(self, req: CommandRequest) -> tuple[bool, str, dict]:
-        day = self.engine.snapshot()["service_day"]
-        if req.args.get("confirm") != reset_token(day):
-            return (
-                False,
-                (
-                    "refused: args.confirm must be 'RESET-<the kiosk's service day, YYYY-MM-DD>' "
-                    "(see docs/kiosk.md)"
-                ),
-                {"service_day": day},
-            )
-        with self._lock:
-            out = self.engine.reset_day(
-                str(req.args.get("reason") or f"command {req.cmd_id} by {req.issued_by}")
-            )
-            self._after(out)
-        if not out.ok:
-            return False, out.message, {}
-        return True, out.message, {"service_day": day}
-
-    def _cmd_selftest(self, req: CommandRequest) -> tuple[bool, str, dict]:
-        from device.selftest import run_selftest
-
-        report = run_selftest(self, auto=self.simulate, cmd_id=req.cmd_id)
-        failed = [c["name"] for c in report["components"] if not c["ok"]]
-        return (
-            report["passed"],
-            ("self-test passed" if report["passed"] else f"self-test failed: {failed}"),
-            {},
-        )
-
-    def _cmd_camera(self, req: CommandRequest) -> tuple[bool, str, dict]:
-        state = req.args.get("state", req.args.get("on"))
-        if state in ("on", True):
-            on = True
-        elif state in ("off", False):
-            on = False
-        else:
-            return False, "args.state must be 'on' or 'off'", {}
-        if self.vision is None:
-            return (
-                False,
-                "camera not enabled in this kiosk's config ([camera] enabled = false) or vision absent",
-                {},
-            )
-        self.vision.set_enabled(on)
-        return True, f"camera {'on' if on else 'off'}", {"camera": self.vision.status().get("camera")}
 
     def _cmd_apply_update(self, req: CommandRequest) -> tuple[bool, str, dict]:
         try:
@@ -623,8 +529,12 @@ class Kiosk:
         else:
             problem = self._components_problem()
         if problem:
-            with contextlib.suppress(Exception):
+            try:
                 self._apply_config(previous)
+            except Exception as exc:  # the rollback is still reported; a failed config restore must be seen
+                log.exception("restoring the previous config failed")
+                self.last_error = f"config restore after update failed: {exc}"[:200]
+                problem = f"{problem}; restoring the previous config failed: {exc}"
             self._update_note, self._update_restart = "", []
             return False, problem
         return True, "healthy"
@@ -654,10 +564,3 @@ class Kiosk:
     def sleep(self, s: float) -> None:
         time.sleep(s)
 
-
-def _cmd_id_of(payload: bytes) -> str:
-    """Best effort: the cmd_id of a malformed command (even broken JSON), so the sender can correlate."""
-    m = re.search(rb'"cmd_id"\s*:\s*"([0-9a-f-]{36})"', payload[:16384])
-    if m and re.match(UUID_RE, m.group(1).decode()):
-        return m.group(1).decode()
-    return str(uuid.uuid4())

@@ -117,3 +117,16 @@ def test_pacer_drops_presses_faster_than_a_person():
     assert not pacer.allow("rate_3")  # a burst is dropped whole: the gap restarts at each press
     mono.t += 0.31
     assert pacer.allow("rate_3")
+
+
+def test_feedback_turns_itself_off(factory):
+    import time
+
+    fb = Feedback({"rate": 25}, {"pin": 18}, factory)
+    fb.flash("rate_2", seconds=0.05)
+    assert fb.leds["rate"].value and fb.buzzer.value  # on at once
+    end = time.monotonic() + 10
+    while (fb.leds["rate"].value or fb.buzzer.value) and time.monotonic() < end:
+        time.sleep(0.01)
+    assert not fb.leds["rate"].value and not fb.buzzer.value  # gpiozero's one-cycle blink/beep ended
+    fb.close()
