@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -39,6 +40,8 @@ def _toml(data: dict, prefix: str = "") -> str:
     for k, v in data.items():
         if isinstance(v, dict):
             tables.append((k, v))
+        elif isinstance(v, float) and not math.isfinite(v):  # TOML spells these nan, inf, -inf
+            lines.append(f"{k} = {'nan' if math.isnan(v) else ('inf' if v > 0 else '-inf')}")
         else:
             lines.append(f"{k} = {json.dumps(v, ensure_ascii=False)}")
     out = "\n".join(lines) + "\n"

@@ -309,3 +309,22 @@ def test_power_cut_publishes_last_will_then_restart_is_process(tmp_path, mosquit
         assert late.of_kind("status")[0]["reason"] == "shutdown"
     finally:
         late.close()
+
+
+@pytest.mark.parametrize(
+    "sections, expected",
+    [
+        ({"device": {"officer_id": "x" * 300}}, "config error: [device] officer_id: at most 200 characters"),
+        ({"outbox": {"quota_mb": float("nan")}}, "config error: [outbox] quota_mb: must be a finite number"),
+    ],
+)
+def test_values_the_contract_cannot_carry_stop_the_kiosk(tmp_path, sections, expected):
+    """Issue 8: a 300-character officer_id used to start and then break every `next`; nan passed."""
+    cfg = write_config(tmp_path / "k.toml", **sections)
+    r = subprocess.run(
+        [sys.executable, "-m", "device.cli", "run", "--simulate", "--config", str(cfg),
+         "--data-dir", str(tmp_path / "d")],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode == 2 and expected in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
