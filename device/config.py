@@ -125,7 +125,7 @@ class BrokerConfig(_Section):
 
 class QueueConfig(_Section):
     label_digits: int = Field(default=4, ge=1, le=8, description="printed/spoken digits")
-    label_prefix: str = Field(default="", max_length=8, description="printed, not spoken")
+    label_prefix: str = Field(default="", description="printed, not spoken (prefix + digits <= 16)")
 
     def label(self, ticket_no: int) -> str:
         return f"{self.label_prefix}{ticket_no:0{self.label_digits}d}"
