@@ -40,6 +40,7 @@ class DeviceRequest:
     broker: str | None = None
     ntp: list[str] = field(default_factory=list)
     update_keys: list[str] = field(default_factory=list)
+    command_keys: list[str] = field(default_factory=list)  # the gateway's command key (gateway/commands.py)
     ssh_keys: list[str] = field(default_factory=list)
     wheels: list[Path] = field(default_factory=list)
     office_name: str = ""
@@ -88,6 +89,8 @@ def _sections(device_id: str, req: DeviceRequest) -> dict[str, list[str]]:
         "broker": [f"url = {q(broker_url(req))}", 'ca_file = "ca.crt"', 'cert_file = "device.crt"',
                    'key_file = "device.key"', "keepalive = 30"],
         "updates": ["trusted_keys = [" + ", ".join(q(k.lower()) for k in req.update_keys) + "]"],
+        "commands": ["trusted_keys = [" + ", ".join(q(k.lower()) for k in req.command_keys) + "]",
+                     "max_age_s = 300"],
     }
 
 

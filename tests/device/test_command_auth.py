@@ -143,3 +143,17 @@ def test_outsider_reset_day_refused_gateway_one_works(tmp_path, mosquitto, gatew
     finally:
         k.terminate()
         w.close()
+
+
+def test_provisioned_kiosk_trusts_the_gateway_command_key(tmp_path):
+    """`motcua-provision device new --command-key <hex>` writes it into the kiosk's [commands]."""
+    from device.config import load_config
+    from provisioning.device import DeviceRequest, kiosk_toml
+
+    pub = public_hex(Ed25519PrivateKey.generate())
+    path = tmp_path / "kiosk.toml"
+    text = kiosk_toml("kiosk-prov-1", DeviceRequest(office="LC-03390", counter=1, command_keys=[pub]))
+    path.write_text(text.replace('ca_file = "ca.crt"\n', "").replace('cert_file = "device.crt"\n', "")
+                    .replace('key_file = "device.key"\n', ""))
+    cfg = load_config(path)
+    assert cfg.commands.trusted_keys == [pub] and cfg.commands.max_age_s == 300
