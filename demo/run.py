@@ -22,10 +22,10 @@ from collections import Counter
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import tomli_w
 
 from contract import decode
 from contract.topics import SUBSCRIBE_ALL
-from demo.toml_write import dumps
 
 REPO = Path(__file__).resolve().parents[1]
 KIOSK_EXAMPLE = REPO / "device" / "kiosk.example.toml"
@@ -35,10 +35,23 @@ DEMO_ADMIN_PASSWORD = "demo-admin"
 # arrivals per minute per counter, service seconds (min, max): Bình Lư keeps up, Tả Lèng falls behind
 CITIZEN_PACE = {"03390": (1.5, (15, 50)), "03405": (2.0, (30, 80))}
 
+# The demo's broker is anonymous and unencrypted: any process on this machine can publish as any
+# kiosk. It listens on 127.0.0.1 only and holds its queues in RAM (docs/gateway.md, "Embedded broker").
+LOCAL_ONLY = (
+    "⚠ CHỈ DÙNG CỤC BỘ / LOCAL USE ONLY: broker ẩn danh, không mã hoá, không phân quyền / anonymous, "
+    "no TLS, no ACL; production: Mosquitto with mosquitto-conf (docs/provisioning.md)"
+)
+
 
 def free_port(preferred: int | None = None) -> int:
+    """``preferred`` if a server could listen on it now, else any free port.
+
+    The probe binds with SO_REUSEADDR, as uvicorn and the broker do: a port whose last connections
+    are in TIME_WAIT (a demo restarted within a minute) is free for them and must look free here,
+    or the gateway and displays move to random ports; a port something listens on still fails."""
     if preferred:
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", preferred))
                 return preferred
@@ -76,7 +89,7 @@ def kiosk_config(device_id: str, office: str, counter: int, command_key_hex: str
     doc.setdefault("device", {}).update({"id": device_id, "office_code": office, "counter": counter})
     if command_key_hex:  # the kiosks run only commands signed by this gateway (docs/kiosk.md)
         doc.setdefault("commands", {})["trusted_keys"] = [command_key_hex]
-    return dumps(doc)
+    return tomli_w.dumps(doc)
 
 
 class Demo:
@@ -109,8 +122,11 @@ class Demo:
             self.broker = Broker(port=mqtt_port, listen="127.0.0.1").start()
             broker_url = f"mqtt://127.0.0.1:{mqtt_port}"
             print(f"• MQTT broker (embedded, iotcore): {broker_url}")
+            print(f"  {LOCAL_ONLY}")
         else:
             print(f"• MQTT broker: {broker_url}")
+            if broker_url.startswith("mqtt://"):
+                print(f"  ⚠ {broker_url} is plain MQTT: " + LOCAL_ONLY)
         self.broker_url = broker_url
 
         web_port = free_port(self.args.port)
@@ -193,7 +209,7 @@ class Demo:
                 return
             self.seen[ev.type] += 1
             if not self.args.quiet:
-                d = ev.data
+                d = ev.data.model_dump()  # typed event data (contract.payloads.AnyEvent)
                 extra = d.get("label") or d.get("level_label") or d.get("name") or ""
                 print(f"  {ev.ts:%H:%M:%S} {ev.device_id:<12} #{ev.seq:<5} {ev.type:<18} {extra}")
 

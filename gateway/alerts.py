@@ -1,4 +1,7 @@
-"""Fleet alerts: offline, outbox growing, clock unsynchronised, temperature high.
+"""Fleet alerts: offline, outbox growing, clock unsynchronised, temperature high; and the broker's
+queue: ``broker_queue_high`` (messages held ≥ ``[alerts] broker_queue_high``) and ``broker_dropping``
+(Mosquitto's dropped-message counter grew, or is above 0 when first seen: it dropped while we were
+away). Broker alerts use the device id ``broker`` and an empty office code.
 
 One open alert per (device, kind) in the ``alerts`` table (deduplicated: a condition that persists
 does not alert again); opening and resolving are POSTed as JSON to ``[alerts] webhook_url`` from a
@@ -19,6 +22,7 @@ import httpx
 from sqlalchemy import and_, select, update
 
 from contract.payloads import Health, Status
+from gateway.broker_stats import BrokerSnapshot
 from gateway.config import AlertSettings
 from gateway.store import Store
 from gateway.store import schema as s
@@ -26,6 +30,9 @@ from gateway.store import schema as s
 log = logging.getLogger("motcua.gateway.alerts")
 
 TEMP_HYSTERESIS_C = 5.0
+BROKER = "broker"  # device_id of broker alerts
+DROP_QUIET_S = 600.0  # broker_dropping resolves after this long without new drops
+QUEUE_HYSTERESIS = 0.8  # broker_queue_high resolves below this share of the threshold
 
 
 class AlertManager:
@@ -39,6 +46,8 @@ class AlertManager:
         self.sent = 0
         self.failed = 0
         self._open_keys: set[tuple[str, str]] = set()  # cache of open (device, kind): skips needless queries
+        self._dropped: float | None = None  # broker's dropped counter at the last look
+        self._last_drop_at = 0.0
 
     def start(self) -> None:
         a = s.alerts
@@ -95,6 +104,39 @@ class AlertManager:
             self.open(st.device_id, st.office_code, "offline", f"offline: {st.reason} (ngoại tuyến)")
         else:
             self.close(st.device_id, "offline")
+
+    def on_broker(self, snap: BrokerSnapshot) -> None:
+        """Broker queue depth and drops (from ``$SYS``; nothing to do when the broker sends none)."""
+        stored = snap.values.get("stored_messages")
+        if stored is not None:
+            high = self.cfg.broker_queue_high
+            if stored >= high:
+                self.open(
+                    BROKER,
+                    "",
+                    "broker_queue_high",
+                    f"broker holds {stored:,.0f} messages ≥ {high:,} (hàng đợi broker cao): "
+                    "is the gateway draining?",
+                )
+            elif stored < high * QUEUE_HYSTERESIS:
+                self.close(BROKER, "broker_queue_high")
+        dropped = snap.values.get("dropped_messages")
+        if dropped is None:
+            return
+        before, self._dropped = self._dropped, dropped
+        now = time.monotonic()
+        grew = dropped > 0 if before is None or dropped < before else dropped > before  # restart resets it
+        if grew:
+            self._last_drop_at = now
+            self.open(
+                BROKER,
+                "",
+                "broker_dropping",
+                f"broker dropped {dropped:,.0f} messages since it started (broker bỏ tin: hàng đợi "
+                "đầy): events acknowledged to kiosks are lost; raise max_queued_messages",
+            )
+        elif now - self._last_drop_at > DROP_QUIET_S:
+            self.close(BROKER, "broker_dropping")
 
     def sweep(self) -> None:
         """Offline alerts for devices the sweeper (or another gateway process) marked offline."""

@@ -66,6 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     uvicorn.run(
         app, host=settings.web.host, port=settings.web.port, log_level=args.log_level.lower(),
         timeout_graceful_shutdown=3,  # open SSE streams must not hold Ctrl+C for minutes
+        proxy_headers=False,  # X-Forwarded-For is read by gateway.auth, from [auth] trusted_proxies only
     )
     return 0
 

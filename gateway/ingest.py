@@ -4,7 +4,9 @@
   (``too_large``, ``bad_topic``, ``bad_json``, ``unknown_version``, ``invalid``, ``spoofed``,
   ``handler_error``) and acknowledged; nothing raised there can stop the client.
 * Valid messages go to a bounded queue; the writer takes what is queued (up to ``batch_size``),
-  stores it in one transaction and only then acknowledges the QoS 1 messages.
+  stores it in one transaction and only then acknowledges the QoS 1 messages. A batch the store
+  refuses (not a database outage, which is retried) is split in halves until the message at fault
+  is alone; it is counted as ``handler_error`` and acknowledged, the others are stored.
 * After a commit: KPI cache invalidation and fleet alerts; live-hub updates (coalesced to ~2/s per
   office/device) are computed and sent by their own thread, so the writer never waits for a KPI
   recomputation. A sweeper thread marks devices offline when health stops and runs retention.
@@ -25,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 
 from contract.codec import ContractError, decode
 from contract.topics import TopicKind
+from gateway.broker_stats import BrokerStats
 from gateway.config import Settings
 from gateway.live import LiveHub
 from gateway.store import Store
@@ -33,7 +36,16 @@ from gateway.store.writer import BatchOutcome, Incoming, apply_batch
 log = logging.getLogger("motcua.gateway.ingest")
 
 LIVE_MIN_INTERVAL_S = 0.5
+QUEUE_BATCHES = 4
 HANDLER_ERROR = "handler_error"
+
+
+class _Refused(Exception):
+    """A batch the store did not take (``stopping``: the database stayed down while stopping)."""
+
+    def __init__(self, *, stopping: bool) -> None:
+        super().__init__()
+        self.stopping = stopping
 
 
 @dataclass
@@ -61,7 +73,12 @@ class Ingest:
         self.alerts = alerts
         self.retention = retention
         self.tz = ZoneInfo(settings.kpi.timezone)
-        self.queue: queue.Queue[_Item | None] = queue.Queue(maxsize=50_000)
+        # A few batches: a longer queue only holds decoded messages in RAM (and makes every garbage
+        # collection walk them) while the broker could hold them; when it is full the paho thread
+        # waits, and TCP flow control makes the broker keep the rest queued.
+        self.queue: queue.Queue[_Item | None] = queue.Queue(
+            maxsize=QUEUE_BATCHES * settings.database.batch_size
+        )
         self._lock = threading.Lock()
         self._pending_rejections: Counter[str] = Counter()
         # per-process totals (the database holds the totals over all processes)
@@ -76,6 +93,7 @@ class Ingest:
         self.last_batch_at = 0.0
         self.last_error: str | None = None
         self.bridge: Any = None  # PgLiveBridge with PostgreSQL
+        self.broker_stats = BrokerStats()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -98,7 +116,7 @@ class Ingest:
         if mqtt:
             from gateway.mqtt_client import GatewayMqtt
 
-            self.mqtt = GatewayMqtt(self.settings.broker, self.on_message)
+            self.mqtt = GatewayMqtt(self.settings.broker, self.on_message, self.broker_stats.on_sys)
             self.mqtt.start()
 
     def stop(self) -> None:
@@ -152,6 +170,17 @@ class Ingest:
             except Exception:  # a lost ack means a redelivery, which is idempotent
                 log.exception("ack failed")
 
+    def _ack_stored(self, items: list[_Item]) -> None:
+        if self.mqtt is None:
+            return
+        try:
+            self.mqtt.ack_many([i.mid for i in items if i.qos == 1])
+            for i in items:
+                if i.qos > 1:
+                    self.mqtt.ack(i.mid, i.qos)
+        except Exception:  # a lost ack means a redelivery, which is idempotent
+            log.exception("ack failed")
+
     # ------------------------------------------------------------------ store (writer thread)
 
     def _writer_loop(self) -> None:
@@ -180,36 +209,30 @@ class Ingest:
                 return
 
     def _store(self, items: list[_Item], rejections: dict[str, int]) -> None:
-        attempt = 0
-        while True:
-            try:
-                out = apply_batch(
-                    self.store, [i.incoming for i in items], rejections, self.tz, self.known_devices
-                )
-                break
-            except OperationalError as exc:  # database unreachable/locked: keep the batch, retry
-                attempt += 1
-                log.error("database error, retrying batch of %d (%s)", len(items), exc.orig)
-                if self._stop.is_set() and attempt > 3:
-                    return
-                time.sleep(min(5.0, 0.2 * attempt))
-            except Exception as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                log.exception("batch of %d failed; storing one by one", len(items))
-                if len(items) <= 1:
-                    with self._lock:
-                        self._pending_rejections[f"rejected:{HANDLER_ERROR}"] += len(items)
-                        self.stats[f"rejected:{HANDLER_ERROR}"] += len(items)
-                        for k, v in rejections.items():
-                            self._pending_rejections[k] += v
-                    for i in items:
-                        self._ack(i.mid, i.qos)
-                    return
-                for i, it in enumerate(items):
-                    self._store([it], rejections if i == 0 else {})
+        """Store ``items`` in one transaction, then acknowledge them.
+
+        A database that is unreachable or locked keeps the batch (retried, nothing acknowledged).
+        Any other failure is a message the store refuses (a value the database cannot hold, a bug
+        on one payload): the batch is split in halves and each half stored on its own, so one bad
+        message among n costs about 2·log2(n) extra transactions (not n, as retrying one by one
+        did) and the good messages around it are stored. The message at fault is rejected as
+        ``handler_error``, logged with its event and acknowledged (counted, never silently lost).
+        """
+        try:
+            out = self._apply(items, rejections)
+        except _Refused as refused:
+            if refused.stopping:
                 return
-        for it in items:
-            self._ack(it.mid, it.qos)
+            exc = refused.__cause__
+            if len(items) == 1:
+                self._reject_stored(items[0], exc, rejections)
+                return
+            half = len(items) // 2
+            log.warning("batch of %d refused (%s); storing it in halves", len(items), exc)
+            self._store(items[:half], rejections)
+            self._store(items[half:], {})
+            return
+        self._ack_stored(items)
         self.last_batch_at = time.time()
         with self._lock:
             self.stats["accepted"] += out.accepted
@@ -219,6 +242,44 @@ class Ingest:
             self.stats["batches"] += 1
         self.known_devices.update(out.unregistered)
         self._after_commit(out)
+
+    def _apply(self, items: list[_Item], rejections: dict[str, int]) -> BatchOutcome:
+        """One transaction; database outages are retried here, other failures raise :class:`_Refused`."""
+        attempt = 0
+        while True:
+            try:
+                return apply_batch(
+                    self.store, [i.incoming for i in items], rejections, self.tz, self.known_devices
+                )
+            except OperationalError as exc:  # database unreachable/locked: keep the batch, retry
+                attempt += 1
+                log.error("database error, retrying batch of %d (%s)", len(items), exc.orig)
+                if self._stop.is_set() and attempt > 3:
+                    raise _Refused(stopping=True) from exc
+                time.sleep(min(5.0, 0.2 * attempt))
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                with self._lock:
+                    self.stats["refused_batches"] += 1
+                raise _Refused(stopping=False) from exc
+
+    def _reject_stored(self, item: _Item, exc: BaseException | None, rejections: dict[str, int]) -> None:
+        """The store refused this one message: count it (with the batch's pending rejections), ack it."""
+        msg = item.incoming.decoded.message
+        log.error(
+            "rejected %s: the store refused %s %s from %s: %r",
+            HANDLER_ERROR,
+            type(msg).__name__,
+            getattr(msg, "event_id", ""),
+            msg.device_id,
+            exc,
+        )
+        with self._lock:
+            self._pending_rejections[f"rejected:{HANDLER_ERROR}"] += 1
+            self.stats[f"rejected:{HANDLER_ERROR}"] += 1
+            for k, v in rejections.items():
+                self._pending_rejections[k] += v
+        self._ack(item.mid, item.qos)
 
     def _after_commit(self, out: BatchOutcome) -> None:
         if self.kpi is not None and out.offices_changed:
@@ -308,6 +369,7 @@ class Ingest:
                     )
                 if self.alerts is not None:
                     self.alerts.sweep()
+                    self.alerts.on_broker(self.broker_stats.snapshot())
                 if self.retention is not None and (
                     time.time() - last_retention > self.settings.retention.run_every_h * 3600
                 ):

@@ -2,16 +2,25 @@
 
 Messages are acknowledged by the caller (``manual_ack``) only after they are stored, so a crash
 between receipt and commit makes the broker redeliver (the store is idempotent by event_id).
-A stable ``client_id`` gets a persistent session: QoS 1 events published while the gateway is down
-wait at the broker.
+The session is always persistent (MQTT 3.1.1 ``clean_session=False``; v5 ``clean_start=False`` with
+a 30-day session expiry) under a stable client id (``[broker] client_id``, else
+``motcua-gw-<hostname>``): QoS 1 events published while the gateway is stopped or restarting wait
+at the broker, within its queue limits (provisioning/mosquitto_conf.py). Several gateway processes
+on one host need distinct ``client_id`` values (a second connection with the same id takes the
+session over).
+
+The broker's ``$SYS`` statistics (queue depth, drops) are subscribed at QoS 0 beside the events and
+handed to ``on_sys`` (gateway/broker_stats.py), never to ingest. A broker that drops the connection
+instead of answering that subscription (rumqttd, the embedded demo broker, refuses ``$`` filters) is
+not asked again: the broker gauges stay empty and a warning says why.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -24,12 +33,16 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from contract.topics import SUBSCRIBE_ALL, shared_subscription
+from gateway.broker_stats import SYS_TOPICS
 from gateway.config import BrokerSettings
 
 log = logging.getLogger("motcua.gateway.mqtt")
 
 OnMessage = Callable[[str, bytes, int, int], None]  # topic, payload, mid, qos
+OnSys = Callable[[str, bytes], None]
 READ_CHUNK = 65536
+_PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK, remaining length 2) + message id; v3.1.1 and v5
+SESSION_EXPIRY_S = 30 * 86400  # as the broker's persistent_client_expiration (mosquitto_conf.py)
 
 
 class _Matcher(MQTTMatcher):
@@ -46,7 +59,10 @@ class _BufferedClient(mqtt.Client):
     one packet per ``select`` when nothing is outbound (our acks are manual), i.e. ~4 system calls
     per message. Here ``recv`` fills a buffer that later reads are served from, and ``loop_read``
     goes on while whole packets remain buffered, so a burst of messages costs one ``select`` and
-    one ``recv`` per 64 KiB. Relies on paho's ``_sock_recv``/``_sock_close`` (pinned 2.2).
+    one ``recv`` per 64 KiB. ``ack_many`` sends the PUBACKs of a stored batch as one write (paho's
+    ``ack`` queues one packet per message: a wake-up and a ``send`` each). Relies on paho's
+    ``_sock_recv``/``_sock_close``/``_packet_queue`` (pinned 2.2; tests/gateway/test_mqtt_client_paho.py
+    fails if they change).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -68,6 +84,11 @@ class _BufferedClient(mqtt.Client):
         self._rbuf.clear()
         super()._sock_close()
 
+    def ack_many(self, mids: list[int]) -> None:
+        """PUBACK (MQTT v3.1.1 and v5, reason "success" implied) for QoS 1 messages, in one packet write."""
+        if mids:
+            self._packet_queue(mqtt.PUBACK, b"".join(_PUBACK.pack(mqtt.PUBACK, 2, m) for m in mids), 0, 0)
+
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
         rc = super().loop_read(max_packets)
         while rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self._rbuf and self._sock is not None:
@@ -75,14 +96,21 @@ class _BufferedClient(mqtt.Client):
         return rc
 
 
+def default_client_id() -> str:
+    return f"motcua-gw-{socket.gethostname()[:40]}"
+
+
 class GatewayMqtt:
-    def __init__(self, cfg: BrokerSettings, on_message: OnMessage) -> None:
+    def __init__(self, cfg: BrokerSettings, on_message: OnMessage, on_sys: OnSys | None = None) -> None:
         self.cfg = cfg
         self._on_message_cb = on_message
+        self._on_sys = on_sys
         self.connected = threading.Event()
+        self._sys_mid: int | None = None  # $SYS subscription sent, SUBACK not yet seen
+        self.sys_refused = False
         self.v5 = bool(cfg.shared_group)
-        self.persistent = bool(cfg.client_id)
-        client_id = cfg.client_id or f"motcua-gw-{socket.gethostname()[:20]}-{os.getpid()}"
+        self.persistent = True
+        client_id = cfg.client_id or default_client_id()
         self.client_id = client_id
         if self.v5:
             self.client = _BufferedClient(
@@ -111,6 +139,7 @@ class GatewayMqtt:
             self.client.tls_set_context(ctx)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(1, 10)
         self.topic = shared_subscription(cfg.shared_group) if cfg.shared_group else SUBSCRIBE_ALL
@@ -121,7 +150,7 @@ class GatewayMqtt:
         props = None
         if self.v5:
             props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = 86400 if self.persistent else 0
+            props.SessionExpiryInterval = SESSION_EXPIRY_S if self.persistent else 0
             self.client.connect_async(
                 self.host,
                 self.port,
@@ -149,21 +178,51 @@ class GatewayMqtt:
             log.error("MQTT connect to %s:%s refused: %s", self.host, self.port, reason)
             return
         client.subscribe(self.topic, qos=1)
-        log.info("MQTT connected to %s:%s, subscribed to %s", self.host, self.port, self.topic)
+        if self._on_sys is not None and not self.sys_refused:
+            self._sys_mid = client.subscribe([(t, 0) for t in SYS_TOPICS])[1]
+        log.info(
+            "MQTT connected to %s:%s as %s (persistent session), subscribed to %s",
+            self.host,
+            self.port,
+            self.client_id,
+            self.topic,
+        )
         self.connected.set()
+
+    def _on_subscribe(self, _c: mqtt.Client, _ud: Any, mid: int, _codes: Any, _props: Any) -> None:
+        if mid == self._sys_mid:
+            self._sys_mid = None
 
     def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self.connected.clear()
+        if self._sys_mid is not None:
+            self._sys_mid = None
+            self.sys_refused = True
+            log.warning(
+                "the broker dropped the connection on the $SYS subscription: not asked again, "
+                "broker queue gauges and alerts unavailable with this broker"
+            )
         log.warning("MQTT disconnected (%s); paho reconnects", reason)
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
-        self._on_message_cb(msg.topic, msg.payload, msg.mid, msg.qos)
+        topic = msg.topic
+        if topic.startswith("$SYS/"):
+            if self._on_sys is not None:
+                self._on_sys(topic, msg.payload)
+            if msg.qos > 0:
+                self.client.ack(msg.mid, msg.qos)
+            return
+        self._on_message_cb(topic, msg.payload, msg.mid, msg.qos)
 
     # ------------------------------------------------------------------ actions
 
     def ack(self, mid: int, qos: int) -> None:
         if qos > 0:
             self.client.ack(mid, qos)
+
+    def ack_many(self, mids: list[int]) -> None:
+        """Acknowledge QoS 1 messages (``mids``) in one write."""
+        self.client.ack_many(mids)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, timeout: float = 10.0) -> bool:
         """Publish and wait for the broker's acknowledgement; False if not acknowledged in time."""

@@ -61,13 +61,26 @@ def cmd_ca(a: argparse.Namespace) -> int:
 
 def cmd_mosquitto(a: argparse.Namespace) -> int:
     from provisioning.ca import open_ca
-    from provisioning.mosquitto_conf import unreadable_by, write_broker_config
+    from provisioning.mosquitto_conf import QueueSizing, unreadable_by, write_broker_config
 
+    try:
+        sizing = QueueSizing(kiosks=a.kiosks, events_per_kiosk_day=a.events_per_kiosk_day,
+                             outage_days=a.outage_days)
+    except ValueError as exc:
+        print(f"{FAIL}: {exc}")
+        return 2
     files = write_broker_config(open_ca(_ca_dir(a)), Path(a.out), port=a.port, bind=a.bind,
                                 server_names=a.server_name or None, acl_mode=a.acl,
-                                gateway_cns=tuple(a.gateway_name or ["motcua.gateway"]))
-    print(f"cấu hình / config: {files.conf}\nACL: {files.acl}\nCRL: {files.crlfile}")
-    print(f"Thêm vào mosquitto / add to mosquitto: include_dir or `-c {files.conf}`")
+                                gateway_cns=tuple(a.gateway_name or ["motcua.gateway"]),
+                                sizing=sizing, persistence_dir=a.persistence_dir)
+    print(f"cấu hình / config: {files.conf}\nACL ({a.acl}): {files.acl}\nCRL: {files.crlfile}")
+    print(f"hàng đợi / queue: max_queued_messages {sizing.max_queued_messages:,} = {a.kiosks} kiosks × "
+          f"{a.events_per_kiosk_day} events/day × {a.outage_days:g} day(s); "
+          f"~{sizing.heap_estimate_mb:,.0f} MB RAM when full")
+    print(f"Chạy mosquitto / run mosquitto: `mosquitto -c {files.conf}` (a whole config, not an include)")
+    if a.acl == "registry":
+        print("Sau mỗi lần cấp/thu hồi thiết bị / after each device new or revoke: rerun mosquitto-conf "
+              "and `kill -HUP <mosquitto pid>`")
     problems = unreadable_by("mosquitto", [files.conf, files.acl, files.keyfile, files.crlfile])
     if problems:
         print(f"{FAIL}: người dùng mosquitto không đọc được / the mosquitto user cannot read: "
@@ -196,7 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--port", type=int, default=8883)
     m.add_argument("--bind", default="0.0.0.0")
     m.add_argument("--server-name", action="append", help="DNS name or IP of the broker (repeat)")
-    m.add_argument("--acl", choices=["pattern", "registry"], default="pattern")
+    m.add_argument("--acl", choices=["registry", "pattern"], default="registry",
+                   help="registry (default): each certificate bound to its office; pattern: any office")
+    m.add_argument("--kiosks", type=int, default=2000, help="fleet size the broker queue is sized for")
+    m.add_argument("--events-per-kiosk-day", type=int, default=500)
+    m.add_argument("--outage-days", type=float, default=1.0,
+                   help="gateway outage the broker must absorb without dropping events")
+    m.add_argument("--persistence-dir", default="/var/lib/mosquitto")
     m.add_argument("--gateway-name", action="append", help="gateway identity CN (repeat for several)")
 
     dev = sub.add_parser("device", help="provision kiosks")

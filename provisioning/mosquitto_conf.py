@@ -6,11 +6,19 @@ topics with ``%u``. Never use ``%c`` (the client id, which a client chooses free
 
 Two ACL modes:
 
-* ``pattern`` (default): device rules are ``pattern`` lines keyed on ``%u``; a freshly provisioned
-  kiosk works without touching the broker.
-* ``registry``: one ``user`` block per active device in the registry, bound to its office too
-  (a kiosk cannot publish under another office's code); regenerate and ``SIGHUP`` the broker after
-  provisioning.
+* ``registry`` (default): one ``user`` block per active device in the registry, bound to its office
+  too (a kiosk cannot publish under another office's code); regenerate and ``SIGHUP`` the broker
+  after provisioning.
+* ``pattern``: device rules are ``pattern`` lines keyed on ``%u``; a freshly provisioned kiosk works
+  without touching the broker, but a kiosk may publish under any office's code in its topic.
+
+Loss bounds (:class:`QueueSizing`, :func:`limits_conf`): the kiosk deletes an event once the broker
+acknowledges it, so from then on the event lives only in the broker's queue for the gateway's
+persistent session. Mosquitto's defaults (1000 queued messages per client, 20 in flight, no
+persistence in a ``-c`` config) drop QoS 1 messages silently past 1000. The generated config sizes
+the queue for the fleet and the longest gateway outage it must absorb, turns persistence on and
+publishes ``$SYS`` statistics that the gateway watches (queue depth, drops). The tests' broker
+(``tests/support/mosquitto.py``) uses the same :func:`limits_conf`.
 
 ``use_username_as_clientid`` forces the client id to the CN, so no kiosk can take over (and
 disconnect) another's session by choosing its client id. Each gateway instance therefore needs its
@@ -24,6 +32,7 @@ it cannot read, so the generated files are chowned to that user when we run as r
 from __future__ import annotations
 
 import grp
+import math
 import os
 import pwd
 import shutil
@@ -36,6 +45,76 @@ from provisioning.ca import CA, GATEWAY_CN, _write
 BROKER_CN = "mqtt.motcua"
 
 
+# Measured on Mosquitto 2.0.11 (docs/provisioning.md): a queued 400-byte event costs ~700 bytes of
+# broker heap (payload + ~300 bytes of bookkeeping) and ~500 bytes in mosquitto.db.
+HEAP_PER_QUEUED_EVENT = 700
+SESSION_EXPIRY_S = 30 * 86400  # persistent sessions (gateway and kiosks) kept this long while away
+
+
+@dataclass(frozen=True)
+class QueueSizing:
+    """How many events the broker must hold for an absent or slow gateway.
+
+    ``max_queued_messages = kiosks × events_per_kiosk_day × outage_days``; the defaults (2,000
+    kiosks × 500 events a day × 1 day = 1,000,000) hold a day's outage of a fleet of 2,000 counters
+    (a 38-office province of ~150 kiosks produced ~60,000 events a day: 16 days). ``max_queued_bytes``
+    allows ``payload_budget`` bytes per event (events are ~330–370 bytes on the wire), so the message
+    count is the limit that binds; both are stated because either one, reached, drops messages.
+    """
+
+    kiosks: int = 2000
+    events_per_kiosk_day: int = 500
+    outage_days: float = 1.0
+    payload_budget: int = 1024
+    inflight: int = 10_000  # per client: the gateway acks after commit; a small window stalls a backlog
+
+    def __post_init__(self) -> None:
+        for name in ("kiosks", "events_per_kiosk_day", "payload_budget", "inflight"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if not (0 < self.outage_days <= 366):
+            raise ValueError("outage_days must be in (0, 366]")
+
+    @property
+    def max_queued_messages(self) -> int:
+        return math.ceil(self.kiosks * self.events_per_kiosk_day * self.outage_days)
+
+    @property
+    def max_queued_bytes(self) -> int:
+        return self.max_queued_messages * self.payload_budget
+
+    @property
+    def heap_estimate_mb(self) -> float:
+        return self.max_queued_messages * HEAP_PER_QUEUED_EVENT / 1e6
+
+
+def limits_conf(sizing: QueueSizing, persistence_dir: str | Path, *, sys_interval_s: int = 10) -> str:
+    """Queue, in-flight, persistence and ``$SYS`` lines (the same for production and tests)."""
+    q = sizing
+    return (
+        "# Loss bounds (docs/provisioning.md, 'Broker queue and persistence'):\n"
+        f"# max_queued_messages = {q.kiosks} kiosks x {q.events_per_kiosk_day} events/day x "
+        f"{q.outage_days:g} day(s) of gateway outage = {q.max_queued_messages}\n"
+        f"# a full queue holds ~{q.heap_estimate_mb:,.0f} MB of broker heap "
+        f"({HEAP_PER_QUEUED_EVENT} B per queued event, measured); past it QoS 1 messages for the\n"
+        "# absent client are DROPPED (log: 'Outgoing messages are being dropped', $SYS\n"
+        "# .../publish/messages/dropped): the gateway alerts before (queue depth) and when it happens.\n"
+        "# No memory_limit: at that limit Mosquitto 2.0.11 also disconnects the gateway that drains.\n"
+        f"max_queued_messages {q.max_queued_messages}\n"
+        f"max_queued_bytes {q.max_queued_bytes}\n"
+        f"max_inflight_messages {q.inflight}\n"
+        "queue_qos0_messages false\n"
+        f"persistent_client_expiration {SESSION_EXPIRY_S // 86400}d\n"
+        "# persistence: saved every autosave_interval s and at shutdown; a broker crash loses what\n"
+        "# arrived since the last save (restart with SIGTERM, never SIGKILL)\n"
+        "persistence true\n"
+        f"persistence_location {str(persistence_dir).rstrip('/')}/\n"
+        "autosave_interval 60\n"
+        "autosave_on_changes false\n"
+        f"sys_interval {sys_interval_s}\n"
+    )
+
+
 @dataclass
 class BrokerFiles:
     conf: Path
@@ -45,9 +124,10 @@ class BrokerFiles:
     keyfile: Path
     crlfile: Path
     listener_conf: str  # listener + TLS + auth lines, without persistence/logging
+    limits_conf: str = ""  # queue, in-flight, persistence, $SYS (limits_conf())
 
 
-def acl_text(ca: CA, mode: str = "pattern", gateway_cns: tuple[str, ...] = (GATEWAY_CN,)) -> str:
+def acl_text(ca: CA, mode: str = "registry", gateway_cns: tuple[str, ...] = (GATEWAY_CN,)) -> str:
     p = TOPIC_PREFIX
     lines = [
         "# Generated by motcua-provision mosquitto-conf. Do not edit: regenerate instead.",
@@ -55,7 +135,8 @@ def acl_text(ca: CA, mode: str = "pattern", gateway_cns: tuple[str, ...] = (GATE
         "",
     ]
     for cn in gateway_cns:
-        lines += [f"user {cn}", f"topic read {p}/#", f"topic write {p}/+/+/cmd/+", ""]
+        lines += [f"user {cn}", f"topic read {p}/#", f"topic write {p}/+/+/cmd/+",
+                  "topic read $SYS/broker/#", ""]
     if mode == "pattern":
         lines += [
             "# Every kiosk: publish only its own status/events/health, receive only its own commands.",
@@ -87,9 +168,14 @@ def _owner() -> tuple[int, int] | None:
 
 
 def write_broker_config(ca: CA, out_dir: Path, *, port: int = 8883, bind: str = "0.0.0.0",
-                        server_names: list[str] | None = None, acl_mode: str = "pattern",
-                        gateway_cns: tuple[str, ...] = (GATEWAY_CN,)) -> BrokerFiles:
-    """Write ca.crt, server.crt/key (issued now if absent), crl.pem, acl and mosquitto.conf to out_dir."""
+                        server_names: list[str] | None = None, acl_mode: str = "registry",
+                        gateway_cns: tuple[str, ...] = (GATEWAY_CN,), sizing: QueueSizing | None = None,
+                        persistence_dir: str | Path = "/var/lib/mosquitto") -> BrokerFiles:
+    """Write ca.crt, server.crt/key (issued now if absent), crl.pem, acl and mosquitto.conf to out_dir.
+
+    mosquitto.conf is a whole broker config (run ``mosquitto -c`` on it): Debian's default
+    /etc/mosquitto/mosquitto.conf already sets persistence_location, and Mosquitto refuses a
+    duplicate, so it cannot be an include of that file."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     os.chmod(out, 0o755)
@@ -119,8 +205,11 @@ def write_broker_config(ca: CA, out_dir: Path, *, port: int = 8883, bind: str = 
         "use_username_as_clientid true\n"
         "tls_version tlsv1.2\n"
     )
+    files.limits_conf = limits_conf(sizing or QueueSizing(), persistence_dir)
     _write(files.conf, ("# Generated by motcua-provision mosquitto-conf (MotCua Edge).\n"
-                        + files.listener_conf).encode(), 0o644)
+                        + files.listener_conf + files.limits_conf
+                        + "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n"
+                        + "log_type information\nlog_timestamp_format %Y-%m-%dT%H:%M:%S\n").encode(), 0o644)
     if owner:
         for path in (files.keyfile, files.certfile, files.cafile, files.crlfile, files.acl, files.conf):
             os.chown(path, *owner)

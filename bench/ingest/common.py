@@ -29,6 +29,7 @@ class GatewayProcess:
         extra: str = "",
         client_id: str = "bench-gateway",
         shared_group: str = "",
+        batch_size: int = 0,
     ) -> None:
         self.port = free_port()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -44,6 +45,7 @@ client_id = "{client_id}"
 shared_group = "{shared_group}"
 [database]
 url = "{db_url}"
+{f"batch_size = {batch_size}" if batch_size else ""}
 [auth]
 secret_key = "{"b" * 40}"
 [[auth.api_tokens]]

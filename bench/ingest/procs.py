@@ -1,7 +1,7 @@
 """Child processes of the ingest bench (own interpreters, so they do not share the GIL).
 
-``python -m bench.ingest.procs sink PORT N OUT [persistent]``: a do-nothing QoS 1 subscriber; writes
-first/last receive times to OUT when N messages arrived. ``persistent``: client id ``bench-sink-p``
+``python -m bench.ingest.procs sink PORT N OUT [NAME]``: a do-nothing QoS 1 subscriber; writes
+first/last receive times to OUT when N messages arrived. ``NAME``: client id ``bench-sink-NAME``
 with a persistent session, so messages published while it was away are delivered on connect
 (``N`` = 0: subscribe, print ``ready`` and leave, i.e. only create the session).
 ``python -m bench.ingest.procs publish PORT N DEVICES OUT``: publishes N valid events (a realistic
@@ -25,11 +25,13 @@ from contract.topics import SUBSCRIBE_ALL, events_topic
 from tests.gateway.kiosk_sim import EventFactory
 
 
-def sink(port: int, n: int, out: str, persistent: bool = False) -> None:
+def sink(port: int, n: int, out: str, persistent: str = "") -> None:
     times: list[float] = []
     done = threading.Event()
     if persistent:
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-sink-p", clean_session=False)
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"bench-sink-{persistent}", clean_session=False
+        )
     else:
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-sink")
     c.on_connect = lambda cl, *_a: cl.subscribe(SUBSCRIBE_ALL, qos=1)
@@ -41,11 +43,15 @@ def sink(port: int, n: int, out: str, persistent: bool = False) -> None:
 
     c.on_subscribe = on_subscribe
 
+    cpu: list[float] = []
+
     def on_message(_c, _u, _m) -> None:
         t = time.time()
         if not times:
             times.append(t)
+            cpu.append(time.process_time())
         times[1:] = [t]
+        cpu[1:] = [time.process_time()]
         sink.count += 1  # type: ignore[attr-defined]
         if sink.count >= n:  # type: ignore[attr-defined]
             done.set()
@@ -60,7 +66,10 @@ def sink(port: int, n: int, out: str, persistent: bool = False) -> None:
     if n == 0:
         return
     with open(out, "w") as f:
-        json.dump({"first": times[0], "last": times[-1], "count": sink.count}, f)  # type: ignore[attr-defined]
+        json.dump(
+            {"first": times[0], "last": times[-1], "count": sink.count, "cpu_s": cpu[-1] - cpu[0]},  # type: ignore[attr-defined]
+            f,
+        )
 
 
 def events(n: int, devices: int) -> list[tuple[str, bytes]]:
@@ -104,6 +113,6 @@ def publish(port: int, n: int, devices: int, out: str) -> None:
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "sink":
-        sink(int(args[0]), int(args[1]), args[2], persistent=args[3:4] == ["persistent"])
+        sink(int(args[0]), int(args[1]), args[2], persistent=args[3] if len(args) > 3 else "")
     else:
         publish(int(args[0]), int(args[1]), int(args[2]), args[3])

@@ -2,7 +2,9 @@
 delivery rate to a do-nothing subscriber, measured in the same run; p95 publish→visible latency.
 
     .venv/bin/python -m bench.ingest.run [--events 20000] [--devices 40] [--db URL] [--postgres]
+        [--compare]      # SQLite, then PostgreSQL, in one run: printed side by side
         [--gateways 2]   # N processes on a shared subscription ($share, MQTT v5); needs PostgreSQL
+        [--batch-size N] # the gateways' [database] batch_size
 
 Two phases, one run, the same publisher program and the same number of events in each:
 
@@ -35,8 +37,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench.ingest.common import REPO, GatewayProcess, percentile
-from tests.support.mosquitto import Mosquitto
+from tests.support.mosquitto import PRODUCTION_LOG, Mosquitto
 
 
 def _proc(*args: str, stdin: bool = False, ready: bool = True) -> subprocess.Popen:
@@ -96,28 +100,60 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=40)
     ap.add_argument("--db", default="", help="database URL (default: SQLite in a temp dir)")
     ap.add_argument("--postgres", action="store_true", help="start a throw-away PostgreSQL and use it")
+    ap.add_argument(
+        "--compare", action="store_true", help="SQLite and a throw-away PostgreSQL, one after the other"
+    )
     ap.add_argument("--skip-live", action="store_true", help="only the backlog (capacity) phase")
     ap.add_argument("--gateways", type=int, default=1, help="gateway processes (shared subscription)")
+    ap.add_argument("--batch-size", type=int, default=0, help="[database] batch_size (0: the default)")
     a = ap.parse_args()
-    if a.gateways > 1 and not (a.postgres or a.db.startswith("postgres")):
+    if a.gateways > 1 and not (a.postgres or a.compare or a.db.startswith("postgres")):
         ap.error("--gateways > 1 needs PostgreSQL (--postgres or --db postgresql+psycopg://...)")
-    n = a.events
     work = Path(tempfile.mkdtemp(prefix="motcua-bench-ingest-"))
-    broker = Mosquitto(workdir=work / "mosquitto").start()
+    broker = Mosquitto(workdir=work / "mosquitto", log_types=PRODUCTION_LOG).start()
     pg = None
+    summary: list[tuple[str, dict[str, Any]]] = []
+    try:
+        kinds = ["sqlite", "postgres"] if a.compare else ["postgres" if a.postgres else "given"]
+        for kind in kinds:
+            db = a.db if kind == "given" else ""
+            if kind == "postgres":
+                from tests.gateway.pg import PostgresServer
+
+                pg = PostgresServer(Path(tempfile.mkdtemp(prefix="motcua-pg-"))).start()
+                db = pg.url
+            res = _run(a, work / kind, broker, db, kind)
+            summary.append(("PostgreSQL" if db.startswith("postgres") else "SQLite (WAL)", res))
+            if pg:
+                pg.stop()
+                shutil.rmtree(pg.workdir, ignore_errors=True)
+                pg = None
+        if len(summary) > 1:
+            print("side by side (backlog phase, same broker, same run):")
+            for label, r in summary:
+                print(
+                    f"  {label:14} broker → null sub {r['cap_sink']:>8,.0f}/s  gateway {r['cap_gw']:>7,.0f}/s"
+                    f"   ratio {r['cap_gw'] / r['cap_sink']:.0%}   CPU/event {r['cpu_gw_us']:.0f} vs "
+                    f"{r['cpu_sink_us']:.0f} µs   ({r['load_mid']})"
+                )
+    finally:
+        if pg:
+            pg.stop()
+            shutil.rmtree(pg.workdir, ignore_errors=True)
+        broker.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(a: argparse.Namespace, work: Path, broker: Mosquitto, db: str, label: str) -> dict[str, Any]:
+    """Both phases against one database; prints its report and returns the figures."""
+    n = a.events
+    work.mkdir(parents=True)
     gws: list[GatewayProcess] = []
     procs: list[subprocess.Popen] = []
     res: dict[str, Any] = {"load_before": _load()}
     try:
-        db = a.db
-        if a.postgres:
-            from tests.gateway.pg import PostgresServer
-
-            pg = PostgresServer(Path(tempfile.mkdtemp(prefix="motcua-pg-"))).start()  # postgres must reach it
-            db = pg.url
-        gws = _gateways(a.gateways, work, broker.url, db)
+        gws = _gateways(a.gateways, work, broker.url, db, label, a.batch_size)
         gw = gws[0]  # the stored-event count is a database total over all processes
-
         # ---------------------------------------------------------------- phase 1: live
         if not a.skip_live:
             base = gw.stats()["stored_events"]
@@ -142,24 +178,27 @@ def main() -> None:
             res["live_pub"] = n / (pub_times[-1] - t0)
 
         # ---------------------------------------------------------------- phase 2: backlog
-        _proc("sink", str(broker.port), "0", "-", "persistent").wait(60)  # create its session, leave
+        _proc("sink", str(broker.port), "0", "-", f"p-{label}").wait(60)  # create its session, leave
         for g in gws:  # persistent sessions (fixed client ids): the broker queues for them
             g.stop()
         gws = []
         base = _stored(work, broker.url, db)
         _publish(broker.port, n, a.devices, work / "pub2.json")
         res["load_mid"] = _load()
-        sink = _proc("sink", str(broker.port), str(n), str(work / "sink2.json"), "persistent", ready=False)
+        sink = _proc("sink", str(broker.port), str(n), str(work / "sink2.json"), f"p-{label}", ready=False)
         procs.append(sink)
         sink.wait(900)
         snk = json.loads((work / "sink2.json").read_text())
         res["cap_sink"] = (snk["count"] - 1) / (snk["last"] - snk["first"])
-        gws = _gateways(a.gateways, work, broker.url, db)
+        res["cpu_sink_us"] = snk["cpu_s"] / (snk["count"] - 1) * 1e6
+        gws = _gateways(a.gateways, work, broker.url, db, label, a.batch_size)
         gw = gws[0]
+        cpu0 = _cpu(gws)
         poller = _Poller(gw, base, n)
         poller.join()
         first = next(p for p in poller.polls if p[1] > 0)
         last = poller.polls[-1]
+        res["cpu_gw_us"] = (_cpu(gws) - cpu0) / max(1, last[1]) * 1e6
         res["cap_gw"] = (last[1] - first[1]) / (last[0] - first[0])
         res["cap_drained"] = (last[1], first[1])
         if last[1] < n:
@@ -167,6 +206,7 @@ def main() -> None:
         stats = gw.stats()
         res["load_after"] = _load()
         _report(a, db, res, stats)
+        return res
     finally:
         for p in procs:
             if p.poll() is None:
@@ -174,22 +214,27 @@ def main() -> None:
                 p.wait()
         for g in gws:
             g.stop()
-        if pg:
-            pg.stop()
-            shutil.rmtree(pg.workdir, ignore_errors=True)
-        broker.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
-def _gateways(k: int, work: Path, broker_url: str, db: str) -> list[GatewayProcess]:
+def _gateways(k: int, work: Path, broker_url: str, db: str, label: str, batch: int) -> list[GatewayProcess]:
     if k == 1:
-        return [GatewayProcess(work, broker_url, db).start()]
+        return [GatewayProcess(work, broker_url, db, batch_size=batch, client_id=f"bench-gw-{label}").start()]
     return [
         GatewayProcess(
-            work / f"gw{i}", broker_url, db, client_id=f"bench-gw-{i}", shared_group="bench"
+            work / f"gw{i}",
+            broker_url,
+            db,
+            batch_size=batch,
+            client_id=f"bench-gw-{label}-{i}",
+            shared_group=f"bench-{label}",
         ).start()
         for i in range(k)
     ]
+
+
+def _cpu(gws: list[GatewayProcess]) -> float:
+    """CPU seconds (user + system) used so far by the gateway processes."""
+    return sum(sum(psutil.Process(g.proc.pid).cpu_times()[:2]) for g in gws if g.proc)
 
 
 def _stored(work: Path, broker_url: str, db: str) -> int:
@@ -228,6 +273,10 @@ def _report(a: argparse.Namespace, db: str, r: dict[str, Any], stats: dict[str, 
         f"{r['cap_drained'][0] - r['cap_drained'][1]} events between first and last poll)"
     )
     print(f"   ratio               {r['cap_gw'] / r['cap_sink']:.0%} (target >= 80 %)")
+    print(
+        f"   CPU per event       gateway {r['cpu_gw_us']:.0f} µs, null sub {r['cpu_sink_us']:.0f} µs "
+        f"(less sensitive to other load than the rates; ratio {r['cpu_sink_us'] / r['cpu_gw_us']:.0%})"
+    )
     print(
         f"stored {stats['stored_events']}, accepted {stats['accepted']}, duplicates "
         f"{stats['duplicates']}, rejected {stats['rejected']}"

@@ -140,7 +140,7 @@ def login_page(request: Request, next: str = "/fleet") -> Response:  # noqa: A00
 
 
 @router.post("/login", include_in_schema=False)
-def login_submit(
+async def login_submit(
     request: Request,
     username: str = Form(""),
     password: str = Form(""),
@@ -151,9 +151,8 @@ def login_submit(
     if not auth.check_login_csrf(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token):
         return _login_form(request, 403, "Phiên đăng nhập đã hết hạn, vui lòng thử lại. "
                                          "(Invalid or expired form token.)", username, next)
-    ip = request.client.host if request.client else "unknown"
     try:
-        principal = auth.login(username.strip(), password, ip)
+        principal = await auth.login_async(username.strip(), password, auth.client_of(request))
     except RateLimited as exc:
         minutes = max(1, round(exc.retry_after_s / 60))
         response = _login_form(

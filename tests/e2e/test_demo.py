@@ -21,23 +21,14 @@ import psutil
 
 from tests.gateway.web.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.support.mosquitto import free_port
+from tests.support.wait import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 OFFICES = {"03390", "03405"}
 
 
 def _poll(fn, what: str, timeout: float):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
-            last = exc
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return wait_for(fn, timeout, what, interval=1, ignore=(httpx.HTTPError, ValueError, KeyError))
 
 
 def test_demo_shows_offices_live_on_the_map(tmp_path: Path, artifacts_dir: Path) -> None:

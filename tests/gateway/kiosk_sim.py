@@ -164,9 +164,12 @@ class Publisher:
         client_id: str | None = None,
         will: tuple[str, bytes] | None = None,
         max_inflight: int = 500,
+        clean_session: bool = True,
     ) -> None:
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}"
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}",
+            clean_session=clean_session,
         )
         self.client.max_inflight_messages_set(max_inflight)
         self._sem = threading.BoundedSemaphore(max_inflight)

@@ -54,6 +54,10 @@ def test_provisioned_kiosk_receives_and_reports_a_signed_update(world_dir: Path,
                      "--device-id", "k-03390-03", "--broker", f"mqtts://127.0.0.1:{port}",
                      "--gateway", gw.base, "--token", ADMIN_TOKEN, "--update-key", pub,
                      "--out", str(out)]) == 0
+        # registry ACL (the default): the operator regenerates the ACL and reloads the broker
+        write_broker_config(open_ca(ca_dir), world_dir / "broker", port=port, bind="127.0.0.1")
+        assert "user k-03390-03" in files.acl.read_text()
+        broker.reload()
         log = open(tmp_path / "kiosk.log", "wb")  # noqa: SIM115 - the process owns it
         data_dir = tmp_path / "kdata"
         kiosk = subprocess.Popen(

@@ -11,7 +11,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from provisioning.mosquitto_conf import QueueSizing, limits_conf
+
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+# as write_broker_config; "all" (the default here, for test diagnostics) logs every packet
+PRODUCTION_LOG = ("error", "warning", "notice", "information")
 
 
 def free_port() -> int:
@@ -34,12 +38,14 @@ def wait_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None
 class Mosquitto:
     """Runs ``mosquitto -c conf`` in the foreground; ``stop()``/``start()`` keep the same port.
 
-    ``extra_conf`` lines are appended (TLS, ACL, ...). Persistence is on, so a restart keeps
-    queued QoS 1 messages for persistent sessions.
+    ``extra_conf`` lines are appended (TLS, ACL, ...). Queue, in-flight, persistence and ``$SYS``
+    settings are the ones the generated production config uses (``limits_conf``), so a restart keeps
+    queued QoS 1 messages for persistent sessions and the tests meet the same limits as operators.
     """
 
     def __init__(self, port: int | None = None, extra_conf: str = "", workdir: Path | None = None,
-                 listener_conf: str | None = None) -> None:
+                 listener_conf: str | None = None, sizing: QueueSizing | None = None,
+                 sys_interval_s: int = 10, log_types: tuple[str, ...] = ("all",)) -> None:
         self.port = port or free_port()
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="mosq-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -49,9 +55,9 @@ class Mosquitto:
         listener = listener_conf or f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
         self.conf.write_text(
             listener
-            + f"persistence true\npersistence_location {self.workdir}/\n"
-            + f"log_dest file {self.log}\nlog_type all\n"
-            + "max_queued_messages 0\nmax_inflight_messages 0\n"
+            + limits_conf(sizing or QueueSizing(), self.workdir, sys_interval_s=sys_interval_s)
+            + f"log_dest file {self.log}\n"
+            + "".join(f"log_type {t}\n" for t in log_types)
             + extra_conf
         )
         os.chmod(self.conf, 0o644)

@@ -98,7 +98,7 @@
         `<button type="button" class="btn ${name === "reset_day" ? "danger" : "secondary"}" data-cmd="${name}" data-device="${id}"
           aria-label="${esc(label)}: ${id}">${esc(label.split(" (")[0])}</button>`).join("");
       return `<tr data-device="${id}" data-state="${esc(d.state)}" class="${esc(d.state)}">
-        <th scope="row">${id}<br><span class="muted">điểm (office) ${esc(d.office_code)}${d.counter ? ` · quầy ${d.counter}` : ""}${d.registered ? "" : " · chưa đăng ký (unregistered)"}</span></th>
+        <th scope="row">${id}<br><span class="muted">điểm (office) ${esc(d.office_code)}${d.counter ? ` · quầy ${esc(d.counter)}` : ""}${d.registered ? "" : " · chưa đăng ký (unregistered)"}</span></th>
         <td><span class="state ${esc(d.state)}">${esc(STATE_VI[d.state] || d.state)}</span><br><span class="muted">từ (since) ${esc(fmt.time(ts(d.since)))}<br>${esc(fmt.ago(ts(d.since)))}</span></td>
         <td>${esc(fmt.ago(ts(d.last_seen)))}<br><span class="muted">${esc(fmt.time(ts(d.last_seen)))}</span></td>
         <td>${why}</td>

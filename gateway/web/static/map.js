@@ -88,6 +88,13 @@
   const shortName = (n) => n.replace(/^Bộ phận Một cửa\s+/i, "");
 
   // ------------------------------------------------------------------ markers and list
+  /** Leaflet treats a string tooltip as HTML: names (set by operators or the registry) go in as text. */
+  function textNode(text) {
+    const span = document.createElement("span");
+    span.textContent = text;
+    return span;
+  }
+
   function describe(o) {
     const cls = classOf(o);
     return `${o.name}: ${state.mode === "wait" ? "chờ trung bình" : "mức hài lòng"} ${figureOf(o)} (${CLASS_VI[state.mode][cls]})`;
@@ -102,7 +109,7 @@
       let m = state.markers.get(o.code);
       if (!m) {
         m = L.circleMarker([o.lat, o.lon], { radius: 13, weight: 3, color: "#1b1b1b", fillOpacity: 0.95 });
-        m.bindTooltip(shortName(o.name), { permanent: state.offices.size <= LABEL_LIMIT, direction: "right",
+        m.bindTooltip(textNode(shortName(o.name)), { permanent: state.offices.size <= LABEL_LIMIT, direction: "right",
                                            offset: [12, 0], className: "office-label" });
         m.on("click", () => select(o.code));
         m.addTo(map);
