@@ -112,6 +112,12 @@ class Health(_Envelope):
     camera: Literal["on", "off", "disabled", "error", "absent"] = "absent"
     vision_restarts: Count = 0
     last_error: ShortText | None = None
+    refused: dict[ShortText, Count] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Kiosk-side refusals since install, by kind (too_fast, rating_no_prompt, "
+        "rating_duplicate, command_unsigned, command_forged, command_stale, command_replayed).",
+    )
     interval_s: float = Field(default=60, gt=0, le=86_400)
 
 
@@ -152,6 +158,11 @@ class DeviceStarted(_Strict):
     )
     config_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     model_versions: dict[ShortText, ShortText] = Field(default_factory=dict, max_length=32)
+    store_recovery: ShortText | None = Field(
+        default=None,
+        description="Set when the kiosk found its database corrupt, empty or missing at start: what it "
+        "did and how many unsent events were lost (numbers and seq continue, never reused).",
+    )
 
 
 class TicketIssued(_Ticket):
@@ -439,3 +450,8 @@ class CommandRequest(_Strict):
     args: dict[ShortText, Any] = Field(default_factory=dict, max_length=64)
     issued_at: AwareDatetime
     issued_by: ShortText = "gateway"
+    sig: Annotated[str, Field(pattern=r"^[0-9a-f]{128}$")] | None = Field(
+        default=None,
+        description="Ed25519 signature by the gateway's command key over contract.command_auth."
+        "signing_bytes (hex). Kiosks with [commands] trusted_keys refuse commands without a valid one.",
+    )

@@ -107,9 +107,11 @@ def gateway_config(time_scale: float) -> str:
     return tomli_w.dumps(doc)
 
 
-def kiosk_config(device_id: str, office: str, counter: int) -> str:
+def kiosk_config(device_id: str, office: str, counter: int, command_key_hex: str = "") -> str:
     doc = tomllib.loads(KIOSK_EXAMPLE.read_text(encoding="utf-8"))
     doc.setdefault("device", {}).update({"id": device_id, "office_code": office, "counter": counter})
+    if command_key_hex:  # the kiosks run only commands signed by this gateway (docs/kiosk.md)
+        doc.setdefault("commands", {})["trusted_keys"] = [command_key_hex]
     return tomli_w.dumps(doc)
 
 
@@ -165,10 +167,13 @@ class Demo:
             self.publish_history(devices, gw)
 
         urls = []
+        from gateway.commands import command_key, public_hex
+
+        gateway_pub = public_hex(command_key(self.data / "gateway"))
         for i, (device_id, office, counter) in enumerate(devices):
             cfg = self.data / "kiosks" / f"{device_id}.toml"
             cfg.parent.mkdir(parents=True, exist_ok=True)
-            cfg.write_text(kiosk_config(device_id, office, counter), encoding="utf-8")
+            cfg.write_text(kiosk_config(device_id, office, counter, gateway_pub), encoding="utf-8")
             http_port = free_port(8101 + i)
             data_dir = self.data / "kiosks" / device_id
             proc = self.spawn(device_id, [py, "-m", "device.cli", "run", "--config", str(cfg), "--simulate",

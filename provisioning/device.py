@@ -43,6 +43,7 @@ class DeviceRequest:
     broker: str | None = None
     ntp: list[str] = field(default_factory=list)
     update_keys: list[str] = field(default_factory=list)
+    command_keys: list[str] = field(default_factory=list)  # the gateway's command key (gateway/commands.py)
     ssh_keys: list[str] = field(default_factory=list)
     wheels: list[Path] = field(default_factory=list)
     office_name: str = ""
@@ -91,6 +92,7 @@ def _sections(device_id: str, req: DeviceRequest) -> dict[str, list[str]]:
         "broker": {"url": broker_url(req), "ca_file": "ca.crt", "cert_file": "device.crt",
                    "key_file": "device.key", "keepalive": 30},
         "updates": {"trusted_keys": [k.lower() for k in req.update_keys]},
+        "commands": {"trusted_keys": [k.lower() for k in req.command_keys], "max_age_s": 300},
     }
     return {name: tomli_w.dumps(table).splitlines() for name, table in tables.items()}
 

@@ -129,6 +129,7 @@ def kiosk_rss() -> dict | str:
                         k.press("ticket")
                         presses.append(1000 * (time.perf_counter() - t0))
                         time.sleep(0.05)
+                    k.press("next")  # completes the visit: its rating prompt opens
                     k.press("rate_3")
                     status = Path(f"/proc/{k.proc.pid}/status").read_text()
                     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
