@@ -70,3 +70,27 @@ def test_odd_input_sqlite(mosquitto, gateway_factory) -> None:
 
 def test_odd_input_postgres(mosquitto, postgres, gateway_factory) -> None:
     check_odd_input(gateway_factory(mosquitto.url, postgres.url))
+
+
+def test_flag_clear_needs_operator_and_csrf(mosquitto, gateway_factory) -> None:
+    """The clear-flag endpoint with a browser session: a viewer is refused, an operator's cookie alone
+    (a forged cross-site POST) is refused, the session's CSRF token is needed; nothing is audited."""
+    import httpx
+
+    from tests.gateway.web.conftest import OPERATOR, VIEWER, auth_section
+    from tests.gateway.web.test_web_http import do_login, page_csrf
+
+    gw = gateway_factory(mosquitto.url, auth=auth_section())
+    body = {"kind": "rating", "event_id": "00000000-0000-4000-8000-000000000001"}
+    with httpx.Client(base_url=gw.base, timeout=30) as op, httpx.Client(base_url=gw.base) as viewer:
+        assert do_login(viewer, *VIEWER).status_code == 303
+        assert viewer.post("/api/v1/offices/03390/flags/clear", json=body).status_code == 403
+        assert viewer.get("/api/v1/offices/03390/flags").status_code == 403
+        assert viewer.get("/api/v1/quarantine").status_code == 403
+        assert do_login(op, *OPERATOR).status_code == 303
+        r = op.post("/api/v1/offices/03390/flags/clear", json=body)
+        assert r.status_code == 403 and "CSRF" in r.json()["detail"]
+        r = op.post("/api/v1/offices/03390/flags/clear", json=body, headers={"X-CSRF-Token": page_csrf(op)})
+        assert r.status_code == 404  # accepted as a request; no such flag
+    with gw.app.state.store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM audit_log").scalar_one() == 0

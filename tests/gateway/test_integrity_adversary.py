@@ -135,6 +135,16 @@ def run_adversary(gw: RunningGateway, port: int) -> None:
         assert gw.stats()["duplicates"] == dups + 1 and _rejected(gw, "window_overlap") == 1
         k = _kpi(gw)
         assert k["sentiment_visits"] == 10 and k["sentiment_score"] == pytest.approx(0.5)
+
+        # 7. already stopped (regression guards): a window from an unregistered device is held; the
+        # counter-1 kiosk rating a visit of counter 2 is refused
+        stranger = EventFactory("k-stranger-1", OFFICE, 3).sentiment(start - timedelta(hours=1), 10, 1.0)
+        other = EventFactory("k03390-q1", OFFICE, 2)
+        other.seq = f.seq
+        held, foreign = gw.stats()["quarantined"], _rejected(gw, "foreign_counter")
+        _send(gw, pub, [stranger, other.rating(1, day, 3, t0 + timedelta(minutes=115))])
+        assert gw.stats()["quarantined"] == held + 1 and _rejected(gw, "foreign_counter") == foreign + 1
+        assert _kpi(gw) == k
     finally:
         pub.close()
 
