@@ -285,5 +285,9 @@ def release_held(store: Store, device_id: str, tz: ZoneInfo) -> dict[str, int]:
             released["released" if reason is None else f"held:{reason}"] += 1
             conn.execute(update(e).where(e.c.event_id == ev.event_id).values(held=reason))
         deltas = _project(store, conn, tz, ok, out)
+        restated = deltas.get(f"rejected:{CONFLICTING_VISIT}", 0)  # restated steps: held again
+        if restated:
+            released["released"] -= restated
+            released[f"held:{CONFLICTING_VISIT}"] += restated
         store.add_counters(conn, {**deltas, "released": released["released"]})
     return dict(released) | {"offices_changed": len(out.offices_changed)}

@@ -99,15 +99,19 @@ def test_device_bind_checks_binds_and_audits(tmp_path: Path) -> None:
     r = _cli("device", "bind", "--device", "K NEW", "--office", "03390", "--counter", "1", *base)
     assert r.returncode == 2 and "lower-case letters" in r.stderr
     assert _audit(path) == []  # nothing refused was written
-    # a held event of the device (as ingest stores it while the device is unregistered)
+    # held events of the device (as ingest stores them while the device is unregistered): ticket 1
+    # issued, and issued again (a restated step: stays held as conflicting_visit when released)
     now = datetime.now(UTC)
-    ev = EventFactory("k-new-1", "03390", 2).visit(1, now.date(), now, 5.0, 60.0)[0]
+    f = EventFactory("k-new-1", "03390", 2)
+    ev = f.visit(1, now.date(), now, 5.0, 60.0)[0]
+    again = f.visit(1, now.date(), now, 5.0, 60.0)[0]
     with sqlite3.connect(path) as conn:
-        conn.execute(
+        conn.executemany(
             "INSERT INTO events (event_id, type, device_id, office_code, ts, clock_synced, seq, boot_id,"
             " mono_ms, received_at, data, held) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (ev.event_id, ev.type.value, ev.device_id, ev.office_code, ev.ts.timestamp(), True, ev.seq,
-             ev.boot_id, ev.mono_ms, ev.ts.timestamp(), ev.data.model_dump_json(), "unregistered"),
+            [(e.event_id, e.type.value, e.device_id, e.office_code, e.ts.timestamp(), True, e.seq,
+              e.boot_id, e.mono_ms, e.ts.timestamp(), e.data.model_dump_json(), "unregistered")
+             for e in (ev, again)],
         )
     r = _cli("device", "bind", "--device", "k-new-1", "--office", "03390", "--counter", "2", *base)
     assert r.returncode == 0, r.stderr
@@ -120,10 +124,12 @@ def test_device_bind_checks_binds_and_audits(tmp_path: Path) -> None:
     assert held == ("unregistered",)  # binding alone releases nothing
     r = _cli("device", "bind", "--device", "k-new-1", "--office", "03390", "--counter", "2", "--release-held",
              *base)
-    assert r.returncode == 0 and "released 1" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "held:conflicting_visit 1" in r.stdout and "released 1" in r.stdout, r.stdout
     with sqlite3.connect(path) as conn:
         held = conn.execute("SELECT held FROM events WHERE event_id = ?", (ev.event_id,)).fetchone()
         assert held == (None,)
+        held = conn.execute("SELECT held FROM events WHERE event_id = ?", (again.event_id,)).fetchone()
+        assert held == ("conflicting_visit",)
         assert conn.execute("SELECT count(*) FROM visits WHERE device_id = 'k-new-1'").fetchone() == (1,)
     actions = [(a[0].split(":")[0], a[1], a[2]) for a in _audit(path)]
     assert actions == [("cli", "bind_device", "03390"), ("cli", "bind_device", "03390"),
