@@ -208,6 +208,8 @@ class RatingSubmitted(_Strict):
     def _level_in_scale(self) -> RatingSubmitted:
         if self.level > self.scale:
             raise ValueError(f"level {self.level} outside a {self.scale}-level scale")
+        if self.reason is not None and self.level != 1:  # the reason prompt follows the lowest level only
+            raise ValueError(f"a reason is given after the lowest level only, not level {self.level}")
         return self
 
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from contract.payloads import CommandName
+from contract.payloads import MAX_COUNTER, MAX_TICKET_NO, CommandName
 
 
 class KpiToday(BaseModel):
@@ -142,8 +142,8 @@ class OfficeUpdate(BaseModel):
 
 class DeviceIn(BaseModel):
     device_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,47}$")
-    office_code: str
-    counter: int = Field(ge=1)
+    office_code: str = Field(max_length=32)
+    counter: int = Field(ge=1, le=MAX_COUNTER)
     release_held: bool = Field(
         default=False,
         description="Also count the events held while the device was unregistered (same rules as live).",
@@ -170,10 +170,12 @@ class QuarantinedDevice(BaseModel):
 
 class FlagClear(BaseModel):
     kind: Literal["visit", "rating"]
-    event_id: str | None = Field(default=None, description="For a rating.")
-    counter: int | None = Field(default=None, ge=1, description="For a visit (with service_day, ticket_no).")
+    # bounded as on the wire: a number beyond a database integer is a 422, not a driver error
+    event_id: str | None = Field(default=None, max_length=36, description="For a rating.")
+    counter: int | None = Field(default=None, ge=1, le=MAX_COUNTER,
+                                description="For a visit (with service_day, ticket_no).")
     service_day: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
-    ticket_no: int | None = Field(default=None, ge=1)
+    ticket_no: int | None = Field(default=None, ge=1, le=MAX_TICKET_NO)
 
 
 class OfficeFlags(BaseModel):

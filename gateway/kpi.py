@@ -12,7 +12,8 @@ Definitions (docs/gateway.md#kpis):
 Integrity (docs/gateway.md#integrity): only ratings with status ``counted`` enter any figure (one
 per known visit, first press wins); sentiment windows below the gateway's ``min_k`` are never read
 (so no share below k is shown); staff (officer) figures leave out visits and ratings flagged as
-implausible until an office head clears the flag.
+implausible until an office head clears the flag, and a rating counts for the officer recorded on
+its visit (not the officer the rating event names).
 """
 
 from __future__ import annotations
@@ -296,6 +297,13 @@ class KpiService:
         return out
 
     def _officers(self, visits: list[dict[str, Any]], ratings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Per officer of one office and day. A rating counts for the officer of the visit it rates, as
+        the visit's own events recorded it, whatever officer the rating event claims."""
+        def key(row: dict[str, Any]) -> tuple[Any, ...]:
+            return row["counter"], row["service_day"], row["ticket_no"]
+
+        served_by = {key(v): v["officer_id"] for v in visits}
+        ratings = [{**r, "officer_id": served_by.get(key(r), r["officer_id"])} for r in ratings]
         if self.store.integrity.staff_figures_exclude_flagged:
             visits = [v for v in visits if not _flagged(v)]
             ratings = [r for r in ratings if not _flagged(r)]

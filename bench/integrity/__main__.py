@@ -32,9 +32,12 @@ from tests.gateway.attacks import (
     farmed_visits,
     foreign_office,
     forged_unregistered,
+    overlapping_windows,
     poison,
+    rate_ahead,
     rating_burst,
     repeated_ratings,
+    restated_visits,
     small_windows,
 )
 from tests.gateway.kiosk_sim import Publisher
@@ -50,8 +53,10 @@ def _counts(gw: GatewayProcess, office: str) -> dict[str, int]:
     st = gw.stats()
     out = {f"rejected:{k}": v for k, v in st["rejected"].items()}
     out.update(quarantined=st["quarantined"], duplicate_rating=st["duplicate_rating"])
-    flags = gw.client.get(f"/api/v1/offices/{office}/flags").json()["counts"]
-    out.update({f"flagged:{k.split(':', 1)[1]}": v for k, v in flags.items() if k.startswith("rating:")})
+    flags = gw.client.get(f"/api/v1/offices/{office}/flags").json()
+    counts = flags["counts"]
+    out.update({f"flagged:{k.split(':', 1)[1]}": v for k, v in counts.items() if k.startswith("rating:")})
+    out.update({f"status:{k}": v for k, v in flags["ratings_by_status"].items() if k == "before_visit"})
     return out
 
 
@@ -145,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
             rating_burst(day, start, 6 * n),
             small_windows(day, start, n),
             poison(day, start, 10 * n),
+            rate_ahead(day, start, 10 * n),
+            restated_visits(day, start, 10 * n),
+            overlapping_windows(day, start, n),
         ]
         rows = [_run_attack(gw, pub, a) for a in attacks]
         runs = ((1, 0.0), (2, 0.02)) if args.events else ()

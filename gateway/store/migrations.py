@@ -52,9 +52,20 @@ def _v2(conn: Connection) -> None:
                 index.create(conn)
 
 
+def _v3(conn: Connection) -> None:
+    """visits.served_seq (a rating sent before its visit was called never counts); NULL on old visits,
+    whose ratings are decided as before. Index ix_ratings_status (counted ratings of a counter-day)."""
+    if "served_seq" not in {c["name"] for c in inspect(conn).get_columns("visits")}:
+        col_type = schema.visits.c.served_seq.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE visits ADD COLUMN served_seq {col_type}")
+    if "ix_ratings_status" not in {i["name"] for i in inspect(conn).get_indexes("ratings")}:
+        next(i for i in schema.ratings.indexes if i.name == "ix_ratings_status").create(conn)
+
+
 STEPS: list[Step] = [
     (1, "initial schema: registry, events, visits, ratings, sentiment, fleet, commands, alerts", _v1),
     (2, "integrity: held events, rating status, plausibility flags, device binding, audit log", _v2),
+    (3, "integrity: visits.served_seq (ratings sent before their visit was called never count)", _v3),
 ]
 
 

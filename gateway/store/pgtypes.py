@@ -49,14 +49,24 @@ _VISIT_VALUES = (
     "recalls",
     "discarded_at",
     "flag",
+    "served_seq",
 )
 _VISIT_ALL = (*_VISIT_KEY, *_VISIT_VALUES)
 _VISITS_UPSERT = (  # PostgreSQL: the VALUES list becomes an unnest() of arrays
     f"INSERT INTO visits ({', '.join(_VISIT_ALL)}) VALUES ({', '.join('?' * len(_VISIT_ALL))}) "
     f"ON CONFLICT ({', '.join(_VISIT_KEY)}) DO UPDATE SET "
-    + ", ".join(f"{c} = COALESCE(excluded.{c}, visits.{c})" for c in _VISIT_VALUES if c != "recalls")
+    + ", ".join(
+        f"{c} = COALESCE(excluded.{c}, visits.{c})"
+        for c in _VISIT_VALUES
+        if c not in ("recalls", "device_id", "served_seq")
+    )
+    # the device that first stated the visit keeps it (the ratings of the visit must come from it)
+    + ", device_id = COALESCE(visits.device_id, excluded.device_id)"
     + ", recalls = CASE WHEN COALESCE(visits.recalls, 0) > COALESCE(excluded.recalls, 0) "
     "THEN visits.recalls ELSE excluded.recalls END"
+    # the lowest seq of a call or completion: independent of arrival order
+    + ", served_seq = CASE WHEN visits.served_seq IS NULL OR excluded.served_seq < visits.served_seq "
+    "THEN COALESCE(excluded.served_seq, visits.served_seq) ELSE visits.served_seq END"
 )
 _PG = postgresql.dialect()
 

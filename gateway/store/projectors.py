@@ -16,11 +16,19 @@ cmd.result, ...       ``commands`` settled by the latest result (device seq, the
 selftest.report       ``device_status.last_selftest`` (and its command)
 device.started        ``device_status.last_started``
 ====================  ==================================================================
+
+A genuine kiosk states each step of a visit once (issued, called, no-show, completed; a recall may
+repeat). A *new* event (another event_id) stating a step the visit already has, stored or earlier in
+the batch, is a restatement: a second ``service.completed`` with another ``officer_id`` or
+``service_s`` would move a staff figure, a reused ticket number would merge two citizens. It is not
+projected: it stays stored with ``events.held = 'conflicting_visit'`` and is counted as
+``rejected:conflicting_visit`` (the first received wins; exact resends never get here).
 """
 
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,7 +66,9 @@ VISIT_COLS = (
     "service_s",
     "officer_id",
     "recalls",
+    "served_seq",
 )
+CONFLICTING_VISIT = "conflicting_visit"
 
 
 @dataclass
@@ -72,16 +82,38 @@ class Projection:
     windows: list[dict[str, Any]] = field(default_factory=list)
     offices_changed: set[str] = field(default_factory=set)
     devices_changed: dict[str, str] = field(default_factory=dict)
+    stated: dict[VisitKey, set[str]] = field(default_factory=dict)  # steps a visit has (stored + batch)
+    decisive: set[VisitKey] = field(default_factory=set)  # visits called, no-show or completed here
+    conflicts: list[str] = field(default_factory=list)  # event_ids of restated steps, not projected
+
+    def load_stated(self, events: list[Event]) -> None:
+        """The steps the stored visits of ``events`` already have (one read per office and day)."""
+        keys = {_key(ev) for ev in events if type(ev) in STEP_COLUMN}
+        if not keys:
+            return
+        v = s.visits
+        cols = [v.c.office_code, v.c.counter, v.c.service_day, v.c.ticket_no, *(v.c[c] for c in STEPS)]
+        for x in rows_by_key(self.conn, v, cols, keys):
+            self.stated[(x.office_code, x.counter, x.service_day, x.ticket_no)] = {
+                c for c in STEPS if getattr(x, c) is not None
+            }
 
     def project(self, ev: Event) -> None:
+        step = STEP_COLUMN.get(type(ev))
+        if step is not None:
+            have = self.stated.setdefault(_key(ev), set())
+            if step in have:
+                self.conflicts.append(ev.event_id)
+                return
+            have.add(step)
+            if step != "issued_at":  # what decides the visit's ratings (gateway.store.ratings)
+                self.decisive.add(_key(ev))
         PROJECTORS[type(ev)](self, ev)
 
     def visit(self, ev: Any) -> dict[str, Any]:
-        d = ev.data
-        key = (ev.office_code, d.counter, d.service_day.isoformat(), d.ticket_no)
-        row = self.visits.setdefault(key, dict.fromkeys(VISIT_COLS))
+        row = self.visits.setdefault(_key(ev), dict.fromkeys(VISIT_COLS))
         row["device_id"] = row["device_id"] or ev.device_id
-        row["label"] = d.label
+        row["label"] = ev.data.label
         self.offices_changed.add(ev.office_code)
         return row
 
@@ -106,6 +138,36 @@ class Projection:
         return "short_service" if service is not None and service < self.min_service_s else None
 
 
+def _key(ev: Any) -> VisitKey:
+    d = ev.data
+    return (ev.office_code, d.counter, d.service_day.isoformat(), d.ticket_no)
+
+
+def rows_by_key(conn: Any, table: Any, cols: list[Any], keys: set[VisitKey], where: Any = None) -> list[Any]:
+    """Rows of ``keys`` (and ``where``), read per (office, service day) through the day index, then
+    filtered here."""
+    groups: dict[tuple[str, str], set[VisitKey]] = defaultdict(set)
+    for k in keys:
+        groups[(k[0], k[2])].add(k)
+    out: list[Any] = []
+    for (office, day), group in sorted(groups.items()):
+        counters = sorted({k[1] for k in group})
+        tickets = sorted({k[3] for k in group})
+        for i in range(0, len(tickets), 500):
+            q = select(*cols).where(
+                and_(table.c.service_day == day, table.c.office_code == office, table.c.counter.in_(counters),
+                     table.c.ticket_no.in_(tickets[i : i + 500]))
+            )
+            if where is not None:
+                q = q.where(where)
+            out.extend(x for x in conn.execute(q) if (office, x.counter, day, x.ticket_no) in group)
+    return out
+
+
+def _first_seq(row: dict[str, Any], seq: int) -> int:
+    return seq if row["served_seq"] is None else min(row["served_seq"], seq)
+
+
 def _insert(dialect: str, table: Any) -> Any:
     from sqlalchemy.dialects import postgresql, sqlite
 
@@ -125,6 +187,7 @@ def ticket_called(p: Projection, ev: TicketCalledEvent) -> None:
     row["called_at"] = ev.ts.timestamp()
     row["wait_s"] = _keep(ev.data.wait_s, row["wait_s"])
     row["officer_id"] = ev.data.officer_id or row["officer_id"]
+    row["served_seq"] = _first_seq(row, ev.seq)
 
 
 def ticket_recalled(p: Projection, ev: TicketRecalledEvent) -> None:
@@ -144,6 +207,7 @@ def service_completed(p: Projection, ev: ServiceCompletedEvent) -> None:
     row["wait_s"] = _keep(ev.data.wait_s, row["wait_s"])
     row["service_s"] = ev.data.service_s
     row["officer_id"] = ev.data.officer_id or row["officer_id"]
+    row["served_seq"] = _first_seq(row, ev.seq)
 
 
 def rating_submitted(p: Projection, ev: RatingSubmittedEvent) -> None:
@@ -269,6 +333,15 @@ def device_started(p: Projection, ev: DeviceStartedEvent) -> None:
     p.conn.execute(update(ds).where(ds.c.device_id == ev.device_id).values(last_started=started))
     p.devices_changed[ev.device_id] = ev.office_code
 
+
+# The visit column each step sets: stated once per visit (see the module docstring).
+STEP_COLUMN: dict[type[Event], str] = {
+    TicketIssuedEvent: "issued_at",
+    TicketCalledEvent: "called_at",
+    TicketNoShowEvent: "no_show_at",
+    ServiceCompletedEvent: "completed_at",
+}
+STEPS = tuple(STEP_COLUMN.values())
 
 PROJECTORS: dict[type[Event], Callable[[Projection, Any], None]] = {
     TicketIssuedEvent: ticket_issued,

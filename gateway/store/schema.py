@@ -132,6 +132,8 @@ visits = Table(
     Column("flag", String(32), nullable=True),  # short_service
     Column("flag_cleared_by", String(200), nullable=True),
     Column("flag_cleared_at", Float, nullable=True),
+    # the device seq of the visit's first call (or completion): a rating sent before it never counts
+    Column("served_seq", BigInteger, nullable=True),
 )
 Index("ix_visits_day", visits.c.service_day, visits.c.office_code)
 
@@ -157,6 +159,9 @@ ratings = Table(
     Column("flag_cleared_at", Float, nullable=True),
 )
 Index("ix_ratings_day", ratings.c.service_day, ratings.c.office_code)
+# counted ratings of a counter-day (rating rules, bursts) without reading the repeated or pending ones
+Index("ix_ratings_status", ratings.c.office_code, ratings.c.counter, ratings.c.service_day, ratings.c.status,
+      ratings.c.ts)
 Index("ix_ratings_visit", ratings.c.office_code, ratings.c.counter, ratings.c.service_day, ratings.c.ticket_no)  # noqa: E501
 
 sentiment_windows = Table(

@@ -9,7 +9,11 @@ The contract refuses what cannot be true anywhere; these checks need the receive
 * ``clock_out_of_window``: an event stamped more than ``max_clock_ahead_s`` ahead of the gateway's
   clock or older than ``max_event_age_days``; ``day_out_of_window``: a service day outside it;
 * ``k_below_minimum``: a sentiment window whose ``k`` is below the gateway's own minimum;
-  ``visits_implausible``: more visits than one counter can serve in the window's duration.
+  ``visits_implausible``: more visits than one counter can serve in the window's duration;
+  ``window_overlap``: a window overlapping in time one already stored (or earlier in the batch) for
+  the same office and counter, from any device: the same visits would be counted twice (a resend
+  with the same ``event_id`` is a duplicate, not an overlap); a window that starts or ends outside
+  the clock window above is ``clock_out_of_window``.
 
 Each refusal is counted as ``rejected:<reason>``. Events that would move a figure and come from a
 device not in the registry are *held* (stored, counted as ``quarantined``, visible on the fleet
@@ -69,6 +73,28 @@ def load_office_counters(conn: Any, codes: set[str]) -> dict[str, int]:
     return {r.code: int(r.counters) for r in rows}
 
 
+Span = tuple[float, float, str]  # window start, end, event_id
+
+
+def load_windows(conn: Any, messages: list[Any]) -> dict[tuple[str, int], list[Span]]:
+    """Stored sentiment windows of the (office, counter) pairs of the batch's windows, over their span."""
+    ws = [m for m in messages if isinstance(m, SentimentWindowEvent)]
+    if not ws:
+        return {}
+    w = s.sentiment_windows
+    pairs = {(m.office_code, m.data.counter) for m in ws}
+    q = select(w.c.office_code, w.c.counter, w.c.window_start, w.c.window_end, w.c.event_id).where(
+        w.c.office_code.in_(sorted({p[0] for p in pairs}))
+        & (w.c.window_end > min(m.data.window_start.timestamp() for m in ws))
+        & (w.c.window_start < max(m.data.window_end.timestamp() for m in ws))
+    )
+    out: dict[tuple[str, int], list[Span]] = {}
+    for r in conn.execute(q):
+        if (r.office_code, r.counter) in pairs:
+            out.setdefault((r.office_code, r.counter), []).append((r.window_start, r.window_end, r.event_id))
+    return out
+
+
 def load_old_codes(conn: Any, offices: set[str]) -> dict[str, set[str]]:
     """office → the old (merged) unit codes its unit took over: a kiosk bound to the office may still
     publish under one of them (its history adds up under the new unit)."""
@@ -95,9 +121,11 @@ class Screen:
         devices: dict[str, DeviceEntry],
         office_counters: dict[str, int],
         old_codes: dict[str, set[str]],
+        windows: dict[tuple[str, int], list[Span]] | None = None,
     ) -> None:
         self.rules, self.now = rules, now
         self.devices, self.office_counters, self.old_codes = devices, office_counters, old_codes
+        self.windows = windows if windows is not None else {}  # grows with the batch's accepted windows
         self.first_day = today - timedelta(days=rules.max_event_age_days + 1)
         self.last_day = today + timedelta(days=1)
         self.first_ts = now - rules.max_event_age_days * 86400
@@ -147,11 +175,19 @@ class Screen:
 
     def _refuse_window(self, ev: SentimentWindowEvent) -> str | None:
         w = ev.data
+        start, end = w.window_start.timestamp(), w.window_end.timestamp()
+        if not (self.first_ts <= start and end <= self.last_ts):
+            return "clock_out_of_window"
         if w.k < self.rules.min_k or w.visits < self.rules.min_k:
             return "k_below_minimum"
         hours = (w.window_end - w.window_start).total_seconds() / 3600
         if w.visits > max(self.rules.min_k, math.ceil(hours * self.rules.window_max_visits_per_hour)):
             return "visits_implausible"
+        spans = self.windows.setdefault((ev.office_code, w.counter), [])
+        if any(eid != ev.event_id and s0 < end and start < e0 for s0, e0, eid in spans):
+            return "window_overlap"
+        if not self.held(ev):  # held windows are not stored as windows: they overlap nothing
+            spans.append((start, end, ev.event_id))
         return None
 
     def held(self, ev: Event) -> bool:

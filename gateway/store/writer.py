@@ -27,7 +27,7 @@ from contract.payloads import Event, EventAdapter, Health, RatingSubmittedEvent,
 from gateway.store import schema as s
 from gateway.store.db import Store
 from gateway.store.pgtypes import insert_events
-from gateway.store.projectors import Projection, VisitKey
+from gateway.store.projectors import CONFLICTING_VISIT, Projection, VisitKey
 from gateway.store.ratings import reconcile
 from gateway.store.screening import (
     HELD_UNREGISTERED,
@@ -35,6 +35,7 @@ from gateway.store.screening import (
     load_devices,
     load_office_counters,
     load_old_codes,
+    load_windows,
 )
 
 
@@ -71,7 +72,8 @@ def _screen_for(conn: Any, messages: list[Any], tz: ZoneInfo, store: Store) -> S
     offices = load_office_counters(conn, {m.office_code for m in messages})
     old_codes = load_old_codes(conn, {d.office_code for d in devices.values() if d.registered})
     now = time.time()
-    return Screen(store.integrity, datetime.fromtimestamp(now, tz).date(), now, devices, offices, old_codes)
+    return Screen(store.integrity, datetime.fromtimestamp(now, tz).date(), now, devices, offices, old_codes,
+                  load_windows(conn, messages))
 
 
 def _sort(items: list[Incoming], screen: Screen, out: BatchOutcome) -> _Sorted:
@@ -153,18 +155,25 @@ def apply_batch(
 def _project(store: Store, conn: Any, tz: ZoneInfo, events: list[Event], out: BatchOutcome) -> dict[str, int]:
     """Run each event's projector, write the rows, decide the ratings of the visits touched."""
     p = Projection(conn, store.dialect, tz, store.integrity.min_service_s)
+    p.load_stated(events)
     for ev in events:
         p.project(ev)
     p.flush()
-    keys: set[VisitKey] = set(p.visits)
-    keys.update(
-        (ev.office_code, ev.data.counter, ev.data.service_day.isoformat(), ev.data.ticket_no)
-        for ev in events
-        if isinstance(ev, RatingSubmittedEvent) and ev.data.ticket_no is not None
-    )
+    deltas: dict[str, int] = {}
+    if p.conflicts:  # restated visit steps: kept, not projected, counted (gateway.store.projectors)
+        e = s.events
+        for i in range(0, len(p.conflicts), 500):
+            ids = p.conflicts[i : i + 500]
+            conn.execute(update(e).where(e.c.event_id.in_(ids)).values(held=CONFLICTING_VISIT))
+        deltas[f"rejected:{CONFLICTING_VISIT}"] = len(p.conflicts)
+    rated = [ev for ev in events if isinstance(ev, RatingSubmittedEvent) and ev.data.ticket_no is not None]
+    keys: set[VisitKey] = {
+        (ev.office_code, ev.data.counter, ev.data.service_day.isoformat(), ev.data.ticket_no) for ev in rated
+    }
     out.offices_changed |= p.offices_changed
     out.devices_changed.update(p.devices_changed)
-    return reconcile(conn, store.dialect, keys, store.integrity)
+    new_ids = [ev.event_id for ev in rated]
+    return deltas | reconcile(conn, store.dialect, store.integrity, p.decisive, keys, new_ids)
 
 
 def _record_unregistered(store: Store, conn: Any, items: list[Incoming], unregistered: set[str]) -> None:
@@ -276,5 +285,9 @@ def release_held(store: Store, device_id: str, tz: ZoneInfo) -> dict[str, int]:
             released["released" if reason is None else f"held:{reason}"] += 1
             conn.execute(update(e).where(e.c.event_id == ev.event_id).values(held=reason))
         deltas = _project(store, conn, tz, ok, out)
+        restated = deltas.get(f"rejected:{CONFLICTING_VISIT}", 0)  # restated steps: held again
+        if restated:
+            released["released"] -= restated
+            released[f"held:{CONFLICTING_VISIT}"] += restated
         store.add_counters(conn, {**deltas, "released": released["released"]})
     return dict(released) | {"offices_changed": len(out.offices_changed)}

@@ -35,6 +35,7 @@ def baseline(day: date, start: datetime) -> list[tuple[str, bytes]]:
         for ev in f.visit(no, day, issued, 120.0, 300.0, officer="cb-01"):
             out.append(_pub(ev))
         out.append(_pub(f.rating(no, day, level, issued + timedelta(seconds=440), officer="cb-01")))
+    out.append(_pub(EventFactory("k03390-q3", "03390", 3).sentiment(start, 10, 0.2)))  # one genuine window
     return out
 
 
@@ -136,6 +137,46 @@ def good_event(f: EventFactory, day: date, ts: datetime):
 def _uuid(i: int) -> str:
     return f"00000000-0000-4000-8000-{i:012d}"
 
+
+def rate_ahead(day: date, start: datetime, n: int = 10) -> Attack:
+    """A registered kiosk's certificate sends top ratings for the next n tickets before they are
+    called; the visits then happen (no citizen rates). Before: each early rating counted."""
+    f = EventFactory("k03405-q1", "03405", 1)
+    f.seq = 50_000
+    msgs = [_pub(f.rating(no, day, 3, start + timedelta(seconds=no))) for no in range(1, n + 1)]
+    for no in range(1, n + 1):
+        issued = start + timedelta(minutes=5, seconds=3 * no)
+        msgs += [_pub(ev) for ev in f.visit(no, day, issued, 60.0, 300.0, officer="cb-a")]
+    return Attack("ratings sent before their visit", msgs, {"status:before_visit": n}, "03405")
+
+
+def restated_visits(day: date, start: datetime, n: int = 10) -> Attack:
+    """n served visits, each then 'completed' again under another officer and issued again. Before:
+    the later statement replaced the officer, the service time and the arrival."""
+    f = EventFactory("k03405-q2", "03405", 2)
+    f.seq = 60_000
+    msgs = []
+    tickets = range(1001, 1001 + n)  # clear of rating_burst's tickets at this counter
+    for no in tickets:
+        t0 = start + timedelta(seconds=2 * (no - 1000))
+        msgs += [_pub(ev) for ev in f.visit(no, day, t0, 60.0, 300.0, officer="cb-a")]
+    for no in tickets:
+        t = f.ticket(no, day)
+        again = {**t, "wait_s": 60.0, "service_s": 30.0, "officer_id": "cb-b"}
+        msgs.append(_pub(f.event(EventType.SERVICE_COMPLETED, again, start + timedelta(hours=1))))
+        msgs.append(_pub(f.event(EventType.TICKET_ISSUED, {**t, "waiting_ahead": 0}, start)))
+    return Attack("visits restated (officer, service, issue)", msgs, {"rejected:conflicting_visit": 2 * n})
+
+
+def overlapping_windows(day: date, start: datetime, n: int = 10) -> Attack:
+    """n sentiment windows over the half hour of the genuine one at 03390 counter 3 (baseline)."""
+    f = EventFactory("k03390-q3", "03390", 3)
+    f.seq = 70_000
+    msgs = [_pub(f.sentiment(start + timedelta(seconds=i), 10, 1.0)) for i in range(n)]
+    return Attack("overlapping sentiment windows", msgs, {"rejected:window_overlap": n})
+
+
+ADVERSARY = (rate_ahead, restated_visits, overlapping_windows)  # found attacking the gateway (bench)
 
 ATTACKS = (forged_unregistered, repeated_ratings, foreign_office, farmed_visits, rating_burst, small_windows,
            poison)

@@ -1,5 +1,5 @@
-"""A database made by schema version 1 (before integrity) upgrades to version 2 in place: the new
-columns and the audit table appear, and the ratings already stored keep counting."""
+"""A database made by schema version 1 (before integrity) upgrades to versions 2 and 3 in place: the
+new columns and the audit table appear, and the ratings already stored keep counting."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _v1_database(store: Store) -> None:
     for table in s.metadata.sorted_tables:
         if table.name == "audit_log":
             continue
-        dropped = set(_V2_COLUMNS.get(table.name, ()))
+        dropped = set(_V2_COLUMNS.get(table.name, ())) | ({"served_seq"} if table.name == "visits" else set())
         cols = [Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
                 for c in table.columns if c.name not in dropped]
         Table(table.name, old, *cols)
@@ -33,12 +33,13 @@ def _v1_database(store: Store) -> None:
 def _check(url: str) -> None:
     store = Store(url)
     _v1_database(store)
-    assert store.migrate() == [2]
+    assert store.migrate() == [2, 3]
     assert store.migrate() == []
     insp = inspect(store.engine)
     for table, cols in _V2_COLUMNS.items():
         assert set(cols) <= {c["name"] for c in insp.get_columns(table)}, table
     assert insp.has_table("audit_log")
+    assert "served_seq" in {c["name"] for c in insp.get_columns("visits")}  # step 3
     assert "ix_ratings_visit" in {i["name"] for i in insp.get_indexes("ratings")}
     with store.engine.connect() as conn:
         assert conn.execute(select(s.ratings.c.status)).scalar_one() == "counted"
