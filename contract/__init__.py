@@ -7,9 +7,11 @@ One source of truth shared by device/ and gateway/. Exported as JSON Schema with
 from contract.codec import ContractError, Decoded, decode, encode
 from contract.payloads import (
     EVENT_DATA_MODELS,
+    EVENT_MODELS,
     SCHEMA_VERSION,
     CommandRequest,
     Event,
+    EventAdapter,
     EventType,
     Health,
     Status,
@@ -18,12 +20,14 @@ from contract.topics import TOPIC_PREFIX, Topic, TopicKind, parse_topic
 
 __all__ = [
     "EVENT_DATA_MODELS",
+    "EVENT_MODELS",
     "SCHEMA_VERSION",
     "TOPIC_PREFIX",
     "CommandRequest",
     "ContractError",
     "Decoded",
     "Event",
+    "EventAdapter",
     "EventType",
     "Health",
     "Status",

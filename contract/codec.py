@@ -8,8 +8,17 @@ from enum import StrEnum
 from functools import lru_cache
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import SchemaValidator
 
-from contract.payloads import MAX_PAYLOAD_BYTES, SCHEMA_VERSION, CommandRequest, Event, Health, Status
+from contract.payloads import (
+    MAX_PAYLOAD_BYTES,
+    SCHEMA_VERSION,
+    CommandRequest,
+    Event,
+    EventAdapter,
+    Health,
+    Status,
+)
 from contract.topics import Topic, TopicKind, parse_topic
 
 
@@ -33,11 +42,13 @@ class ContractError(ValueError):
 
 Message = Status | Health | Event | CommandRequest
 
-MODEL_FOR_KIND: dict[TopicKind, type[BaseModel]] = {
-    TopicKind.STATUS: Status,
-    TopicKind.HEALTH: Health,
-    TopicKind.EVENTS: Event,
-    TopicKind.CMD: CommandRequest,
+MAX_JSON_DEPTH = 32  # our deepest payload nests 4 levels; deeper is refused as bad_json
+
+VALIDATOR_FOR_KIND: dict[TopicKind, SchemaValidator] = {
+    TopicKind.STATUS: Status.__pydantic_validator__,
+    TopicKind.HEALTH: Health.__pydantic_validator__,
+    TopicKind.EVENTS: EventAdapter.validator,  # the discriminated union on ``type``
+    TopicKind.CMD: CommandRequest.__pydantic_validator__,
 }
 
 
@@ -73,9 +84,9 @@ def decode(topic: str, payload: bytes) -> Decoded:
         parsed_topic = _parse_topic(topic)
     except ValueError as exc:
         raise ContractError(RejectReason.BAD_TOPIC, str(exc)) from None
-    model = MODEL_FOR_KIND[parsed_topic.kind]
+    validator = VALIDATOR_FOR_KIND[parsed_topic.kind]
     try:
-        message = model.__pydantic_validator__.validate_json(payload)
+        message = validator.validate_json(payload)
     except ValidationError:
         message = None
     if message is not None and "v" in message.model_fields_set:
@@ -84,23 +95,44 @@ def decode(topic: str, payload: bytes) -> Decoded:
 
 
 def _decode_checked(parsed_topic: Topic, payload: bytes) -> Decoded:
+    """json.loads decides ``bad_json`` (also too deep, or NaN/Infinity, which are not JSON) and
+    ``unknown_version``; then the JSON validator (strict types, dates as ISO strings) decides
+    ``invalid``."""
     try:
-        obj = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ContractError(RejectReason.BAD_JSON, str(exc)) from None
+        obj = json.loads(payload, parse_constant=_not_json)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ContractError(RejectReason.BAD_JSON, str(exc)[:200]) from None
     if not isinstance(obj, dict):
         raise ContractError(RejectReason.BAD_JSON, "payload is not a JSON object")
+    if _depth(obj) > MAX_JSON_DEPTH:
+        raise ContractError(RejectReason.BAD_JSON, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     version = obj.get("v")
     if type(version) is not int or version != SCHEMA_VERSION:  # JSON true or 1.0 is not version 1
         raise ContractError(RejectReason.UNKNOWN_VERSION, f"v={obj.get('v')!r}, expected {SCHEMA_VERSION}")
-    model = MODEL_FOR_KIND[parsed_topic.kind]
     try:
-        message = model.model_validate(obj)
+        message = VALIDATOR_FOR_KIND[parsed_topic.kind].validate_json(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ContractError(RejectReason.INVALID, f"{where}: {first['msg']}") from None
     return _check_origin(parsed_topic, message)
+
+
+def _not_json(token: str) -> float:
+    raise json.JSONDecodeError(f"{token} is not JSON", token, 0)
+
+
+def _depth(obj: object) -> int:
+    """Nesting depth of a parsed JSON value, without recursion (a hostile payload is deep)."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node)
+    return deepest
 
 
 def _check_origin(parsed_topic: Topic, message: Message) -> Decoded:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from contract.payloads import EVENT_DATA_MODELS, CommandRequest, Event, Health, Status
+from contract.payloads import EVENT_DATA_MODELS, CommandRequest, EventAdapter, Health, Status
 
 DEFAULT_OUT = Path(__file__).with_name("schemas")
 
@@ -16,7 +16,7 @@ def schemas() -> dict[str, dict]:
     out: dict[str, dict] = {
         "status.v1.json": Status.model_json_schema(),
         "health.v1.json": Health.model_json_schema(),
-        "event.v1.json": Event.model_json_schema(),
+        "event.v1.json": EventAdapter.json_schema(),  # oneOf per type, discriminated by "type"
         "command.v1.json": CommandRequest.model_json_schema(),
     }
     for event_type, model in EVENT_DATA_MODELS.items():

@@ -22,18 +22,22 @@ from collections import Counter
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import tomli_w
 
 from contract import decode
 from contract.topics import SUBSCRIBE_ALL
-from demo.toml_write import dumps
 
 REPO = Path(__file__).resolve().parents[1]
 KIOSK_EXAMPLE = REPO / "device" / "kiosk.example.toml"
 GATEWAY_EXAMPLE = REPO / "gateway" / "gateway.example.toml"
 DEMO_OFFICES = ["03390", "03405"]  # Bình Lư, Tả Lèng (Lai Châu, post-2025 units)
 DEMO_ADMIN_PASSWORD = "demo-admin"
-# arrivals per minute per counter, service seconds (min, max): Bình Lư keeps up, Tả Lèng falls behind
-CITIZEN_PACE = {"03390": (1.5, (15, 50)), "03405": (2.0, (30, 80))}
+# Real-time pace: arrivals per minute per counter, service seconds (min, max). Bình Lư keeps up (its
+# counters are busy under half the time); Tả Lèng gets about twice what its counters can serve, so its
+# queues and waits grow from the start. Measured with --time-scale 20: Tả Lèng amber after 3-4 min
+# and red after 4-6 min; Bình Lư's average wait stays under ~15 s (green).
+CITIZEN_PACE = {"03390": (1.0, (15, 40)), "03405": (4.0, (30, 80))}
+DEFAULT_TIME_SCALE = 20.0
 
 # The demo's broker is anonymous and unencrypted: any process on this machine can publish as any
 # kiosk. It listens on 127.0.0.1 only and holds its queues in RAM (docs/gateway.md, "Embedded broker").
@@ -44,8 +48,14 @@ LOCAL_ONLY = (
 
 
 def free_port(preferred: int | None = None) -> int:
+    """``preferred`` if a server could listen on it now, else any free port.
+
+    The probe binds with SO_REUSEADDR, as uvicorn and the broker do: a port whose last connections
+    are in TIME_WAIT (a demo restarted within a minute) is free for them and must look free here,
+    or the gateway and displays move to random ports; a port something listens on still fails."""
     if preferred:
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", preferred))
                 return preferred
@@ -78,10 +88,31 @@ def demo_devices(n: int) -> list[tuple[str, str, int]]:
     return out
 
 
-def kiosk_config(device_id: str, office: str, counter: int) -> str:
+def gateway_config(time_scale: float) -> str:
+    """The example gateway config with the demo's compressed wait target.
+
+    Demo-only time compression: the simulated citizens act in real time (waits are real seconds from
+    the kiosks' monotonic clocks, unchanged), but one real second stands for ``time_scale`` seconds of
+    an office day, so the wait target is divided by it (20 min at scale 20 = 60 s). Every page says so
+    through ``[web] notice``. Scale 1 is the example config as it is."""
+    doc = tomllib.loads(GATEWAY_EXAMPLE.read_text(encoding="utf-8"))
+    if time_scale != 1:
+        target = doc["kpi"]["wait_target_s"]
+        doc["kpi"]["wait_target_s"] = target / time_scale
+        doc["web"]["notice"] = (
+            f"Bản demo, thời gian nén ×{time_scale:g}: chỉ tiêu chờ {target / 60:g} phút tính là "
+            f"{target / time_scale:g} giây; thời gian chờ hiển thị là thời gian thật. "
+            f"(Demo time ×{time_scale:g}: the {target / 60:g}-min target is {target / time_scale:g} s; "
+            "waits shown are real.)")
+    return tomli_w.dumps(doc)
+
+
+def kiosk_config(device_id: str, office: str, counter: int, command_key_hex: str = "") -> str:
     doc = tomllib.loads(KIOSK_EXAMPLE.read_text(encoding="utf-8"))
     doc.setdefault("device", {}).update({"id": device_id, "office_code": office, "counter": counter})
-    return dumps(doc)
+    if command_key_hex:  # the kiosks run only commands signed by this gateway (docs/kiosk.md)
+        doc.setdefault("commands", {})["trusted_keys"] = [command_key_hex]
+    return tomli_w.dumps(doc)
 
 
 class Demo:
@@ -122,7 +153,9 @@ class Demo:
         self.broker_url = broker_url
 
         web_port = free_port(self.args.port)
-        gw = self.spawn("gateway", [py, "-m", "gateway.cli", "run", "--config", str(GATEWAY_EXAMPLE),
+        gw_cfg = self.data / "gateway.toml"
+        gw_cfg.write_text(gateway_config(self.args.time_scale), encoding="utf-8")
+        gw = self.spawn("gateway", [py, "-m", "gateway.cli", "run", "--config", str(gw_cfg),
                                     "--broker", broker_url, "--port", str(web_port),
                                     "--data-dir", str(self.data / "gateway")],
                         env={"MOTCUA_ADMIN_PASSWORD": DEMO_ADMIN_PASSWORD})
@@ -134,10 +167,13 @@ class Demo:
             self.publish_history(devices, gw)
 
         urls = []
+        from gateway.commands import command_key, public_hex
+
+        gateway_pub = public_hex(command_key(self.data / "gateway"))
         for i, (device_id, office, counter) in enumerate(devices):
             cfg = self.data / "kiosks" / f"{device_id}.toml"
             cfg.parent.mkdir(parents=True, exist_ok=True)
-            cfg.write_text(kiosk_config(device_id, office, counter), encoding="utf-8")
+            cfg.write_text(kiosk_config(device_id, office, counter, gateway_pub), encoding="utf-8")
             http_port = free_port(8101 + i)
             data_dir = self.data / "kiosks" / device_id
             proc = self.spawn(device_id, [py, "-m", "device.cli", "run", "--config", str(cfg), "--simulate",
@@ -159,6 +195,11 @@ class Demo:
                 self.spawn(f"citizens-{office}", cmd)
             print("• Simulated citizens: taking tickets, being served, rating "
                   "(Tả Lèng busier than its counters can serve, so its waits grow)")
+        if self.args.time_scale != 1:
+            target = tomllib.loads(gw_cfg.read_text(encoding="utf-8"))["kpi"]["wait_target_s"]
+            print(f"• Compressed time ×{self.args.time_scale:g}: wait target {target:g} s stands for "
+                  f"{target * self.args.time_scale / 60:g} min (waits are real seconds); "
+                  "Tả Lèng turns amber then red within a few minutes")
 
         print(f"\n  Bản đồ Bộ phận Một cửa / one-stop map:  {self.web}/map")
         print(f"  Fleet health (login admin / {DEMO_ADMIN_PASSWORD}):  {self.web}/fleet")
@@ -198,7 +239,7 @@ class Demo:
                 return
             self.seen[ev.type] += 1
             if not self.args.quiet:
-                d = ev.data
+                d = ev.data.model_dump()  # typed event data (contract.payloads.AnyEvent)
                 extra = d.get("label") or d.get("level_label") or d.get("name") or ""
                 print(f"  {ev.ts:%H:%M:%S} {ev.device_id:<12} #{ev.seq:<5} {ev.type:<18} {extra}")
 
@@ -247,9 +288,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-citizens", action="store_true")
     ap.add_argument("--history-days", type=int, default=20,
                     help="synthetic past working days to publish first (0 = none)")
+    ap.add_argument("--time-scale", type=float, default=DEFAULT_TIME_SCALE,
+                    help="demo-only compressed time: the gateway's wait target is divided by this "
+                         f"(default {DEFAULT_TIME_SCALE:g}: 20 min -> 60 s; 1 = real time)")
     ap.add_argument("--quiet", action="store_true", help="do not print each event")
     ap.add_argument("--duration", type=float, default=0, help="stop after N seconds (0 = until Ctrl+C)")
     args = ap.parse_args(argv)
+    if not 1 <= args.time_scale <= 600:
+        ap.error("--time-scale must be between 1 (real time) and 600")
     demo = Demo(args)
     signal.signal(signal.SIGTERM, lambda *_: demo.stop_event.set())
     try:

@@ -136,7 +136,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     finally:
         kiosk.shutdown()
     if restart.is_set():
-        print("restarting the kiosk to apply an update", flush=True)
+        print("restarting the kiosk (an update to apply, or its database to check)", flush=True)
         os.execv(sys.executable, [sys.executable, "-m", "device.cli", *sys.argv[1:]])
     return 0
 

@@ -1,4 +1,5 @@
-"""Kiosk configuration: a TOML file parsed into typed, validated dataclasses.
+"""Kiosk configuration: a TOML file parsed into typed, validated pydantic models (frozen, unknown keys
+refused, values bounded to what the wire contract can carry).
 
 Every problem is reported as ``ConfigError`` naming the key, e.g.
 ``config error: [rating] scale: must be 3 or 5, got 4``.
@@ -10,11 +11,12 @@ import hashlib
 import importlib
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from contract.topics import DEVICE_ID_RE, OFFICE_CODE_RE
 
@@ -31,6 +33,7 @@ DEFAULT_REASONS = {
 }
 OFFICER_BUTTONS = ("ticket", "next", "recall", "no_show")
 REASON_CODE_RE = re.compile(r"^[a-z_]{1,32}$")
+SHORT_TEXT = 200  # the wire contract's ShortText (contract/payloads.py): officer_id, labels, reasons
 
 
 class ConfigError(ValueError):
@@ -42,28 +45,69 @@ class ConfigError(ValueError):
         self.section, self.key, self.problem = section, key, problem
 
 
-@dataclass(frozen=True)
-class DeviceConfig:
-    id: str
-    office_code: str
-    counter: int
-    officer_id: str | None = None
-    timezone: str = "Asia/Ho_Chi_Minh"
+# --------------------------------------------------------------------------- models
+# Each section is a frozen pydantic model that refuses unknown keys and values the wire contract
+# cannot carry (strings longer than its ShortText, non-finite numbers, booleans as integers).
+# Validation errors become ConfigError naming the key (see _config_error); checks that span several
+# keys or sections are in parse_config.
+
+ShortText = Annotated[str, Field(max_length=SHORT_TEXT)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Pin = Annotated[int, Field(ge=0, le=53, description="BCM GPIO number")]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class DeviceConfig(_Section):
+    id: str = Field(description="MQTT identity: lower-case letters, digits, '-', '_' (2-48)")
+    office_code: str = Field(description="office code used in topics")
+    counter: int = Field(ge=1, le=999, description="counter number (quầy số)")
+    officer_id: ShortText | None = Field(default=None, description="who staffs this counter")
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", description="ticket numbers reset at local midnight")
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not DEVICE_ID_RE.match(v):
+            raise ValueError(f"must be lower-case letters, digits, '-', '_' (2-48), got {v!r}")
+        return v
+
+    @field_validator("office_code")
+    @classmethod
+    def _office(cls, v: str) -> str:
+        if not OFFICE_CODE_RE.match(v):
+            raise ValueError(f"must be letters, digits, '-', '_' (1-32), got {v!r}")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
 
-@dataclass(frozen=True)
-class BrokerConfig:
-    url: str = "mqtt://127.0.0.1:1883"
-    username: str | None = None
-    password: str | None = None
+class BrokerConfig(_Section):
+    url: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://host:port")
+    username: ShortText | None = None
+    password: str | None = Field(default=None, max_length=1024)
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
-    keepalive: int = 30
+    keepalive: int = Field(default=30, ge=5, le=3600, description="seconds")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return check_broker_url(v)
 
     @property
     def host(self) -> str:
@@ -79,82 +123,84 @@ class BrokerConfig:
         return urlparse(self.url).scheme == "mqtts"
 
 
-@dataclass(frozen=True)
-class QueueConfig:
-    label_digits: int = 4
-    label_prefix: str = ""
+class QueueConfig(_Section):
+    label_digits: int = Field(default=4, ge=1, le=8, description="printed/spoken digits")
+    label_prefix: str = Field(default="", description="printed, not spoken (prefix + digits <= 16)")
 
     def label(self, ticket_no: int) -> str:
         return f"{self.label_prefix}{ticket_no:0{self.label_digits}d}"
 
 
-@dataclass(frozen=True)
-class RatingConfig:
-    scale: int = 3
-    labels: list[str] = field(default_factory=lambda: list(DEFAULT_LABELS[3]))
-    reasons: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_REASONS))
-    reason_timeout_s: float = 20.0
-    prompt_timeout_s: float = 60.0
+class RatingConfig(_Section):
+    scale: Literal[3, 5] = Field(default=3, description="3 or 5 levels; level 1 = least satisfied")
+    labels: list[Annotated[str, Field(min_length=1, max_length=SHORT_TEXT)]] | None = None
+    reasons: dict[str, Annotated[str, Field(min_length=1, max_length=SHORT_TEXT)]] = Field(
+        default_factory=lambda: dict(DEFAULT_REASONS)
+    )
+    reason_timeout_s: FiniteFloat = Field(default=20.0, ge=1, le=600)
+    prompt_timeout_s: FiniteFloat = Field(default=60.0, ge=1, le=3600)
 
     def label(self, level: int) -> str:
-        return self.labels[level - 1]
+        labels = self.labels or DEFAULT_LABELS[self.scale]
+        return labels[level - 1]
 
 
-@dataclass(frozen=True)
-class ButtonsConfig:
-    pins: dict[str, int]
-    debounce_ms: int = 50
+class ButtonsConfig(_Section):
+    pins: dict[str, Pin]
+    debounce_ms: int = Field(default=50, ge=0, le=1000, description="contact-bounce window per button")
+    min_gap_ms: int = Field(default=300, ge=0, le=5000, description="human pace (device/dispatch.py)")
 
 
-@dataclass(frozen=True)
-class OutputPins:
-    pins: dict[str, int] = field(default_factory=dict)
+class OutputPins(_Section):
+    pins: dict[str, Pin] = Field(default_factory=dict)
     pwm: bool = False
 
 
-@dataclass(frozen=True)
-class PrinterConfig:
-    kind: str = "file"
-    params: dict[str, Any] = field(default_factory=dict)
-    profile: str | None = None
-    qr_url: str = ""
+class PrinterConfig(_Section):
+    kind: Literal["file", "usb", "serial", "none"] = "file"
+    params: dict[str, Any] = Field(default_factory=dict)
+    profile: ShortText | None = None
+    qr_url: str = Field(default="", max_length=500)
 
 
-@dataclass(frozen=True)
-class AudioConfig:
-    mode: str = "voice"
-    volume: float = 0.8
-    voice: str = "vi"
-    device: str | None = None
+class AudioConfig(_Section):
+    mode: Literal["voice", "chime", "off"] = "voice"
+    volume: FiniteFloat = Field(default=0.8, ge=0, le=1)
+    voice: ShortText = "vi"
+    device: ShortText | None = None
 
 
-@dataclass(frozen=True)
-class DisplayConfig:
+class DisplayConfig(_Section):
     http_host: str = "127.0.0.1"
-    http_port: int = 8101
+    http_port: int = Field(default=8101, ge=1, le=65535)
 
 
-@dataclass(frozen=True)
-class HealthConfig:
-    interval_s: float = 60.0
+class HealthConfig(_Section):
+    interval_s: FiniteFloat = Field(default=60.0, ge=0.2, le=86400)
 
 
-@dataclass(frozen=True)
-class OutboxConfig:
-    quota_mb: float = 64.0
+class OutboxConfig(_Section):
+    quota_mb: FiniteFloat = Field(default=64.0, ge=0.001, le=100_000)
 
     @property
     def quota_bytes(self) -> int:
         return int(self.quota_mb * 1024 * 1024)
 
 
-@dataclass(frozen=True)
-class ClockConfig:
+class ClockConfig(_Section):
     synced_override: bool | None = None
 
 
-@dataclass(frozen=True)
-class KioskConfig:
+class CommandsConfig(_Section):
+    trusted_keys: list[Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]] = Field(
+        default_factory=list, description="hex Ed25519 public keys of the gateway's command key"
+    )
+    max_age_s: FiniteFloat = Field(default=300.0, ge=10, le=86400, description="older commands are stale")
+
+
+class KioskConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
     device: DeviceConfig
     broker: BrokerConfig
     queue: QueueConfig
@@ -168,6 +214,7 @@ class KioskConfig:
     health: HealthConfig
     outbox: OutboxConfig
     clock: ClockConfig
+    commands: CommandsConfig
     camera: dict[str, Any]
     updates: dict[str, Any]
     vision: Any = None  # device.vision.config.VisionConfig when [camera] enabled = true
@@ -180,68 +227,67 @@ class KioskConfig:
         return bool(self.camera.get("enabled", False))
 
 
-# --------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------------- errors and checks
 
 
-class _Section:
-    """Typed accessors over one TOML table, tracking unknown keys."""
-
-    def __init__(self, name: str, table: Any) -> None:
-        if not isinstance(table, dict):
-            raise ConfigError(name, "", f"must be a table, got {type(table).__name__}")
-        self.name, self.t, self.used = name, table, set()
-
-    def _get(self, key: str, default: Any, required: bool) -> Any:
-        self.used.add(key)
-        if key not in self.t:
-            if required:
-                raise ConfigError(self.name, key, "required key is missing")
-            return default
-        return self.t[key]
-
-    def str(self, key: str, default: str | None = None, required: bool = False) -> Any:
-        v = self._get(key, default, required)
-        if v is not None and not isinstance(v, str):
-            raise ConfigError(self.name, key, f"must be a string, got {v!r}")
-        return v
-
-    def int(
-        self,
-        key: str,
-        default: int | None = None,
-        required: bool = False,
-        lo: int | None = None,
-        hi: int | None = None,
-    ) -> Any:
-        v = self._get(key, default, required)
-        if v is None:
-            return None
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(self.name, key, f"must be an integer, got {v!r}")
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ConfigError(self.name, key, f"must be between {lo} and {hi}, got {v}")
-        return v
-
-    def num(self, key: str, default: float, lo: float | None = None, hi: float | None = None) -> float:
-        v = self._get(key, default, False)
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise ConfigError(self.name, key, f"must be a number, got {v!r}")
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ConfigError(self.name, key, f"must be between {lo} and {hi}, got {v}")
-        return float(v)
-
-    def done(self) -> None:
-        unknown = sorted(set(self.t) - self.used)
-        if unknown:
-            raise ConfigError(self.name, unknown[0], "unknown key (misspelt?)")
+def check_broker_url(url: str) -> str:
+    u = urlparse(url)
+    if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
+        raise ValueError(f"must look like mqtt://host:port or mqtts://host:port, got {url!r}")
+    try:
+        _ = u.port
+    except ValueError:
+        raise ValueError(f"bad port in {url!r}") from None
+    return url
 
 
-def _pins(name: str, table: Any) -> dict[str, int]:
-    s = _Section(name, table)
-    pins: dict[str, int] = {}
-    for key in list(s.t):
-        pins[key] = s.int(key, required=True, lo=0, hi=53)
-    return pins
+def _bounds(model: type[BaseModel], key: str) -> tuple[Any, Any]:
+    info = model.model_fields.get(key)
+    lo = hi = None
+    for m in info.metadata if info else ():
+        lo = getattr(m, "ge", lo)
+        hi = getattr(m, "le", hi)
+    return lo, hi
+
+
+def _problem(err: dict[str, Any], model: type[BaseModel], key: str) -> str:
+    """One pydantic error as today's wording ("must be an integer, got '30'")."""
+    kind, got, ctx = err["type"], err.get("input"), err.get("ctx", {})
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return "unknown key (misspelt?)"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        lo, hi = _bounds(model, key)
+        return f"must be between {lo} and {hi}, got {got}"
+    if kind == "finite_number":
+        return f"must be a finite number, got {got}"
+    if kind in ("string_too_long", "too_long"):
+        return f"at most {ctx.get('max_length')} characters (what the wire contract carries), got {len(got)}"
+    if kind == "literal_error":
+        return f"must be {ctx.get('expected', '').replace(chr(39), '')}, got {got!r}"
+    names = {"int_type": "an integer", "float_type": "a number", "string_type": "a string",
+             "bool_type": "true or false", "dict_type": "a table", "list_type": "a list"}
+    if kind in names:
+        return f"must be {names[kind]}, got {got!r}"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _section(name: str, model: type[_Section], table: Any, **extra: Any) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(name, "", f"must be a table, got {type(table).__name__}")
+    try:
+        return model.model_validate({**table, **extra})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [str(p) for p in err["loc"]]
+        if len(loc) >= 2 and loc[0] == "pins":  # a nested pin table: [buttons.pins] next, [leds] ticket
+            problem = _problem(err, model, "pins")
+            if err["type"] in ("greater_than_equal", "less_than_equal"):
+                problem = f"must be between 0 and 53, got {err.get('input')}"
+            raise ConfigError(f"{name}.pins" if name == "buttons" else name, loc[1], problem) from None
+        key = ".".join(loc)
+        raise ConfigError(name, key, _problem(err, model, loc[0] if loc else "")) from None
 
 
 def _check_file(section: str, key: str, value: str | None, base: Path | None) -> str | None:
@@ -257,114 +303,90 @@ def _check_file(section: str, key: str, value: str | None, base: Path | None) ->
 
 # --------------------------------------------------------------------------- parsing
 
+KNOWN_SECTIONS = frozenset(
+    {"device", "broker", "queue", "rating", "buttons", "leds", "buzzer", "printer", "audio", "display",
+     "health", "outbox", "clock", "commands", "camera", "updates"}
+)
+
 
 def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: bytes = b"") -> KioskConfig:
     """Validate a parsed TOML document into a :class:`KioskConfig`."""
-    known = {
-        "device",
-        "broker",
-        "queue",
-        "rating",
-        "buttons",
-        "leds",
-        "buzzer",
-        "printer",
-        "audio",
-        "display",
-        "health",
-        "outbox",
-        "clock",
-        "camera",
-        "updates",
-    }
     for top in data:
-        if top not in known:
-            raise ConfigError(top, "", f"unknown section; known: {', '.join(sorted(known))}")
-
-    s = _Section("device", data.get("device", {}))
-    dev_id = s.str("id", required=True)
-    if not DEVICE_ID_RE.match(dev_id):
-        raise ConfigError(
-            "device", "id", f"must be lower-case letters, digits, '-', '_' (2-48), got {dev_id!r}"
-        )
-    office = s.str("office_code", required=True)
-    if not OFFICE_CODE_RE.match(office):
-        raise ConfigError(
-            "device", "office_code", f"must be letters, digits, '-', '_' (1-32), got {office!r}"
-        )
-    tzname = s.str("timezone", "Asia/Ho_Chi_Minh")
-    try:
-        ZoneInfo(tzname)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError("device", "timezone", f"unknown time zone {tzname!r}") from None
-    device = DeviceConfig(
-        dev_id, office, s.int("counter", required=True, lo=1, hi=999), s.str("officer_id"), tzname
-    )
-    s.done()
-
-    s = _Section("broker", data.get("broker", {}))
-    url = s.str("url", "mqtt://127.0.0.1:1883")
-    u = urlparse(url)
-    if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
-        raise ConfigError(
-            "broker", "url", f"must look like mqtt://host:port or mqtts://host:port, got {url!r}"
-        )
-    try:
-        _ = u.port
-    except ValueError:
-        raise ConfigError("broker", "url", f"bad port in {url!r}") from None
-    broker = BrokerConfig(
-        url,
-        s.str("username"),
-        s.str("password"),
-        _check_file("broker", "ca_file", s.str("ca_file"), base_dir),
-        _check_file("broker", "cert_file", s.str("cert_file"), base_dir),
-        _check_file("broker", "key_file", s.str("key_file"), base_dir),
-        s.int("keepalive", 30, lo=5, hi=3600),
-    )
-    if (broker.cert_file is None) != (broker.key_file is None):
-        raise ConfigError("broker", "cert_file", "cert_file and key_file must be given together")
-    s.done()
-
-    s = _Section("queue", data.get("queue", {}))
-    queue = QueueConfig(s.int("label_digits", 4, lo=1, hi=8), s.str("label_prefix", ""))
+        if top not in KNOWN_SECTIONS:
+            raise ConfigError(top, "", f"unknown section; known: {', '.join(sorted(KNOWN_SECTIONS))}")
+    device = _section("device", DeviceConfig, data.get("device", {}))
+    broker = _broker(data.get("broker", {}), base_dir)
+    queue = _section("queue", QueueConfig, data.get("queue", {}))
     if len(queue.label_prefix) + queue.label_digits > 16:
         raise ConfigError("queue", "label_prefix", "label (prefix + digits) must fit in 16 characters")
-    s.done()
+    rating = _rating(data.get("rating", {}))
+    buttons = _section("buttons", ButtonsConfig, data.get("buttons", {}))
+    _check_buttons(buttons.pins, rating.scale)
+    leds_table = data.get("leds", {})
+    if not isinstance(leds_table, dict):
+        raise ConfigError("leds", "", "must be a table")
+    pwm = leds_table.get("pwm", False)
+    if not isinstance(pwm, bool):
+        raise ConfigError("leds", "pwm", f"must be true or false, got {pwm!r}")
+    leds = _pins("leds", {k: v for k, v in leds_table.items() if k != "pwm"}, pwm)
+    buzzer = _pins("buzzer", data.get("buzzer", {}), False)
+    _check_shared_pins(buttons.pins, leds.pins, buzzer.pins)
+    printer = _printer(data.get("printer", {}))
+    camera, updates = data.get("camera", {}), data.get("updates", {})
+    for name, table in (("camera", camera), ("updates", updates)):
+        if not isinstance(table, dict):
+            raise ConfigError(name, "", "must be a table")
+    if "enabled" in camera and not isinstance(camera["enabled"], bool):
+        raise ConfigError("camera", "enabled", f"must be true or false, got {camera['enabled']!r}")
+    cfg = KioskConfig(
+        device=device,
+        broker=broker,
+        queue=queue,
+        rating=rating,
+        buttons=buttons,
+        leds=leds,
+        buzzer=buzzer,
+        printer=printer,
+        audio=_section("audio", AudioConfig, data.get("audio", {})),
+        display=_section("display", DisplayConfig, data.get("display", {})),
+        health=_section("health", HealthConfig, data.get("health", {})),
+        outbox=_section("outbox", OutboxConfig, data.get("outbox", {})),
+        clock=_section("clock", ClockConfig, data.get("clock", {})),
+        commands=_section("commands", CommandsConfig, data.get("commands", {})),
+        camera=dict(camera),
+        updates=dict(updates),
+        source_sha256=hashlib.sha256(source).hexdigest(),
+    )
+    if cfg.camera_enabled:
+        cfg = cfg.model_copy(update={"vision": _vision_config(camera)})
+    if updates:
+        _check_updates(updates)
+    return cfg
 
-    s = _Section("rating", data.get("rating", {}))
-    scale = s.int("scale", 3)
-    if scale not in (3, 5):
-        raise ConfigError("rating", "scale", f"must be 3 or 5, got {scale}")
-    labels = s._get("labels", list(DEFAULT_LABELS[scale]), False)
-    if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
-        raise ConfigError("rating", "labels", "must be a list of non-empty strings (least satisfied first)")
-    if len(labels) != scale:
+
+def _broker(table: Any, base_dir: Path | None) -> BrokerConfig:
+    b = _section("broker", BrokerConfig, table)
+    files = {k: _check_file("broker", k, getattr(b, k), base_dir) for k in ("ca_file", "cert_file",
+                                                                              "key_file")}
+    if (files["cert_file"] is None) != (files["key_file"] is None):
+        raise ConfigError("broker", "cert_file", "cert_file and key_file must be given together")
+    return b.model_copy(update=files)
+
+
+def _rating(table: Any) -> RatingConfig:
+    r = _section("rating", RatingConfig, table)
+    labels = r.labels if r.labels is not None else list(DEFAULT_LABELS[r.scale])
+    if len(labels) != r.scale:
         raise ConfigError(
-            "rating", "labels", f"must have {scale} entries for scale {scale}, got {len(labels)}"
+            "rating", "labels", f"must have {r.scale} entries for scale {r.scale}, got {len(labels)}"
         )
-    reasons = s._get("reasons", dict(DEFAULT_REASONS), False)
-    if not isinstance(reasons, dict):
-        raise ConfigError("rating", "reasons", 'must be a table of code = "Vietnamese text"')
-    for code, text in reasons.items():
+    for code in r.reasons:
         if not REASON_CODE_RE.match(code):
             raise ConfigError("rating", f"reasons.{code}", "code must be lower-case letters and '_' (1-32)")
-        if not isinstance(text, str) or not text:
-            raise ConfigError("rating", f"reasons.{code}", "text must be a non-empty string")
-    rating = RatingConfig(
-        scale,
-        labels,
-        reasons,
-        s.num("reason_timeout_s", 20.0, 1, 600),
-        s.num("prompt_timeout_s", 60.0, 1, 3600),
-    )
-    s.done()
+    return r.model_copy(update={"labels": labels})
 
-    s = _Section("buttons", data.get("buttons", {}))
-    debounce = s.int("debounce_ms", 50, lo=0, hi=1000)
-    pin_table = s._get("pins", None, True)
-    s.done()
-    pins = _pins("buttons.pins", pin_table)
+
+def _check_buttons(pins: dict[str, int], scale: int) -> None:
     for need in OFFICER_BUTTONS + tuple(f"rate_{i}" for i in range(1, scale + 1)):
         if need not in pins:
             raise ConfigError("buttons.pins", need, "required button pin is missing")
@@ -375,91 +397,36 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
             )
         if name.startswith("rate_") and not 1 <= int(name[5:]) <= scale:
             raise ConfigError("buttons.pins", name, f"outside the {scale}-level rating scale")
-    buttons = ButtonsConfig(pins, debounce)
 
-    s = _Section("leds", data.get("leds", {}))
-    pwm = s._get("pwm", False, False)
-    if not isinstance(pwm, bool):
-        raise ConfigError("leds", "pwm", f"must be true or false, got {pwm!r}")
-    led_pins = _pins("leds", {k: v for k, v in s.t.items() if k != "pwm"})
-    leds = OutputPins(led_pins, pwm)
-    buzzer = OutputPins(_pins("buzzer", data.get("buzzer", {})))
+
+def _pins(name: str, table: Any, pwm: bool) -> OutputPins:
+    if not isinstance(table, dict):
+        raise ConfigError(name, "", "must be a table")
+    return _section(name, OutputPins, {"pins": table, "pwm": pwm})
+
+
+def _check_shared_pins(*groups: dict[str, int]) -> None:
     used: dict[int, str] = {}
-    for group, mapping in (("buttons.pins", pins), ("leds", led_pins), ("buzzer", buzzer.pins)):
+    for group, mapping in zip(("buttons.pins", "leds", "buzzer"), groups, strict=True):
         for name, pin in mapping.items():
             if pin in used:
                 raise ConfigError(group, name, f"GPIO {pin} already used by {used[pin]}")
             used[pin] = f"[{group}] {name}"
 
-    s = _Section("printer", data.get("printer", {}))
-    kind = s.str("kind", "file")
-    if kind not in ("file", "usb", "serial", "none"):
-        raise ConfigError("printer", "kind", f"must be file, usb, serial or none, got {kind!r}")
-    params = {k: v for k, v in s.t.items() if k not in ("kind", "profile", "qr_url")}
-    s.used.update(params)
-    if kind == "usb":
+
+def _printer(table: Any) -> PrinterConfig:
+    if not isinstance(table, dict):
+        raise ConfigError("printer", "", "must be a table")
+    named = {k: v for k, v in table.items() if k in ("kind", "profile", "qr_url")}
+    params = {k: v for k, v in table.items() if k not in named}
+    p = _section("printer", PrinterConfig, named, params=params)
+    if p.kind == "usb":
         for k in ("vendor_id", "product_id"):
             if not isinstance(params.get(k), int):
                 raise ConfigError("printer", k, 'required integer for kind = "usb" (e.g. 0x0416)')
-    if kind == "serial" and not isinstance(params.get("devfile"), str):
+    if p.kind == "serial" and not isinstance(params.get("devfile"), str):
         raise ConfigError("printer", "devfile", 'required string for kind = "serial" (e.g. /dev/ttyUSB0)')
-    printer = PrinterConfig(kind, params, s.str("profile"), s.str("qr_url", ""))
-    s.done()
-
-    s = _Section("audio", data.get("audio", {}))
-    mode = s.str("mode", "voice")
-    if mode not in ("voice", "chime", "off"):
-        raise ConfigError("audio", "mode", f"must be voice, chime or off, got {mode!r}")
-    audio = AudioConfig(mode, s.num("volume", 0.8, 0, 1), s.str("voice", "vi"), s.str("device"))
-    s.done()
-
-    s = _Section("display", data.get("display", {}))
-    display = DisplayConfig(s.str("http_host", "127.0.0.1"), s.int("http_port", 8101, lo=1, hi=65535))
-    s.done()
-    s = _Section("health", data.get("health", {}))
-    health = HealthConfig(s.num("interval_s", 60.0, 0.2, 86400))
-    s.done()
-    s = _Section("outbox", data.get("outbox", {}))
-    outbox = OutboxConfig(s.num("quota_mb", 64.0, 0.001, 100_000))
-    s.done()
-    s = _Section("clock", data.get("clock", {}))
-    synced = s._get("synced_override", None, False)
-    if synced is not None and not isinstance(synced, bool):
-        raise ConfigError("clock", "synced_override", f"must be true or false, got {synced!r}")
-    clock = ClockConfig(synced)
-    s.done()
-
-    camera = data.get("camera", {})
-    updates = data.get("updates", {})
-    for name, table in (("camera", camera), ("updates", updates)):
-        if not isinstance(table, dict):
-            raise ConfigError(name, "", "must be a table")
-    if "enabled" in camera and not isinstance(camera["enabled"], bool):
-        raise ConfigError("camera", "enabled", f"must be true or false, got {camera['enabled']!r}")
-
-    cfg = KioskConfig(
-        device,
-        broker,
-        queue,
-        rating,
-        buttons,
-        leds,
-        buzzer,
-        printer,
-        audio,
-        display,
-        health,
-        outbox,
-        clock,
-        dict(camera),
-        dict(updates),
-        source_sha256=hashlib.sha256(source).hexdigest(),
-    )
-    if cfg.camera_enabled:
-        object.__setattr__(cfg, "vision", _vision_config(camera))
-    if updates:
-        _check_updates(updates)
-    return cfg
+    return p
 
 
 def _vision_config(table: dict[str, Any]) -> Any:
@@ -495,8 +462,9 @@ def _check_updates(table: dict[str, Any]) -> None:
         raise ConfigError("updates", "", str(exc)) from None
 
 
-# Sections an update bundle may not set: identity, broker credentials, local display, update trust.
-LOCAL_ONLY_SECTIONS = ("device", "broker", "display", "updates")
+# Sections an update bundle may not set: identity, broker credentials, local display, update and
+# command trust.
+LOCAL_ONLY_SECTIONS = ("device", "broker", "display", "updates", "commands")
 RELEASE_CONFIG = "config/kiosk.toml"  # the overlay file inside an update release
 RELEASE_MODELS = "models"  # model folder inside an update release (with its manifest.json)
 
@@ -549,9 +517,7 @@ def load_config(path: str | Path, release: str | Path | None = None) -> KioskCon
             if isinstance(camera, dict):
                 data["camera"] = {**camera, "models_dir": str(rel / RELEASE_MODELS)}
     cfg = parse_config(data, p.parent, raw)
-    object.__setattr__(cfg, "path", str(p))
-    object.__setattr__(cfg, "release", None if release is None else str(release))
-    return cfg
+    return cfg.model_copy(update={"path": str(p), "release": None if release is None else str(release)})
 
 
 def with_overrides(
@@ -561,22 +527,20 @@ def with_overrides(
     http_host: str | None = None,
 ) -> KioskConfig:
     """Apply command-line overrides (validated the same way as the file)."""
-    from dataclasses import replace
-
     if broker_url:
-        u = urlparse(broker_url)
-        if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
+        try:
+            check_broker_url(broker_url)
+        except ValueError:
             raise ConfigError(
                 "broker", "url", f"--broker must look like mqtt://host:port, got {broker_url!r}"
-            )
-        cfg = replace(cfg, broker=replace(cfg.broker, url=broker_url))
+            ) from None
+        cfg = cfg.model_copy(update={"broker": cfg.broker.model_copy(update={"url": broker_url})})
     if http_port is not None or http_host is not None:
-        cfg = replace(
-            cfg,
-            display=replace(
-                cfg.display,
-                http_port=http_port or cfg.display.http_port,
-                http_host=http_host or cfg.display.http_host,
-            ),
+        display = cfg.display.model_copy(
+            update={
+                "http_port": http_port or cfg.display.http_port,
+                "http_host": http_host or cfg.display.http_host,
+            }
         )
+        cfg = cfg.model_copy(update={"display": display})
     return cfg

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 THERMAL = Path("/sys/class/thermal/thermal_zone0/temp")
 _START = time.monotonic()
 
@@ -20,15 +22,9 @@ def cpu_temp_c() -> float | None:
         return None
 
 
-def mem_used_pct() -> float | None:
-    try:
-        info = {}
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            k, v = line.split(":", 1)
-            info[k] = int(v.split()[0])
-        return round(100.0 * (1 - info["MemAvailable"] / info["MemTotal"]), 1)
-    except (OSError, KeyError, ValueError, ZeroDivisionError):
-        return None
+def mem_used_pct() -> float:
+    """Share of memory not available to new work (psutil: (total - available) / total)."""
+    return round(psutil.virtual_memory().percent, 1)
 
 
 def system_figures(data_dir: Path) -> dict[str, Any]:

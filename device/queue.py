@@ -7,6 +7,14 @@ no RTC) keeps numbering where it was, so a number is never issued twice; a clock
 starts the new day at 1. The day's next number is committed in the same transaction as the ticket
 and its event, before the ticket is printed.
 
+Ratings: a rating belongs to exactly one visit, the one whose prompt is open. The prompt opens when
+the officer's ``next`` completes the visit (``service.completed``), names its ticket, and closes when
+it is rated, after ``[rating] prompt_timeout_s``, when another visit is completed (its prompt replaces
+this one), when a new visit is called by a ``next`` that completed nothing, or on ``reset_day``. A
+rating press with no open prompt changes nothing: it never completes or rates the visit being served;
+it is counted (``refused.rating_no_prompt``, or ``refused.rating_duplicate`` when that visit was
+already rated). Presses faster than a person are dropped earlier, in the button layer.
+
 Durations (``wait_s`` issued→called, ``service_s`` called→completed) come from the monotonic clock
 and are ``null`` when the device rebooted in between (different boot id).
 """
@@ -26,7 +34,12 @@ from device.events import EventBuilder
 from device.store import OutboxFull, Store, StoreError, StoreFull
 
 MAX_DURATION_S = 7 * 86400
-OPEN_STATES = ("called", "serving")
+
+# Outcome.kind: what kind of refusal or ignored press this was (decided here, never by message text).
+OUTBOX_FULL, STORAGE_FULL, STORAGE_ERROR = "outbox_full", "storage_full", "storage_error"
+STORAGE_KINDS = frozenset({OUTBOX_FULL, STORAGE_FULL, STORAGE_ERROR})
+RATING_NO_PROMPT, RATING_DUPLICATE = "rating_no_prompt", "rating_duplicate"
+REFUSED_PREFIX = "refused."  # meta keys of the kiosk's refusal counters (health ``refused``)
 
 MSG_OUTBOX_FULL = "Tạm ngừng cấp số: bộ nhớ đầy, vui lòng báo cán bộ (outbox full)"
 MSG_DISK_FULL = "Tạm ngừng: lỗi lưu trữ, vui lòng báo cán bộ (storage full)"
@@ -47,6 +60,9 @@ class Outcome:
     called_label: str | None = None
     needs_reason: bool = False
     print_file: str | None = None
+    kind: str | None = None  # why a press was refused or ignored (see the *_KINDS constants)
+    prompt_label: str | None = None  # a rating prompt opened for this label (display + voice)
+    completed_no: int | None = None  # the ticket this press completed (``next``)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -120,7 +136,7 @@ class QueueEngine:
     def _current(self, cur: sqlite3.Cursor) -> _Ticket | None:
         return self._row(
             cur.execute(
-                f"SELECT {self._COLS} FROM tickets WHERE state IN ('called','serving') "
+                f"SELECT {self._COLS} FROM tickets WHERE state='called' "
                 "ORDER BY id DESC LIMIT 1"
             ).fetchone()
         )
@@ -135,15 +151,22 @@ class QueueEngine:
                 fn(cur, out)
         except OutboxFull:
             self.refused += 1
-            return Outcome(ok=False, action=action, message=MSG_OUTBOX_FULL)
+            return Outcome(ok=False, action=action, message=MSG_OUTBOX_FULL, kind=OUTBOX_FULL)
         except StoreFull:
             self.refused += 1
-            return Outcome(ok=False, action=action, message=MSG_DISK_FULL)
+            return Outcome(ok=False, action=action, message=MSG_DISK_FULL, kind=STORAGE_FULL)
         except StoreError as exc:
             self.refused += 1
             message = f"Lỗi lưu trữ, vui lòng báo cán bộ (storage error: {exc})"[:200]
-            return Outcome(ok=False, action=action, message=message)
+            return Outcome(ok=False, action=action, message=message, kind=STORAGE_ERROR)
         return out
+
+    def count_refusal(self, cur: sqlite3.Cursor, kind: str) -> None:
+        """Count an ignored press or refused command durably (health ``refused``)."""
+        self.store.increment(cur, REFUSED_PREFIX + kind)
+
+    def refusals(self) -> dict[str, int]:
+        return self.store.counters(REFUSED_PREFIX)
 
     # ------------------------------------------------------------------ citizen: take a ticket
 
@@ -151,7 +174,8 @@ class QueueEngine:
         def op(cur: sqlite3.Cursor, out: Outcome) -> None:
             day = self._service_day(cur)
             row = cur.execute("SELECT next_no FROM day_counter WHERE service_day=?", (day,)).fetchone()
-            no = row[0] if row else 1
+            no = max(row[0] if row else 1, self.store.next_number_floor(day))  # never reuse (highwater)
+            self.store.note_number(day, no)
             label = self.cfg.queue.label(no)
             ahead = self._waiting_count(cur)
             cur.execute(
@@ -198,21 +222,18 @@ class QueueEngine:
             "officer_id": self.cfg.device.officer_id,
         }
         self._emit(cur, EventType.SERVICE_COMPLETED, data, out)
-        # Open the rating prompt for this visit.
-        self.store.set_meta(
-            cur,
-            "prompt",
-            json.dumps(
-                {
-                    "ticket_id": t.id,
-                    "ticket_no": t.ticket_no,
-                    "label": t.label,
-                    "service_day": t.service_day,
-                    "mono": now,
-                    "boot": boot,
-                }
-            ),
-        )
+        # Open the rating prompt for this visit (and only this one): it replaces an older prompt.
+        prompt = {
+            "ticket_id": t.id,
+            "ticket_no": t.ticket_no,
+            "label": t.label,
+            "service_day": t.service_day,
+            "mono": now,
+            "boot": boot,
+            "rated": False,
+        }
+        self.store.set_meta(cur, "prompt", json.dumps(prompt))
+        out.prompt_label, out.completed_no = t.label, t.ticket_no
 
     def next(self) -> Outcome:
         def op(cur: sqlite3.Cursor, out: Outcome) -> None:
@@ -227,6 +248,8 @@ class QueueEngine:
             if t is None:
                 out.message = "Không còn người chờ (no one waiting)"
                 return
+            if current is None:
+                self._close_prompt(cur)  # a new visit is called: an older visit's prompt ends
             now, boot = self.clock.monotonic(), self.clock.boot_id
             cur.execute(
                 "UPDATE tickets SET state='called', called_mono=?, called_boot=? WHERE id=?",
@@ -286,7 +309,8 @@ class QueueEngine:
 
     # ------------------------------------------------------------------ ratings
 
-    def _open_prompt(self, cur: sqlite3.Cursor) -> dict[str, Any] | None:
+    def _last_prompt(self, cur: sqlite3.Cursor) -> dict[str, Any] | None:
+        """The latest prompt of this boot still within ``prompt_timeout_s`` (rated or not)."""
         raw = self.store.get_meta("prompt", None, cur)
         if not raw:
             return None
@@ -298,29 +322,45 @@ class QueueEngine:
             return None
         return p
 
+    def _open_prompt(self, cur: sqlite3.Cursor) -> dict[str, Any] | None:
+        p = self._last_prompt(cur)
+        return None if p is None or p.get("rated") else p
+
+    def _close_prompt(self, cur: sqlite3.Cursor) -> None:
+        self.store.set_meta(cur, "prompt", "")
+
     def prompt(self) -> dict[str, Any] | None:
         """The visit the rating buttons currently rate, if the prompt is open."""
         with self.store.read() as cur:
             return self._open_prompt(cur)
 
+    def _ignore_rating(self, cur: sqlite3.Cursor, out: Outcome) -> None:
+        """A rating press with no open prompt: counted, changes nothing else (never completes a visit)."""
+        last = self._last_prompt(cur)
+        out.ok = False
+        if last is not None and last.get("rated"):
+            out.kind = RATING_DUPLICATE
+            out.ticket_no, out.label = last["ticket_no"], last["label"]
+            out.message = f"Lượt phục vụ số {last['label']} đã được đánh giá (already rated)"
+        else:
+            out.kind = RATING_NO_PROMPT
+            out.message = "Chưa có lượt phục vụ nào chờ đánh giá (no rating prompt open)"
+        self.count_refusal(cur, out.kind)
+
     def rate(self, level: int) -> Outcome:
+        """Rate the visit whose prompt is open (opened when the officer completed it); else ignored."""
         scale = self.cfg.rating.scale
 
         def op(cur: sqlite3.Cursor, out: Outcome) -> None:
             if not 1 <= level <= scale:
                 out.ok, out.message = False, f"Mức đánh giá không hợp lệ (level {level})"
                 return
-            self._finalize_pending(cur, out)
             prompt = self._open_prompt(cur)
             if prompt is None:
-                current = self._current(cur)
-                if current is None:
-                    out.ok, out.message = False, "Không có lượt phục vụ để đánh giá (nothing to rate)"
-                    return
-                self._complete(cur, current, out)
-                prompt = self._open_prompt(cur)
-            assert prompt is not None
-            self.store.set_meta(cur, "prompt", "")
+                self._ignore_rating(cur, out)
+                return
+            self._finalize_pending(cur, out)  # an earlier visit's level-1 rating still waiting for a reason
+            self.store.set_meta(cur, "prompt", json.dumps(prompt | {"rated": True}))
             data = {
                 "ticket_no": prompt["ticket_no"],
                 "service_day": prompt["service_day"],
@@ -399,9 +439,9 @@ class QueueEngine:
         def op(cur: sqlite3.Cursor, out: Outcome) -> None:
             day = self._service_day(cur)
             n = cur.execute(
-                "UPDATE tickets SET state='discarded' WHERE state IN ('waiting','called','serving')"
+                "UPDATE tickets SET state='discarded' WHERE state IN ('waiting','called')"
             ).rowcount
-            self.store.set_meta(cur, "prompt", "")
+            self._close_prompt(cur)
             self._emit(
                 cur,
                 EventType.QUEUE_RESET,

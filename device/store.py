@@ -4,18 +4,31 @@ A ticket's number, its row and its ``ticket.issued`` event are written in ONE tr
 committed (fsync) before the citizen sees the ticket, so a power cut can never reuse a number or lose
 an acknowledged event. The outbox keeps each event's encoded payload exactly once: a resend after a
 restart is byte-identical (same ``event_id``, same ``seq``).
+
+At open the database is checked (``PRAGMA quick_check`` and a read of every row). A corrupt or
+zero-length database is moved aside as ``kiosk.db.corrupt-<UTC stamp>`` (with its ``-wal``/``-shm``),
+kept for forensics, and a fresh one is started; :attr:`Store.recovery` says what happened and how many
+unsent events were lost (when the old outbox could still be counted). Numbers and ``seq`` continue
+after the high-water file (device/highwater.py), so nothing is reused. A database error at run time
+(e.g. "database disk image is malformed") refuses the action as a :class:`StoreError` and sets
+:attr:`Store.corrupt`; the kiosk then restarts itself so that the check above runs.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from contract.payloads import EventType
+from device.highwater import HighWater, HighWaterError
+
+log = logging.getLogger("motcua.store")
 
 # Events that may be evicted when the outbox quota is reached (oldest first). Everything else
 # (tickets, service, ratings, resets, sentiment) is never dropped: new tickets are refused instead.
@@ -31,7 +44,7 @@ CREATE TABLE IF NOT EXISTS tickets (
     service_day TEXT NOT NULL,
     ticket_no INTEGER NOT NULL,
     label TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('waiting','called','serving','completed','no_show','discarded')),
+    state TEXT NOT NULL CHECK (state IN ('waiting','called','completed','no_show','discarded')),
     issued_mono REAL NOT NULL, issued_boot TEXT NOT NULL, issued_ts TEXT NOT NULL,
     called_mono REAL, called_boot TEXT,
     ended_mono REAL, ended_boot TEXT,
@@ -69,6 +82,79 @@ class OutboxFull(StoreError):
     """The outbox quota is used by events that must never be dropped; new work is refused."""
 
 
+TABLES = ("meta", "day_counter", "tickets", "outbox", "pending_rating")
+CORRUPTION_MARKERS = ("malformed", "not a database", "corrupt")
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What the start-up check found and did (reported in health ``last_error`` and device.started)."""
+
+    problem: str
+    moved_to: str | None
+    lost_events: int | None  # unsent events in the old outbox; None if they could not be counted
+
+    def message(self) -> str:
+        lost = "unknown number of" if self.lost_events is None else str(self.lost_events)
+        where = f"moved aside to {self.moved_to}" if self.moved_to else "started a new one"
+        return f"kiosk.db {self.problem}: {where}; {lost} unsent events lost"[:200]
+
+
+def _integrity_problem(path: Path) -> tuple[str | None, int | None]:
+    """(problem or None, unsent events in the outbox if countable). Never raises for a bad file."""
+    try:
+        con = sqlite3.connect(str(path), timeout=30)
+    except sqlite3.Error as exc:
+        return f"cannot be opened ({exc})", None
+    try:
+        try:
+            depth: int | None = int(con.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        except sqlite3.Error:
+            depth = None  # the outbox itself is unreadable: the loss is unknown
+        try:
+            rows = [r[0] for r in con.execute("PRAGMA quick_check").fetchall()]
+            if rows != ["ok"]:
+                return f"failed its integrity check ({'; '.join(rows[:2])})"[:120], depth
+            present = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            for table in TABLES:
+                if table in present:
+                    for _ in con.execute(f"SELECT * FROM {table}"):  # touches every record
+                        pass
+        except sqlite3.Error as exc:
+            return f"is corrupt ({exc})"[:120], depth
+        return None, depth
+    finally:
+        con.close()
+
+
+def check_or_move_aside(path: Path, highwater: HighWater) -> Recovery | None:
+    """The start-up check: a missing, empty or corrupt database is reported (moved aside if present)."""
+    wal = path.with_name(path.name + "-wal")
+    if not path.exists():
+        if highwater.exists:  # the kiosk ran here before: its database is gone
+            return Recovery("was missing", None, None)
+        return None
+    if path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size > 0):
+        problem, depth = "was empty (zero-length)", None
+    else:
+        problem, depth = _integrity_problem(path)
+        if problem is None:
+            return None
+    return move_aside(path, problem, depth)
+
+
+def move_aside(path: Path, problem: str, depth: int | None) -> Recovery:
+    """Rename the database and its -wal/-shm to ``<name>.corrupt-<UTC stamp>`` (kept for forensics)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in ("-wal", "-shm", ""):
+        src = path.with_name(path.name + suffix)
+        if src.exists():
+            src.rename(target.with_name(target.name + suffix))
+    log.error("kiosk database %s: moved aside to %s", problem, target.name)
+    return Recovery(problem, target.name, depth)
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     seq: int
@@ -89,19 +175,47 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.quota_bytes = quota_bytes
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        if max_pages is not None:  # tests: make the database "full" at a small size
-            self._db.execute(f"PRAGMA max_page_count={int(max_pages)}")
-        self._db.executescript(SCHEMA)
+        self.highwater = HighWater(self.path.with_name(self.path.stem + ".highwater.json"))
+        self.recovery = check_or_move_aside(self.path, self.highwater)
+        self.corrupt = False  # set when a database error at run time looks like corruption
+        try:
+            self._db = self._connect(max_pages)
+        except sqlite3.DatabaseError as exc:  # damage the check did not see: start afresh once
+            self.recovery = move_aside(self.path, f"could not be opened ({exc})"[:120], None)
+            self._db = self._connect(max_pages)
         self.disk_full_count = 0
-        self.last_error: str | None = None
+        self.last_error: str | None = self.highwater.problem
         self._outbox_bytes = int(self._db.execute("SELECT total(size) FROM outbox").fetchone()[0])
         self._in_tx = False
         self._pending_delta = 0
         self._pending_counts: list[str] = []
+        self._hw_seq: int | None = None  # highest seq appended in the open transaction
+        self._hw_number: tuple[str, int] | None = None  # ticket number issued in the open transaction
+        self._continue_after_highwater()
+
+    def _connect(self, max_pages: int | None) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            if max_pages is not None:  # tests: make the database "full" at a small size
+                db.execute(f"PRAGMA max_page_count={int(max_pages)}")
+            db.executescript(SCHEMA)
+            db.execute("SELECT total(size) FROM outbox").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _continue_after_highwater(self) -> None:
+        """A database that lost transactions (or a fresh one) continues ``seq`` after the high-water."""
+        db_next = int(self.get_meta("next_seq", "1") or 1)
+        if db_next <= self.highwater.seq:
+            with self.tx() as cur:
+                self.set_meta(cur, "next_seq", str(self.highwater.seq + 1))
+            log.warning("seq continues after the high-water mark %d (database had %d)",
+                        self.highwater.seq, db_next)
 
     # ------------------------------------------------------------------ transactions
 
@@ -123,24 +237,53 @@ class Store:
                 raise StoreError("nested transaction")
             cur = self._db.cursor()
             self._in_tx, self._pending_delta = True, 0
+            self._hw_seq, self._hw_number = None, None
             try:
                 cur.execute("BEGIN IMMEDIATE")
                 yield cur
+                self._save_highwater()
                 cur.execute("COMMIT")
                 self._outbox_bytes += self._pending_delta
-            except sqlite3.OperationalError as exc:
+            except HighWaterError as exc:
+                self._rollback()
+                self.disk_full_count += 1
+                self.last_error = f"storage full (bộ nhớ đầy): {exc.strerror}"[:200]
+                raise StoreFull(str(exc.strerror)) from None
+            except sqlite3.DatabaseError as exc:
                 self._rollback()
                 if "full" in str(exc):
                     self.disk_full_count += 1
                     self.last_error = "storage full (bộ nhớ đầy)"
                     raise StoreFull("database or disk is full") from None
-                self.last_error = f"storage error: {exc}"[:200]
-                raise StoreError(str(exc)) from None
+                raise self._failure(exc) from None
             except BaseException:
                 self._rollback()
                 raise
             finally:
                 self._in_tx = False
+
+    def _save_highwater(self) -> None:
+        """Before COMMIT: the high-water file is never behind the database (device/highwater.py)."""
+        if self._hw_seq is None and self._hw_number is None:
+            return
+        day, number = self._hw_number or (None, None)
+        self.highwater.save(self._hw_seq or 0, day, number)
+
+    def note_number(self, day: str, number: int) -> None:
+        """Inside a transaction: ticket ``number`` of ``day`` is being issued (high-water)."""
+        self._hw_number = (day, number)
+
+    def next_number_floor(self, day: str) -> int:
+        """The lowest number ``day`` may still issue according to the high-water file."""
+        return self.highwater.last_number(day) + 1
+
+    def _failure(self, exc: sqlite3.DatabaseError) -> StoreError:
+        """A database error as a StoreError; corruption is flagged so the kiosk restarts and checks."""
+        self.last_error = f"storage error: {exc}"[:200]
+        if any(m in str(exc).lower() for m in CORRUPTION_MARKERS):
+            self.corrupt = True
+        log.error("storage error: %s", exc)
+        return StoreError(str(exc))
 
     def _rollback(self) -> None:
         with suppress(sqlite3.OperationalError):  # SQLite may already have rolled back (SQLITE_FULL)
@@ -148,20 +291,32 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Cursor]:
-        """A cursor for reads outside a transaction (holds the store lock)."""
+        """A cursor for reads outside a transaction (holds the store lock); errors as StoreError."""
         with self._lock:
-            yield self._db.cursor()
+            try:
+                yield self._db.cursor()
+            except sqlite3.DatabaseError as exc:
+                raise self._failure(exc) from None
+
+    def _one(self, sql: str, args: tuple = ()) -> tuple | None:
+        with self.read() as cur:
+            return cur.execute(sql, args).fetchone()
 
     def quick_check(self) -> bool:
-        with self._lock:
-            return self._db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        try:
+            row = self._one("PRAGMA quick_check")
+        except StoreError:
+            return False
+        return row is not None and row[0] == "ok"
 
     # ------------------------------------------------------------------ meta counters
 
     def get_meta(self, key: str, default: str | None = None, cur: sqlite3.Cursor | None = None) -> str | None:
-        with self._lock:
-            row = (cur or self._db).execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-            return row[0] if row else default
+        if cur is not None:
+            row = cur.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        else:
+            row = self._one("SELECT value FROM meta WHERE key=?", (key,))
+        return row[0] if row else default
 
     def set_meta(self, cur: sqlite3.Cursor, key: str, value: str) -> None:
         cur.execute(
@@ -169,15 +324,27 @@ class Store:
             (key, value),
         )
 
+    def increment(self, cur: sqlite3.Cursor, key: str, by: int = 1) -> None:
+        """Increment a persistent counter inside the caller's transaction."""
+        cur.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE "
+            "SET value=CAST(value AS INTEGER)+?",
+            (key, str(by), by),
+        )
+
+    def counters(self, prefix: str) -> dict[str, int]:
+        """All counters whose key starts with ``prefix`` (the prefix removed)."""
+        with self.read() as cur:
+            rows = cur.execute(
+                "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+            ).fetchall()
+        return {k[len(prefix):]: int(v) for k, v in rows}
+
     def bump(self, key: str, by: int = 1) -> None:
         """Increment a persistent counter (best effort: a full disk only loses the count)."""
         try:
             with self.tx() as cur:
-                cur.execute(
-                    "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE "
-                    "SET value=CAST(value AS INTEGER)+?",
-                    (key, str(by), by),
-                )
+                self.increment(cur, key, by)
         except StoreError:
             pass
 
@@ -228,6 +395,7 @@ class Store:
             (seq, event_id, etype.value, int(low), size, payload),
         )
         self.set_meta(cur, "next_seq", str(seq + 1))
+        self._hw_seq = seq
         self._pending_delta += size
         return event_id, seq
 
@@ -242,8 +410,8 @@ class Store:
             self.bump(key)
 
     def pending(self, after_seq: int = 0, limit: int = 100) -> list[OutboxRow]:
-        with self._lock:
-            rows = self._db.execute(
+        with self.read() as cur:
+            rows = cur.execute(
                 "SELECT seq, event_id, type, payload FROM outbox WHERE seq>? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             ).fetchall()
@@ -264,8 +432,8 @@ class Store:
             pass  # retried on the next PUBACK batch; a resend is harmless (same event_id)
 
     def outbox_depth(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        row = self._one("SELECT count(*) FROM outbox")
+        return int(row[0]) if row else 0
 
     @property
     def outbox_bytes(self) -> int:

@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import time
-from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -18,40 +17,13 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
 from gateway import api_models as m
+from gateway.api_common import ADMIN, OPERATOR, iso, optional_principal, parse_day
+from gateway.api_integrity import router as integrity_router
 from gateway.commands import IngestNotRunning, issue_command
+from gateway.store import integrity
 from gateway.store import schema as s
 
-try:
-    from gateway.auth import optional_principal, require_role
-except ImportError:  # pragma: no cover - the auth module is part of the product
-
-    def require_role(role: str) -> Any:
-        def deny() -> None:
-            raise HTTPException(503, "gateway.auth is not installed: protected endpoints are closed")
-
-        return deny
-
-    def optional_principal(request: Request) -> Any:
-        return None
-
-
-OPERATOR = require_role("operator")
-ADMIN = require_role("admin")
-
 router = APIRouter()
-
-
-def _iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
-
-
-def _parse_day(day: str | None, request: Request) -> date:
-    if day is None:
-        return request.app.state.kpi.today()
-    try:
-        return date.fromisoformat(day)
-    except ValueError:
-        raise HTTPException(422, f"day={day!r}: expected YYYY-MM-DD") from None
 
 
 # ---------------------------------------------------------------------------- offices (public)
@@ -116,7 +88,7 @@ def office_kpis(code: str, request: Request, day: str | None = None) -> dict[str
     are people too: ``officers`` is filled for signed-in operators only (empty for the public)."""
     if request.app.state.store.office(code) is None:
         raise HTTPException(404, f"office {code!r} not found")
-    detail = request.app.state.kpi.office_detail(code, _parse_day(day, request))
+    detail = request.app.state.kpi.office_detail(code, parse_day(day, request))
     principal = optional_principal(request)
     if principal is None or not principal.has("operator"):
         detail["officers"] = []
@@ -182,7 +154,7 @@ def kpis_csv(
     """KPIs per day and counter/office/unit as CSV (public: aggregates only). Rating columns
     r1..r5 count each level; unit level adds up history recorded under merged (old) codes."""
     st = request.app.state
-    d_from, d_to = _parse_day(from_, request), _parse_day(to, request)
+    d_from, d_to = parse_day(from_, request), parse_day(to, request)
     if d_to < d_from or (d_to - d_from).days > 366:
         raise HTTPException(422, "need from <= to and at most 366 days")
     rows = st.kpi.table(d_from, d_to, level, _office_units(st.store))
@@ -232,7 +204,7 @@ def unit_kpis(
     st = request.app.state
     if code not in st.store.units():
         raise HTTPException(404, f"unit {code!r} not found")
-    d_from, d_to = _parse_day(from_, request), _parse_day(to or from_, request)
+    d_from, d_to = parse_day(from_, request), parse_day(to or from_, request)
     if d_to < d_from or (d_to - d_from).days > 366:
         raise HTTPException(422, "need from <= to and at most 366 days")
     rows = st.kpi.table(d_from, d_to, "unit", _office_units(st.store))
@@ -267,18 +239,27 @@ def update_office(
 
 
 @router.post("/api/v1/devices", response_model=m.Device, status_code=201, tags=["registry"])
-def register_device(body: m.DeviceIn, request: Request, _p: Any = Depends(ADMIN)) -> dict[str, Any]:
-    """Bind a device to an office counter (provisioning calls this). Idempotent."""
+def register_device(body: m.DeviceIn, request: Request, p: Any = Depends(ADMIN)) -> dict[str, Any]:
+    """Bind a device to an office counter (provisioning calls this). Idempotent; audited.
+
+    Events the device sent while unregistered were held (stored, never counted). With
+    ``release_held`` they are counted now under the same rules as live events (its office and
+    counter must match the binding; ratings must name known visits); without it they stay held."""
     st = request.app.state
     office = st.store.office(body.office_code)
     if office is None:
         raise HTTPException(422, f"office_code {body.office_code!r} is not in the registry")
     if body.counter > office["counters"]:
         raise HTTPException(422, f"office {body.office_code} has counters 1..{office['counters']}")
-    st.store.register_device(body.device_id, body.office_code, body.counter)
+    actor = getattr(p, "name", None) or "admin"
+    released = integrity.bind_device(
+        st.store, body.device_id, body.office_code, body.counter, actor, body.release_held, st.kpi.tz
+    )
     if st.ingest is not None:
         st.ingest.registered(body.device_id)
-    return st.store.device(body.device_id)
+    if released:
+        st.kpi.invalidate([body.office_code])
+    return {**st.store.device(body.device_id), "released": released}
 
 
 # ---------------------------------------------------------------------------- fleet (operator)
@@ -293,6 +274,7 @@ def fleet(request: Request) -> list[dict[str, Any]]:
             select(s.alerts.c.device_id, s.alerts.c.kind).where(s.alerts.c.closed_at.is_(None))
         ):
             open_alerts.setdefault(r.device_id, []).append(r.kind)
+    held = integrity.held_counts(st.store)
     out = []
     for r in st.store.fleet_rows():
         h = r["health"] or {}
@@ -312,8 +294,8 @@ def fleet(request: Request) -> list[dict[str, Any]]:
                 "counter": r["counter"],
                 "registered": bool(r["registered"]),
                 "state": state,
-                "since": _iso(r["since"]),
-                "last_seen": _iso(r["last_seen"]),
+                "since": iso(r["since"]),
+                "last_seen": iso(r["last_seen"]),
                 "offline_reason": reason,
                 "offline_detail": detail,
                 "sw_version": r["health_sw"] or r["status_sw"],
@@ -326,6 +308,8 @@ def fleet(request: Request) -> list[dict[str, Any]]:
                 "last_error": r["last_error"],
                 "last_selftest": r["last_selftest"],
                 "open_alerts": sorted(open_alerts.get(r["device_id"], [])),
+                "quarantined": not r["registered"],
+                "held_events": held.get(r["device_id"], 0),
             }
         )
     return out
@@ -351,12 +335,12 @@ def get_alerts(request: Request, open_only: bool = True, _p: Any = Depends(OPERA
     with request.app.state.store.engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(q)]
     for r in rows:
-        r["opened_at"], r["closed_at"] = _iso(r["opened_at"]), _iso(r["closed_at"])
+        r["opened_at"], r["closed_at"] = iso(r["opened_at"]), iso(r["closed_at"])
     return rows
 
 
 def _command_out(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "issued_at": _iso(row["issued_at"]), "result_at": _iso(row["result_at"])}
+    return {**row, "issued_at": iso(row["issued_at"]), "result_at": iso(row["result_at"])}
 
 
 @router.post(
@@ -397,6 +381,8 @@ def ingest_stats(request: Request, _p: Any = Depends(OPERATOR)) -> dict[str, Any
         "status": c.get("status", 0),
         "health": c.get("health", 0),
         "rejected": {k.split(":", 1)[1]: v for k, v in sorted(c.items()) if k.startswith("rejected:")},
+        "quarantined": c.get("quarantined", 0),
+        "duplicate_rating": c.get("duplicate_rating", 0),
         "stored_events": st.store.event_count(),
         "process": st.ingest.snapshot() if st.ingest is not None else {},
     }
@@ -426,3 +412,7 @@ def healthz(request: Request, response: Response) -> dict[str, Any]:
         "ingest": ingest_running,
         "queue_depth": st.ingest.queue.qsize() if st.ingest else 0,
     }
+
+
+# integrity endpoints (quarantine, flags): their own module, served under this router
+router.include_router(integrity_router)

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from contract.payloads import CommandName
+from contract.payloads import MAX_COUNTER, MAX_TICKET_NO, CommandName
 
 
 class KpiToday(BaseModel):
@@ -142,8 +142,12 @@ class OfficeUpdate(BaseModel):
 
 class DeviceIn(BaseModel):
     device_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,47}$")
-    office_code: str
-    counter: int = Field(ge=1)
+    office_code: str = Field(max_length=32)
+    counter: int = Field(ge=1, le=MAX_COUNTER)
+    release_held: bool = Field(
+        default=False,
+        description="Also count the events held while the device was unregistered (same rules as live).",
+    )
 
 
 class Device(BaseModel):
@@ -151,6 +155,38 @@ class Device(BaseModel):
     office_code: str
     counter: int | None
     registered: bool
+    bound_by: str | None = None
+    released: dict[str, int] = Field(default_factory=dict, description="Held events released, by outcome.")
+
+
+class QuarantinedDevice(BaseModel):
+    device_id: str
+    office_codes: list[str] = Field(description="Offices its topics claimed.")
+    held_events: int
+    by_type: dict[str, int]
+    first_received: str | None
+    last_received: str | None
+
+
+class FlagClear(BaseModel):
+    kind: Literal["visit", "rating"]
+    # bounded as on the wire: a number beyond a database integer is a 422, not a driver error
+    event_id: str | None = Field(default=None, max_length=36, description="For a rating.")
+    counter: int | None = Field(default=None, ge=1, le=MAX_COUNTER,
+                                description="For a visit (with service_day, ticket_no).")
+    service_day: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    ticket_no: int | None = Field(default=None, ge=1, le=MAX_TICKET_NO)
+
+
+class OfficeFlags(BaseModel):
+    office_code: str
+    day_from: str
+    day_to: str
+    counts: dict[str, int] = Field(description="Flag → rows ('<flag>:cleared' once cleared).")
+    ratings_by_status: dict[str, int] = Field(description="counted, duplicate, pending, ...")
+    duplicate_ratings_by_device: dict[str, int]
+    visits: list[dict[str, Any]]
+    ratings: list[dict[str, Any]]
 
 
 class Selftest(BaseModel):
@@ -179,6 +215,8 @@ class FleetDevice(BaseModel):
     last_error: str | None
     last_selftest: Selftest | None
     open_alerts: list[str]
+    quarantined: bool = Field(default=False, description="Not registered: its figure events are held.")
+    held_events: int = Field(default=0, description="Events held (stored, not counted) until it is bound.")
 
 
 class CommandIn(BaseModel):
@@ -205,6 +243,8 @@ class IngestStats(BaseModel):
     status: int
     health: int
     rejected: dict[str, int] = Field(description="Rejections by reason.")
+    quarantined: int = Field(default=0, description="Events held from devices not in the registry.")
+    duplicate_rating: int = Field(default=0, description="Later ratings of a rated visit (kept).")
     stored_events: int
     process: dict[str, Any] = Field(description="This process's counters, queue depth, MQTT state.")
 

@@ -7,12 +7,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
+from gateway.alerts import AlertManager
+from gateway.api import router as api_router
+from gateway.auth import AuthSettings, build_authenticator
+from gateway.body_limit import BodyLimitMiddleware
 from gateway.config import ConfigError, Settings
+from gateway.ingest import Ingest
 from gateway.kpi import KpiService
 from gateway.live import LiveHub
+from gateway.metrics import router as metrics_router
 from gateway.registry import load_registry
+from gateway.retention import Retention
 from gateway.store import Store
+from gateway.updates_api import router as updates_router
+from gateway.web.routes import router as web_router
 
 log = logging.getLogger("motcua.gateway")
 
@@ -21,13 +31,9 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
     """Build the app. The lifespan migrates the database, loads the registry, starts the embedded
     broker (when ``[broker] url`` is empty) and the ingest; they stop with it."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, integrity=settings.integrity)
     live = LiveHub()
     kpi = KpiService(store, settings.kpi)
-
-    from gateway.alerts import AlertManager
-    from gateway.ingest import Ingest
-    from gateway.retention import Retention
 
     alerts = AlertManager(store, settings.alerts)
     retention = Retention(store, settings.retention)
@@ -65,12 +71,16 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
                 broker.stop()
             store.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with Swagger UI / ReDoc served from the package, no CDN
         title="MotCua Edge gateway",
         version="0.1.0",
         lifespan=lifespan,
         description="One-stop office KPIs, map feed and fleet health (Bộ phận Một cửa).",
+        static_url="/docs-static",
+        favicon_url="/web-static/favicon.svg",
     )
+    app.add_middleware(BodyLimitMiddleware, limit=settings.web.max_body_bytes,
+                       per_path={"/api/v1/updates": settings.web.max_upload_bytes})
     app.state.settings = settings
     app.state.store = store
     app.state.live = live
@@ -80,32 +90,12 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
     app.state.retention = retention
     app.state.broker = None
     try:
-        from gateway.auth import AuthSettings, build_authenticator
-
-        try:
-            auth_settings = AuthSettings.from_table(settings.auth, data_dir=settings.data_dir)
-        except ValueError as exc:
-            raise ConfigError(f"[auth] {exc}") from None
-        app.state.auth = build_authenticator(auth_settings)
-    except ImportError:
-        log.warning("gateway.auth missing: operator/admin endpoints are closed")
-
-    from gateway.api import router as api_router
-
+        auth_settings = AuthSettings.from_table(settings.auth, data_dir=settings.data_dir)
+    except ValueError as exc:
+        raise ConfigError(f"[auth] {exc}") from None
+    app.state.auth = build_authenticator(auth_settings)
     app.include_router(api_router)
-    from gateway.metrics import router as metrics_router
-
     app.include_router(metrics_router)
-    try:
-        from gateway.web.routes import router as web_router
-    except ImportError as exc:
-        log.warning("web pages not mounted: %s", exc)
-    else:
-        app.include_router(web_router)
-    try:
-        from gateway.updates_api import router as updates_router
-    except ImportError as exc:
-        log.info("update bundles API not mounted: %s", exc)
-    else:
-        app.include_router(updates_router)
+    app.include_router(web_router)
+    app.include_router(updates_router)
     return app

@@ -5,8 +5,11 @@
   session id and a per-session CSRF token; state-changing requests made with the cookie must send
   the token (header ``X-CSRF-Token`` or form field ``csrf_token``). Bearer-token requests are exempt.
 - API tokens: ``Authorization: Bearer <token>``; the config stores only the token's SHA-256.
-- Passwords: argon2id (argon2-cffi). Login failures are rate limited per client IP + username
-  (and, more loosely, per IP).
+- Passwords: argon2id (``gateway.auth_users``, with ``users.json``). Login failures are limited
+  per (client, user) and per client, and slowed (never blocked) per user across all clients: see
+  ``gateway.login_limit``. The client is the TCP peer, or ``X-Forwarded-For`` as written by a proxy
+  listed in ``[auth] trusted_proxies``.
+- Settings: the ``[auth]`` table is validated by the pydantic models in ``gateway.auth_config``.
 - Users come from ``[auth].users`` in the config and from ``<data_dir>/users.json``, which
   ``add_user`` (the ``motcua-gateway user add`` command) maintains. ``MOTCUA_ADMIN_PASSWORD``
   bootstraps a first admin when none exists.
@@ -16,30 +19,37 @@ The app keeps one ``Authenticator`` in ``app.state.auth`` (see ``build_authentic
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
+import asyncio
 import hmac
-import json
 import logging
-import math
 import os
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import HTTPException, Request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from starlette.concurrency import run_in_threadpool
+
+from gateway.auth_config import MIN_SECRET_LEN, ROLES, ApiToken, User, parse_auth_table
+
+# re-exported: the CLI, tests and benches import these from gateway.auth
+from gateway.auth_users import USERS_FILE as USERS_FILE
+from gateway.auth_users import add_user as add_user
+from gateway.auth_users import hash_password as hash_password
+from gateway.auth_users import load_users_file, verify_password, verify_unknown_user
+from gateway.auth_users import new_api_token as new_api_token
+from gateway.auth_users import remove_user as remove_user
+from gateway.auth_users import sha256_hex as sha256_hex
+from gateway.login_limit import Attempt, LoginLimiter, LoginLimits, Network, client_address
+from gateway.login_limit import RateLimited as RateLimited  # re-exported: raised by Authenticator.login
 
 log = logging.getLogger(__name__)
 
-ROLES: dict[str, int] = {"viewer": 0, "operator": 1, "admin": 2}
 SESSION_COOKIE = "motcua_session"
 LOGIN_CSRF_COOKIE = "motcua_login_csrf"
 CSRF_HEADER = "X-CSRF-Token"
@@ -49,57 +59,8 @@ SECRET_ENV = "MOTCUA_SECRET_KEY"
 ADMIN_PASSWORD_ENV = "MOTCUA_ADMIN_PASSWORD"
 ADMIN_USER_ENV = "MOTCUA_ADMIN_USER"
 SECRET_FILE = "secret_key"
-USERS_FILE = "users.json"
-MIN_SECRET_LEN = 32
-MAX_TRACKED = 10_000  # (ip, user) failure windows kept before stale ones are dropped
-
-_hasher = PasswordHasher()
-# Verified against when the user does not exist, so that unknown users cost the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-
-
-# --------------------------------------------------------------------------- passwords
-
-
-def hash_password(password: str) -> str:
-    """argon2id hash of ``password`` (for the config file or ``users.json``)."""
-    if not isinstance(password, str) or len(password) < 8:
-        raise ValueError("password must be at least 8 characters")
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
-
-
-def new_api_token() -> tuple[str, str]:
-    """A fresh API token and the SHA-256 hex to put in ``[[auth.api_tokens]]``."""
-    token = secrets.token_urlsafe(32)
-    return token, sha256_hex(token)
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
 
 # --------------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    username: str
-    role: str
-    password_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class ApiToken:
-    name: str
-    role: str
-    token_sha256: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +71,8 @@ class AuthSettings:
     users: tuple[User, ...] = ()
     api_tokens: tuple[ApiToken, ...] = ()
     session_ttl_s: int = 8 * 3600
-    login_max_failures: int = 5
-    login_window_s: int = 300
+    login_limits: LoginLimits = LoginLimits()
+    trusted_proxies: tuple[Network, ...] = ()
     cookie_secure: bool = False
     users_file: Path | None = None
     secret_key_source: str = "config"
@@ -127,62 +88,24 @@ class AuthSettings:
         """Parse ``[auth]``; raises ``ValueError`` naming the bad key.
 
         Keys: ``secret_key``, ``session_ttl_s``, ``cookie_secure``,
-        ``login_rate_limit = {max_failures, window_s}``, ``users = [{username, role, password_hash}]``,
+        ``login_rate_limit = {max_failures, window_s, client_max_failures, user_slow_after,
+        slow_interval_s, slow_max_wait_s}``, ``trusted_proxies = ["10.0.0.1", ...]``,
+        ``users = [{username, role, password_hash}]``,
         ``api_tokens = [{name, role, token_sha256}]``, ``users_file``.
         Without ``secret_key``: env ``MOTCUA_SECRET_KEY``, else ``<data_dir>/secret_key`` (created
         0600 on first use), else an ephemeral key with a warning (sessions end at restart).
         """
-        table = dict(table or {})
         env = os.environ if env is None else env
-        known = {"secret_key", "users", "api_tokens", "session_ttl_s", "login_rate_limit",
-                 "cookie_secure", "users_file"}
-        unknown = set(table) - known
-        if unknown:
-            raise ValueError(f"auth: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
-
-        secret, source = _resolve_secret(table.get("secret_key"), data_dir, env)
-        ttl = _positive_int(table.get("session_ttl_s", 8 * 3600), "auth.session_ttl_s")
-        rl = table.get("login_rate_limit", {})
-        if not isinstance(rl, Mapping):
-            raise ValueError("auth.login_rate_limit must be a table {max_failures, window_s}")
-        bad_rl = set(rl) - {"max_failures", "window_s"}
-        if bad_rl:
-            raise ValueError(f"auth.login_rate_limit: unknown key(s) {sorted(bad_rl)}")
-        max_failures = _positive_int(rl.get("max_failures", 5), "auth.login_rate_limit.max_failures")
-        window_s = _positive_int(rl.get("window_s", 300), "auth.login_rate_limit.window_s")
-        secure = table.get("cookie_secure", False)
-        if not isinstance(secure, bool):
-            raise ValueError("auth.cookie_secure must be true or false")
-
-        users = tuple(_parse_user(u, i) for i, u in enumerate(_list(table.get("users", []), "auth.users")))
-        names = [u.username for u in users]
-        if len(set(names)) != len(names):
-            raise ValueError("auth.users: duplicate username")
-        tokens = tuple(
-            _parse_token(t, i) for i, t in enumerate(_list(table.get("api_tokens", []), "auth.api_tokens"))
-        )
-        users_file: Path | None
-        if "users_file" in table:
-            if not isinstance(table["users_file"], str) or not table["users_file"]:
-                raise ValueError("auth.users_file must be a path string")
-            users_file = Path(table["users_file"])
+        parsed = parse_auth_table(dict(table or {}))
+        secret, source = _resolve_secret(parsed.secret_key, data_dir, env)
+        if parsed.users_file is not None:
+            users_file: Path | None = Path(parsed.users_file)
         else:
             users_file = Path(data_dir) / USERS_FILE if data_dir is not None else None
-        return cls(secret_key=secret, users=users, api_tokens=tokens, session_ttl_s=ttl,
-                   login_max_failures=max_failures, login_window_s=window_s, cookie_secure=secure,
+        return cls(secret_key=secret, users=parsed.users, api_tokens=parsed.api_tokens,
+                   session_ttl_s=parsed.session_ttl_s, login_limits=parsed.login_rate_limit.limits(),
+                   trusted_proxies=parsed.networks(), cookie_secure=parsed.cookie_secure,
                    users_file=users_file, secret_key_source=source)
-
-
-def _list(value: Any, key: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ValueError(f"{key} must be a list of tables")
-    return value
-
-
-def _positive_int(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{key} must be a positive integer, got {value!r}")
-    return value
 
 
 def _role(value: Any, key: str) -> str:
@@ -191,42 +114,8 @@ def _role(value: Any, key: str) -> str:
     return value
 
 
-def _parse_user(raw: Any, i: int) -> User:
-    key = f"auth.users[{i}]"
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"{key} must be a table")
-    extra = set(raw) - {"username", "role", "password_hash"}
-    if extra:
-        raise ValueError(f"{key}: unknown key(s) {sorted(extra)}")
-    name = raw.get("username")
-    if not isinstance(name, str) or not name.strip() or len(name) > 64:
-        raise ValueError(f"{key}.username must be a non-empty string (at most 64 characters)")
-    pw = raw.get("password_hash")
-    if not isinstance(pw, str) or not pw.startswith("$argon2"):
-        raise ValueError(f"{key}.password_hash must be an argon2 hash (use `motcua-gateway user hash`)")
-    return User(name, _role(raw.get("role"), f"{key}.role"), pw)
-
-
-def _parse_token(raw: Any, i: int) -> ApiToken:
-    key = f"auth.api_tokens[{i}]"
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"{key} must be a table")
-    extra = set(raw) - {"name", "role", "token_sha256"}
-    if extra:
-        raise ValueError(f"{key}: unknown key(s) {sorted(extra)}")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{key}.name must be a non-empty string")
-    digest = raw.get("token_sha256")
-    if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise ValueError(f"{key}.token_sha256 must be 64 lower-case hex digits")
-    return ApiToken(name, _role(raw.get("role"), f"{key}.role"), digest)
-
-
 def _resolve_secret(value: Any, data_dir: Path | str | None, env: Mapping[str, str]) -> tuple[str, str]:
-    if value is not None:
-        if not isinstance(value, str) or len(value) < MIN_SECRET_LEN:
-            raise ValueError(f"auth.secret_key must be a string of at least {MIN_SECRET_LEN} characters")
+    if value is not None:  # (length checked by AuthTable)
         return value, "config"
     from_env = env.get(SECRET_ENV)
     if from_env:
@@ -252,42 +141,6 @@ def _resolve_secret(value: Any, data_dir: Path | str | None, env: Mapping[str, s
     return secrets.token_urlsafe(48), "ephemeral"
 
 
-# --------------------------------------------------------------------------- users.json (CLI)
-
-
-def load_users_file(path: Path) -> list[User]:
-    if not path.exists():
-        return []
-    raw = json.loads(path.read_text() or "[]")
-    return [_parse_user(u, i) for i, u in enumerate(_list(raw, str(path)))]
-
-
-def _write_users_file(path: Path, users: list[User]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump([{"username": u.username, "role": u.role, "password_hash": u.password_hash}
-                   for u in users], f, indent=2)
-    os.replace(tmp, path)
-
-
-def add_user(path: Path, username: str, password: str, role: str = "operator") -> User:
-    """Add or replace ``username`` in ``users.json`` (for ``motcua-gateway user add``)."""
-    _role(role, "role")
-    user = _parse_user({"username": username, "role": role, "password_hash": hash_password(password)}, 0)
-    users = [u for u in load_users_file(path) if u.username != username] + [user]
-    _write_users_file(path, users)
-    return user
-
-
-def remove_user(path: Path, username: str) -> bool:
-    users = load_users_file(path)
-    kept = [u for u in users if u.username != username]
-    _write_users_file(path, kept)
-    return len(kept) != len(users)
-
-
 def bootstrap_admin(settings: AuthSettings, env: Mapping[str, str] | None = None) -> User | None:
     """If ``MOTCUA_ADMIN_PASSWORD`` is set and no admin exists, create one in ``users.json``."""
     env = os.environ if env is None else env
@@ -308,12 +161,6 @@ def bootstrap_admin(settings: AuthSettings, env: Mapping[str, str] | None = None
 # --------------------------------------------------------------------------- runtime
 
 
-class RateLimited(Exception):
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many failed logins; retry in {retry_after_s} s")
-        self.retry_after_s = retry_after_s
-
-
 @dataclass(frozen=True, slots=True)
 class Principal:
     name: str
@@ -326,11 +173,6 @@ class Principal:
         return ROLES[self.role] >= ROLES[role]
 
 
-@dataclass
-class _Window:
-    times: deque[float] = field(default_factory=deque)
-
-
 class Authenticator:
     """Checks passwords, tokens and session cookies; limits login attempts. Thread-safe."""
 
@@ -340,13 +182,11 @@ class Authenticator:
         self._serializer = URLSafeTimedSerializer(settings.secret_key, salt="motcua-session")
         self._login_serializer = URLSafeTimedSerializer(settings.secret_key, salt="motcua-login-csrf")
         self._lock = threading.Lock()
-        self._failures: dict[tuple[str, str], _Window] = {}
-        self._ip_failures: dict[str, _Window] = {}
+        self.limiter = LoginLimiter(settings.login_limits, clock)
         self._revoked: dict[str, float] = {}
         self._file_users: list[User] = []
         self._file_stamp: tuple[int, int, int] | None = None  # (inode, mtime ns, size) of users.json
         self.rejected_logins = 0
-        self.rate_limited_logins = 0
 
     # users ---------------------------------------------------------------
     def users(self) -> dict[str, User]:
@@ -369,57 +209,44 @@ class Authenticator:
         return merged
 
     # login ---------------------------------------------------------------
-    def _prune(self, window: _Window, now: float) -> None:
-        while window.times and window.times[0] <= now - self.settings.login_window_s:
-            window.times.popleft()
+    @property
+    def rate_limited_logins(self) -> int:
+        return self.limiter.limited
 
-    def _forget_stale(self, now: float) -> None:
-        horizon = now - self.settings.login_window_s
-        self._failures = {k: w for k, w in self._failures.items() if w.times and w.times[-1] > horizon}
-        self._ip_failures = {k: w for k, w in self._ip_failures.items() if w.times and w.times[-1] > horizon}
+    def client_of(self, request: Request) -> str:
+        """The address login attempts are counted against (see ``gateway.login_limit``)."""
+        return client_address(request.client.host if request.client else None,
+                              request.headers.getlist("x-forwarded-for"), self.settings.trusted_proxies)
 
-    def check_rate(self, username: str, ip: str) -> None:
-        """Raise ``RateLimited`` if this IP+user (or this IP overall) failed too often recently."""
-        with self._lock:
-            self._check_rate_locked(username, ip, self._clock())
+    def begin_login(self, username: str, client: str) -> Attempt:
+        """Admit an attempt or raise ``RateLimited``; wait ``attempt.delay_s`` before ``finish_login``."""
+        return self.limiter.begin(username, client)
 
-    def _check_rate_locked(self, username: str, ip: str, now: float) -> tuple[_Window, _Window]:
-        pair = self._failures.setdefault((ip, username.lower()), _Window())
-        per_ip = self._ip_failures.setdefault(ip, _Window())
-        self._prune(pair, now)
-        self._prune(per_ip, now)
-        limit = self.settings.login_max_failures
-        for window, cap in ((pair, limit), (per_ip, 4 * limit)):
-            if len(window.times) >= cap:
-                self.rate_limited_logins += 1
-                retry = math.ceil(window.times[0] + self.settings.login_window_s - now)
-                raise RateLimited(max(retry, 1))
-        return pair, per_ip
-
-    def login(self, username: str, password: str, ip: str) -> Principal | None:
-        """Verify a password. ``None`` on failure (counted); raises ``RateLimited`` when blocked.
-
-        The attempt is counted as a failure *before* the (slow) hash check and forgiven on success, so
-        that many attempts sent at once cannot all pass the limit while none has failed yet."""
-        now = self._clock()
-        with self._lock:
-            if len(self._failures) > MAX_TRACKED:  # many distinct names/IPs: forget stale windows
-                self._forget_stale(now)
-            pair, per_ip = self._check_rate_locked(username, ip, now)
-            pair.times.append(now)
-            per_ip.times.append(now)
+    def finish_login(self, attempt: Attempt, username: str, password: str) -> Principal | None:
+        """Verify the password (slow: argon2). ``None`` on failure (counted)."""
         user = self.users().get(username)
-        ok = verify_password(user.password_hash if user else _DUMMY_HASH, password) and user is not None
-        with self._lock:
-            if not ok:
+        ok = verify_password(user.password_hash, password) if user else verify_unknown_user(password)
+        if not ok or user is None:
+            with self._lock:
                 self.rejected_logins += 1
-                return None
-            self._failures.pop((ip, username.lower()), None)
-            with contextlib.suppress(ValueError):
-                per_ip.times.remove(now)
-        assert user is not None
+            return None
+        self.limiter.succeeded(attempt)
         return Principal(user.username, user.role, "session", csrf=secrets.token_urlsafe(24),
                          sid=secrets.token_urlsafe(16))
+
+    def login(self, username: str, password: str, ip: str) -> Principal | None:
+        """Blocking form of ``begin_login`` + wait + ``finish_login`` (CLI, tests)."""
+        attempt = self.begin_login(username, ip)
+        if attempt.delay_s > 0:
+            time.sleep(attempt.delay_s)
+        return self.finish_login(attempt, username, password)
+
+    async def login_async(self, username: str, password: str, client: str) -> Principal | None:
+        """For request handlers: the slow-lane wait holds no worker thread; the hash runs in one."""
+        attempt = self.begin_login(username, client)
+        if attempt.delay_s > 0:
+            await asyncio.sleep(attempt.delay_s)
+        return await run_in_threadpool(self.finish_login, attempt, username, password)
 
     # sessions ------------------------------------------------------------
     def session_cookie(self, principal: Principal) -> str:

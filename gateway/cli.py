@@ -66,6 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     uvicorn.run(
         app, host=settings.web.host, port=settings.web.port, log_level=args.log_level.lower(),
         timeout_graceful_shutdown=3,  # open SSE streams must not hold Ctrl+C for minutes
+        proxy_headers=False,  # X-Forwarded-For is read by gateway.auth, from [auth] trusted_proxies only
     )
     return 0
 
@@ -79,6 +80,40 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     applied = store.migrate()
     print(f"schema version {current_version(store.engine)}; applied {applied or 'nothing (up to date)'}")
     store.close()
+    return 0
+
+
+def cmd_device_bind(args: argparse.Namespace) -> int:
+    """Bind a device to an office counter, as ``POST /api/v1/devices`` does (same checks, audited with
+    the actor ``cli:<login name>``); ``--release-held`` also counts its held events under the rules."""
+    from zoneinfo import ZoneInfo
+
+    from gateway.registry import load_registry
+    from gateway.store import Store
+    from gateway.store.integrity import bind_device
+
+    settings = _settings(args)
+    if not _database_ready(settings):
+        return 3
+    store = Store(settings.database_url, integrity=settings.integrity)
+    try:
+        if settings.registry.load_on_start:  # the offices `run` would serve
+            store.load_registry(load_registry(settings.registry_file))
+        office = store.office(args.office)
+        if office is None:
+            print(f"error: office {args.office!r} is not in the registry", file=sys.stderr)
+            return 1
+        if not 1 <= args.counter <= office["counters"]:
+            print(f"error: office {args.office} has counters 1..{office['counters']}", file=sys.stderr)
+            return 1
+        actor = f"cli:{getpass.getuser()}"
+        released = bind_device(store, args.device, args.office, args.counter, actor, args.release_held,
+                               ZoneInfo(settings.kpi.timezone))
+    finally:
+        store.close()
+    print(f"device {args.device!r} bound to office {args.office} counter {args.counter} by {actor}")
+    if args.release_held:
+        print("held events: " + ", ".join(f"{k} {v}" for k, v in sorted(released.items())))
     return 0
 
 
@@ -128,6 +163,15 @@ def cmd_token_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _device_id(value: str) -> str:
+    """The contract's device id rule (lower-case letters, digits, - and _; 2-48 characters)."""
+    from contract.topics import DEVICE_ID_RE
+
+    if DEVICE_ID_RE.match(value) is None:
+        raise argparse.ArgumentTypeError(f"{value!r}: lower-case letters, digits, '-', '_'; 2-48 characters")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="motcua-gateway", description="MotCua Edge gateway")
     p.add_argument("--log-level", default="INFO")
@@ -149,6 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     mg = sub.add_parser("migrate", help="create/upgrade the database schema")
     common(mg)
     mg.set_defaults(fn=cmd_migrate)
+    dv = sub.add_parser("device", help="manage the device registry")
+    dsub = dv.add_subparsers(dest="dcmd", required=True)
+    db = dsub.add_parser("bind", help="bind a device to an office counter (audited; see docs/gateway.md)")
+    common(db)
+    db.add_argument("--device", required=True, type=_device_id, help="device id, e.g. k03390-q1")
+    db.add_argument("--office", required=True, help="office code in the registry")
+    db.add_argument("--counter", required=True, type=int, help="counter number (1..the office's counters)")
+    db.add_argument("--release-held", action="store_true",
+                    help="also count the events it sent while unregistered (same rules as live events)")
+    db.set_defaults(fn=cmd_device_bind)
     u = sub.add_parser("user", help="manage operator/admin users")
     usub = u.add_subparsers(dest="ucmd", required=True)
     ua = usub.add_parser("add", help="add or replace a user (password from MOTCUA_NEW_PASSWORD or a prompt)")

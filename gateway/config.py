@@ -1,46 +1,69 @@
 """Gateway settings, loaded from a TOML file (see ``gateway/gateway.example.toml``).
 
+One typed layer: each TOML table is a pydantic model with ``extra="forbid"`` and strict types, so a
+misspelt key or a ``"80"`` for a port is refused at start, never guessed. Bounds live on the fields
+(``Field(ge=, le=, description=)``); checks that span fields or touch the file system are in
+``Settings.validate``, which ``gateway.cli`` runs again after applying its command-line overrides
+(assignments are validated too).
+
 Secrets may come from the environment instead of the file: ``MOTCUA_DB_URL``,
 ``MOTCUA_BROKER_PASSWORD``, ``MOTCUA_SECRET_KEY`` (the latter is put into the raw ``[auth]``
-table as ``secret_key`` when the file has none). A bad value raises :class:`ConfigError`
-naming the key.
+table as ``secret_key`` when the file has none; ``gateway.auth.AuthSettings`` validates that table).
+A bad value raises :class:`ConfigError` in the form ``[section] key=value: problem``.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.auth_config import shown_input
 
 REGISTRY_DEFAULT = Path(__file__).resolve().parent / "registry" / "lai_chau_2025.toml"
 EXAMPLE_CONFIG = Path(__file__).resolve().parent / "gateway.example.toml"
+PORT = {"ge": 1, "le": 65535}
 
 
 class ConfigError(ValueError):
-    """A configuration value is missing or wrong; the message names the key."""
+    """A configuration value is missing or wrong; the message names the key.
+
+    Gateway-local (the kiosk has its own in ``device/config.py``); to be unified in one place."""
 
 
-@dataclass
-class WebSettings:
+class Section(BaseModel):
+    """One TOML table: unknown keys and wrong types are errors; assignments are checked too."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+class WebSettings(Section):
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(8000, **PORT)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=2**31,
+                                description="request bodies above this get 413 before they are read")
+    max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1024, le=2**33,
+                                  description="POST /api/v1/updates (update bundles, admin only)")
+    notice: str = Field("", max_length=400,
+                        description="a banner shown as text on every page (make demo: its compressed time)")
 
 
-@dataclass
-class BrokerSettings:
-    url: str = ""  # "" = embedded iotcore broker on 127.0.0.1:embedded_port
-    embedded_port: int = 1883
+class BrokerSettings(Section):
+    url: str = Field("", description='"" = embedded iotcore broker on 127.0.0.1:embedded_port')
+    embedded_port: int = Field(1883, **PORT)
     username: str = ""
     password: str = ""
     ca_file: str = ""
     cert_file: str = ""
     key_file: str = ""
-    client_id: str = ""  # "" = motcua-gateway-<hostname>-<pid>
-    shared_group: str = ""  # "" = plain subscription; else $share/<group>/motcua/v1/# (MQTT v5)
-    keepalive_s: int = 30
+    client_id: str = Field("", description='"" = motcua-gateway-<hostname>-<pid>')
+    shared_group: str = Field("", description='"" = plain subscription; else $share/<group>/motcua/v1/# (v5)')
+    keepalive_s: int = Field(30, ge=5, le=3600)
 
     @property
     def embedded(self) -> bool:
@@ -50,58 +73,84 @@ class BrokerSettings:
         return self.url or f"mqtt://127.0.0.1:{self.embedded_port}"
 
 
-@dataclass
-class DatabaseSettings:
-    url: str = ""  # "" = sqlite:///<data_dir>/gateway.sqlite3
-    batch_size: int = 2000  # a backlog drains in fewer, larger transactions (one fsync each)
-    batch_wait_ms: int = 50
+class DatabaseSettings(Section):
+    url: str = Field("", description='"" = sqlite:///<data_dir>/gateway.sqlite3')
+    batch_size: int = Field(2000, ge=1, le=100_000, description="a backlog drains in fewer, larger "
+                            "transactions (one fsync each)")
+    batch_wait_ms: int = Field(50, ge=0, le=60_000)
 
 
-@dataclass
-class RegistrySettings:
-    file: str = ""  # "" = the bundled Lai Châu demo registry
-    load_on_start: bool = True  # upsert the file into the database at start-up (API edits are kept)
+class RegistrySettings(Section):
+    file: str = Field("", description='"" = the bundled Lai Châu demo registry')
+    load_on_start: bool = Field(True, description="upsert the file into the database at start-up "
+                                                  "(API edits are kept)")
 
 
-@dataclass
-class AlertSettings:
-    webhook_url: str = ""  # "" = alerts only logged and listed on /api/v1/alerts
-    offline_after_s: float = 85.0  # no health/status for this long = offline (+ sweep interval <= 90 s)
-    temp_high_c: float = 75.0
-    outbox_growing_checks: int = 3  # outbox depth rose on this many consecutive health reports
-    outbox_high: int = 500  # ... or is above this
-    broker_queue_high: int = 200_000  # broker holds this many messages ($SYS store count): alert
-    sweep_interval_s: float = 5.0
+class AlertSettings(Section):
+    webhook_url: str = Field("", description='"" = alerts only logged and listed on /api/v1/alerts')
+    offline_after_s: float = Field(85.0, gt=0, le=86_400, description="no health/status for this long = "
+                                   "offline (+ sweep interval <= 90 s)")
+    temp_high_c: float = Field(75.0, ge=-40, le=150)
+    outbox_growing_checks: int = Field(3, ge=1, le=1000,
+                                       description="outbox depth rose on this many consecutive reports")
+    outbox_high: int = Field(500, ge=1, description="... or is above this")
+    broker_queue_high: int = Field(200_000, ge=1, description="the broker holds this many messages "
+                                   "($SYS store count): alert")
+    sweep_interval_s: float = Field(5.0, gt=0, le=3600)
 
 
-@dataclass
-class RetentionSettings:
-    raw_days: int = 90  # raw events kept this many days
-    aggregate_days: int = 3650  # derived visits/ratings/sentiment kept this long
-    run_every_h: float = 24.0
+class RetentionSettings(Section):
+    raw_days: int = Field(90, ge=1, description="raw events kept this many days")
+    aggregate_days: int = Field(3650, ge=1, description="derived visits/ratings/sentiment kept this long")
+    run_every_h: float = Field(24.0, gt=0, le=24 * 365)
 
 
-@dataclass
-class KpiSettings:
-    wait_target_s: float = 1200.0  # Lai Châu plan 1379/KH-UBND: average wait <= 20 minutes
-    warn_share: float = 0.8  # wait_class "warn" between warn_share*target and target
-    satisfaction_ok: float = 0.9
-    satisfaction_warn: float = 0.75
+class KpiSettings(Section):
+    wait_target_s: float = Field(1200.0, gt=0, le=86_400,
+                                 description="Lai Châu plan 1379/KH-UBND: average wait <= 20 minutes")
+    warn_share: float = Field(0.8, gt=0, le=1,
+                              description='wait_class "warn" between warn_share*target and target')
+    satisfaction_ok: float = Field(0.9, ge=0, le=1)
+    satisfaction_warn: float = Field(0.75, ge=0, le=1)
     timezone: str = "Asia/Ho_Chi_Minh"
 
 
-@dataclass
-class Settings:
-    data_dir: Path = field(default_factory=lambda: Path("./gateway-data"))
-    web: WebSettings = field(default_factory=WebSettings)
-    broker: BrokerSettings = field(default_factory=BrokerSettings)
-    database: DatabaseSettings = field(default_factory=DatabaseSettings)
-    registry: RegistrySettings = field(default_factory=RegistrySettings)
-    alerts: AlertSettings = field(default_factory=AlertSettings)
-    retention: RetentionSettings = field(default_factory=RetentionSettings)
-    kpi: KpiSettings = field(default_factory=KpiSettings)
-    auth: dict[str, Any] = field(default_factory=dict)  # raw, for gateway.auth.AuthSettings.from_table
-    source: Path | None = None
+class IntegritySettings(Section):
+    """Gateway-side rules that keep figures honest (docs/gateway.md#integrity)."""
+
+    min_k: int = Field(5, ge=2, le=1000, description="a sentiment window must claim k >= this and "
+                       "visits >= k (kiosks' own k may be higher)")
+    window_max_visits_per_hour: int = Field(120, ge=1, le=10_000, description="a window's visits <= "
+                                            "this x its hours (one counter, 30 s each)")
+    max_clock_ahead_s: float = Field(600.0, gt=0, le=7 * 86_400, description="an event stamped "
+                                     "further ahead of the gateway's clock is refused")
+    max_event_age_days: int = Field(90, gt=0, le=3650, description="... or older than this (a "
+                                    "kiosk's outbox never holds events longer)")
+    min_service_s: float = Field(10.0, ge=0, le=3600, description="a served visit shorter than "
+                                 "this is flagged (kept, out of staff figures)")
+    burst_top_ratings: int = Field(5, ge=2, le=10_000,
+                                   description="this many top ratings from one counter ...")
+    burst_window_s: float = Field(120.0, gt=0, le=86_400,
+                                  description="... within this many seconds are flagged")
+    staff_figures_exclude_flagged: bool = True
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True,
+                              arbitrary_types_allowed=True)
+
+    data_dir: Path = Field(Path("./gateway-data"), strict=False)
+    web: WebSettings = Field(default_factory=WebSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    kpi: KpiSettings = Field(default_factory=KpiSettings)
+    integrity: IntegritySettings = Field(default_factory=IntegritySettings)
+    auth: dict[str, Any] = Field(default_factory=dict,
+                                 description="raw, validated by gateway.auth.AuthSettings.from_table")
+    source: Path | None = Field(None, exclude=True)
 
     @property
     def database_url(self) -> str:
@@ -112,12 +161,10 @@ class Settings:
         return Path(self.registry.file) if self.registry.file else REGISTRY_DEFAULT
 
     def auth_settings(self) -> Any:
-        """``gateway.auth.AuthSettings`` built from ``[auth]`` (None if gateway.auth is absent)."""
-        try:
-            from gateway.auth import AuthSettings  # written by the web part
-        except ImportError:
-            return None
-        return AuthSettings.from_table(dict(self.auth))
+        """``gateway.auth.AuthSettings`` built from ``[auth]``."""
+        from gateway.auth import AuthSettings
+
+        return AuthSettings.from_table(dict(self.auth), data_dir=self.data_dir)
 
     # ------------------------------------------------------------------ loading
 
@@ -141,36 +188,23 @@ class Settings:
         cls, raw: dict[str, Any], *, env: dict[str, str] | None = None, source: Path | None = None
     ) -> Settings:
         env = dict(os.environ) if env is None else env
-        s = cls(source=source)
-        known = {"data_dir", "web", "broker", "database", "registry", "alerts", "retention", "kpi", "auth"}
-        for key in raw:
-            if key not in known:
-                raise ConfigError(f"unknown config key [{key}] (known: {', '.join(sorted(known))})")
-        if "data_dir" in raw:
-            if not isinstance(raw["data_dir"], str):
-                raise ConfigError("data_dir must be a string path")
-            s.data_dir = Path(raw["data_dir"])
-        for section in ("web", "broker", "database", "registry", "alerts", "retention", "kpi"):
-            if section in raw:
-                _fill(section, getattr(s, section), raw[section])
-        if "auth" in raw:
-            if not isinstance(raw["auth"], dict):
-                raise ConfigError("[auth] must be a table")
-            s.auth = dict(raw["auth"])
-        if env.get("MOTCUA_DB_URL"):
-            s.database.url = env["MOTCUA_DB_URL"]
-        if env.get("MOTCUA_BROKER_PASSWORD"):
-            s.broker.password = env["MOTCUA_BROKER_PASSWORD"]
-        if env.get("MOTCUA_SECRET_KEY") and not s.auth.get("secret_key"):
-            s.auth["secret_key"] = env["MOTCUA_SECRET_KEY"]
+        raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+        if env.get("MOTCUA_DB_URL") and isinstance(raw.setdefault("database", {}), dict):
+            raw["database"]["url"] = env["MOTCUA_DB_URL"]
+        if env.get("MOTCUA_BROKER_PASSWORD") and isinstance(raw.setdefault("broker", {}), dict):
+            raw["broker"]["password"] = env["MOTCUA_BROKER_PASSWORD"]
+        auth = raw.get("auth", {})
+        if env.get("MOTCUA_SECRET_KEY") and isinstance(auth, dict) and not auth.get("secret_key"):
+            raw["auth"] = {**auth, "secret_key": env["MOTCUA_SECRET_KEY"]}
+        try:
+            s = cls.model_validate({**raw, "source": source})
+        except ValidationError as exc:
+            raise config_error(exc) from None
         s.validate()
         return s
 
-    def validate(self) -> None:
-        if not (0 < self.web.port < 65536):
-            raise ConfigError(f"[web] port={self.web.port}: must be 1..65535")
-        if not (0 < self.broker.embedded_port < 65536):
-            raise ConfigError(f"[broker] embedded_port={self.broker.embedded_port}: must be 1..65535")
+    def validate(self) -> None:  # type: ignore[override]  # (pydantic's classmethod is deprecated)
+        """Checks across fields and on the file system (after any command-line override)."""
         if self.broker.url:
             u = urlparse(self.broker.url)
             if u.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not u.hostname:
@@ -181,42 +215,37 @@ class Settings:
             val = getattr(self.broker, key)
             if val and not Path(val).is_file():
                 raise ConfigError(f"[broker] {key}={val!r}: file not found")
-        if self.broker.shared_group and "/" in self.broker.shared_group:
+        if "/" in self.broker.shared_group:
             raise ConfigError(f"[broker] shared_group={self.broker.shared_group!r}: must not contain '/'")
         url = self.database_url
         if not (url.startswith("sqlite") or url.startswith("postgresql")):
             raise ConfigError(f"[database] url={url!r}: expected sqlite:///path or postgresql+psycopg://...")
-        if self.database.batch_size < 1:
-            raise ConfigError("[database] batch_size must be >= 1")
         if self.registry.file and not Path(self.registry.file).is_file():
             raise ConfigError(f"[registry] file={self.registry.file!r}: file not found")
-        if self.retention.raw_days < 1 or self.retention.aggregate_days < self.retention.raw_days:
-            raise ConfigError("[retention] raw_days must be >= 1 and aggregate_days >= raw_days")
-        if self.alerts.offline_after_s <= 0:
-            raise ConfigError("[alerts] offline_after_s must be > 0")
+        if self.retention.aggregate_days < self.retention.raw_days:
+            raise ConfigError("[retention] aggregate_days must be >= raw_days")
         if self.alerts.webhook_url and urlparse(self.alerts.webhook_url).scheme not in ("http", "https"):
             raise ConfigError(f"[alerts] webhook_url={self.alerts.webhook_url!r}: must be http(s)://")
+        if self.web.max_upload_bytes < self.web.max_body_bytes:
+            raise ConfigError("[web] max_upload_bytes must be >= max_body_bytes")
         try:
-            from zoneinfo import ZoneInfo
-
             ZoneInfo(self.kpi.timezone)
-        except Exception:
+        except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"[kpi] timezone={self.kpi.timezone!r}: unknown time zone") from None
 
 
-def _fill(section: str, target: Any, table: Any) -> None:
-    if not isinstance(table, dict):
-        raise ConfigError(f"[{section}] must be a table")
-    types = {f.name: f.type for f in fields(target)}
-    for key, value in table.items():
-        if key not in types:
-            raise ConfigError(f"[{section}] unknown key {key!r} (known: {', '.join(sorted(types))})")
-        current = getattr(target, key)
-        expected = type(current)
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ConfigError(
-                f"[{section}] {key}={value!r}: expected {expected.__name__}, got {type(value).__name__}"
-            )
-        setattr(target, key, value)
+def config_error(exc: ValidationError) -> ConfigError:
+    """The first problem of a pydantic error as ``[section] key=value: problem``."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    if err["type"] == "extra_forbidden":
+        if len(loc) == 1:
+            known = ", ".join(n for n in Settings.model_fields if n != "source")
+            return ConfigError(f"unknown config key [{loc[0]}] (known: {known})")
+        return ConfigError(f"[{loc[0]}] unknown key {loc[-1]!r}")
+    if len(loc) == 1 and err["type"] in ("model_type", "dict_type"):
+        return ConfigError(f"[{loc[0]}] must be a table")
+    got = shown_input(err)
+    if len(loc) == 1:
+        return ConfigError(f"{loc[0]}: {err['msg']}{got}")
+    return ConfigError(f"[{loc[0]}] {'.'.join(loc[1:])}: {err['msg']}{got}")

@@ -8,6 +8,12 @@ Definitions (docs/gateway.md#kpis):
 * satisfaction_rate = (rated − rated at the lowest level, "Không hài lòng") ÷ rated, in the spirit of
   Decision 766/QĐ-TTg; null when nothing was rated;
 * sentiment_score = visit-weighted mean of the kiosks' k-anonymous sentiment windows.
+
+Integrity (docs/gateway.md#integrity): only ratings with status ``counted`` enter any figure (one
+per known visit, first press wins); sentiment windows below the gateway's ``min_k`` are never read
+(so no share below k is shown); staff (officer) figures leave out visits and ratings flagged as
+implausible until an office head clears the flag, and a rating counts for the officer recorded on
+its visit (not the officer the rating event names).
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ def mean(values: list[float]) -> float | None:
 
 def _live(v: dict[str, Any]) -> bool:
     return v["discarded_at"] is None
+
+
+def _flagged(row: dict[str, Any]) -> bool:
+    """Flagged as implausible and not cleared by an office head: out of staff figures."""
+    return row.get("flag") is not None and row.get("flag_cleared_at") is None
 
 
 def visit_summary(rows: Iterable[dict[str, Any]], target_s: float) -> dict[str, Any]:
@@ -154,6 +165,11 @@ class KpiService:
         self, table: Any, day_from: str, day_to: str, office: str | None = None
     ) -> list[dict[str, Any]]:
         cond = and_(table.c.service_day >= day_from, table.c.service_day <= day_to)
+        if table is s.ratings:
+            cond = and_(cond, table.c.status == "counted")
+        elif table is s.sentiment_windows:
+            k = self.store.integrity.min_k
+            cond = and_(cond, table.c.k >= k, table.c.visits >= k)
         if office is not None:
             cond = and_(cond, table.c.office_code == office)
         # straight through the DB-API cursor: building SQLAlchemy rows costs ~10 µs each, and the map
@@ -281,6 +297,16 @@ class KpiService:
         return out
 
     def _officers(self, visits: list[dict[str, Any]], ratings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Per officer of one office and day. A rating counts for the officer of the visit it rates, as
+        the visit's own events recorded it, whatever officer the rating event claims."""
+        def key(row: dict[str, Any]) -> tuple[Any, ...]:
+            return row["counter"], row["service_day"], row["ticket_no"]
+
+        served_by = {key(v): v["officer_id"] for v in visits}
+        ratings = [{**r, "officer_id": served_by.get(key(r), r["officer_id"])} for r in ratings]
+        if self.store.integrity.staff_figures_exclude_flagged:
+            visits = [v for v in visits if not _flagged(v)]
+            ratings = [r for r in ratings if not _flagged(r)]
         ids = sorted(
             {v["officer_id"] for v in visits if v["officer_id"]}
             | {r["officer_id"] for r in ratings if r["officer_id"]}

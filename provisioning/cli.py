@@ -98,6 +98,7 @@ def cmd_device(a: argparse.Namespace) -> int:
     req = DeviceRequest(office=a.office, counter=a.counter, device_id=a.device_id, wifi_ssid=a.wifi_ssid,
                         wifi_psk=a.wifi_psk, gateway=a.gateway, token=a.token or os.environ.get(TOKEN_ENV),
                         broker=a.broker, ntp=a.ntp or [], update_keys=keys, ssh_keys=a.ssh_key or [],
+                        command_keys=list(a.command_key or []),
                         wheels=[Path(w) for w in a.wheel or []], office_name=a.office_name or "")
     res = new_device(open_ca(_ca_dir(a)), req, Path(a.out), say=print)
     print(f"Gói khởi động / boot bundle: {res.boot_dir}   Nhãn / label: {res.label}")
@@ -234,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--broker", help="mqtts://host:8883 (default: the gateway's host, port 8883)")
     n.add_argument("--ntp", action="append", help="extra NTP server (repeat)")
     n.add_argument("--update-key", action="append", help="trusted update public key, 64 hex (repeat)")
+    n.add_argument("--command-key", action="append",
+                   help="gateway command public key, 64 hex (python -m gateway.commands pubkey; repeat)")
     n.add_argument("--ssh-key", action="append", help="authorised SSH public key for the kiosk user")
     n.add_argument("--wheel", action="append", help="kiosk wheel(s) to install at first boot")
     n.add_argument("--out", required=True)

@@ -17,11 +17,14 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
+
+import tomli_w
 
 from contract.topics import OFFICE_CODE_RE
 from provisioning.ca import CA, CAError
-from provisioning.cloudinit import FirstBoot, q, systemd_unit
+from provisioning.cloudinit import FirstBoot, systemd_unit
 from provisioning.label import make_label
 from provisioning.register import Outcome, register
 
@@ -40,6 +43,7 @@ class DeviceRequest:
     broker: str | None = None
     ntp: list[str] = field(default_factory=list)
     update_keys: list[str] = field(default_factory=list)
+    command_keys: list[str] = field(default_factory=list)  # the gateway's command key (gateway/commands.py)
     ssh_keys: list[str] = field(default_factory=list)
     wheels: list[Path] = field(default_factory=list)
     office_name: str = ""
@@ -82,13 +86,15 @@ EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "device" / "kiosk.example
 
 
 def _sections(device_id: str, req: DeviceRequest) -> dict[str, list[str]]:
-    return {
-        "device": [f"id = {q(device_id)}", f"office_code = {q(req.office)}", f"counter = {req.counter}",
-                   'timezone = "Asia/Ho_Chi_Minh"'],
-        "broker": [f"url = {q(broker_url(req))}", 'ca_file = "ca.crt"', 'cert_file = "device.crt"',
-                   'key_file = "device.key"', "keepalive = 30"],
-        "updates": ["trusted_keys = [" + ", ".join(q(k.lower()) for k in req.update_keys) + "]"],
+    tables: dict[str, dict[str, Any]] = {
+        "device": {"id": device_id, "office_code": req.office, "counter": req.counter,
+                   "timezone": "Asia/Ho_Chi_Minh"},
+        "broker": {"url": broker_url(req), "ca_file": "ca.crt", "cert_file": "device.crt",
+                   "key_file": "device.key", "keepalive": 30},
+        "updates": {"trusted_keys": [k.lower() for k in req.update_keys]},
+        "commands": {"trusted_keys": [k.lower() for k in req.command_keys], "max_age_s": 300},
     }
+    return {name: tomli_w.dumps(table).splitlines() for name, table in tables.items()}
 
 
 def kiosk_toml(device_id: str, req: DeviceRequest, template: Path = EXAMPLE_CONFIG) -> str:
@@ -119,11 +125,9 @@ def kiosk_toml(device_id: str, req: DeviceRequest, template: Path = EXAMPLE_CONF
 
 
 def check_kiosk_config(path: Path) -> None:
-    """Validate with the kiosk's own parser when it is importable (it is in this repository)."""
-    try:
-        from device.config import ConfigError, load_config
-    except ImportError:
-        return
+    """Validate with the kiosk's own parser (the same one the kiosk runs at start)."""
+    from device.config import ConfigError, load_config
+
     try:
         load_config(path)
     except ConfigError as exc:

@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.connect("127.0.0.1", broker.port)
     sub.subscribe("motcua/v1/+/+/events", qos=1)
     sub.loop_start()
-    k = KioskProc(write_config(work / "k.toml", device_id="kiosk-bench"), broker.url, work / "data").start()
+    # min_gap_ms 0: the human-pace rule would otherwise add its wait to the measured press latency
+    cfg = write_config(work / "k.toml", device_id="kiosk-bench", buttons={"min_gap_ms": 0})
+    k = KioskProc(cfg, broker.url, work / "data").start()
     try:
         proc = psutil.Process(k.proc.pid)
         lat: list[float] = []

@@ -14,7 +14,7 @@ import random
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
@@ -82,7 +82,9 @@ def main(
             ticket[i] += 1
             now = datetime.now(UTC)
             day = now.astimezone(tz).date()
-            evs = f.visit(ticket[i], day, now, rng.uniform(60, 1800), rng.uniform(60, 900))
+            wait, service = rng.uniform(60, 1800), rng.uniform(60, 900)
+            # stamped in the past: the gateway refuses events stamped ahead of its clock
+            evs = f.visit(ticket[i], day, now - timedelta(seconds=wait + service), wait, service)
             if rng.random() < 0.7:
                 evs.append(f.rating(ticket[i], day, rng.choice([1, 2, 3, 3]), now))
             for e in evs:

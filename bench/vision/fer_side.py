@@ -1,7 +1,7 @@
 """The fer package's detect_emotions on frames read from stdin (np.save'd array); prints JSON timings.
 
 Run ONLY with the build/bench interpreter (fer, tensorflow, OpenCV 4.x):
-    /work/buildenv/bin/python bench/vision/fer_side.py < frames.npy
+    .buildenv/bin/python bench/vision/fer_side.py < frames.npy
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Vision benchmark: our pipeline vs the fer package on the same 640x480 one-face frames, one core.
 
-    python -m bench.vision.run [--frames 200] [--fer-python /work/buildenv/bin/python] [--no-rss]
+    python -m bench.vision.run [--frames 200] [--fer-python .buildenv/bin/python] [--no-rss]
 
 Both sides are pinned to one CPU core (sched_setaffinity / taskset) with one inference thread.
 Prints figures; asserts nothing (targets: >= 10x faster than fer, <= 5 ms/frame on one core here).
@@ -29,7 +29,7 @@ from device.vision.pipeline import FramePipeline, MotionGate
 
 REPO = Path(__file__).resolve().parents[2]
 FRAME = REPO / "tests" / "vision" / "data" / "astronaut_640x480.jpg"
-DEFAULT_FER_PYTHON = Path("/work/buildenv/bin/python")
+DEFAULT_FER_PYTHON = REPO / ".buildenv" / "bin" / "python"  # the venv models/build.py documents
 # Pi 4 (Cortex-A72 @ 1.5 GHz, NEON) vs one core of this x86-64 (AVX2/FMA) machine for small float
 # CNNs under onnxruntime: assumed 4-7x slower per core (central 5x). Not measured on a Pi here:
 # see docs/models.md for how to check it on hardware (hil/).
@@ -129,6 +129,7 @@ def kiosk_rss() -> dict | str:
                         k.press("ticket")
                         presses.append(1000 * (time.perf_counter() - t0))
                         time.sleep(0.05)
+                    k.press("next")  # completes the visit: its rating prompt opens
                     k.press("rate_3")
                     status = Path(f"/proc/{k.proc.pid}/status").read_text()
                     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)

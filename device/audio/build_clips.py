@@ -23,6 +23,8 @@ CLIPS_DIR = Path(__file__).resolve().parent / "clips"
 WORDS = {
     "moi_so": "mời số",
     "den_quay_so": "đến quầy số",
+    "moi_danh_gia": "mời quý khách đánh giá",
+    "luot_phuc_vu_so": "lượt phục vụ số",
     "d0": "không",
     "d1": "một",
     "d2": "hai",

@@ -48,6 +48,11 @@ def call_words(label: str, counter: int) -> list[str]:
     return ["chime", "moi_so", *digits, "den_quay_so", *number_words(counter)]
 
 
+def rating_words(label: str) -> list[str]:
+    """'Mời quý khách đánh giá lượt phục vụ số 0123': the label's digits, as in a call."""
+    return ["chime", "moi_danh_gia", "luot_phuc_vu_so", *(f"d{c}" for c in label if c.isdigit())]
+
+
 class Announcer:
     def __init__(self, cfg: AudioConfig, data_dir: Path, simulate: bool, clips_dir: Path = CLIPS_DIR) -> None:
         self.cfg, self.simulate = cfg, simulate
@@ -87,6 +92,12 @@ class Announcer:
             return
         words = call_words(label, counter) if self.cfg.mode == "voice" else ["chime"]
         self._put(label, words)
+
+    def ask_rating(self, label: str) -> None:
+        """Queue the rating prompt for the visit just completed (names its ticket)."""
+        if self.cfg.mode == "off":
+            return
+        self._put(f"rate-{label}", rating_words(label) if self.cfg.mode == "voice" else ["chime"])
 
     def chime(self, tag: str = "chime") -> None:
         if self.cfg.mode != "off":

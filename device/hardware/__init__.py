@@ -20,7 +20,7 @@ def make_pin_factory(simulate: bool) -> Any:
 
     if Device.pin_factory is None:
         try:
-            Device.pin_factory = Device._default_pin_factory()
+            Device.ensure_pin_factory()
         except BadPinFactory as exc:
             raise HardwareError(
                 f"no GPIO access ({exc}): on a Raspberry Pi install python3-lgpio (Raspberry Pi OS has it) "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from typing import Any
 
 FLASH_S = 0.15
@@ -20,8 +18,6 @@ class Feedback:
         cls = PWMLED if pwm else LED
         self.leds = {name: cls(pin, pin_factory=factory) for name, pin in led_pins.items()}
         self.buzzer = Buzzer(next(iter(buzzer_pins.values())), pin_factory=factory) if buzzer_pins else None
-        self._timers: dict[str, threading.Timer] = {}
-        self._lock = threading.Lock()
 
     def _led_for(self, button: str) -> Any:
         if button in self.leds:
@@ -31,25 +27,17 @@ class Feedback:
         return None
 
     def flash(self, button: str, seconds: float = FLASH_S) -> None:
-        """Turn the LED and buzzer on now; a timer turns them off."""
+        """Turn the LED and buzzer on now (synchronously, before the action runs); gpiozero's own
+        ``blink``/``beep`` thread (one cycle) turns them off after ``seconds``."""
         led = self._led_for(button)
-        outs = [o for o in (led, self.buzzer) if o is not None]
-        for o in outs:
-            o.on()
-        with self._lock:
-            old = self._timers.pop(button, None)
-            if old:
-                old.cancel()
-            t = threading.Timer(seconds, self._off, args=(outs,))
-            t.daemon = True
-            self._timers[button] = t
-            t.start()
-
-    @staticmethod
-    def _off(outs: list[Any]) -> None:
-        for o in outs:
-            with contextlib.suppress(Exception):  # device closed at shutdown
-                o.off()
+        for out in (led, self.buzzer):
+            if out is None:
+                continue
+            out.on()
+            if out is self.buzzer:
+                out.beep(on_time=seconds, off_time=0, n=1)
+            else:
+                out.blink(on_time=seconds, off_time=0, n=1)
 
     def check(self) -> list[tuple[str, bool, str]]:
         """Self-test: drive each output on and off. This proves the pin can be driven (a GPIO fault or
@@ -69,8 +57,5 @@ class Feedback:
         return results
 
     def close(self) -> None:
-        with self._lock:
-            for t in self._timers.values():
-                t.cancel()
         for dev in list(self.leds.values()) + ([self.buzzer] if self.buzzer else []):
             dev.close()

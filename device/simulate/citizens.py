@@ -81,12 +81,7 @@ class CounterSim:
                     continue
                 scale = len(st.get("rating_levels", [])) or 3
                 if st.get("waiting", 0) > 0:
-                    out = self.press("next")
-                    if out and out.get("called_label"):
-                        if self.rng.random() < self.p.no_show_p:
-                            no_show_at, recalled = now + self.rng.uniform(8, 20), False
-                        else:
-                            serving_until = now + self.rng.uniform(*self.p.service_s)
+                    serving_until, no_show_at, recalled = self._called(self.press("next"), now)
             elif no_show_at is not None:
                 if not recalled and now > no_show_at - 5:
                     self.press("recall")
@@ -95,15 +90,21 @@ class CounterSim:
                     self.press("no_show")
                     no_show_at = None
             elif now >= serving_until:
-                serving_until = None
-                if self.rng.random() < self.p.rate_p:
+                # The officer's next completes the visit (its rating prompt opens) and calls the next.
+                out = self.press("next")
+                serving_until, no_show_at, recalled = self._called(out, now)
+                if out and out.get("prompt_label") and self.rng.random() < self.p.rate_p:
+                    self.stop.wait(self.rng.uniform(1.0, 3.0))  # the citizen reads the prompt
                     self.rate(scale)
-                else:
-                    self.press("next")  # completes without a rating (and calls the next, if any)
-                    st = self.status()
-                    if st and st.get("serving"):
-                        serving_until = now + self.rng.uniform(*self.p.service_s)
             self.stop.wait(0.25)
+
+    def _called(self, out: dict | None, now: float) -> tuple[float | None, float | None, bool]:
+        """After a ``next``: (serving_until, no_show_at, recalled) for the citizen it called, if any."""
+        if not out or not out.get("called_label"):
+            return None, None, False
+        if self.rng.random() < self.p.no_show_p:
+            return None, now + self.rng.uniform(8, 20), False
+        return now + self.rng.uniform(*self.p.service_s), None, False
 
     def rate(self, scale: int) -> None:
         weights = self.p.level_weights_3 if scale == 3 else (0.05, 0.08, 0.17, 0.3, 0.4)

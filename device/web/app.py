@@ -1,8 +1,9 @@
 """FastAPI app served inside the kiosk process.
 
 ``GET /`` display page · ``GET /healthz`` · ``GET /api/status`` · ``POST /api/rating/reason/{code}``
-(touch screen) · with ``--simulate`` only: ``POST /api/sim/press/{button}`` which drives the gpiozero
-mock pin (low then high), so everything above the pin runs as on the real kiosk.
+(touch screen) · with ``--simulate`` only: ``POST /api/sim/press/{button}[?pace=false]`` which drives
+the gpiozero mock pin (low then high), so everything above the pin runs as on the real kiosk; it first
+waits as a person would (debounce and the human pace rule) unless ``pace=false``.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+
+from device.store import StoreError
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -26,9 +29,17 @@ def create_app(kiosk: Any) -> FastAPI:
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
+    @app.exception_handler(StoreError)
+    async def storage_error(request: Request, exc: StoreError) -> JSONResponse:
+        """A database failure answers 503 with the reason, never a 500 with a traceback."""
+        message = f"Lỗi lưu trữ, vui lòng báo cán bộ (storage error: {exc})"[:200]
+        return JSONResponse({"ok": False, "message": message}, status_code=503)
+
     @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return {"ok": True, "device_id": kiosk.cfg.device.id, "broker_connected": kiosk.publisher.connected}
+    def healthz() -> JSONResponse:
+        ok = not kiosk.store.corrupt
+        body = {"ok": ok, "device_id": kiosk.cfg.device.id, "broker_connected": kiosk.publisher.connected}
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/api/status")
     def status() -> dict[str, Any]:
@@ -42,11 +53,14 @@ def create_app(kiosk: Any) -> FastAPI:
     if kiosk.simulate:
 
         @app.post("/api/sim/press/{button}")
-        async def press(button: str) -> JSONResponse:
+        async def press(button: str, pace: bool = True) -> JSONResponse:
+            """``pace=false`` presses at once, as a script would (the human pace rule then applies)."""
             if button not in kiosk.buttons.buttons:
                 raise HTTPException(
                     404, f"unknown button {button!r}; this kiosk has: {', '.join(kiosk.buttons.buttons)}"
                 )
+            if pace:
+                await run_in_threadpool(kiosk.pacer.wait_quiet, button)
             out = await run_in_threadpool(kiosk.buttons.sim_press, button)
             if out is None:
                 return JSONResponse(

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, Table, create_engine, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
+from gateway.config import IntegritySettings
 from gateway.store import schema as s
 from gateway.store.migrations import migrate
 
@@ -17,8 +18,9 @@ from gateway.store.migrations import migrate
 class Store:
     """One per process; thread-safe (a connection pool). ``url`` is a SQLAlchemy URL."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, integrity: IntegritySettings | None = None) -> None:
         self.url = url
+        self.integrity = integrity or IntegritySettings()  # docs/gateway.md#integrity
         u = make_url(url)
         if u.get_backend_name() == "sqlite":
             if u.database and u.database != ":memory:":
@@ -80,7 +82,7 @@ class Store:
                 self._upsert_office(conn, o)
                 n["offices"] += 1
             for d in reg.get("devices", []):
-                self._upsert_device(conn, d["device_id"], d["office_code"], d.get("counter"), now)
+                self.upsert_device(conn, d["device_id"], d["office_code"], d.get("counter"), now)
                 n["devices"] += 1
         return n
 
@@ -102,7 +104,7 @@ class Store:
                 .on_conflict_do_nothing()
             )
 
-    def _upsert_device(
+    def upsert_device(
         self, conn: Any, device_id: str, office_code: str, counter: int | None, now: float
     ) -> None:
         row = {
@@ -123,10 +125,6 @@ class Store:
     def upsert_office(self, o: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
             self._upsert_office(conn, o)
-
-    def register_device(self, device_id: str, office_code: str, counter: int | None) -> None:
-        with self.engine.begin() as conn:
-            self._upsert_device(conn, device_id, office_code, counter, time.time())
 
     def units(self) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:

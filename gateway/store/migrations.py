@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, Index, inspect, select
 
 from gateway.store import schema
 
@@ -21,8 +21,51 @@ def _v1(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
+# Columns added by step 2 (integrity). Step 1 creates tables from the current metadata, so on a new
+# database they exist already: step 2 adds only what is missing.
+_V2_COLUMNS = {
+    "devices": ("bound_by", "bound_at"),
+    "events": ("held",),
+    "visits": ("flag", "flag_cleared_by", "flag_cleared_at"),
+    "ratings": ("seq", "status", "flag", "flag_cleared_by", "flag_cleared_at"),
+}
+
+
+def _v2(conn: Connection) -> None:
+    insp = inspect(conn)
+    for table_name, cols in _V2_COLUMNS.items():
+        have = {c["name"] for c in insp.get_columns(table_name)}
+        table = schema.metadata.tables[table_name]
+        for name in cols:
+            if name in have:
+                continue
+            col = table.c[name]
+            ddl = f"ALTER TABLE {table_name} ADD COLUMN {name} {col.type.compile(dialect=conn.dialect)}"
+            if not col.nullable:  # the only one is ratings.status: existing ratings counted as before
+                ddl += " NOT NULL DEFAULT 'counted'"
+            conn.exec_driver_sql(ddl)
+    schema.audit_log.create(conn, checkfirst=True)
+    for table_name in ("events", "ratings"):
+        existing = {i["name"] for i in inspect(conn).get_indexes(table_name)}
+        for index in schema.metadata.tables[table_name].indexes:
+            if isinstance(index, Index) and index.name not in existing:
+                index.create(conn)
+
+
+def _v3(conn: Connection) -> None:
+    """visits.served_seq (a rating sent before its visit was called never counts); NULL on old visits,
+    whose ratings are decided as before. Index ix_ratings_status (counted ratings of a counter-day)."""
+    if "served_seq" not in {c["name"] for c in inspect(conn).get_columns("visits")}:
+        col_type = schema.visits.c.served_seq.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE visits ADD COLUMN served_seq {col_type}")
+    if "ix_ratings_status" not in {i["name"] for i in inspect(conn).get_indexes("ratings")}:
+        next(i for i in schema.ratings.indexes if i.name == "ix_ratings_status").create(conn)
+
+
 STEPS: list[Step] = [
     (1, "initial schema: registry, events, visits, ratings, sentiment, fleet, commands, alerts", _v1),
+    (2, "integrity: held events, rating status, plausibility flags, device binding, audit log", _v2),
+    (3, "integrity: visits.served_seq (ratings sent before their visit was called never count)", _v3),
 ]
 
 

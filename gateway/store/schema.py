@@ -3,6 +3,12 @@
 Raw ``events`` are the source of truth, unique by ``event_id``; ``visits``, ``ratings`` and
 ``sentiment_windows`` are derived from them idempotently (keyed so a replay changes nothing) and
 outlive raw events under the retention policy.
+
+Integrity (docs/gateway.md#integrity): an event ``held`` (from a device not in the registry) is
+stored but derives nothing until an operator binds the device and releases it; every rating is
+kept with a ``status`` (only ``counted`` ones enter figures); ``flag`` marks an implausible visit
+or rating (kept, out of staff figures until an office head clears it: ``flag_cleared_by/_at``);
+``audit_log`` records who bound, released or cleared what, and when.
 """
 
 from __future__ import annotations
@@ -79,6 +85,8 @@ devices = Table(
     Column("counter", Integer, nullable=True),
     Column("registered", Boolean, nullable=False, default=True),  # False: seen on the wire, not in registry
     Column("created_at", Float, nullable=False),
+    Column("bound_by", String(200), nullable=True),  # who registered it through the API/CLI
+    Column("bound_at", Float, nullable=True),
 )
 
 events = Table(
@@ -96,8 +104,10 @@ events = Table(
     Column("mono_ms", BigInteger, nullable=False),
     Column("received_at", Float, nullable=False),
     Column("data", JSON, nullable=False),
+    Column("held", String(32), nullable=True),  # NULL = projected; "unregistered" = quarantined
     UniqueConstraint("event_id", name="uq_events_event_id"),
 )
+Index("ix_events_held", events.c.held, events.c.device_id)
 Index("ix_events_received", events.c.received_at)
 Index("ix_events_device_seq", events.c.device_id, events.c.seq)
 
@@ -119,6 +129,11 @@ visits = Table(
     Column("service_s", Float, nullable=True),
     Column("officer_id", String(200), nullable=True),
     Column("recalls", Integer, nullable=True),
+    Column("flag", String(32), nullable=True),  # short_service
+    Column("flag_cleared_by", String(200), nullable=True),
+    Column("flag_cleared_at", Float, nullable=True),
+    # the device seq of the visit's first call (or completion): a rating sent before it never counts
+    Column("served_seq", BigInteger, nullable=True),
 )
 Index("ix_visits_day", visits.c.service_day, visits.c.office_code)
 
@@ -136,8 +151,18 @@ ratings = Table(
     Column("scale", Integer, nullable=False),
     Column("reason", String(32), nullable=True),
     Column("officer_id", String(200), nullable=True),
+    Column("seq", BigInteger, nullable=True),  # the device's seq: the first rating of a visit wins
+    # counted | duplicate | pending (visit not known or not called yet) | wrong_device | no_ticket
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("flag", String(32), nullable=True),  # short_service | top_rating_burst
+    Column("flag_cleared_by", String(200), nullable=True),
+    Column("flag_cleared_at", Float, nullable=True),
 )
 Index("ix_ratings_day", ratings.c.service_day, ratings.c.office_code)
+# counted ratings of a counter-day (rating rules, bursts) without reading the repeated or pending ones
+Index("ix_ratings_status", ratings.c.office_code, ratings.c.counter, ratings.c.service_day, ratings.c.status,
+      ratings.c.ts)
+Index("ix_ratings_visit", ratings.c.office_code, ratings.c.counter, ratings.c.service_day, ratings.c.ticket_no)  # noqa: E501
 
 sentiment_windows = Table(
     "sentiment_windows",
@@ -222,3 +247,14 @@ alerts = Table(
     Column("delivered", Boolean, nullable=False, default=False),
 )
 Index("ix_alerts_open", alerts.c.device_id, alerts.c.kind, alerts.c.closed_at)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(32), nullable=False),  # bind_device | release_held | clear_flag
+    Column("office_code", String(32), nullable=True),
+    Column("target", JSON, nullable=False),
+)

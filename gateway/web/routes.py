@@ -54,10 +54,18 @@ SECURITY_HEADERS = {
 }
 
 
+def _notice(request: Request) -> str:
+    """``[web] notice`` (e.g. the demo's compressed time), rendered as text on every page."""
+    web = getattr(getattr(request.app.state, "settings", None), "web", None)
+    return str(getattr(web, "notice", "") or "")
+
+
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
     principal = context.pop("principal", None) or optional_principal(request)
     response = templates.TemplateResponse(
-        request, name, {"principal": principal, "static": STATIC_PREFIX, **context}, status_code=status
+        request, name,
+        {"principal": principal, "static": STATIC_PREFIX, "notice": _notice(request), **context},
+        status_code=status
     )
     response.headers.update(SECURITY_HEADERS)
     return response
@@ -81,12 +89,27 @@ class Thresholds:
     sat_warn: float = 0.75
 
     @property
-    def target_min(self) -> str:
-        return f"{self.wait_target_s / 60:g}"
+    def target_vi(self) -> str:
+        return _duration(self.wait_target_s, "phút", "giây")
 
     @property
-    def warn_min(self) -> str:
-        return f"{self.wait_warn_s / 60:g}"
+    def warn_vi(self) -> str:
+        return _duration(self.wait_warn_s, "phút", "giây")
+
+    @property
+    def target_en(self) -> str:
+        return _duration(self.wait_target_s, "min", "s")
+
+    @property
+    def warn_en(self) -> str:
+        return _duration(self.wait_warn_s, "min", "s")
+
+
+def _duration(seconds: float, minutes: str, secs: str) -> str:
+    """Minutes ("20 phút", "2,5 phút"), or seconds below two minutes ("48 giây": the compressed demo)."""
+    if seconds < 120:
+        return f"{round(seconds, 1):g} {secs}".replace(".", ",")
+    return f"{round(seconds / 60, 1):g} {minutes}".replace(".", ",")
 
 
 def thresholds(request: Request) -> Thresholds:
@@ -140,7 +163,7 @@ def login_page(request: Request, next: str = "/fleet") -> Response:  # noqa: A00
 
 
 @router.post("/login", include_in_schema=False)
-def login_submit(
+async def login_submit(
     request: Request,
     username: str = Form(""),
     password: str = Form(""),
@@ -151,9 +174,8 @@ def login_submit(
     if not auth.check_login_csrf(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token):
         return _login_form(request, 403, "Phiên đăng nhập đã hết hạn, vui lòng thử lại. "
                                          "(Invalid or expired form token.)", username, next)
-    ip = request.client.host if request.client else "unknown"
     try:
-        principal = auth.login(username.strip(), password, ip)
+        principal = await auth.login_async(username.strip(), password, auth.client_of(request))
     except RateLimited as exc:
         minutes = max(1, round(exc.retry_after_s / 60))
         response = _login_form(

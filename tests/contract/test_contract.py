@@ -41,7 +41,8 @@ def test_event_round_trip_and_typed_data() -> None:
     ev = _event()
     back = decode(events_topic("03390", "k-03390-1"), encode(ev))
     assert back.message == ev
-    assert back.message.typed_data().ticket_no == 1
+    assert type(back.message).__name__ == "TicketIssuedEvent"
+    assert back.message.data.ticket_no == 1 and back.message.data.service_day.isoformat() == "2026-11-30"
 
 
 @pytest.mark.parametrize(
@@ -110,4 +111,99 @@ def test_exported_schema_is_current_and_validates(tmp_path) -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, s["event.v1.json"])
     data_schema = s["event-data/ticket.issued.v1.json"]
-    jsonschema.validate(_event().data, data_schema)
+    jsonschema.validate(json.loads(encode(_event()))["data"], data_schema)
+
+
+# ----------------------------------------------------------------- the contract refuses what cannot be true
+
+
+def _raw_event(**data_over: object) -> dict:
+    raw = json.loads(encode(_event()))
+    raw["data"].update(data_over)
+    return raw
+
+
+def _reason(raw: dict | bytes) -> RejectReason:
+    payload = raw if isinstance(raw, bytes) else json.dumps(raw).encode()
+    with pytest.raises(ContractError) as ei:
+        decode(events_topic("03390", "k-03390-1"), payload)
+    return ei.value.reason
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("ticket_no", "5"),  # a string is not an integer
+        ("ticket_no", True),  # nor is a boolean
+        ("ticket_no", 1.0),  # nor a float, even a whole one
+        ("ticket_no", 10**6),  # beyond any day of one counter
+        ("counter", 0),
+        ("counter", 10_000),
+        ("waiting_ahead", -1),
+        ("waiting_ahead", 2**70),
+    ],
+)
+def test_strict_and_bounded_data(field: str, value: object) -> None:
+    assert _reason(_raw_event(**{field: value})) is RejectReason.INVALID
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("seq", 2**70), ("seq", 2**63), ("seq", "5"), ("seq", 5.0), ("mono_ms", 2**63), ("mono_ms", -1),
+     ("clock_synced", 1), ("clock_synced", "true")],
+)
+def test_strict_and_bounded_envelope(field: str, value: object) -> None:
+    raw = json.loads(encode(_event()))
+    raw[field] = value
+    assert _reason(raw) is RejectReason.INVALID
+
+
+def test_non_finite_numbers_are_not_json() -> None:
+    """Python's json.dumps writes NaN/Infinity, which JSON does not have: bad_json, not a figure."""
+    for token in ("NaN", "Infinity", "-Infinity"):
+        payload = encode(_event()).replace(b'"waiting_ahead":0', b'"waiting_ahead":' + token.encode())
+        assert _reason(payload) is RejectReason.BAD_JSON
+    window = {"counter": 1, "window_start": "2026-11-30T08:00:00+07:00",
+              "window_end": "2026-11-30T09:00:00+07:00", "visits": 5, "k": 5, "frames": 10,
+              "class_shares": {"happy": 1.0}, "score": float("nan")}
+    with pytest.raises(ValueError):
+        _event(type=EventType.SENTIMENT_WINDOW, data=window)
+
+
+def test_sentiment_window_bounds() -> None:
+    base = {"counter": 1, "window_start": "2026-11-30T08:00:00+07:00",
+            "window_end": "2026-11-30T09:00:00+07:00", "visits": 5, "k": 5, "frames": 10,
+            "class_shares": {"happy": 1.0}, "score": 1.0}
+    assert _event(type=EventType.SENTIMENT_WINDOW, data=base).data.visits == 5
+    for over in ({"visits": 10**15, "k": 5}, {"window_end": "2026-11-30T08:00:00+07:00"},
+                 {"window_end": "2026-12-02T09:00:00+07:00"}, {"k": True}):
+        with pytest.raises(ValueError):
+            _event(type=EventType.SENTIMENT_WINDOW, data={**base, **over})
+
+
+@pytest.mark.parametrize("depth", [40, 5000, 100_000])
+def test_deep_json_is_bad_json(depth: int) -> None:
+    raw = json.loads(encode(_event()))
+    head = json.dumps(raw)[:-1] + ', "x": '
+    payload = (head + "[" * depth + "]" * depth + "}").encode()
+    if len(payload) > 16 * 1024:
+        assert _reason(payload) is RejectReason.TOO_LARGE
+    else:
+        assert _reason(payload) is RejectReason.BAD_JSON
+
+
+def test_event_is_a_discriminated_union() -> None:
+    from contract.payloads import EVENT_MODELS, EventAdapter
+
+    schema = schemas()["event.v1.json"]
+    assert schema["discriminator"]["propertyName"] == "type"
+    assert set(schema["discriminator"]["mapping"]) == {t.value for t in EventType}
+    rating = {"ticket_no": 3, "service_day": "2026-11-30", "counter": 2, "level": 3, "scale": 3,
+              "level_label": "Rất hài lòng"}
+    ev = _event(type=EventType.RATING_SUBMITTED, data=rating)
+    assert isinstance(ev, EVENT_MODELS[EventType.RATING_SUBMITTED]) and isinstance(ev, Event)
+    assert ev.data.level == 3 and ev.data.counter == 2
+    assert EventAdapter.validate_json(encode(ev)) == ev
+    raw = json.loads(encode(ev))
+    raw["type"] = "ticket.issued"  # rating data under another type: refused by that type's model
+    assert _reason(raw) is RejectReason.INVALID

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
+import tomli_w
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.device.helpers import example_table
@@ -30,22 +31,8 @@ def write_config(path: Path, device_id: str = "kiosk-t1", office: str = "LC-TEST
     data["clock"] = {"synced_override": True}
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
-    path.write_text(_toml(data))
+    path.write_text(tomli_w.dumps(data))
     return path
-
-
-def _toml(data: dict, prefix: str = "") -> str:
-    lines, tables = [], []
-    for k, v in data.items():
-        if isinstance(v, dict):
-            tables.append((k, v))
-        else:
-            lines.append(f"{k} = {json.dumps(v, ensure_ascii=False)}")
-    out = "\n".join(lines) + "\n"
-    for k, v in tables:
-        name = f"{prefix}{k}"
-        out += f"\n[{name}]\n" + _toml(v, name + ".")
-    return out
 
 
 class KioskProc:

@@ -114,9 +114,9 @@ def test_citizens_driver_produces_visits(tmp_path, mosquitto):
                 "0.5",
                 "1.5",
                 "--seed",
-                "3",
+                "1",  # a seed whose first visit is served and rated (seed 3: a no-show first)
                 "--duration",
-                "10",
+                "15",
             ],
             cwd=REPO,
             capture_output=True,
@@ -125,8 +125,15 @@ def test_citizens_driver_produces_visits(tmp_path, mosquitto):
         )
         assert r.returncode == 0, r.stderr
         w.wait_for(
-            lambda: {"ticket.issued", "ticket.called"} <= {e["type"] for e in w.events()}, 60, "visits"
+            lambda: {"ticket.issued", "ticket.called", "service.completed", "rating.submitted"}
+            <= {e["type"] for e in w.events()},
+            60,
+            "visits with ratings",
         )
+        evs = w.events()
+        completed = {e["data"]["ticket_no"] for e in evs if e["type"] == "service.completed"}
+        rated = [e["data"]["ticket_no"] for e in evs if e["type"] == "rating.submitted"]
+        assert set(rated) <= completed and len(rated) == len(set(rated))  # one rating per completed visit
     finally:
         k.terminate()
         w.close()

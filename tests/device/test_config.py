@@ -93,3 +93,51 @@ def test_five_level_scale():
     data["buttons"]["pins"].update(rate_4=20, rate_5=21)
     cfg = parse_config(data)
     assert cfg.rating.labels[0] == "Rất không hài lòng" and cfg.rating.labels[4] == "Rất hài lòng"
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        # Issue 8: values the wire contract cannot carry are refused at start, naming the key.
+        (
+            lambda d: d["device"].update(officer_id="x" * 300),
+            "config error: [device] officer_id: at most 200 characters",
+        ),
+        (lambda d: d["outbox"].update(quota_mb=float("nan")), "[outbox] quota_mb: must be a finite number"),
+        (lambda d: d["health"].update(interval_s=float("inf")), "[health] interval_s: must be a finite"),
+        (lambda d: d["rating"].update(prompt_timeout_s=float("nan")), "[rating] prompt_timeout_s: must be"),
+        (lambda d: d["rating"].update(labels=["a", "b", "x" * 201]), "[rating] labels.2: at most 200 chara"),
+        (lambda d: d["rating"]["reasons"].update(other="y" * 201), "[rating] reasons.other: at most 200"),
+        (lambda d: d["device"].update(counter=True), "[device] counter: must be an integer, got True"),
+        (lambda d: d["buttons"].update(min_gap_ms=-1), "[buttons] min_gap_ms: must be between 0 and 5000"),
+        (lambda d: d["buttons"]["pins"].update(next=99), "[buttons.pins] next: must be between 0 and 53"),
+        (lambda d: d["audio"].update(volume="loud"), "[audio] volume: must be a number, got 'loud'"),
+    ],
+)
+def test_values_the_contract_cannot_carry_are_refused(mutate, expected):
+    assert expected in _err(mutate)
+
+
+def test_check_config_cli_refuses_nan(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.device.helpers import REPO
+
+    text = EXAMPLE.read_text().replace("quota_mb = 64", "quota_mb = nan")
+    assert "quota_mb = nan" in text
+    bad = tmp_path / "k.toml"
+    bad.write_text(text)
+    r = subprocess.run(
+        [sys.executable, "-m", "device.cli", "check-config", "--config", str(bad)],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode == 2 and "[outbox] quota_mb: must be a finite number" in r.stderr + r.stdout
+
+
+def test_config_is_frozen():
+    from pydantic import ValidationError
+
+    cfg = load_config(EXAMPLE)
+    with pytest.raises(ValidationError):
+        cfg.device.counter = 3  # type: ignore[misc]

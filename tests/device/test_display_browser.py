@@ -44,6 +44,11 @@ def test_display_follows_presses_and_takes_reason_by_touch(tmp_path, mosquitto):
             expect(page.locator("#serving")).to_have_text("0001", timeout=60_000)
             expect(page.locator("#waiting")).to_have_text("1", timeout=60_000)
             expect(page.locator("#message")).to_contain_text("Mời số 0001 đến quầy số 2", timeout=60_000)
+            k.press("next")  # completes 0001: its rating prompt names it
+            expect(page.locator("#rating-label")).to_have_text("0001", timeout=60_000)
+            expect(page.locator("#rating")).to_contain_text(
+                "Mời quý khách đánh giá lượt phục vụ số 0001", timeout=60_000
+            )
             k.press("rate_1")
             button = page.get_by_role("button", name="Chờ quá lâu")
             expect(button).to_be_visible(timeout=60_000)

@@ -102,3 +102,31 @@ def test_debouncer_release_edges_are_not_presses():
     assert not d.edge("a", True)  # 10 ms after a release: bounce
     mono.t += 0.2
     assert d.edge("a", True)
+
+
+def test_pacer_drops_presses_faster_than_a_person():
+    from device.dispatch import PressPacer
+
+    mono = FakeMono()
+    pacer = PressPacer(300, mono)
+    assert pacer.allow("next")
+    mono.t += 0.1
+    assert not pacer.allow("rate_3")  # counter buttons share one pace: rating 0.1 s after next
+    assert pacer.allow("ticket")  # the ticket button at the door has its own
+    mono.t += 0.25
+    assert not pacer.allow("rate_3")  # a burst is dropped whole: the gap restarts at each press
+    mono.t += 0.31
+    assert pacer.allow("rate_3")
+
+
+def test_feedback_turns_itself_off(factory):
+    import time
+
+    fb = Feedback({"rate": 25}, {"pin": 18}, factory)
+    fb.flash("rate_2", seconds=0.05)
+    assert fb.leds["rate"].value and fb.buzzer.value  # on at once
+    end = time.monotonic() + 10
+    while (fb.leds["rate"].value or fb.buzzer.value) and time.monotonic() < end:
+        time.sleep(0.01)
+    assert not fb.leds["rate"].value and not fb.buzzer.value  # gpiozero's one-cycle blink/beep ended
+    fb.close()

@@ -9,9 +9,12 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contract.codec import decode
+from contract.codec import decode, encode
+from contract.payloads import CommandRequest
 from contract.topics import cmd_topic
+from gateway.commands import sign_request
 from tests.device.kiosk_proc import REPO, KioskProc, Watcher, write_config
 
 
@@ -51,11 +54,16 @@ def test_presses_become_ordered_events(tmp_path, mosquitto, watcher):
         assert t2["ticket_no"] == 2 and t2["waiting_ahead"] == 1
         k.press("ticket")
         assert k.press("next")["called_label"] == "0001"
-        assert k.press("rate_3")["ok"]  # completes 0001 and rates it
-        assert k.press("next")["called_label"] == "0002"
+        early = k.press("rate_3")  # 0001 is being served: no prompt yet, the press changes nothing
+        assert not early["ok"] and early["kind"] == "rating_no_prompt"
+        done = k.press("next")  # completes 0001 (its prompt opens) and calls 0002
+        assert done["prompt_label"] == "0001" and done["called_label"] == "0002"
+        assert k.status()["rating_prompt"]["label"] == "0001"
+        assert k.press("rate_3")["ticket_no"] == 1
         assert k.press("no_show")["ok"]
         assert k.press("next")["called_label"] == "0003"
         assert k.press("recall")["ok"]
+        assert k.press("next")["prompt_label"] == "0003"  # completes 0003, nobody left to call
         r1 = k.press("rate_1")
         assert r1["needs_reason"]
         assert k.status()["reason_pending"] is True
@@ -72,8 +80,8 @@ def test_presses_become_ordered_events(tmp_path, mosquitto, watcher):
             "ticket.issued",
             "ticket.called",
             "service.completed",
-            "rating.submitted",
             "ticket.called",
+            "rating.submitted",
             "ticket.no_show",
             "ticket.called",
             "ticket.recalled",
@@ -92,16 +100,20 @@ def test_presses_become_ordered_events(tmp_path, mosquitto, watcher):
             if e["data"].get("service_s") is not None:
                 assert 0 <= e["data"]["service_s"] < 600
         assert evs[-1]["data"]["reason"] == "staff_attitude" and evs[-1]["data"]["level"] == 1
-        assert evs[6]["data"]["level_label"] == "Rất hài lòng" and evs[6]["data"]["ticket_no"] == 1
+        assert evs[7]["data"]["level_label"] == "Rất hài lòng" and evs[7]["data"]["ticket_no"] == 1
+        assert evs[-1]["data"]["ticket_no"] == 3
         with watcher.lock:
             for topic, payload, _ in watcher.messages:
                 decode(topic, payload)  # everything the kiosk sent satisfies the contract
         watcher.wait_for(lambda: watcher.of_kind("health"), 30, "health")
+        watcher.wait_for(lambda: watcher.of_kind("health")[-1]["refused"], 30, "refusals in health")
         h = watcher.of_kind("health")[-1]
         assert h["outbox_depth"] >= 0 and h["sw_version"]
+        assert h["refused"] == {"rating_no_prompt": 1}
         assert watcher.of_kind("status")[-1]["state"] == "online"
         wavs = list((tmp_path / "data" / "audio").glob("*.wav"))
-        assert len(wavs) >= 3  # three calls + a recall were spoken
+        assert len(wavs) >= 6  # three calls, a recall and two rating prompts were spoken
+        assert len([w for w in wavs if "-rate-" in w.name]) == 2
     finally:
         assert k.terminate() == 0
     watcher.wait_for(lambda: watcher.of_kind("status")[-1]["state"] == "offline", 30, "offline status")
@@ -132,21 +144,22 @@ def test_broker_outage_every_event_arrives_in_order(tmp_path, mosquitto):
         watcher.close()
 
 
+GATEWAY_KEY = Ed25519PrivateKey.generate()  # stands for the gateway's command key
+
+
 def _cmd(name: str, args: dict | None = None) -> tuple[str, bytes]:
-    cid = str(uuid.uuid4())
-    body = {
-        "v": 1,
-        "cmd_id": cid,
-        "name": name,
-        "args": args or {},
-        "issued_at": datetime.now(UTC).isoformat(),
-        "issued_by": "test",
-    }
-    return cid, json.dumps(body).encode()
+    """A command as the gateway sends it: signed for kiosk-t3 of LC-TEST (gateway/commands.py)."""
+    req = sign_request(
+        CommandRequest(cmd_id=str(uuid.uuid4()), name=name, args=args or {}, issued_at=datetime.now(UTC),
+                       issued_by="test"),
+        GATEWAY_KEY, "LC-TEST", "kiosk-t3",
+    )
+    return req.cmd_id, encode(req)
 
 
 def test_commands_answered(tmp_path, mosquitto, watcher):
-    cfg = write_config(tmp_path / "k.toml", device_id="kiosk-t3")
+    pub = GATEWAY_KEY.public_key().public_bytes_raw().hex()
+    cfg = write_config(tmp_path / "k.toml", device_id="kiosk-t3", commands={"trusted_keys": [pub]})
     k = KioskProc(cfg, mosquitto.url, tmp_path / "data").start()
     try:
         watcher.wait_for(lambda: watcher.of_kind("status"), 30, "online")
@@ -296,3 +309,22 @@ def test_power_cut_publishes_last_will_then_restart_is_process(tmp_path, mosquit
         assert late.of_kind("status")[0]["reason"] == "shutdown"
     finally:
         late.close()
+
+
+@pytest.mark.parametrize(
+    "sections, expected",
+    [
+        ({"device": {"officer_id": "x" * 300}}, "config error: [device] officer_id: at most 200 characters"),
+        ({"outbox": {"quota_mb": float("nan")}}, "config error: [outbox] quota_mb: must be a finite number"),
+    ],
+)
+def test_values_the_contract_cannot_carry_stop_the_kiosk(tmp_path, sections, expected):
+    """Issue 8: a 300-character officer_id used to start and then break every `next`; nan passed."""
+    cfg = write_config(tmp_path / "k.toml", **sections)
+    r = subprocess.run(
+        [sys.executable, "-m", "device.cli", "run", "--simulate", "--config", str(cfg),
+         "--data-dir", str(tmp_path / "d")],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode == 2 and expected in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr

@@ -102,3 +102,11 @@ def test_announcer_writes_call_wav_with_volume(tmp_path):
     off.announce("0001", 1)
     off.wait_idle()
     assert not Path(tmp_path / "off" / "audio").exists()
+
+
+def test_rating_prompt_names_the_ticket():
+    from device.audio.player import rating_words
+
+    assert rating_words("A0123") == ["chime", "moi_danh_gia", "luot_phuc_vu_so", "d0", "d1", "d2", "d3"]
+    for name in ("moi_danh_gia", "luot_phuc_vu_so"):
+        assert (CLIPS_DIR / f"{name}.wav").is_file()

@@ -21,7 +21,9 @@ def test_full_visit_events_and_durations(tmp_path):
     called = q.next()
     assert called.called_label == "0001"
     clock.advance(300)
-    rated = q.rate(3)  # rating completes the visit being served
+    done = q.next()  # the officer's next completes 0001 (its prompt opens) and calls 0002
+    assert done.prompt_label == "0001" and done.called_label == "0002"
+    rated = q.rate(3)
     assert rated.ok and rated.ticket_no == 1
     evs = outbox_events(store)
     assert [e["type"] for e in evs] == [
@@ -29,13 +31,14 @@ def test_full_visit_events_and_durations(tmp_path):
         "ticket.issued",
         "ticket.called",
         "service.completed",
+        "ticket.called",
         "rating.submitted",
     ]
-    assert [e["seq"] for e in evs] == [1, 2, 3, 4, 5]
-    assert len({e["event_id"] for e in evs}) == 5
+    assert [e["seq"] for e in evs] == [1, 2, 3, 4, 5, 6]
+    assert len({e["event_id"] for e in evs}) == 6
     assert evs[2]["data"]["wait_s"] == 120
     assert evs[3]["data"]["service_s"] == 300 and evs[3]["data"]["wait_s"] == 120
-    assert evs[4]["data"]["level_label"] == "Rất hài lòng"
+    assert evs[5]["data"]["level_label"] == "Rất hài lòng" and evs[5]["data"]["ticket_no"] == 1
     topic = events_topic("LC-03390", "kiosk-demo-01")
     for r in store.pending(0, 100):
         decode(topic, r.payload)  # every stored payload satisfies the contract
@@ -58,6 +61,7 @@ def test_lowest_rating_waits_for_reason_then_times_out(tmp_path):
     q, store, clock = make_engine(tmp_path)
     q.issue()
     q.next()
+    q.next()  # completes: the prompt opens
     out = q.rate(1)
     assert out.needs_reason  # stored durably, sent when the reason comes
     assert "rating.submitted" not in [e["type"] for e in outbox_events(store)]
@@ -68,7 +72,8 @@ def test_lowest_rating_waits_for_reason_then_times_out(tmp_path):
     assert ev["data"]["reason"] == "waited_too_long" and ev["data"]["level_label"] == "Không hài lòng"
     q.issue()
     q.next()
-    q.rate(1)
+    q.next()
+    assert q.rate(1).needs_reason
     assert q.expire_pending() is None
     clock.advance(q.cfg.rating.reason_timeout_s + 1)
     exp = q.expire_pending()
@@ -78,12 +83,83 @@ def test_lowest_rating_waits_for_reason_then_times_out(tmp_path):
 
 def test_rating_without_visit_refused(tmp_path):
     q, _, clock = make_engine(tmp_path)
-    assert q.rate(2).ok is False
+    first = q.rate(2)
+    assert first.ok is False and first.kind == "rating_no_prompt"
     q.issue()
     q.next()
     q.next()  # completes: prompt open
     assert q.rate(2).ok
-    assert q.rate(2).ok is False  # one rating per visit
+    again = q.rate(2)
+    assert again.ok is False and again.kind == "rating_duplicate"  # one rating per visit
+    assert q.refusals() == {"rating_no_prompt": 1, "rating_duplicate": 1}
+
+
+def test_second_press_never_rates_the_next_visit(tmp_path):
+    """Issue 8: ``next, next, rate_3, rate_3`` with tickets waiting gave two ratings (the second press
+    completed and rated the visit called 0.1 s earlier). Now: one rating, for 0001; 0002 untouched."""
+    q, store, clock = make_engine(tmp_path)
+    for _ in range(3):
+        q.issue()
+    q.next()
+    clock.advance(0.1)
+    q.next()  # completes 0001 (prompt for 0001), calls 0002
+    assert q.rate(3).ticket_no == 1
+    dup = q.rate(3)
+    assert not dup.ok and dup.kind == "rating_duplicate" and dup.ticket_no == 1 and not dup.event_ids
+    evs = outbox_events(store)
+    ratings = [e["data"]["ticket_no"] for e in evs if e["type"] == "rating.submitted"]
+    completed = [e["data"]["ticket_no"] for e in evs if e["type"] == "service.completed"]
+    assert ratings == [1] and completed == [1]
+    assert q.snapshot()["serving"] == "0002"  # still being served, not completed by a press
+    assert q.refusals() == {"rating_duplicate": 1}
+
+
+def test_press_with_no_prompt_never_completes_the_visit_being_served(tmp_path):
+    q, store, clock = make_engine(tmp_path)
+    q.issue(), q.issue()
+    q.next()  # 0001 called, being served: no prompt yet
+    before = len(outbox_events(store))
+    out = q.rate(3)
+    assert not out.ok and out.kind == "rating_no_prompt" and not out.event_ids
+    assert len(outbox_events(store)) == before and q.snapshot()["serving"] == "0001"
+    clock.advance(30)
+    q.next()  # completes 0001: prompt opens, 0002 called
+    clock.advance(q.cfg.rating.prompt_timeout_s + 1)
+    late = q.rate(3)  # the prompt timed out
+    assert not late.ok and late.kind == "rating_no_prompt"
+    assert [e for e in outbox_events(store) if e["type"] == "rating.submitted"] == []
+    assert q.refusals() == {"rating_no_prompt": 2}
+
+
+def test_prompt_closes_when_a_new_visit_is_called(tmp_path):
+    q, store, clock = make_engine(tmp_path)
+    q.issue()
+    q.next()
+    q.next()  # completes 0001, nobody waiting: prompt for 0001 open
+    assert q.snapshot()["rating_prompt"] == {"label": "0001", "ticket_no": 1}
+    q.issue()
+    q.next()  # calls 0002 (completed nothing): 0001's prompt ends
+    assert q.snapshot()["rating_prompt"] is None
+    assert q.rate(3).kind == "rating_no_prompt"
+
+
+def test_farming_reports_true_service_times(tmp_path):
+    """An officer's ``ticket, next, next, rate_3`` loop still rates only completed visits, each rating
+    names its ticket, and service_s says how short the visit was (the gateway flags it)."""
+    q, store, clock = make_engine(tmp_path)
+    for _ in range(5):
+        q.issue()
+        q.next()
+        clock.advance(0.08)
+        q.next()
+        q.rate(3)
+    evs = outbox_events(store)
+    completed = {
+        e["data"]["ticket_no"]: e["data"]["service_s"] for e in evs if e["type"] == "service.completed"
+    }
+    rated = [e["data"]["ticket_no"] for e in evs if e["type"] == "rating.submitted"]
+    assert rated == [1, 2, 3, 4, 5] and set(rated) == set(completed)
+    assert all(abs(s - 0.08) < 1e-6 for s in completed.values())
 
 
 def test_midnight_rollover_resets_numbers(tmp_path):

@@ -1,8 +1,11 @@
 """``make demo`` end to end: embedded broker, gateway, six simulated kiosks, simulated citizens.
 
-Runs ``python -m demo.run`` exactly as the Makefile does (on free ports, fresh data) and checks that
-the two demo offices show live figures through the public API and on ``/map`` in headless Chromium,
-with no request leaving the gateway's origin, then that Ctrl+C-style shutdown stops every process.
+Runs ``python -m demo.run`` as the Makefile does (on free ports, fresh data; compressed time ×40 instead
+of ×20 so that the test is shorter) and checks that the two demo offices show live figures through the
+public API, that Tả Lèng's waits grow until it turns amber and then red while Bình Lư stays green,
+and what a newcomer sees in headless Chromium: the map with both colours, labels that do not hide each
+other, the 7-day forecast chart, and a counter display that fits a phone; no request leaves the
+gateway's origin; then that Ctrl+C-style shutdown stops every process.
 """
 
 from __future__ import annotations
@@ -20,24 +23,44 @@ import httpx
 import psutil
 
 from tests.gateway.web.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.gateway.web.layout import PHONE, horizontal_overflow, label_overlaps
 from tests.support.mosquitto import free_port
+from tests.support.wait import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 OFFICES = {"03390", "03405"}
+TIME_SCALE = 40  # wait target 1200 s / 40 = 30 s, amber from 24 s
 
 
 def _poll(fn, what: str, timeout: float):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
-            last = exc
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return wait_for(fn, timeout, what, interval=1, ignore=(httpx.HTTPError, ValueError, KeyError))
+
+
+def _watch_until_red(api: httpx.Client, demo: subprocess.Popen, tmp_path: Path) -> dict[str, list[str]]:
+    """Poll the map's classes until Tả Lèng is red: it must pass through amber, and Bình Lư stay green."""
+    seen: dict[str, list[str]] = {"03390": [], "03405": []}
+
+    def step():
+        if demo.poll() is not None:
+            raise AssertionError(f"demo exited: {(tmp_path / 'demo.out').read_text()[-3000:]}")
+        offices = {o["code"]: o for o in api.get("/api/v1/offices").json()}
+        for code, classes in seen.items():
+            cls = offices[code]["wait_class"]
+            if cls != "none" and (not classes or classes[-1] != cls):
+                classes.append(cls)
+        return seen["03405"][-1:] == ["bad"]
+
+    _poll(step, "Tả Lèng red on compressed time", timeout=600)
+    assert seen["03405"][:1] == ["ok"] and "warn" in seen["03405"], seen
+    assert seen["03390"] == ["ok"], seen
+    return seen
+
+
+def _display_url(out: Path, device_id: str) -> str:
+    for line in out.read_text(encoding="utf-8").splitlines():
+        if f"Kiosk {device_id}: counter display " in line:
+            return line.rsplit(" ", 1)[1]
+    raise AssertionError(f"no counter display printed for {device_id}")
 
 
 def test_demo_shows_offices_live_on_the_map(tmp_path: Path, artifacts_dir: Path) -> None:
@@ -46,7 +69,7 @@ def test_demo_shows_offices_live_on_the_map(tmp_path: Path, artifacts_dir: Path)
     started = time.monotonic()
     demo = subprocess.Popen(
         [sys.executable, "-m", "demo.run", "--port", str(port), "--data-dir", str(tmp_path / "data"),
-         "--fresh", "--quiet", "--seed", "7"],
+         "--fresh", "--quiet", "--seed", "7", "--time-scale", str(TIME_SCALE)],
         cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
@@ -74,6 +97,9 @@ def test_demo_shows_offices_live_on_the_map(tmp_path: Path, artifacts_dir: Path)
         geo = api.get("/api/v1/map.geojson").json()
         assert {f["properties"]["code"] for f in geo["features"]} >= OFFICES
 
+        classes = _watch_until_red(api, demo, tmp_path)
+        print(f"wait classes seen: {classes}")
+
         from playwright.sync_api import sync_playwright
 
         base = f"http://127.0.0.1:{port}"
@@ -95,7 +121,31 @@ def test_demo_shows_offices_live_on_the_map(tmp_path: Path, artifacts_dir: Path)
             for code in OFFICES:
                 page.wait_for_selector(f'#office-list button[data-office="{code}"]:not([data-cls="none"])',
                                        timeout=60_000)
+            page.wait_for_selector('path[data-office="03405"][data-cls="bad"]', timeout=60_000)
+            assert page.locator('path[data-office="03390"]').get_attribute("data-cls") == "ok"
+            notice = page.locator("p.notice").inner_text()
+            assert f"×{TIME_SCALE}" in notice and "30 giây" in notice, notice
+            overlaps, shown = label_overlaps(page)
+            assert shown >= 2 and overlaps == [], overlaps
+            assert page.locator('.office-label[data-office="03405"]').is_visible()  # the red one is named
             page.screenshot(path=str(artifacts_dir / "demo-map.png"), full_page=True)
+            page.locator('#office-list button[data-office="03405"]').click()
+            page.wait_for_selector('#forecast-chart .fc-day', timeout=60_000)
+            days = page.locator("#forecast-chart .fc-day").all()
+            totals = [float(g.get_attribute("data-total")) for g in days]
+            assert len(totals) == 7 and sum(totals) > 0, totals  # from the 20 days of demo history
+            assert "Dự báo lượt khách 7 ngày tới" in page.locator("#forecast-title").inner_text()
+            page.locator("#forecast-chart").scroll_into_view_if_needed()
+            page.screenshot(path=str(artifacts_dir / "demo-map-forecast.png"))
+
+            phone = browser.new_context(**PHONE).new_page()
+            display = _display_url(tmp_path / "demo.out", "k03405-q1")
+            phone.goto(display)
+            phone.wait_for_function("document.getElementById('serving').textContent.trim() !== '––––'",
+                                    timeout=60_000)
+            width, inner = horizontal_overflow(phone)
+            phone.screenshot(path=str(artifacts_dir / "demo-display-phone.png"), full_page=True)
+            assert width <= inner, f"counter display {width} px wide in a {inner} px phone"
             browser.close()
         assert external == [], f"the map made external requests: {external}"
     finally:

@@ -16,6 +16,7 @@ from gateway.app import create_app
 from gateway.auth import sha256_hex
 from gateway.config import Settings
 from tests.support.mosquitto import free_port, wait_port
+from tests.support.wait import wait_for as wait_for  # re-exported: tests import it from here
 
 OPERATOR_TOKEN = "test-operator-token-0123456789abcdef"
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef012"
@@ -47,7 +48,8 @@ class RunningGateway:
         self.app = create_app(settings)
         self.port = settings.web.port
         self.base = f"http://127.0.0.1:{self.port}"
-        cfg = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        cfg = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
+                             proxy_headers=False)  # as gateway.cli runs it: [auth] trusted_proxies decides
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.public = httpx.Client(base_url=self.base, timeout=30)
@@ -78,18 +80,6 @@ class RunningGateway:
         r = self.ops.get("/api/v1/stats/ingest")
         r.raise_for_status()
         return r.json()
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    """Poll ``cond`` until truthy (robust under load: no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 @pytest.fixture

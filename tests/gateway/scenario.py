@@ -16,6 +16,10 @@ from tests.gateway.kiosk_sim import EventFactory
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 TARGET = 1200.0
+# build_day stamps a whole office day of *today* (07:00-17:59 local), which can be hours ahead of the
+# clock when the test runs; the gateway refuses events stamped ahead of its clock, so a gateway that
+# replays such a day must allow it (its own tests check the clock window: tests/gateway/test_integrity_*)
+WHOLE_DAY_AHEAD = {"max_clock_ahead_s": 86400.0}
 
 
 @dataclass

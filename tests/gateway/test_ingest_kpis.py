@@ -8,6 +8,7 @@ from typing import Any
 from tests.gateway.conftest import RunningGateway, wait_for
 from tests.gateway.kiosk_sim import EventFactory, Publisher
 from tests.gateway.scenario import (
+    WHOLE_DAY_AHEAD,
     assert_kpis_match,
     bad_messages,
     build_day,
@@ -86,11 +87,14 @@ def run_day_scenario(gw: RunningGateway, broker_port: int) -> dict[str, Any]:
 
 
 def test_events_to_kpis_exactly_once_with_rejections(mosquitto, gateway_factory) -> None:
-    gw = gateway_factory(mosquitto.url)
+    gw = gateway_factory(mosquitto.url, integrity=WHOLE_DAY_AHEAD)
     run_day_scenario(gw, mosquitto.port)
 
 
-def test_unregistered_device_is_accepted_and_marked(mosquitto, gateway_factory) -> None:
+def test_unregistered_device_is_quarantined_until_bound(mosquitto, gateway_factory) -> None:
+    """Events of a device not in the registry are stored and marked, but held out of every figure
+    until an admin binds the device and releases them (issue 8: forged events from an unregistered
+    device moved the map)."""
     gw = gateway_factory(mosquitto.url)
     f = EventFactory("k-stranger-1", "03424", 1)
     pub = Publisher(mosquitto.port)
@@ -103,19 +107,29 @@ def test_unregistered_device_is_accepted_and_marked(mosquitto, gateway_factory) 
     pub.flush()
     pub.close()
     wait_for(lambda: gw.stats()["accepted"] == 3, what="events stored")
+    assert gw.stats()["quarantined"] == 3
     fleet = {d["device_id"]: d for d in gw.ops.get("/api/v1/fleet").json()}
     assert fleet["k-stranger-1"]["registered"] is False
+    assert fleet["k-stranger-1"]["quarantined"] is True and fleet["k-stranger-1"]["held_events"] == 3
     assert fleet["k-stranger-1"]["state"] == "online"
-    # bound later by provisioning (admin): then it counts in the office's devices
+    held = gw.ops.get("/api/v1/quarantine").json()
+    assert [(q["device_id"], q["held_events"], q["office_codes"]) for q in held] == [
+        ("k-stranger-1", 3, ["03424"])
+    ]
+    assert gw.public.get("/api/v1/offices/03424").json()["kpi_today"]["visits"] == 0
+    # bound later by provisioning (admin), releasing what it held: then it counts in the office
     r = gw.admin.post(
-        "/api/v1/devices", json={"device_id": "k-stranger-1", "office_code": "03424", "counter": 1}
+        "/api/v1/devices",
+        json={"device_id": "k-stranger-1", "office_code": "03424", "counter": 1, "release_held": True},
     )
     assert r.status_code == 201, r.text
+    assert r.json()["released"]["released"] == 3 and r.json()["bound_by"] == "adm"
     fleet = {d["device_id"]: d for d in gw.ops.get("/api/v1/fleet").json()}
-    assert fleet["k-stranger-1"]["registered"] is True
+    assert fleet["k-stranger-1"]["registered"] is True and fleet["k-stranger-1"]["held_events"] == 0
     office = gw.public.get("/api/v1/offices/03424").json()
     assert office["devices_total"] == 1 and office["devices_online"] == 1
     assert office["kpi_today"]["visits"] == 1
+    assert gw.ops.get("/api/v1/quarantine").json() == []
 
 
 def test_access_control(mosquitto, gateway_factory) -> None:

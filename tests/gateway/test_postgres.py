@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.store import Store
 from gateway.store.migrations import STEPS, current_version
+from tests.gateway.scenario import WHOLE_DAY_AHEAD
 from tests.gateway.test_ingest_kpis import run_day_scenario
 
 
@@ -13,7 +14,7 @@ def test_postgres_migrations_and_ingest(mosquitto, postgres, gateway_factory) ->
     assert store.migrate() == [s[0] for s in STEPS]
     assert store.migrate() == []  # idempotent
     store.close()
-    gw = gateway_factory(mosquitto.url, postgres.url)
+    gw = gateway_factory(mosquitto.url, postgres.url, integrity=WHOLE_DAY_AHEAD)
     assert gw.app.state.store.dialect == "postgresql"
     run_day_scenario(gw, mosquitto.port)
 
@@ -27,6 +28,7 @@ def test_live_updates_cross_processes_via_listen_notify(postgres) -> None:
     from gateway.config import Settings
     from gateway.ingest import Ingest
     from gateway.kpi import KpiService
+    from gateway.registry import load_registry
     from tests.gateway.conftest import wait_for
     from tests.gateway.kiosk_sim import EventFactory
 
@@ -43,6 +45,7 @@ def test_live_updates_cross_processes_via_listen_notify(postgres) -> None:
         for _ in range(2):
             st = Store(postgres.url)
             st.migrate()
+            st.load_registry(load_registry(settings.registry_file))  # k03390-q2 speaks for 03390
             hub = Hub()
             ing = Ingest(settings, st, hub, kpi=KpiService(st, settings.kpi))  # type: ignore[arg-type]
             ing.start(mqtt=False)

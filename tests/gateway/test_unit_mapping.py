@@ -14,6 +14,9 @@ def test_old_code_history_adds_up_under_new_unit(mosquitto, gateway_factory, tmp
     # the bundled registry plus one mapping with a (test-only) old code that differs from the new one
     reg = Settings().registry_file.read_text(encoding="utf-8")
     reg += '\n[[unit_mapping]]\nold_name = "Xã Thử Nghiệm (test)"\nold_code = "09999"\nnew_code = "03390"\n'
+    # the kiosk still configured with the old code is registered to the new office (whose unit took
+    # the old one): it may speak under the old code; an unregistered one would be held
+    reg += '\n[[devices]]\ndevice_id = "k-old-kiosk"\noffice_code = "03390"\ncounter = 1\n'
     path = tmp_path / "registry.toml"
     path.write_text(reg, encoding="utf-8")
     gw = gateway_factory(mosquitto.url, registry={"file": str(path)})

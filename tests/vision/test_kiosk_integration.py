@@ -44,7 +44,8 @@ def _visit(k: KioskProc, timeout: float = 120) -> None:
         assert time.monotonic() < deadline, f"no frame classified during the visit: {vision}"
         time.sleep(0.1)
     assert vision["visits_open"] == 1 and set(vision) == {"camera", "frames", "visits_open"}
-    assert k.press("rate_3")["ok"]  # completes the visit
+    assert k.press("next")["prompt_label"]  # the officer completes the visit: its rating prompt opens
+    assert k.press("rate_3")["ok"]
 
 
 def _windows(w: Watcher) -> list[dict]:
@@ -130,19 +131,23 @@ def test_kiosk_camera_command_switches_vision_off(tmp_path, mosquitto, watcher):
     from datetime import UTC, datetime
 
     import paho.mqtt.publish as publish
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from contract.codec import encode
     from contract.payloads import CommandRequest
     from contract.topics import cmd_topic
+    from gateway.commands import public_hex, sign_request
 
+    gateway_key = Ed25519PrivateKey.generate()  # camera commands must be signed by the gateway
     camera = {"enabled": True, "source": f"folder:{FRAME.parent}", "fps": 5, "window_s": 60}
-    cfg = write_config(tmp_path / "k.toml", camera=camera)
+    keys = {"trusted_keys": [public_hex(gateway_key)]}
+    cfg = write_config(tmp_path / "k.toml", camera=camera, commands=keys)
     k = KioskProc(cfg, mosquitto.url, tmp_path / "data").start()
     try:
         watcher.wait_for(lambda: any(h.get("camera") == "off" for h in watcher.of_kind("health")),
                          timeout=120, what="camera ready")
-        req = CommandRequest(cmd_id=str(uuid.uuid4()), name="camera", args={"on": False},
-                             issued_at=datetime.now(UTC))
+        req = sign_request(CommandRequest(cmd_id=str(uuid.uuid4()), name="camera", args={"on": False},
+                                          issued_at=datetime.now(UTC)), gateway_key, "LC-TEST", "kiosk-t1")
         publish.single(cmd_topic("LC-TEST", "kiosk-t1", "camera"), encode(req), qos=1,
                        hostname="127.0.0.1", port=mosquitto.port)
         watcher.wait_for(lambda: any(e["type"] == "cmd.result" and e["data"]["cmd_id"] == req.cmd_id

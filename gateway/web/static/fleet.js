@@ -12,7 +12,9 @@
   const confirmInput = document.getElementById("confirm-input");
   const confirmOk = document.getElementById("confirm-ok");
 
-  const state = { devices: [], sort: { key: "state", dir: 1 }, results: new Map() };
+  const state = { devices: [], sort: { key: "state", dir: 1 }, results: new Map(), offices: new Map() };
+  /** "xã Tả Lèng" for "03405" (from the public /api/v1/offices), else the bare code. */
+  const officeName = (code) => (state.offices.get(code) || "").replace(/^Bộ phận Một cửa\s+/i, "");
   const COMMANDS = {
     reload_config: "Nạp lại cấu hình (reload config)",
     selftest: "Tự kiểm tra (self-test)",
@@ -41,7 +43,8 @@
     const q = filter.value.trim().toLowerCase();
     return state.devices
       .filter((d) => !offlineOnly.checked || d.state !== "online")
-      .filter((d) => !q || d.device_id.toLowerCase().includes(q) || d.office_code.toLowerCase().includes(q))
+      .filter((d) => !q || d.device_id.toLowerCase().includes(q) || d.office_code.toLowerCase().includes(q)
+        || officeName(d.office_code).toLowerCase().includes(q))
       .sort((a, b) => {
         const { key, dir } = state.sort;
         const va = sortValue(a, key), vb = sortValue(b, key);
@@ -77,6 +80,22 @@
     return `<div class="result ${cls}" data-status="${esc(r.status)}" role="status">${esc(COMMANDS[r.name] || r.name)}: ${text}${msg}</div>`;
   }
 
+  function office(d) {
+    const name = officeName(d.office_code);
+    return name ? `${esc(name)} <span class="code">(${esc(d.office_code)})</span>` : `điểm (office) ${esc(d.office_code)}`;
+  }
+
+  /** Office names for the codes; the page still works (with codes) if this fails. */
+  async function loadOffices() {
+    try {
+      const offices = await getJSON("/api/v1/offices");
+      state.offices = new Map(offices.map((o) => [String(o.code), String(o.name || "")]));
+      render();
+    } catch (e) {
+      console.warn("office names", e);
+    }
+  }
+
   function render() {
     const rows = visible();
     const off = state.devices.filter((d) => d.state === "offline").length;
@@ -98,17 +117,17 @@
         `<button type="button" class="btn ${name === "reset_day" ? "danger" : "secondary"}" data-cmd="${name}" data-device="${id}"
           aria-label="${esc(label)}: ${id}">${esc(label.split(" (")[0])}</button>`).join("");
       return `<tr data-device="${id}" data-state="${esc(d.state)}" class="${esc(d.state)}">
-        <th scope="row">${id}<br><span class="muted">điểm (office) ${esc(d.office_code)}${d.counter ? ` · quầy ${d.counter}` : ""}${d.registered ? "" : " · chưa đăng ký (unregistered)"}</span></th>
-        <td><span class="state ${esc(d.state)}">${esc(STATE_VI[d.state] || d.state)}</span><br><span class="muted">từ (since) ${esc(fmt.time(ts(d.since)))}<br>${esc(fmt.ago(ts(d.since)))}</span></td>
-        <td>${esc(fmt.ago(ts(d.last_seen)))}<br><span class="muted">${esc(fmt.time(ts(d.last_seen)))}</span></td>
-        <td>${why}</td>
-        <td>${versions(d)}</td>
-        <td>${temp}</td>
-        <td>${d.outbox_depth == null ? "—" : fmt.num(d.outbox_depth)}</td>
-        <td>${clock}</td>
-        <td>${d.last_error ? esc(d.last_error) : "—"}</td>
-        <td>${selftest(d)}</td>
-        <td><div class="cmds">${buttons}</div>${resultHtml(d.device_id)}</td>
+        <th scope="row">${id}<br><span class="muted">${office(d)}${d.counter ? ` · quầy (counter) ${esc(d.counter)}` : ""}${d.registered ? "" : " · chưa đăng ký (unregistered)"}</span></th>
+        <td data-label="Trạng thái (state)"><span class="state ${esc(d.state)}">${esc(STATE_VI[d.state] || d.state)}</span><br><span class="muted">từ (since) ${esc(fmt.time(ts(d.since)))}<br>${esc(fmt.ago(ts(d.since)))}</span></td>
+        <td data-label="Lần cuối (last seen)">${esc(fmt.ago(ts(d.last_seen)))}<br><span class="muted">${esc(fmt.time(ts(d.last_seen)))}</span></td>
+        <td data-label="Lý do (why offline)">${why}</td>
+        <td data-label="Phiên bản (versions)">${versions(d)}</td>
+        <td data-label="Nhiệt độ (temp)">${temp}</td>
+        <td data-label="Chờ gửi (outbox)">${d.outbox_depth == null ? "—" : fmt.num(d.outbox_depth)}</td>
+        <td data-label="Đồng hồ (clock)">${clock}</td>
+        <td data-label="Lỗi gần nhất (last error)">${d.last_error ? esc(d.last_error) : "—"}</td>
+        <td data-label="Tự kiểm tra (self-test)">${selftest(d)}</td>
+        <td data-label="Lệnh (commands)" class="cmd-cell"><div class="cmds">${buttons}</div>${resultHtml(d.device_id)}</td>
       </tr>`;
     }).join("");
   }
@@ -195,5 +214,6 @@
   });
   setInterval(render, 30000);  // keep "… ago" fresh
   load();
+  loadOffices();
   window.motcuaFleet = { state, reload: load };
 })();

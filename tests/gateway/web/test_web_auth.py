@@ -261,18 +261,18 @@ def test_unwired_app_builds_authenticator_from_settings(tmp_path: Path) -> None:
 
 
 def test_failure_tracking_stays_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gateway.auth as auth_mod
+    import gateway.login_limit as limit_mod
 
-    monkeypatch.setattr(auth_mod, "MAX_TRACKED", 5)
+    monkeypatch.setattr(limit_mod, "MAX_TRACKED", 5)
     s, _ = _settings(tmp_path)
     clock = Clock()
     auth = Authenticator(s, clock=clock)
-    for i in range(5):
+    for i in range(6):
         auth.login(f"user{i}", "bad-password", f"10.0.1.{i}")
     clock.t += 61  # those windows are now stale
     for i in range(3):
         auth.login(f"other{i}", "bad-password", "10.0.2.1")
-    assert len(auth._failures) <= 3
+    assert auth.limiter.tracked() <= 3
     assert auth.login("other0", "bad-password", "10.0.2.1") is None
     assert auth.login("other0", "bad-password", "10.0.2.1") is None
     with pytest.raises(RateLimited):  # recent failures survive the clean-up and still count

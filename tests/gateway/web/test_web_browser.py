@@ -92,14 +92,18 @@ def test_map_offline_live_panel_and_phone(
     mosquitto, gateway_factory, page_factory, artifacts_dir: Path
 ) -> None:
     gw = gateway_factory(mosquitto.url)
+    for code in ("03424", "03430"):  # kiosks not in the bundled registry: bound first, or they are held
+        body = {"device_id": f"k{code}-q1", "office_code": code, "counter": 1}
+        assert gw.admin.post("/api/v1/devices", json=body).status_code == 201
     pub = Publisher(mosquitto.port)
-    waits = {"03390": [600.0, 1500.0], "03405": [300.0], "03424": [1800.0, 1500.0]}
+    # four visits at Bình Lư (a rating counts only for a known visit, once): average wait 17.5 min
+    waits = {"03390": [600.0, 1500.0, 600.0, 1500.0], "03405": [300.0], "03424": [1800.0, 1500.0]}
     facs = {code: EventFactory(f"k{code}-q1", code) for code in waits}
     for code, ws in waits.items():
         publish_visits(pub, facs[code], ws)
     day = datetime.now(TZ).date()
-    for level in (3, 2, 1, 3):
-        pub.event(facs["03390"].rating(None, day, level, datetime.now(UTC)))
+    for no, level in enumerate((3, 2, 1, 3), start=1):
+        pub.event(facs["03390"].rating(no, day, level, datetime.now(UTC)))
     pub.flush()
     wait_for(
         lambda: gw.public.get("/api/v1/offices/03424").json()["kpi_today"]["visits"] == 2,
@@ -128,15 +132,15 @@ def test_map_offline_live_panel_and_phone(
     # Keyboard: focus the office in the list and press Enter → the panel opens with its KPIs.
     page.locator('#office-list button[data-office="03390"]').focus()
     page.keyboard.press("Enter")
-    page.wait_for_selector('#office-panel[data-office="03390"][data-visits="2"]')
+    page.wait_for_selector('#office-panel[data-office="03390"][data-visits="4"]')
     panel = page.locator("#office-panel")
     assert "Bình Lư" in panel.inner_text()
-    assert page.locator('[data-kpi="avg_wait"] .value').inner_text() == "17,5 phút"  # (600+1500)/2 s
+    assert page.locator('[data-kpi="avg_wait"] .value').inner_text() == "17,5 phút"  # (2x600+2x1500)/4 s
     assert page.locator('[data-kpi="satisfaction"] .value').inner_text() == "75%"
     dist = {r.get_attribute("data-level"): r.inner_text() for r in page.locator(".dist tr[data-level]").all()}
     assert set(dist) == {"1", "2", "3"} and "Rất hài lòng" in dist["3"] and "\t2\t" in dist["3"] + "\t"
     bars = page.locator("#hourly-chart rect.bar-a").all()
-    assert sum(int(b.get_attribute("data-arrivals")) for b in bars) == 2
+    assert sum(int(b.get_attribute("data-arrivals")) for b in bars) == 4
     chart_text = page.locator("#hourly-chart").inner_text()
     assert "MAE" in chart_text or "lịch sử" in chart_text  # the forecast's error (or why there is none)
     page.screenshot(path=str(artifacts_dir / "web-map-panel.png"), full_page=True)
@@ -148,15 +152,15 @@ def test_map_offline_live_panel_and_phone(
     page.keyboard.press("Escape")
     assert page.locator("#office-panel").is_hidden()
     page.locator('#office-list button[data-office="03390"]').click()
-    page.wait_for_selector('#office-panel[data-office="03390"][data-visits="2"]')
+    page.wait_for_selector('#office-panel[data-office="03390"][data-visits="4"]')
 
     # Live: a new ticket at Bình Lư and the first visit at Khun Há arrive over MQTT; no reload.
     page.evaluate("window.__sameDocument = true")
-    ticket = {**facs["03390"].ticket(3, day), "waiting_ahead": 0}
+    ticket = {**facs["03390"].ticket(5, day), "waiting_ahead": 0}
     issued = facs["03390"].event(EventType.TICKET_ISSUED, ticket)
     pub.event(issued)
     publish_visits(pub, EventFactory("k03430-q1", "03430"), [120.0])
-    page.wait_for_selector('#office-panel[data-office="03390"][data-visits="3"]')
+    page.wait_for_selector('#office-panel[data-office="03390"][data-visits="5"]')
     assert page.locator('[data-kpi="waiting_now"] .value').inner_text() == "1"
     wait_for(lambda: marker_classes(page).get("03430") == "ok", what="live marker colour")
     assert page.evaluate("window.__sameDocument") is True
