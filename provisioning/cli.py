@@ -102,6 +102,8 @@ def cmd_device(a: argparse.Namespace) -> int:
                         wheels=[Path(w) for w in a.wheel or []], office_name=a.office_name or "")
     res = new_device(open_ca(_ca_dir(a)), req, Path(a.out), say=print)
     print(f"Gói khởi động / boot bundle: {res.boot_dir}   Nhãn / label: {res.label}")
+    print("Broker (ACL registry, mặc định / default): chạy lại / rerun `motcua-provision mosquitto-conf …` "
+          "+ `kill -HUP <mosquitto pid>` để thiết bị này được kết nối / so this device is admitted")
     if res.registration.state == "registered":
         print(f"{OK}: {res.device_id} sẵn sàng — ghi thẻ bằng / ready — write the card with "
               f"`motcua-provision flash --image … --device /dev/sdX --bundle {a.out}`")
