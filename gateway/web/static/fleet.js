@@ -35,7 +35,10 @@
   const ts = (iso) => (iso ? Date.parse(iso) / 1000 : null);
 
   function sortValue(d, key) {
-    if (key === "state") return (d.state === "offline" ? 0 : d.state === "unknown" ? 1 : 2) * 1e12 + (ts(d.since) || 0);
+    if (key === "state") {  // what needs the operator first: held events, then offline, never seen, online
+      const tier = d.quarantined ? 0 : d.state === "offline" ? 1 : d.state === "unknown" ? 2 : 3;
+      return tier * 1e12 + (ts(d.since) || 0);
+    }
     if (key === "last_seen") return ts(d.last_seen) || 0;
     const v = d[key];
     return v == null ? -Infinity : v;

@@ -81,6 +81,8 @@ def test_quarantined_device_and_held_count_on_fleet(
     phone.wait_for_url(gw.base + "/fleet")
     wait_for(lambda: held_shown(phone)["row"] is not None, what="quarantined card on the phone")
     card = phone.locator(f'tbody tr[data-device="{ROGUE}"]')
+    # the device that needs action comes first
+    assert phone.locator("tbody tr[data-device]").first.get_attribute("data-device") == ROGUE
     badge = card.locator(".held-badge")
     assert badge.is_visible() and HELD_LABEL in badge.inner_text() and held in badge.inner_text()
     assert badge.bounding_box()["width"] <= 390
