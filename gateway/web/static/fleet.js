@@ -193,7 +193,12 @@
 
   async function load() {
     try {
-      [state.devices, state.quarantine] = await Promise.all([getJSON("/api/v1/fleet"), getJSON("/api/v1/quarantine")]);
+      const quarantine = getJSON("/api/v1/quarantine").catch((e) => {  // the table still shows without it
+        flash.replaceChildren(node("p", "flash error",
+          `Không tải được danh sách thiết bị chưa đăng ký (could not load the quarantine): ${e.message}`));
+        return [];
+      });
+      [state.devices, state.quarantine] = await Promise.all([getJSON("/api/v1/fleet"), quarantine]);
       render();
     } catch (e) {
       flash.innerHTML = `<p class="flash error">Không tải được danh sách thiết bị (could not load the fleet): ${esc(e.message)}</p>`;
