@@ -12,7 +12,9 @@
   const confirmInput = document.getElementById("confirm-input");
   const confirmOk = document.getElementById("confirm-ok");
 
-  const state = { devices: [], sort: { key: "state", dir: 1 }, results: new Map(), offices: new Map() };
+  const quarantineList = document.getElementById("quarantine-list");
+  const quarantineBox = document.getElementById("quarantine");
+  const state = { devices: [], quarantine: [], sort: { key: "state", dir: 1 }, results: new Map(), offices: new Map() };
   /** "xã Tả Lèng" for "03405" (from the public /api/v1/offices), else the bare code. */
   const officeName = (code) => (state.offices.get(code) || "").replace(/^Bộ phận Một cửa\s+/i, "");
   const COMMANDS = {
@@ -33,7 +35,10 @@
   const ts = (iso) => (iso ? Date.parse(iso) / 1000 : null);
 
   function sortValue(d, key) {
-    if (key === "state") return (d.state === "offline" ? 0 : d.state === "unknown" ? 1 : 2) * 1e12 + (ts(d.since) || 0);
+    if (key === "state") {  // what needs the operator first: held events, then offline, never seen, online
+      const tier = d.quarantined ? 0 : d.state === "offline" ? 1 : d.state === "unknown" ? 2 : 3;
+      return tier * 1e12 + (ts(d.since) || 0);
+    }
     if (key === "last_seen") return ts(d.last_seen) || 0;
     const v = d[key];
     return v == null ? -Infinity : v;
@@ -96,11 +101,64 @@
     }
   }
 
+  /** An element whose text children are text nodes (device-reported strings are never markup). */
+  function node(tag, cls, ...children) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return e;
+  }
+
+  const HELD_LABEL = "Chưa đăng ký — sự kiện bị giữ lại (Unregistered — events held)";
+  const heldText = (n) => `${fmt.num(n)} sự kiện bị giữ, không tính vào số liệu (events held, not counted)`;
+  const bindCommand = (deviceId, office) =>
+    `motcua-gateway device bind --device ${deviceId} --office ${office} --counter N --release-held`;
+
+  /** The quarantine badge in a device's row (first cell: the top of the card on a phone). */
+  function markQuarantined() {
+    const byId = new Map(state.devices.map((d) => [d.device_id, d]));
+    for (const tr of tbody.querySelectorAll("tr[data-device]")) {
+      const d = byId.get(tr.dataset.device);
+      if (!d || !d.quarantined) continue;
+      tr.classList.add("quarantined");
+      tr.dataset.quarantined = "true";
+      tr.dataset.held = String(d.held_events);
+      tr.querySelector("th").append(node("div", "held-badge", node("b", null, HELD_LABEL), node("br"),
+        node("span", "held-count", heldText(d.held_events))));
+    }
+  }
+
+  /** The list of devices with held events (/api/v1/quarantine), and how an admin binds one. */
+  function renderQuarantine() {
+    const bound = new Set(state.devices.filter((d) => d.registered).map((d) => d.device_id));
+    quarantineList.replaceChildren(...state.quarantine.map((q) => {
+      const offices = (q.office_codes || []).map((c) => (officeName(c) ? `${officeName(c)} (${c})` : c)).join(", ");
+      const types = Object.entries(q.by_type || {}).map(([t, n]) => `${t} ${fmt.num(n)}`).join(", ");
+      const li = node("li", "held-device",
+        node("b", "held-id", q.device_id), " · ", node("span", "held-count", heldText(q.held_events)),
+        node("br"), `Điểm khai báo (office claimed): ${offices || "—"}`,
+        node("br"), `Lần đầu (first seen): ${fmt.time(ts(q.first_received))} · `
+          + `Lần cuối (last seen): ${fmt.time(ts(q.last_received))}`,
+        node("br"), node("span", "muted", `Loại sự kiện (event types): ${types || "—"}`),
+        node("br"), bound.has(q.device_id)
+          ? node("b", "held-bound", "Đã gán, sự kiện cũ vẫn bị giữ; để tính chúng (bound, earlier events still held; to count them): ")
+          : node("span", "muted", "Quản trị gán thiết bị (an admin binds it): "),
+        node("code", "bind-cmd", bindCommand(q.device_id, (q.office_codes || [])[0] || "CODE")));
+      li.dataset.device = q.device_id;
+      li.dataset.held = String(q.held_events);
+      return li;
+    }));
+    quarantineBox.hidden = state.quarantine.length === 0;
+  }
+
   function render() {
     const rows = visible();
     const off = state.devices.filter((d) => d.state === "offline").length;
     const on = state.devices.filter((d) => d.state === "online").length;
-    summary.textContent = `${on} trực tuyến (online) · ${off} ngoại tuyến (offline) · ${state.devices.length} thiết bị (devices)`;
+    const held = state.devices.filter((d) => d.quarantined).length;
+    summary.textContent = `${on} trực tuyến (online) · ${off} ngoại tuyến (offline) · ${state.devices.length} thiết bị (devices)`
+      + (held ? ` · ${held} chưa đăng ký, sự kiện bị giữ (unregistered, events held)` : "");
+    renderQuarantine();
     document.body.dataset.devices = String(state.devices.length);
     if (!rows.length) {
       tbody.innerHTML = `<tr><td colspan="11">Không có thiết bị nào phù hợp. (No matching devices.)</td></tr>`;
@@ -117,7 +175,7 @@
         `<button type="button" class="btn ${name === "reset_day" ? "danger" : "secondary"}" data-cmd="${name}" data-device="${id}"
           aria-label="${esc(label)}: ${id}">${esc(label.split(" (")[0])}</button>`).join("");
       return `<tr data-device="${id}" data-state="${esc(d.state)}" class="${esc(d.state)}">
-        <th scope="row">${id}<br><span class="muted">${office(d)}${d.counter ? ` · quầy (counter) ${esc(d.counter)}` : ""}${d.registered ? "" : " · chưa đăng ký (unregistered)"}</span></th>
+        <th scope="row">${id}<br><span class="muted">${office(d)}${d.counter ? ` · quầy (counter) ${esc(d.counter)}` : ""}</span></th>
         <td data-label="Trạng thái (state)"><span class="state ${esc(d.state)}">${esc(STATE_VI[d.state] || d.state)}</span><br><span class="muted">từ (since) ${esc(fmt.time(ts(d.since)))}<br>${esc(fmt.ago(ts(d.since)))}</span></td>
         <td data-label="Lần cuối (last seen)">${esc(fmt.ago(ts(d.last_seen)))}<br><span class="muted">${esc(fmt.time(ts(d.last_seen)))}</span></td>
         <td data-label="Lý do (why offline)">${why}</td>
@@ -130,11 +188,17 @@
         <td data-label="Lệnh (commands)" class="cmd-cell"><div class="cmds">${buttons}</div>${resultHtml(d.device_id)}</td>
       </tr>`;
     }).join("");
+    markQuarantined();
   }
 
   async function load() {
     try {
-      state.devices = await getJSON("/api/v1/fleet");
+      const quarantine = getJSON("/api/v1/quarantine").catch((e) => {  // the table still shows without it
+        flash.replaceChildren(node("p", "flash error",
+          `Không tải được danh sách thiết bị chưa đăng ký (could not load the quarantine): ${e.message}`));
+        return [];
+      });
+      [state.devices, state.quarantine] = await Promise.all([getJSON("/api/v1/fleet"), quarantine]);
       render();
     } catch (e) {
       flash.innerHTML = `<p class="flash error">Không tải được danh sách thiết bị (could not load the fleet): ${esc(e.message)}</p>`;
