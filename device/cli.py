@@ -175,8 +175,8 @@ def cmd_selftest(a: argparse.Namespace) -> int:
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     try:
-        report = run_selftest(kiosk, auto=a.auto)
-        print(format_report(report))
+        report = run_selftest(kiosk, auto=a.auto, say=lambda line: print(line, flush=True))
+        print("— Kết quả / summary —\n" + format_report(report), flush=True)
         if not kiosk.publisher.wait_drained(10):
             print("warning: report not yet delivered to the broker (kept in the outbox)")
     finally:
