@@ -131,9 +131,14 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    from device.systemd import for_server
+
+    notifier = for_server(server, cfg.display.http_host, f"kiosk {cfg.device.id} serving")
+    notifier.start()  # READY=1 once serving, WATCHDOG=1 while /api/status answers (no-op outside systemd)
     try:
         server.run()  # returns after SIGTERM/SIGINT; then the retained offline status is published
     finally:
+        notifier.stop()
         kiosk.shutdown()
     if restart.is_set():
         print("restarting the kiosk to apply an update", flush=True)
