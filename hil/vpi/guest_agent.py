@@ -32,21 +32,23 @@ def run(req: dict) -> dict:
 def main() -> int:
     while not os.path.exists(PORT):
         time.sleep(0.5)
-    with open(PORT, "rb", buffering=0) as rx, open(PORT, "wb", buffering=0) as tx:
-        buf = b""
-        while True:
-            chunk = rx.read(4096)
-            if not chunk:
-                time.sleep(0.2)  # host side not connected yet
+    fd = os.open(PORT, os.O_RDWR)  # a virtio port can be opened once: read and write on one fd
+    buf = b""
+    while True:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            time.sleep(0.2)  # host side not connected yet
+            continue
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            try:
+                req = json.loads(line)
+            except ValueError:
                 continue
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                try:
-                    req = json.loads(line)
-                except ValueError:
-                    continue
-                tx.write((json.dumps(run(req)) + "\n").encode())
+            data = (json.dumps(run(req)) + "\n").encode()
+            while data:
+                data = data[os.write(fd, data):]
 
 
 if __name__ == "__main__":
