@@ -64,6 +64,9 @@ def _load(a: argparse.Namespace) -> tuple[KioskConfig, dict | None, str | None]:
             except Exception as exc:  # never unbootable because of update bookkeeping
                 problem = f"update recovery failed: {exc}"[:200]
                 print(problem, file=sys.stderr)
+            from device.updates.slots import exec_release_code
+
+            exec_release_code(data_dir, recovered)  # the active release's own kiosk code, if it has some
             release = release_dir(data_dir)
     cfg = load_config(a.config)  # the local file alone must always be valid
     if release is not None:
