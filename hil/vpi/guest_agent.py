@@ -14,7 +14,7 @@ import sys
 import time
 
 PORT = "/dev/virtio-ports/motcua.agent"
-MAX_OUT = 64 * 1024
+MAX_OUT = 4 * 1024 * 1024  # model outputs travel back as base64
 
 
 def run(req: dict) -> dict:

@@ -146,6 +146,17 @@ class VirtualPi:
             raise GuestError(f"`{cmd[:120]}` exited {msg.get('rc')}: {msg.get('out', '')[-800:]}")
         return str(msg.get("out", ""))
 
+    def put_file(self, path: str, data: bytes, chunk: int = 90_000) -> None:
+        """Copy bytes into the guest through the agent (base64 in pieces below the 128 KiB argument
+        limit of one exec argument)."""
+        import base64
+
+        text = base64.b64encode(data).decode()
+        self.run(f"rm -f {path}.b64")
+        for i in range(0, len(text), chunk):
+            self.run(f"printf %s '{text[i:i + chunk]}' >> {path}.b64")
+        self.run(f"base64 -d {path}.b64 > {path} && rm -f {path}.b64")
+
     def wait_agent(self, timeout: float) -> float:
         """Seconds until the guest agent answered (the guest booted to multi-user services)."""
         t0 = time.monotonic()

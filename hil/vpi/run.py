@@ -241,6 +241,26 @@ class Scenario:
         assert stats["accepted"] >= len({e["event_id"] for e in evs}), stats
         return f"{len(evs)} events from {DEVICE}@{OFFICE}; gateway accepted {stats['accepted']}"
 
+    def vision(self) -> str:
+        """Both models on arm64 (guest, the kiosk's venv) vs x86-64 (host) on the same input tensors."""
+        from hil.vpi import vision_probe
+
+        frame = ROOT / "tests" / "vision" / "data" / "astronaut_640x480.jpg"
+        inputs = vision_probe.make_inputs(frame)
+        (self.work / "vision-inputs.npz").write_bytes(inputs)
+        host = vision_probe.probe(self.work / "vision-inputs.npz", frame)
+        self.vm.put_file("/tmp/vision-inputs.npz", inputs)
+        self.vm.put_file("/tmp/frame.jpg", frame.read_bytes())
+        out = self.vm.run(f"cd /tmp && {VENV}/bin/python -P -m hil.vpi.vision_probe /tmp/vision-inputs.npz "
+                          "/tmp/frame.jpg", timeout=600)
+        guest = json.loads(out.strip().splitlines()[-1])
+        ok, lines = vision_probe.compare(host, guest)
+        for line in lines:
+            say("  " + line)
+        self.verdict.figures["vision arm64 vs x86-64"] = "; ".join(lines)
+        assert ok, f"outputs differ by more than {vision_probe.TOLERANCE}: {lines}"
+        return f"onnxruntime {guest['onnxruntime']} on {guest['machine']}: outputs within 1e-4, same label"
+
     def main_pid(self) -> str:
         return self.service().get("MainPID", "0")
 
@@ -293,6 +313,7 @@ class Scenario:
         v.run("S2 officer buttons", lambda: scenario_officer(rig, self.watcher))
         v.run("S3 reason", lambda: scenario_reason(rig, self.watcher))
         v.run("events at the gateway", self.events_at_gateway)
+        v.run("vision models arm64 = x86-64", self.vision)
         v.run("kill -9 → systemd restart", lambda: self.restart_after("KILL"))
         v.run("SIGSTOP → watchdog restart", lambda: self.restart_after("STOP"))
         v.run("S4 power cut (qemu killed)", lambda: scenario_power_cut(rig, self.watcher, self.power_cut))
