@@ -24,6 +24,7 @@ if [ "$role" = vpi ]; then
   have_cmd qemu-system-aarch64 || need+=(qemu-system-arm ipxe-qemu)
   have_cmd qemu-aarch64-static || need+=(qemu-user-static)
   have_cmd mmdebstrap || need+=(mmdebstrap)
+  have_cmd socat || need+=(socat)  # qemu guestfwd: one socat per guest connection
   have_cmd sfdisk || need+=(fdisk)
   have_cmd mkfs.ext4 || need+=(e2fsprogs)
   have_cmd mkfs.vfat || need+=(dosfstools)

@@ -1,8 +1,9 @@
 """The virtual Pi: one ``qemu-system-aarch64 -M virt`` process (TCG) on a flashed card image.
 
 Wiring, and why:
-- Network: user-mode (slirp) with ``restrict=on``: the guest reaches nothing but the ``guestfwd``
-  forwards to the host's loopback (``10.0.2.100:8883`` → Mosquitto, ``10.0.2.101:8080`` → gateway).
+- Network: user-mode (slirp) with ``restrict=on``: the guest reaches nothing but the
+  ``guestfwd`` forwards (one ``socat`` per connection) to the host's loopback
+  (``10.0.2.100:8883`` → Mosquitto, ``10.0.2.101:8080`` → gateway).
   ``set_link`` on the monitor pulls the virtual cable (network-cut scenario).
 - Command channel: the test-only guest agent on the virtio-serial port ``motcua.agent`` (a Unix
   socket here). Nothing listens on the guest's network for it.
@@ -50,9 +51,13 @@ class VirtualPi:
     # ------------------------------------------------------------------ lifecycle
 
     def command(self) -> list[str]:
+        # cmd: forwards start one socat per guest connection; a tcp: forward is a single connection
+        # opened when qemu starts (the broker drops it as idle and the guest could never reconnect).
         net = (f"user,id=net0,restrict=on,"
-               f"guestfwd=tcp:{BROKER_IP}:{BROKER_GUEST_PORT}-tcp:127.0.0.1:{self.fwd.broker_port},"
-               f"guestfwd=tcp:{GATEWAY_IP}:{GATEWAY_GUEST_PORT}-tcp:127.0.0.1:{self.fwd.gateway_port}")
+               f"guestfwd=tcp:{BROKER_IP}:{BROKER_GUEST_PORT}-cmd:socat STDIO "
+               f"TCP:127.0.0.1:{self.fwd.broker_port},"
+               f"guestfwd=tcp:{GATEWAY_IP}:{GATEWAY_GUEST_PORT}-cmd:socat STDIO "
+               f"TCP:127.0.0.1:{self.fwd.gateway_port}")
         return [
             "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", str(self.smp), "-m", "2048",
             "-display", "none", "-no-reboot",
@@ -64,7 +69,7 @@ class VirtualPi:
             "-device", "virtio-serial-pci",
             "-chardev", f"socket,id=agent,path={self.work / 'agent.sock'},server=on,wait=off",
             "-device", "virtserialport,chardev=agent,name=motcua.agent",
-            "-serial", f"file:{self.work / f'console-{self.boots + 1}.log'}",
+            "-serial", f"file:{self.work / f'console-{self.boots}.log'}",
             "-monitor", f"unix:{self.work / 'monitor.sock'},server=on,wait=off",
         ]
 

@@ -198,10 +198,27 @@ class Scenario:
         t0 = time.monotonic()
         vm.start()
         agent_s = vm.wait_agent(BOOT_TIMEOUT_S)
-        wait(lambda: self.online() and self.kiosk_active(), BOOT_TIMEOUT_S, "kiosk online at the gateway", 2)
+        say(f"guest agent up after {agent_s:.0f} s; waiting for cloud-init and the kiosk")
+        wait(self._online_progress, BOOT_TIMEOUT_S, "kiosk online at the gateway", 5)
         total = time.monotonic() - t0
         self.verdict.figures[key] = f"{total:.0f} s (guest agent up after {agent_s:.0f} s)"
         return f"online at the gateway {total:.0f} s after power-on"
+
+    def _online_progress(self) -> bool:
+        """Online at the gateway and active under systemd; says where the boot is every ~30 s."""
+        if self.online() and self.kiosk_active():
+            return True
+        now = time.monotonic()
+        if now - getattr(self, "_said_at", 0.0) >= 30:
+            self._said_at = now
+            try:
+                st = self.vm.run("cloud-init status 2>&1 | tail -1; systemctl is-active motcua-kiosk; "
+                                 "ps -eo etimes,args --sort=-pcpu | sed -n 2,3p | cut -c1-100",
+                                 timeout=60, check=False)
+                say("  guest: " + " | ".join(line.strip() for line in st.splitlines()))
+            except GuestError as exc:
+                say(f"  guest: {exc}")
+        return False
 
     def service(self) -> dict[str, str]:
         out = self.vm.run("systemctl show motcua-kiosk -p ActiveState -p SubState -p MainPID -p NRestarts "
