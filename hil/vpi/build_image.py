@@ -54,7 +54,7 @@ PLATFORMS = ["manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_
 INITRAMFS_MODULES = ["virtio_pci", "virtio_blk", "virtio_net", "virtio_console", "ext4", "vfat"]
 BOOT_MB, ROOT_MB = 256, 4096
 BOOT_LABEL = "bootfs"
-RECIPE_VERSION = 1  # bump when the hook text below changes meaning
+RECIPE_VERSION = 2  # bump when the build steps change meaning (2: boot label in lower case)
 
 
 def cache_root() -> Path:
@@ -73,7 +73,7 @@ def requirements() -> list[str]:
 
 def _fstab() -> str:
     return ("/dev/vda2  /               ext4  defaults,noatime  0 1\n"
-            f"LABEL={BOOT_LABEL}  /boot/firmware  vfat  defaults,umask=0077  0 2\n")
+            f"LABEL={BOOT_LABEL}  /boot/firmware  vfat  defaults,umask=0077,nofail  0 2\n")
 
 
 CLOUD_CFG = ("# MotCua virtual Pi: read the NoCloud seed from the FAT boot partition, "
@@ -202,7 +202,8 @@ def make_disk(rootdir: Path, out: Path, work: Path) -> None:
     boot_img, root_img = work / "boot.vfat", work / "root.ext4"
     for p in (boot_img, root_img, out):
         p.unlink(missing_ok=True)
-    sh(["mkfs.vfat", "-F", "32", "-n", BOOT_LABEL.upper(), "-C", str(boot_img), str(BOOT_MB * 1024)])
+    # The label exactly as Raspberry Pi OS has it (lower case): fstab and cloud-init look it up.
+    sh(["mkfs.vfat", "-F", "32", "-n", BOOT_LABEL, "-C", str(boot_img), str(BOOT_MB * 1024)])
     kernel = sorted((rootdir / "boot").glob("vmlinuz-*"))[-1]
     initrd = sorted((rootdir / "boot").glob("initrd.img-*"))[-1]
     env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
