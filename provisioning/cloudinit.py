@@ -213,11 +213,15 @@ if [ -d "$BASE/wheelhouse" ]; then
   links="$links --find-links $BASE/wheelhouse"
   index="--no-index"
 fi
-python3 -m venv --system-site-packages "$VENV"
 if [ -x "$BASE/deps/bin/python" ]; then
+  # No pip of its own (ensurepip takes minutes on a slow card): the image's deps venv, pip included,
+  # is visible through a .pth file and installs into this venv.
+  python3 -m venv --without-pip --system-site-packages "$VENV"
   deps=$("$BASE/deps/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
   site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
   echo "$deps" > "$site/motcua-deps.pth"
+else
+  python3 -m venv --system-site-packages "$VENV"
 fi
 "$VENV/bin/python" -m pip install --disable-pip-version-check -q $index $links "$@"
 "$VENV/bin/motcua-kiosk" check-config --config {CONFIG_DIR}/kiosk.toml
