@@ -299,17 +299,20 @@ def confirm_restart_trial(data_dir: Path) -> bool:
 
 
 def _http_fetch(url: str) -> bytes:
-    """GET with timeouts and the bundle size cap (the content is verified afterwards anyway)."""
-    import httpx
+    """GET with timeouts and the bundle size cap (the content is verified afterwards anyway).
+
+    Standard library only: the kiosk's install has no HTTP client package (httpx is a gateway and
+    test dependency; the virtual Pi found updates failing with "No module named 'httpx'")."""
+    import urllib.request
 
     from device.updates.bundle import MAX_BUNDLE_BYTES
 
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"bundle URL must be http(s): {url[:80]}")
     chunks: list[bytes] = []
     size = 0
-    with (httpx.Client(timeout=httpx.Timeout(30.0, read=120.0), follow_redirects=True) as client,
-          client.stream("GET", url) as resp):
-        resp.raise_for_status()
-        for chunk in resp.iter_bytes():
+    with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 - scheme checked above
+        while chunk := resp.read(1 << 20):
             size += len(chunk)
             if size > MAX_BUNDLE_BYTES:
                 raise ValueError(f"bundle larger than {MAX_BUNDLE_BYTES} bytes")

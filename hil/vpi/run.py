@@ -318,7 +318,7 @@ class Scenario:
 
     # ------------------------------------------------------------------ the run
 
-    def run(self, skip_update: bool) -> Verdict:
+    def run(self, skip_update: bool, skip_faults: bool = False) -> Verdict:
         v = self.verdict
         if not v.run("provision + flash", self.provision):
             return v
@@ -326,6 +326,14 @@ class Scenario:
             return v
         v.run("first-boot checks", self.first_boot_checks)
         rig = GuestRig(self.vm)
+        if skip_faults:
+            v.run("S1 visit (buttons)", lambda: scenario_visit(rig, self.watcher))
+            v.run("events at the gateway", self.events_at_gateway)
+            if not skip_update:
+                from hil.vpi.update_steps import code_update_steps
+
+                code_update_steps(self)
+            return v
         v.run("S1 visit (buttons)", lambda: scenario_visit(rig, self.watcher))
         v.run("S2 officer buttons", lambda: scenario_officer(rig, self.watcher))
         v.run("S3 reason", lambda: scenario_reason(rig, self.watcher))
@@ -357,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keep", action="store_true", help="keep the work folder (card image, logs)")
     ap.add_argument("--skip-update", action="store_true", help="skip the signed code update steps")
+    ap.add_argument("--skip-faults", action="store_true",
+                    help="only S1 and the events check before the updates (no S2-S5, faults, vision)")
     a = ap.parse_args(argv)
     t0 = time.monotonic()
     image_dir = build_image.build()
@@ -367,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     sc = Scenario(work, image_dir)
     sc.verdict.figures["image"] = f"{image_dir} ({built['seconds']['total']} s to build when cold)"
     try:
-        sc.run(a.skip_update)
+        sc.run(a.skip_update, a.skip_faults)
     finally:
         sc.close()
         sc.verdict.figures["total"] = f"{time.monotonic() - t0:.0f} s"
