@@ -141,7 +141,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     try:
         server.run()  # returns after SIGTERM/SIGINT; then the retained offline status is published
     finally:
-        notifier.stop()
+        notifier.stop(restarting=restart.is_set())
         kiosk.shutdown()
     if restart.is_set():
         print("restarting the kiosk to apply an update", flush=True)

@@ -10,7 +10,11 @@ Invariants:
   request thread pool and the queue engine's lock. A kiosk that is stopped (SIGSTOP), deadlocked or
   stuck stops pinging, and systemd kills and restarts it after ``WatchdogSec``. Until READY the pings
   only prove the process runs (startup under load may outlast ``WatchdogSec``).
-* ``STATUS=`` carries one line for ``systemctl status``; ``STOPPING=1`` is sent on shutdown.
+* ``STATUS=`` carries one line for ``systemctl status``; ``STOPPING=1`` is sent on shutdown. A
+  self-restart onto an update (same PID, ``execv``) is announced as ``RELOADING=1`` with the watchdog
+  lengthened to ``RESTART_WATCHDOG_S``; the next ``READY=1`` puts ``WatchdogSec`` back. (Found by the
+  virtual Pi: the 60 s watchdog killed the kiosk while it re-executed onto new code, and the update
+  was rolled back.)
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sdnotify
 log = logging.getLogger("motcua.systemd")
 
 PROBE_TIMEOUT_S = 5.0
+RESTART_WATCHDOG_S = 600.0  # a self-restart onto new code: two interpreter starts on a slow Pi
 
 
 def watchdog_period(env: Mapping[str, str], pid: int) -> float | None:
@@ -91,7 +96,10 @@ class ServiceNotifier:
             if self.period and waited >= self.period:  # starting, not yet serving: the process runs
                 self._notify("WATCHDOG=1")
                 waited = 0.0
-        self._notify("READY=1\nSTATUS=" + (self.status or "serving"))
+        ready = "READY=1\nSTATUS=" + (self.status or "serving")
+        if self.period:  # the unit's WatchdogSec again, after a restart that lengthened it
+            ready += f"\nWATCHDOG_USEC={int(self.period * 3e6)}"
+        self._notify(ready)
         log.info("systemd: READY=1 (watchdog every %s s)", self.period)
         while self.period and not self._stop.wait(self.period):
             if self.probe():
@@ -99,10 +107,17 @@ class ServiceNotifier:
             else:
                 log.warning("kiosk liveness probe failed: no watchdog ping this period")
 
-    def stop(self) -> None:
+    def stop(self, restarting: bool = False) -> None:
+        """STOPPING=1; or, when the kiosk re-executes itself (an update), RELOADING=1 with a longer
+        watchdog for the restart (restored at the next READY=1), so systemd neither takes the
+        restart for a stop nor kills the slow re-start as hung."""
         if self.enabled and not self._stop.is_set():
             self._stop.set()
-            self._notify("STOPPING=1")
+            if restarting:
+                self._notify(f"RELOADING=1\nSTATUS=restarting on a new release\n"
+                             f"WATCHDOG_USEC={int(RESTART_WATCHDOG_S * 1e6)}")
+            else:
+                self._notify("STOPPING=1")
         if self._thread is not None:
             self._thread.join(PROBE_TIMEOUT_S + 1)
 

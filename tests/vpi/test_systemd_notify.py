@@ -35,6 +35,27 @@ def test_no_systemd_no_thread():
     assert n.enabled is False and n._thread is None and n.sent == []
 
 
+def test_self_restart_is_a_reload_with_a_longer_watchdog():
+    class Rec:
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        def notify(self, state: str) -> None:
+            self.sent.append(state)
+
+    rec = Rec()
+    n = ServiceNotifier(lambda: True, lambda: True, env={"NOTIFY_SOCKET": "x", "WATCHDOG_USEC": "60000000"},
+                        notifier=rec)
+    n.start()
+    deadline = time.monotonic() + 10
+    while not rec.sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    n.stop(restarting=True)
+    assert rec.sent[0].startswith("READY=1") and "WATCHDOG_USEC=60000000" in rec.sent[0]
+    assert rec.sent[-1].startswith("RELOADING=1") and "WATCHDOG_USEC=600000000" in rec.sent[-1]
+    assert not any("STOPPING=1" in m for m in rec.sent)
+
+
 def _recv_all(sock: socket.socket, seconds: float) -> list[tuple[float, str]]:
     out, end = [], time.monotonic() + seconds
     while time.monotonic() < end:
