@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test lint schema venv bench clean audio models-check
+.PHONY: demo test lint schema venv bench clean audio models-check vpi
 
 $(STAMP): pyproject.toml
 	@scripts/system-packages.sh demo
@@ -37,3 +37,9 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
+
+## make vpi: the virtual Raspberry Pi (arm64 Debian image built once and cached, qemu TCG, needs root):
+## provision + flash + first boot + buttons + faults + signed code update; prints a verdict table
+vpi: venv
+	@scripts/system-packages.sh vpi
+	$(PY) -m hil.vpi.run $(VPI_ARGS)

@@ -483,6 +483,10 @@ class Kiosk:
             problem = f"the kiosk could not switch to the new config: {exc}"
         else:
             problem = self._components_problem()
+        from device.updates.slots import code_changed
+
+        if problem is None and code_changed(self.data_dir):  # new kiosk code runs only after a restart
+            self._update_restart.append("kiosk code")
         if problem:
             try:
                 self._apply_config(previous)

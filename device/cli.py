@@ -64,6 +64,9 @@ def _load(a: argparse.Namespace) -> tuple[KioskConfig, dict | None, str | None]:
             except Exception as exc:  # never unbootable because of update bookkeeping
                 problem = f"update recovery failed: {exc}"[:200]
                 print(problem, file=sys.stderr)
+            from device.updates.slots import exec_release_code
+
+            exec_release_code(data_dir, recovered)  # the active release's own kiosk code, if it has some
             release = release_dir(data_dir)
     cfg = load_config(a.config)  # the local file alone must always be valid
     if release is not None:
@@ -131,9 +134,14 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    from device.systemd import for_server
+
+    notifier = for_server(server, cfg.display.http_host, f"kiosk {cfg.device.id} serving")
+    notifier.start()  # READY=1 once serving, WATCHDOG=1 while /api/status answers (no-op outside systemd)
     try:
         server.run()  # returns after SIGTERM/SIGINT; then the retained offline status is published
     finally:
+        notifier.stop(restarting=restart.is_set())
         kiosk.shutdown()
     if restart.is_set():
         print("restarting the kiosk (an update to apply, or its database to check)", flush=True)
@@ -175,8 +183,8 @@ def cmd_selftest(a: argparse.Namespace) -> int:
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     try:
-        report = run_selftest(kiosk, auto=a.auto)
-        print(format_report(report))
+        report = run_selftest(kiosk, auto=a.auto, say=lambda line: print(line, flush=True))
+        print("— Kết quả / summary —\n" + format_report(report), flush=True)
         if not kiosk.publisher.wait_drained(10):
             print("warning: report not yet delivered to the broker (kept in the outbox)")
     finally:

@@ -138,8 +138,10 @@ class Printer:
         img.save(self.dir / f"{stem}.png")
         return path
 
-    def test_page(self) -> tuple[bool, str]:
-        t = TicketInfo("TEST", 1, 1, "SELFTEST", datetime.now().date().isoformat(), 0, datetime.now())
+    def test_page(self, issued_at: datetime | None = None) -> tuple[bool, str]:
+        """A test ticket stamped ``issued_at`` (the kiosk's local time, as real tickets are)."""
+        now = issued_at or datetime.now().astimezone()
+        t = TicketInfo("TEST", 1, 1, "SELFTEST", now.date().isoformat(), 0, now)
         path = self.print_ticket(t)
         if self.cfg.kind == "none":
             return False, "printer kind = none"

@@ -30,9 +30,12 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hil.verdict import Verdict
+
 
 class Broker:
-    def __init__(self, url: str, office: str, device: str) -> None:
+    def __init__(self, url: str, office: str, device: str, tls: dict[str, str] | None = None) -> None:
+        """``tls``: {"ca_certs", "certfile", "keyfile"} for an mqtts:// broker with client certificates."""
         from urllib.parse import urlparse
 
         u = urlparse(url)
@@ -45,7 +48,9 @@ class Broker:
         self.c.on_connect = lambda c, *a: c.subscribe(f"motcua/v1/{office}/{device}/#", qos=1)
         self.c.on_message = self._msg
         self.c.reconnect_delay_set(0.2, 2)
-        self.c.connect(u.hostname, u.port or 1883)
+        if tls:
+            self.c.tls_set(**tls)
+        self.c.connect(u.hostname, u.port or (8883 if tls else 1883))
         self.c.loop_start()
 
     def _msg(self, c: Any, u: Any, m: mqtt.MQTTMessage) -> None:
@@ -82,6 +87,12 @@ class Rig:
         r = self.http.post(f"{self.kiosk}/api/sim/press/{button}")
         r.raise_for_status()
         return r.json()
+
+    def reason(self, code: str) -> None:
+        if self.manual:
+            self.ask("Chạm một lý do trên màn hình / touch a reason on the display")
+        else:
+            self.http.post(f"{self.kiosk}/api/rating/reason/{code}").raise_for_status()
 
     def ask(self, text: str) -> None:
         if self.manual:
@@ -127,10 +138,7 @@ def scenario_reason(rig: Rig, b: Broker) -> str:
     n = len(b.events)
     for button in ("ticket", "next", "next", "rate_1"):
         rig.press(button)
-    if rig.manual:
-        rig.ask("Chạm một lý do trên màn hình / touch a reason on the display")
-    else:
-        rig.http.post(f"{rig.kiosk}/api/rating/reason/waited_too_long").raise_for_status()
+    rig.reason("waited_too_long")
     b.wait(
         lambda ev: any(e["type"] == "rating.submitted" and e["data"]["level"] == 1 for e in ev[n:]),
         90,
@@ -221,14 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         ("S4 power cut", lambda: scenario_power_cut(rig, b, restart)),
         ("S5 network cut", lambda: scenario_network_cut(rig, b, cut, heal)),
     ]
-    failed = 0
+    verdict = Verdict("HIL")
     try:
         for name, fn in scenarios:
-            try:
-                print(f"PASS  {name}: {fn()}", flush=True)
-            except Exception as exc:
-                failed += 1
-                print(f"FAIL  {name}: {exc}", flush=True)
+            verdict.run(name, fn)
     finally:
         b.close()
         if "kiosk" in procs:
@@ -237,8 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             procs["broker"].stop()
             shutil.rmtree(procs["broker"].workdir, ignore_errors=True)
             shutil.rmtree(work, ignore_errors=True)
-    print("HIL PASSED" if not failed else f"HIL FAILED ({failed} scenario(s))")
-    return 1 if failed else 0
+    print(verdict.table(), flush=True)
+    return 0 if verdict.passed else 1
 
 
 if __name__ == "__main__":

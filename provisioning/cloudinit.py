@@ -81,10 +81,11 @@ class FirstBoot:
             cmds.append(f"install -o {KIOSK_USER} -g {KIOSK_USER} -m {mode} {src}/{name} {dest}")
         cmds.append(f"shred -u {src}/device.key || rm -f {src}/device.key")
         if self.wheels:
-            cmds.append(f"python3 -m venv --system-site-packages {VENV}")
-            cmds.append(f"{VENV}/bin/pip install --no-index --find-links {src}/wheels "
-                        + " ".join(f"{src}/wheels/{w}" for w in self.wheels))
+            cmds.append(f"sh {src}/install-kiosk.sh " + " ".join(f"{src}/wheels/{w}" for w in self.wheels))
         cmds += [f"install -m 0644 {src}/motcua-kiosk.service /etc/systemd/system/motcua-kiosk.service",
+                 "install -d -m 0755 /etc/systemd/journald.conf.d",
+                 f"install -m 0644 {src}/journald-motcua.conf /etc/systemd/journald.conf.d/motcua.conf",
+                 "systemctl restart systemd-journald",
                  "timedatectl set-ntp true",
                  "systemctl daemon-reload",
                  "systemctl enable --now motcua-kiosk.service"]
@@ -107,21 +108,125 @@ class FirstBoot:
 
 
 def systemd_unit() -> str:
+    """The kiosk's unit: Type=notify with a watchdog (device/systemd.py), restarted forever, hardened.
+
+    The process may write only its data dir; it sees no home, no other /tmp, no kernel knobs; it can
+    gain no privilege and holds no capability. Devices: GPIO chips, cameras, the USB printer and
+    sound only. Not set, with reasons: MemoryDenyWriteExecute (libffi callbacks in cffi/ctypes need
+    W+X pages), PrivateUsers (would hide the gpio/video/lp/audio group memberships), ProcSubset=pid
+    (psutil reads /proc/stat and /proc/meminfo for the health report).
+    """
     return f"""[Unit]
 Description=MotCua Edge counter kiosk
+Documentation=https://github.com/motcua/motcua-edge/blob/main/docs/kiosk.md
 Wants=network-online.target time-sync.target
-After=network-online.target
+After=network-online.target time-sync.target
+# Never give up: a kiosk nobody can reach must keep trying to come back.
+StartLimitIntervalSec=0
 
 [Service]
+Type=notify
+NotifyAccess=main
 User={KIOSK_USER}
 Group={KIOSK_USER}
+WorkingDirectory={DATA_DIR}
+Environment=PYTHONUNBUFFERED=1
 ExecStart={VENV}/bin/motcua-kiosk run --config {CONFIG_DIR}/kiosk.toml --data-dir {DATA_DIR}
 Restart=always
-RestartSec=5
-NoNewPrivileges=true
-ProtectSystem=full
+RestartSec=3
+# READY=1 comes when the display is served; a first start on a busy SD card may be slow.
+TimeoutStartSec=300
+TimeoutStopSec=30
+# WATCHDOG=1 every 20 s while /api/status answers; 60 s of silence = killed (SIGABRT) and restarted.
+WatchdogSec=60
+UMask=0077
+
+NoNewPrivileges=yes
+ProtectSystem=strict
 ReadWritePaths={DATA_DIR}
+ProtectHome=yes
+PrivateTmp=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+RestrictSUIDSGID=yes
+RestrictRealtime=yes
+RestrictNamespaces=yes
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+LockPersonality=yes
+RemoveIPC=yes
+KeyringMode=private
+CapabilityBoundingSet=
+AmbientCapabilities=
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
+DevicePolicy=closed
+DeviceAllow=char-gpiochip rw
+DeviceAllow=char-video4linux rw
+DeviceAllow=char-usb rw
+DeviceAllow=char-usb_device rw
+DeviceAllow=char-alsa rw
 
 [Install]
 WantedBy=multi-user.target
 """
+
+
+def journald_conf() -> str:
+    """Journal limits: persistent but bounded, so logs survive a power cut and never fill the card."""
+    return """# MotCua Edge kiosk: journald limits (installed at first boot).
+[Journal]
+Storage=persistent
+Compress=yes
+SystemMaxUse=64M
+SystemKeepFree=512M
+SystemMaxFileSize=8M
+MaxRetentionSec=1month
+RuntimeMaxUse=32M
+RateLimitIntervalSec=30s
+RateLimitBurst=2000
+SyncIntervalSec=1m
+"""
+
+
+def install_script() -> str:
+    """First-boot kiosk install (root, from cloud-init): the kiosk wheels into /opt/motcua/venv.
+
+    Offline when the card or the image has every wheel: an image with ``/opt/motcua/deps`` (a venv
+    with the dependencies, built with the image) shares it through a ``.pth`` file, so only the kiosk
+    itself is installed; ``/opt/motcua/wheelhouse`` and the card's ``motcua/wheels`` are the only
+    sources then. Without them (a stock Raspberry Pi OS image) pip uses the network index.
+    """
+    return f"""#!/bin/sh
+# MotCua Edge: install the kiosk wheels given as arguments (run by cloud-init at first boot, as root).
+set -eu
+BASE=/opt/motcua
+VENV={VENV}
+links="--find-links {BOOT_MOUNT}/motcua/wheels"
+index=""
+if [ -d "$BASE/wheelhouse" ]; then
+  links="$links --find-links $BASE/wheelhouse"
+  index="--no-index"
+fi
+if [ -x "$BASE/deps/bin/python" ]; then
+  # No pip of its own (ensurepip takes minutes on a slow card): the image's deps venv, pip included,
+  # is visible through a .pth file and installs into this venv.
+  python3 -m venv --without-pip --system-site-packages "$VENV"
+  deps=$("$BASE/deps/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+  site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+  echo "$deps" > "$site/motcua-deps.pth"
+else
+  python3 -m venv --system-site-packages "$VENV"
+fi
+"$VENV/bin/python" -m pip install --disable-pip-version-check -q $index $links "$@"
+"$VENV/bin/motcua-kiosk" check-config --config {CONFIG_DIR}/kiosk.toml
+"""
+
+
+BUNDLE_FILES = {"motcua-kiosk.service": systemd_unit, "journald-motcua.conf": journald_conf,
+                "install-kiosk.sh": install_script}

@@ -4,7 +4,8 @@ Output folder::
 
     OUT/boot/             copy onto the SD card's boot partition (``flash --bundle OUT``)
       user-data network-config meta-data
-      motcua/kiosk.toml ca.crt device.crt device.key motcua-kiosk.service [wheels/*.whl]
+      motcua/kiosk.toml ca.crt device.crt device.key motcua-kiosk.service journald-motcua.conf
+      motcua/install-kiosk.sh [wheels/*.whl]
     OUT/label-<device>.png  print and stick on the kiosk
     OUT/summary.json
 """
@@ -24,7 +25,7 @@ import tomli_w
 
 from contract.topics import OFFICE_CODE_RE
 from provisioning.ca import CA, CAError
-from provisioning.cloudinit import FirstBoot, systemd_unit
+from provisioning.cloudinit import BUNDLE_FILES, FirstBoot
 from provisioning.label import make_label
 from provisioning.register import Outcome, register
 
@@ -169,7 +170,8 @@ def new_device(ca: CA, req: DeviceRequest, out: Path, say: Say = print) -> Devic
     fb = FirstBoot(hostname=issued.device_id, instance_id=f"motcua-{issued.device_id}-g{gen}",
                    wifi_ssid=req.wifi_ssid, wifi_psk=req.wifi_psk, ntp_servers=req.ntp,
                    ssh_keys=req.ssh_keys, wheels=[Path(w).name for w in req.wheels])
-    _write(m / "motcua-kiosk.service", systemd_unit())
+    for name, make in BUNDLE_FILES.items():
+        _write(m / name, make())
     _write(boot / "user-data", fb.user_data(), 0o600)
     _write(boot / "network-config", fb.network_config(), 0o600)
     _write(boot / "meta-data", fb.meta_data())

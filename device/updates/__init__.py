@@ -11,7 +11,7 @@ Entry point for the kiosk's command dispatcher (``apply_update`` command; import
                                    # the active one is the symlink data_dir/current
         trusted_keys=[pub32, ...], # raw 32-byte Ed25519 public keys of the operator's offline key(s)
         health_check=lambda: ...,  # after the switch: True / (ok, reason) when healthy on the new release
-        fetch=None,                # optional callable url -> bytes (default: httpx GET)
+        fetch=None,                # optional callable url -> bytes (default: urllib GET)
         office_code=None,          # optional: refuse bundles not targeted at this office
         cmd_id=None,               # optional: copied into the result (else args.get("cmd_id"))
         precheck=None,             # optional: staged_release_dir -> refusal message or None, run

@@ -1,4 +1,7 @@
-"""Apply a verified bundle to the inactive A/B slot, swap ``current`` atomically, roll back if unhealthy."""
+"""Apply a verified bundle to the inactive A/B slot, swap ``current`` atomically, roll back if unhealthy.
+
+Wheels in the bundle (``packages/*.whl``) are installed into the staged slot's own venv before the
+switch (slots.py); the kiosk then restarts onto that code on probation (restart trial)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from pathlib import Path
 
 from contract.payloads import UpdateResult
 from device.updates.bundle import BundleError, VerifiedBundle, verify_bundle
+from device.updates.slots import PACKAGES, CodeInstallError, install_release_code, take_handoff
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +126,25 @@ def _stage(data_dir: Path, slot: str, prev: str | None, bundle: VerifiedBundle) 
             fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())
+    code = _install_code(staging, bundle)
     meta = {"version": bundle.version, "bundle_id": bundle.bundle_id, "slot": slot, "previous": prev,
-            "files": [f["path"] for f in bundle.manifest["files"]]}
+            "files": [f["path"] for f in bundle.manifest["files"]], "code": code}
     (staging / "release.json").write_text(json.dumps(meta, indent=1))
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
     _fsync_dir(releases)
+
+
+def _install_code(staging: Path, bundle: VerifiedBundle) -> str | None:
+    """Wheels in this bundle's packages/ replace the previous release's and are installed into the
+    staged release's venv (slots.py); a bundle without wheels keeps the previous release's code."""
+    mine = {rel for rel in bundle.files if rel.startswith(f"{PACKAGES}/") and rel.endswith(".whl")}
+    if not mine:
+        return None
+    for old in (staging / PACKAGES).glob("*.whl"):
+        if f"{PACKAGES}/{old.name}" not in mine:
+            old.unlink()
+    return install_release_code(staging)
 
 
 def handle_apply_update(args: dict, *, data_dir: Path, trusted_keys: list[bytes],
@@ -185,6 +202,9 @@ def _apply_locked(data_dir: Path, bundle: VerifiedBundle, health_check: HealthCh
         _stage(data_dir, slot, prev, bundle)
     except OSError as exc:
         return _result(bid, version, "refused", f"could not write slot {slot}: {exc}", cmd_id)
+    except CodeInstallError as exc:
+        shutil.rmtree(data_dir / "releases" / f".{slot}.staging", ignore_errors=True)
+        return _result(bid, version, "refused", f"slot {slot}: {exc}", cmd_id)
     if precheck is not None:
         try:
             problem = precheck(data_dir / "releases" / slot)
@@ -216,6 +236,9 @@ def recover_interrupted(data_dir: Path) -> dict | None:
     cut during the health check, or a restart trial that did not confirm), swap back and return the
     ``update.result`` data to publish. A restart trial (:func:`begin_restart_trial`) is let through
     once: this start is the trial, to be confirmed with :func:`confirm_restart_trial`."""
+    handed_over, recovered = take_handoff()
+    if handed_over:  # this start was already judged by the process that re-executed into this code
+        return recovered
     data_dir = Path(data_dir)
     pending = data_dir / PENDING
     try:
@@ -276,17 +299,20 @@ def confirm_restart_trial(data_dir: Path) -> bool:
 
 
 def _http_fetch(url: str) -> bytes:
-    """GET with timeouts and the bundle size cap (the content is verified afterwards anyway)."""
-    import httpx
+    """GET with timeouts and the bundle size cap (the content is verified afterwards anyway).
+
+    Standard library only: the kiosk's install has no HTTP client package (httpx is a gateway and
+    test dependency; the virtual Pi found updates failing with "No module named 'httpx'")."""
+    import urllib.request
 
     from device.updates.bundle import MAX_BUNDLE_BYTES
 
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"bundle URL must be http(s): {url[:80]}")
     chunks: list[bytes] = []
     size = 0
-    with (httpx.Client(timeout=httpx.Timeout(30.0, read=120.0), follow_redirects=True) as client,
-          client.stream("GET", url) as resp):
-        resp.raise_for_status()
-        for chunk in resp.iter_bytes():
+    with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 - scheme checked above
+        while chunk := resp.read(1 << 20):
             size += len(chunk)
             if size > MAX_BUNDLE_BYTES:
                 raise ValueError(f"bundle larger than {MAX_BUNDLE_BYTES} bytes")

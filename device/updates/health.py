@@ -2,7 +2,8 @@
 
 * :func:`precheck_config`: before activation, in-process: the kiosk's own parser on
   (local config + the release's ``config/kiosk.toml`` overlay). Invalid = the bundle is refused.
-* :func:`check_release`: after ``current`` is switched: ``python -m device.cli check-config
+* :func:`check_release`: after ``current`` is switched, with the release's own interpreter when it
+  carries kiosk code (slots.py), else this one: ``python -m device.cli check-config
   --config <local> --release <dir>`` and, when the release carries ``models/``,
   ``python -m device.updates.modelcheck <models>`` for the release's ``models/`` and the effective
   ``[camera] models_dir`` (sha256 against that folder's manifest.json, ONNX load, one inference).
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from device.config import RELEASE_CONFIG, RELEASE_MODELS, ConfigError, load_config
+from device.updates.slots import release_python
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the ``device`` package
 CHECK_TIMEOUT_S = 180.0  # generous: a loaded Pi (or CI box) may take long to import onnxruntime
@@ -53,7 +55,9 @@ def check_release(local_config: str | Path, release: Path, timeout: float = CHEC
     Models checked: the release's ``models/`` (if it has one) and, with the camera enabled, the
     effective ``[camera] models_dir`` (what the vision pipeline will load)."""
     local_config, release = Path(local_config).absolute(), Path(release).absolute()  # the child's cwd differs
-    problem = _run([sys.executable, "-m", "device.cli", "check-config", "--config", str(local_config),
+    code = release_python(release)  # a release with kiosk code is checked by that code, not this one
+    py = [str(code), "-P"] if code else [sys.executable]  # -P: not the cwd's device/ package
+    problem = _run([*py, "-m", "device.cli", "check-config", "--config", str(local_config),
                     "--release", str(release)], "config check", timeout)
     if problem:
         return problem
@@ -65,7 +69,7 @@ def check_release(local_config: str | Path, release: Path, timeout: float = CHEC
     if cfg.vision is not None and Path(cfg.vision.models_dir) not in dirs:
         dirs.append(Path(cfg.vision.models_dir))
     for models in dirs:
-        cmd = [sys.executable, "-m", "device.updates.modelcheck", str(models)]
+        cmd = [*py, "-m", "device.updates.modelcheck", str(models)]
         problem = _run(cmd, "model check", timeout)
         if problem:
             return problem

@@ -13,4 +13,5 @@ def test_hil_local_passes():
         [sys.executable, "-m", "hil.run", "--local"], cwd=REPO, capture_output=True, text=True, timeout=400
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.count("PASS ") == 5 and "HIL PASSED" in r.stdout
+    table = r.stdout.split("== HIL ==")[1]  # hil.verdict's table: one row per scenario
+    assert table.count(" PASS ") == 5 and "HIL PASSED" in table

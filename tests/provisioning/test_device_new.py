@@ -69,6 +69,8 @@ def test_device_new_registers_and_writes_a_valid_bundle(gateway, tmp_path: Path,
     assert yaml.safe_load((boot / "meta-data").read_text())["instance-id"] == "motcua-k-03390-02-g1"
     unit = (boot / "motcua" / "motcua-kiosk.service").read_text()
     assert "ExecStart=/opt/motcua/venv/bin/motcua-kiosk run --config /etc/motcua/kiosk.toml" in unit
+    assert "Type=notify" in unit and "WatchdogSec=" in unit
+    assert all((boot / "motcua" / f).is_file() for f in ("journald-motcua.conf", "install-kiosk.sh"))
 
     label = np.array(Image.open(out / "label-k-03390-02.png").convert("L"))
     decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(label)
