@@ -27,7 +27,11 @@ def test_display_follows_presses_and_takes_reason_by_touch(tmp_path, mosquitto):
 
     w = Watcher(mosquitto.port)
     k = KioskProc(
-        write_config(tmp_path / "k.toml", device_id="kiosk-disp"), mosquitto.url, tmp_path / "d"
+        # prompts kept open longer than the defaults (60 s, reason 20 s): on a loaded machine the browser's
+        # polling must not race the reason prompt's timeout
+        write_config(tmp_path / "k.toml", device_id="kiosk-disp",
+                     rating={"prompt_timeout_s": 300.0, "reason_timeout_s": 120.0}),
+        mosquitto.url, tmp_path / "d",
     ).start()
     requests: list[str] = []
     try:
@@ -49,7 +53,8 @@ def test_display_follows_presses_and_takes_reason_by_touch(tmp_path, mosquitto):
             expect(page.locator("#rating")).to_contain_text(
                 "Mời quý khách đánh giá lượt phục vụ số 0001", timeout=60_000
             )
-            k.press("rate_1")
+            pressed = k.press("rate_1")
+            assert pressed["status"] == 200 and pressed.get("ok"), pressed  # not refused (pace, no prompt)
             button = page.get_by_role("button", name="Chờ quá lâu")
             expect(button).to_be_visible(timeout=60_000)
             button.click()
