@@ -1,7 +1,7 @@
 """No folder of one machine in the repository: paths are relative to the checkout, or options.
 
-Before, ``/work/buildenv`` (a venv on one developer machine) and ``/work/shared/...`` were written in
-bench/vision/run.py, docs/models.md, models/*.py and the demo registry.
+Before, a build venv and the shared data folder of one developer machine were written as absolute
+paths in bench/vision/run.py, docs/models.md, models/*.py and the demo registry.
 """
 
 from __future__ import annotations
