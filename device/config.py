@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from contract.config_errors import ConfigError, from_validation
 from device.config_sections import (
     DEFAULT_LABELS,
     DEFAULT_REASONS,
@@ -59,50 +60,6 @@ __all__ = [
 EXTRA_SECTIONS: dict[str, type[Section]] = {}
 
 
-class ConfigError(ValueError):
-    """A configuration problem; ``str()`` is the message to print."""
-
-    def __init__(self, section: str, key: str, problem: str) -> None:
-        where = f"[{section}] {key}" if key else f"[{section}]"
-        super().__init__(f"config error: {where}: {problem}")
-        self.section, self.key, self.problem = section, key, problem
-
-
-# --------------------------------------------------------------------------- errors and checks
-
-
-def _bounds(model: type[BaseModel], key: str) -> tuple[Any, Any]:
-    info = model.model_fields.get(key)
-    lo = hi = None
-    for m in info.metadata if info else ():
-        lo = getattr(m, "ge", lo)
-        hi = getattr(m, "le", hi)
-    return lo, hi
-
-
-def _problem(err: dict[str, Any], model: type[BaseModel], key: str) -> str:
-    """One pydantic error as today's wording ("must be an integer, got '30'")."""
-    kind, got, ctx = err["type"], err.get("input"), err.get("ctx", {})
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "extra_forbidden":
-        return "unknown key (misspelt?)"
-    if kind in ("greater_than_equal", "less_than_equal"):
-        lo, hi = _bounds(model, key)
-        return f"must be between {lo} and {hi}, got {got}"
-    if kind == "finite_number":
-        return f"must be a finite number, got {got}"
-    if kind in ("string_too_long", "too_long"):
-        return f"at most {ctx.get('max_length')} characters (what the wire contract carries), got {len(got)}"
-    if kind == "literal_error":
-        return f"must be {ctx.get('expected', '').replace(chr(39), '')}, got {got!r}"
-    names = {"int_type": "an integer", "float_type": "a number", "string_type": "a string",
-             "bool_type": "true or false", "dict_type": "a table", "list_type": "a list"}
-    if kind in names:
-        return f"must be {names[kind]}, got {got!r}"
-    return str(err["msg"]).removeprefix("Value error, ")
-
-
 def validate_section(name: str, model: type[BaseModel], table: Any, **extra: Any) -> Any:
     """``[name]`` validated by ``model``; a pydantic error becomes ConfigError naming the key."""
     if not isinstance(table, dict):
@@ -110,15 +67,11 @@ def validate_section(name: str, model: type[BaseModel], table: Any, **extra: Any
     try:
         return model.model_validate({**table, **extra})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = [str(p) for p in err["loc"]]
-        if len(loc) >= 2 and loc[0] == "pins":  # a nested pin table: [buttons.pins] next, [leds] ticket
-            problem = _problem(err, model, "pins")
-            if err["type"] in ("greater_than_equal", "less_than_equal"):
-                problem = f"must be between 0 and 53, got {err.get('input')}"
-            raise ConfigError(f"{name}.pins" if name == "buttons" else name, loc[1], problem) from None
-        key = ".".join(loc)
-        raise ConfigError(name, key, _problem(err, model, loc[0] if loc else "")) from None
+        err = from_validation(exc, name, model)
+        if err.key.startswith("pins."):  # a nested pin table: [buttons.pins] next, [leds] ticket
+            where = f"{name}.pins" if name == "buttons" else name
+            raise ConfigError(where, err.key.removeprefix("pins."), err.problem) from None
+        raise err from None
 
 
 def _check_file(section: str, key: str, value: str | None, base: Path | None) -> str | None:
@@ -183,7 +136,7 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
         extra={name: validate_section(name, m, data.get(name, {})) for name, m in EXTRA_SECTIONS.items()},
     )
     if cfg.camera_enabled:
-        cfg = cfg.model_copy(update={"vision": _vision_config(camera)})
+        cfg = cfg.model_copy(update={"vision": VisionConfig.from_table(camera)})
     if updates:
         _check_updates(updates)
     return cfg
@@ -268,17 +221,6 @@ def _printer(table: Any) -> PrinterConfig:
     if p.kind == "serial" and not isinstance(params.get("devfile"), str):
         raise ConfigError("printer", "devfile", 'required string for kind = "serial" (e.g. /dev/ttyUSB0)')
     return p
-
-
-def _vision_config(table: dict[str, Any]) -> VisionConfig:
-    try:
-        return VisionConfig.from_table(table)
-    except (ValueError, TypeError, KeyError) as exc:
-        msg = str(exc).removeprefix("config error:").strip()
-        err = ConfigError("camera", "", msg)
-        if msg.startswith("[camera]"):
-            err.args = (f"config error: {msg}",)
-        raise err from None
 
 
 def _check_updates(table: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contract.topics import DEVICE_ID_RE, OFFICE_CODE_RE
+from device.vision.config import VisionConfig
 
 DEFAULT_LABELS = {
     3: ["Không hài lòng", "Hài lòng", "Rất hài lòng"],
@@ -208,7 +209,7 @@ class KioskConfig(BaseModel):
     commands: CommandsConfig
     camera: dict[str, Any]
     updates: dict[str, Any]
-    vision: Any = None  # device.vision.config.VisionConfig when [camera] enabled = true
+    vision: VisionConfig | None = None  # the [camera] table validated, when [camera] enabled = true
     source_sha256: str = "0" * 64
     path: str | None = None
     release: str | None = None  # the update release (data_dir/releases/<slot>) whose overlay is in effect
