@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
-from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contract.mqtt_url import KIOSK_SCHEMES, parse_broker_url
 from contract.topics import DEVICE_ID_RE, OFFICE_CODE_RE
 from device.vision.config import VisionConfig
 
@@ -103,16 +103,15 @@ class BrokerConfig(Section):
 
     @property
     def host(self) -> str:
-        return urlparse(self.url).hostname or "127.0.0.1"
+        return parse_broker_url(self.url, KIOSK_SCHEMES).host
 
     @property
     def port(self) -> int:
-        u = urlparse(self.url)
-        return u.port or (8883 if u.scheme == "mqtts" else 1883)
+        return parse_broker_url(self.url, KIOSK_SCHEMES).port
 
     @property
     def tls(self) -> bool:
-        return urlparse(self.url).scheme == "mqtts"
+        return parse_broker_url(self.url, KIOSK_SCHEMES).tls
 
 
 class QueueConfig(Section):
@@ -221,11 +220,6 @@ class KioskConfig(BaseModel):
 
 
 def check_broker_url(url: str) -> str:
-    u = urlparse(url)
-    if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
-        raise ValueError(f"must look like mqtt://host:port or mqtts://host:port, got {url!r}")
-    try:
-        _ = u.port
-    except ValueError:
-        raise ValueError(f"bad port in {url!r}") from None
+    """``url`` when it is a kiosk broker URL (contract/mqtt_url.py), else ValueError saying why."""
+    parse_broker_url(url, KIOSK_SCHEMES)
     return url

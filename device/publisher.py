@@ -23,6 +23,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from contract.mqtt_url import configure_client
 from contract.topics import cmd_filter, events_topic, health_topic, status_topic
 from device.config import BrokerConfig
 from device.events import EventBuilder
@@ -110,15 +111,9 @@ class Publisher:
             clean_session=False,
             protocol=mqtt.MQTTv311,
         )
-        if self.broker.username:
-            c.username_pw_set(self.broker.username, self.broker.password)
-        if self.broker.tls:
-            c.tls_set(
-                ca_certs=self.broker.ca_file,
-                certfile=self.broker.cert_file,
-                keyfile=self.broker.key_file,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        b = self.broker
+        configure_client(c, b.url, username=b.username, password=b.password, ca_file=b.ca_file,
+                         cert_file=b.cert_file, key_file=b.key_file)
         c.will_set(self.status_topic, self.builder.status("offline", "connection_lost"), qos=1, retain=True)
         c.max_inflight_messages_set(self.max_inflight)
         c.on_connect = self._on_connect

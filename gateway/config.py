@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contract.config_errors import ConfigError, from_validation
+from contract.mqtt_url import parse_broker_url
 
 REGISTRY_DEFAULT = Path(__file__).resolve().parent / "registry" / "lai_chau_2025.toml"
 EXAMPLE_CONFIG = Path(__file__).resolve().parent / "gateway.example.toml"
@@ -201,10 +202,10 @@ class Settings(BaseModel):
     def validate(self) -> None:  # type: ignore[override]  # (pydantic's classmethod is deprecated)
         """Checks across fields and on the file system (after any command-line override)."""
         if self.broker.url:
-            u = urlparse(self.broker.url)
-            if u.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not u.hostname:
-                raise ConfigError("broker", "url", f"expected mqtt://host:port or mqtts://host:port, got "
-                                                   f"{self.broker.url!r}")
+            try:
+                parse_broker_url(self.broker.url)
+            except ValueError as exc:
+                raise ConfigError("broker", "url", str(exc)) from None
         for key in ("ca_file", "cert_file", "key_file"):
             val = getattr(self.broker, key)
             if val and not Path(val).is_file():

@@ -29,8 +29,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
+from contract.bundle import BundleError, verify_bundle
 from contract.payloads import CommandName
-from device.updates.bundle import BundleError, verify_bundle
 from gateway.auth import require_role
 from gateway.commands import issue_command
 

@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from device.updates.bundle import BundleError
+    from contract.bundle import BundleError
     from provisioning.ca import CAError
     from provisioning.flash import FlashError
 
