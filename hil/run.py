@@ -196,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     procs: dict[str, Any] = {}
     work = Path(".")
     if a.local:
-        from tests.device.kiosk_proc import KioskProc, write_config
-        from tests.support.mosquitto import Mosquitto
+        from hil.harness.kiosk_proc import KioskProc, write_config
+        from hil.harness.mosquitto import Mosquitto
 
         work = Path(tempfile.mkdtemp(prefix="hil-"))
         procs["broker"] = Mosquitto().start()

@@ -8,9 +8,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from hil.harness.wait import wait_for
 from provisioning.ca import open_ca
 from provisioning.cli import main
 from provisioning.mosquitto_conf import write_broker_config
@@ -22,13 +22,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _wait(cond, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.2)
-    return None
+    """``cond``'s value once truthy, or None after ``timeout`` (the caller then shows the logs)."""
+    try:
+        return wait_for(cond, timeout, interval=0.2)
+    except AssertionError:
+        return None
 
 
 def test_provisioned_kiosk_receives_and_reports_a_signed_update(world_dir: Path, tmp_path: Path) -> None:
