@@ -23,6 +23,18 @@ from hil.harness.mosquitto import free_port
 from hil.harness.wait import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def stop_process(proc: subprocess.Popen | None, timeout: float = 30) -> int | None:
+    """SIGTERM (a clean stop, as systemd does), SIGKILL after ``timeout``; the exit code."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode if proc is not None else None
 EXAMPLE = REPO / "device" / "kiosk.example.toml"
 
 
@@ -99,14 +111,7 @@ class KioskProc:
             self.proc.wait(30)
 
     def terminate(self, timeout: float = 30) -> int | None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode if self.proc else None
+        return stop_process(self.proc, timeout)
 
 
 class Watcher:

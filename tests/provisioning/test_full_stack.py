@@ -5,11 +5,11 @@ uploads a signed bundle and rolls it out by office; the kiosk applies it and the
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from hil.harness.kiosk_proc import stop_process
 from hil.harness.wait import wait_for
 from provisioning.ca import open_ca
 from provisioning.cli import main
@@ -88,13 +88,7 @@ def test_provisioned_kiosk_receives_and_reports_a_signed_update(world_dir: Path,
         assert got["outcome"] == "applied" and got["status"] == "ok", got
         assert (data_dir / "current/config/office.toml").read_text().endswith("Bình Lư\"\n")
     finally:
-        if kiosk is not None:
-            kiosk.send_signal(signal.SIGTERM)
-            try:
-                kiosk.wait(30)
-            except subprocess.TimeoutExpired:
-                kiosk.kill()
-                kiosk.wait()
+        stop_process(kiosk)
         if gw is not None:
             gw.stop()
         broker.stop()
