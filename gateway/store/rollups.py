@@ -22,7 +22,7 @@ columns leave out visits flagged as implausible and not cleared, ``rf*`` count f
 from __future__ import annotations
 
 import json
-from bisect import bisect_right
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -38,8 +38,9 @@ OfficeDay = tuple[str, str]  # office code, service day (ISO)
 
 
 def bucket(seconds: float) -> int:
-    """Histogram bucket of a wait or service time (schema.HIST_EDGES_S; negative → first)."""
-    return max(0, bisect_right(s.HIST_EDGES_S, seconds) - 1)
+    """Histogram bucket of a wait or service time: bucket i holds (edge i, edge i+1], bucket 0 also 0
+    (so "above the target" is exact at a bucket edge: waits > 1200 s start a bucket)."""
+    return max(0, bisect_left(s.HIST_EDGES_S, seconds) - 1)
 
 
 def touched(events: Iterable[Event], tz: ZoneInfo) -> set[OfficeDay]:
@@ -238,8 +239,8 @@ def hist_share_over(hist: list[int], target_s: float) -> float | None:
     for i, k in enumerate(hist):
         lo = edges[i]
         hi = edges[i + 1] if i + 1 < len(edges) else float("inf")
-        if lo >= target_s:
+        if lo >= target_s:  # bucket i holds (lo, hi]: all above the target
             over += k
-        elif hi > target_s and hi != float("inf"):
-            over += k * (hi - target_s) / (hi - lo)
+        elif hi > target_s:
+            over += k if hi == float("inf") else k * (hi - target_s) / (hi - lo)
     return over / n

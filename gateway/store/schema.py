@@ -266,11 +266,11 @@ audit_log = Table(
 # office's day is recomputed from its derived rows whenever anything of it changes, so a rollup row
 # always equals a recomputation from ``visits``/``ratings``/``sentiment_windows`` (docs/gateway.md#rollups).
 
-# Wait and service-time histogram: 1-minute buckets up to 60 min, then 60-90, 90-120, 120-180,
-# 180-240 min and one open bucket beyond. A p90 read from it is the bucket's midpoint: within 30 s
-# of the exact nearest-rank p90 below 60 minutes (the bucket's half width above).
+# Wait and service-time histogram: 1-minute buckets (lower edge excluded) up to 60 min, then 60-90,
+# 90-120, 120-180, 180-240 min and one open bucket beyond. A p90 read from it is the bucket's
+# midpoint: within 30 s of the exact nearest-rank p90 below 60 minutes (half the bucket's width above).
 HIST_EDGES_S: tuple[float, ...] = (*(60.0 * m for m in range(61)), 5400.0, 7200.0, 10800.0, 14400.0)
-HIST_BUCKETS = len(HIST_EDGES_S)  # bucket i = [edge i, edge i+1); the last is open
+HIST_BUCKETS = len(HIST_EDGES_S)  # bucket i = (edge i, edge i+1]; the last is open
 RATING_LEVELS = range(1, 6)
 EXPRESSION_COLUMNS = EXPRESSION_CLASSES  # the wire contract's classes, one column each
 
