@@ -100,19 +100,17 @@ class PeriodService:
     def period(self, scope: str, code: str, offices: list[str], start: date, end: date, by: By,
                staff: bool) -> dict[str, Any]:
         q = self._read(offices, start.isoformat(), end.isoformat(), staff)
+        spans = buckets(start, end, by)
+        acc: dict[date, tuple[dict[str, Any], dict[str, Any], dict[str, int]]] = {
+            first: ({}, {}, defaultdict(int)) for first, _last in spans}
+        for rows, slot, cols in ((q["days"], 0, DAY_SUMS), (q["sents"], 1, SENTIMENT_SUMS)):
+            for day, row in rows.items():
+                _add(acc[self._bucket(date.fromisoformat(day), start, by)][slot], row, cols)
+        for r in q["why"]:
+            acc[self._bucket(date.fromisoformat(r["service_day"]), start, by)][2][r["reason"]] += r["n"]
         series, total_d, total_s, total_r = [], {}, {}, defaultdict(int)
-        for first, last in buckets(start, end, by):
-            d_acc: dict[str, Any] = {}
-            s_acc: dict[str, Any] = {}
-            r_acc: dict[str, int] = defaultdict(int)
-            day = first
-            while day <= last:
-                _add(d_acc, q["days"].get(day.isoformat()), DAY_SUMS)
-                _add(s_acc, q["sents"].get(day.isoformat()), SENTIMENT_SUMS)
-                day += timedelta(days=1)
-            for r in q["why"]:
-                if first.isoformat() <= r["service_day"] <= last.isoformat():
-                    r_acc[r["reason"]] += r["n"]
+        for first, last in spans:
+            d_acc, s_acc, r_acc = acc[first]
             series.append({"start": first, "end": last, **self._fig(d_acc, s_acc, r_acc)})
             _add(total_d, d_acc, DAY_SUMS)
             _add(total_s, s_acc, SENTIMENT_SUMS)
@@ -137,6 +135,11 @@ class PeriodService:
                        "staff_figures": staff},
         }
 
+    @staticmethod
+    def _bucket(day: date, start: date, by: By) -> date:
+        """The first day of ``day``'s bucket as :func:`buckets` clips it to the range."""
+        return max(start, bucket_start(day, by))
+
     def _read(self, offices: list[str], f: str, t: str, staff: bool) -> dict[str, Any]:
         """The seven small aggregations a period needs (officers only when ``staff``)."""
         ck, d = ["office_code", "counter"], ["service_day"]
@@ -153,7 +156,7 @@ class PeriodService:
                 "c_sent": by_key(sums(conn, s.rollup_sentiment, ck, offices, f, t), *ck),
                 "c_why": sums(conn, s.rollup_reasons, [*ck, "reason"], offices, f, t),
                 "officers": sums(conn, s.rollup_day, ["officer_id"], offices, f, t,
-                                 s.rollup_day.c.officer_id != "") if staff else [],
+                                 named_officers_only=True) if staff else [],
             }
 
     def officers(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Any]:
