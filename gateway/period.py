@@ -34,25 +34,33 @@ def _div(a: float, b: float) -> float | None:
     return a / b if b else None
 
 
+WH = [f"wh{i}" for i in range(s.HIST_BUCKETS)]
+SH = [f"sh{i}" for i in range(s.HIST_BUCKETS)]
+NAMED = ["visits", "served", "no_shows", "waiting", "wait_sum", "wait_n", "service_sum", "service_n",
+         "flagged_visits", *(f"r{i}" for i in LEVELS), *(f"rf{i}" for i in LEVELS)]
+
+
 def _flagged(g: dict[str, Any]) -> dict[str, int]:
     return {"visits": g["flagged_visits"], "ratings": sum(g[f"rf{i}"] for i in LEVELS)}
 
 
 def figures(d: dict[str, Any], sent: dict[str, Any], reasons: dict[str, int], target_s: float,
             confidence: float) -> dict[str, Any]:
-    """The Figures model from summed rollup_day (``d``) and rollup_sentiment (``sent``) columns."""
-    g = {c: d.get(c) or 0 for c in DAY_SUMS}
-    sv = {c: sent.get(c) or 0 for c in SENTIMENT_SUMS}
-    n = sum(g[f"r{i}"] for i in LEVELS)
+    """The Figures model from summed rollup_day (``d``) and rollup_sentiment (``sent``) columns
+    (a missing or NULL column counts 0). Called once per CSV row: kept lean."""
+    get = d.get
+    g = {c: get(c) or 0 for c in NAMED}
+    sv = {c: sent.get(c) or 0 for c in SENTIMENT_SUMS} if sent else dict.fromkeys(SENTIMENT_SUMS, 0)
+    n = g["r1"] + g["r2"] + g["r3"] + g["r4"] + g["r5"]
     low = g["r1"]
-    ci = wilson(n - low, n, confidence)
-    wh = [g[f"wh{i}"] for i in range(s.HIST_BUCKETS)]
-    sh = [g[f"sh{i}"] for i in range(s.HIST_BUCKETS)]
+    ci = wilson(n - low, n, confidence) if n else None
+    wh = [get(c) or 0 for c in WH]
     return {
         "visits": g["visits"], "served": g["served"], "no_show": g["no_shows"], "waiting": g["waiting"],
         "wait_avg_s": _div(g["wait_sum"], g["wait_n"]), "wait_p90_s": hist_p90(wh),
         "over_target_share": hist_share_over(wh, target_s),
-        "service_avg_s": _div(g["service_sum"], g["service_n"]), "service_p90_s": hist_p90(sh),
+        "service_avg_s": _div(g["service_sum"], g["service_n"]),
+        "service_p90_s": hist_p90([get(c) or 0 for c in SH]),
         "n_ratings": n, "ratings": {str(i): g[f"r{i}"] for i in LEVELS if g[f"r{i}"]},
         "not_satisfied": low, "satisfaction": _div(n - low, n),
         "satisfaction_low": ci[0] if ci else None, "satisfaction_high": ci[1] if ci else None,

@@ -55,5 +55,7 @@ def stream_sums(engine: Any, table: Any, keys: list[str], offices: list[str] | N
     if offices is not None:
         params["offices"] = offices
     with engine.connect() as conn:
-        for r in conn.execution_options(stream_results=True, yield_per=500).execute(q, params):
-            yield dict(r._mapping)
+        result = conn.execution_options(stream_results=True, yield_per=500).execute(q, params)
+        keys = list(result.keys())
+        for r in result:
+            yield dict(zip(keys, r, strict=True))
