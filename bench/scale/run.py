@@ -178,9 +178,9 @@ def print_table(results: dict[str, dict]) -> None:
     print("| gateway peak RSS | " + " | ".join(f"{results[c]['rss'] / 2**20:,.0f} MB" for c in cols) + " |")
     for c in cols:
         i = results[c]["info"]
+        how = f"in {i['fill_s']:,.0f} s" if i.get("fill_s") else f"({i.get('partial', '')})"
         print(f"{c}: {i['visits']:,} visits, {i['events']:,} events, {i['offices']} offices, "
-              f"{i['days']} working days {i['first']}..{i['last']}, "
-              f"filled through the writer in {i['fill_s']:,.0f} s")
+              f"{i['days']} working days {i['first']}..{i['last']}, filled through the writer {how}")
     (ROOT / "last-run.txt").write_text(repr(results))
 
 
