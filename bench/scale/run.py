@@ -5,8 +5,9 @@
 Fills once (bench/scale/fill.py: >= 1 M visits over 38 offices through the real writer; cached under
 build/bench-scale/), then starts the real gateway (``gateway.cli run``, its own process, against a
 Mosquitto started here) on that database and times over HTTP every period endpoint for a week, a
-month, a quarter and a year ending 2026-11-30 (median of ``--calls`` calls; the year CSV read whole),
-sampling the gateway process's RSS (psutil, every 50 ms) throughout. ``--before-repo`` names a
+month, a quarter and a year ending 2026-11-30 (median wall time of ``--calls`` calls, and the mean
+CPU time the gateway process spent per call; the year CSV read whole), sampling the gateway
+process's RSS (psutil, every 50 ms) throughout. ``--before-repo`` names a
 checkout of the code before the rollups (main): the same database is then read by that code's
 gateway too (its endpoints: units/{code}/kpis and kpis.csv), for the "before" column.
 """
@@ -97,15 +98,17 @@ token_sha256 = "{sha256_hex(TOKEN)}"
             self.proc.kill()
             self.proc.wait()
 
-    def time(self, path: str, params: dict, calls: int) -> float:
-        """Median wall time of ``calls`` GETs (ms), body read whole."""
-        took = []
+    def time(self, path: str, params: dict, calls: int) -> tuple[float, float]:
+        """(median wall ms, mean gateway CPU ms) of ``calls`` GETs, body read whole. The CPU time the
+        gateway process spent is the figure a busy shared machine does not inflate."""
+        took, p = [], psutil.Process(self.proc.pid)
+        cpu0 = sum(p.cpu_times()[:2])
         for _ in range(calls):
             t0 = time.perf_counter()
             r = self.client.get(path, params=params)
             r.raise_for_status()
             took.append((time.perf_counter() - t0) * 1000)
-        return statistics.median(took)
+        return statistics.median(took), (sum(p.cpu_times()[:2]) - cpu0) * 1000 / calls
 
 
 def endpoints(after: bool) -> list[tuple[str, str, dict]]:
@@ -128,8 +131,8 @@ def measure(repo: Path, db_url: str, broker: str, after: bool, calls: int) -> tu
         for name, path, params in endpoints(after):
             slow = not after and "year" in name
             out[name] = gw.time(path, params, 1 if slow else calls)
-            print(f"    {name}: {out[name]:,.0f} ms (peak RSS so far {gw.peak_rss / 2**20:,.0f} MB)",
-                  flush=True)
+            print(f"    {name}: {out[name][0]:,.0f} ms, gateway CPU {out[name][1]:,.0f} ms "
+                  f"(peak RSS so far {gw.peak_rss / 2**20:,.0f} MB)", flush=True)
         return out, gw.peak_rss
 
 
@@ -164,6 +167,7 @@ def main() -> None:
                     pg.stop()
     finally:
         broker.stop()
+    print(f"load average at the end: {os.getloadavg()}")
     print_table(results)
 
 
@@ -173,7 +177,8 @@ def print_table(results: dict[str, dict]) -> None:
     print("\n| endpoint | " + " | ".join(cols) + " |")
     print("| --- |" + " --- |" * len(cols))
     for n in names:
-        cells = [f"{results[c]['ms'][n]:,.0f} ms" if n in results[c]["ms"] else "n/a" for c in cols]
+        cells = [f"{results[c]['ms'][n][0]:,.0f} ms (CPU {results[c]['ms'][n][1]:,.0f})"
+                 if n in results[c]["ms"] else "n/a" for c in cols]
         print(f"| {n} | " + " | ".join(cells) + " |")
     print("| gateway peak RSS | " + " | ".join(f"{results[c]['rss'] / 2**20:,.0f} MB" for c in cols) + " |")
     for c in cols:
