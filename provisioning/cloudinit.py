@@ -19,6 +19,7 @@ KIOSK_USER = "motcua"
 CONFIG_DIR = "/etc/motcua"
 DATA_DIR = "/var/lib/motcua"
 VENV = "/opt/motcua/venv"
+DISPLAY_URL = "http://127.0.0.1:8101/"  # the kiosk's [display] default host and port
 DEFAULT_NTP = ["0.vn.pool.ntp.org", "1.asia.pool.ntp.org", "2.asia.pool.ntp.org"]
 # Files from the bundle's motcua/ folder: (name, destination, mode, secret)
 INSTALLED = [
@@ -58,7 +59,7 @@ class FirstBoot:
             "  - default",
             f"  - name: {q(KIOSK_USER)}",
             '    gecos: "MotCua Edge kiosk"',
-            "    groups: [gpio, video, audio, lp, dialout, render]",
+            "    groups: [gpio, video, audio, lp, dialout, render, input]",
             '    shell: "/bin/bash"',
             "    lock_passwd: true",
         ]
@@ -88,7 +89,10 @@ class FirstBoot:
                  "systemctl restart systemd-journald",
                  "timedatectl set-ntp true",
                  "systemctl daemon-reload",
-                 "systemctl enable --now motcua-kiosk.service"]
+                 "systemctl enable --now motcua-kiosk.service",
+                 f"install -m 0644 {src}/motcua-display.service /etc/systemd/system/motcua-display.service",
+                 "systemctl daemon-reload",
+                 "systemctl enable --now motcua-display.service"]
         lines.append("runcmd:")
         lines += [f"  - [sh, -c, {q(c)}]" for c in cmds]
         return "\n".join(lines) + "\n"
@@ -228,5 +232,44 @@ fi
 """
 
 
+def display_unit(url: str = DISPLAY_URL) -> str:
+    """The counter display: Chromium in kiosk mode inside ``cage`` (a Wayland kiosk compositor) on
+    tty1, as the ``motcua`` user, no X server and no desktop. Started after the kiosk is READY (its
+    display page is served), restarted if Chromium or cage exits. The conditions skip it on an image
+    without the display stack (``apt install cage chromium``), such as the virtual Pi's test image.
+    """
+    return f"""[Unit]
+Description=MotCua Edge counter display (Chromium kiosk mode in cage, tty1)
+Documentation=https://github.com/motcua/motcua-edge/blob/main/docs/kiosk.md
+After=motcua-kiosk.service systemd-user-sessions.service getty@tty1.service
+Wants=motcua-kiosk.service
+Conflicts=getty@tty1.service
+ConditionPathExists=/usr/bin/cage
+ConditionPathExists=/usr/bin/chromium
+
+[Service]
+User={KIOSK_USER}
+PAMName=login
+TTYPath=/dev/tty1
+TTYReset=yes
+TTYVHangup=yes
+TTYVTDisallocate=yes
+StandardInput=tty-fail
+StandardOutput=journal
+StandardError=journal
+UtmpIdentifier=tty1
+UtmpMode=user
+Environment=XDG_SESSION_TYPE=wayland
+ExecStart=/usr/bin/cage -d -- /usr/bin/chromium --kiosk --ozone-platform=wayland --noerrdialogs \\
+  --disable-infobars --no-first-run --disable-session-crashed-bubble --disable-features=Translate \\
+  --password-store=basic --incognito {url}
+Restart=always
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
 BUNDLE_FILES = {"motcua-kiosk.service": systemd_unit, "journald-motcua.conf": journald_conf,
-                "install-kiosk.sh": install_script}
+                "install-kiosk.sh": install_script, "motcua-display.service": display_unit}

@@ -42,7 +42,7 @@ MIRRORS = ["deb http://deb.debian.org/debian bookworm main",
 PACKAGES = [
     "systemd", "systemd-sysv", "udev", "dbus", "systemd-timesyncd", "linux-image-arm64", "kmod",
     "cloud-init", "locales", "ifupdown", "isc-dhcp-client", "iproute2", "e2fsprogs", "dosfstools",
-    "python3", "python3-venv", "python3-pip", "ca-certificates", "tzdata", "procps", "coreutils",
+    "python3", "python3-venv", "ca-certificates", "tzdata", "procps", "coreutils",
     "fonts-dejavu-core", "libportaudio2", "libsndfile1",
 ]
 # The kiosk's runtime dependencies beyond pyproject: lgpio pinned because the aarch64 index holds a
@@ -54,7 +54,10 @@ PLATFORMS = ["manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_
 INITRAMFS_MODULES = ["virtio_pci", "virtio_blk", "virtio_net", "virtio_console", "ext4", "vfat"]
 BOOT_MB, ROOT_MB = 256, 4096
 BOOT_LABEL = "bootfs"
-RECIPE_VERSION = 2  # bump when the build steps change meaning (2: boot label in lower case)
+RECIPE_VERSION = 3  # bump when the build steps change meaning (3: deps installed from the host)
+# pip itself goes into the deps venv too: the first boot and code updates run `python -m pip` from it.
+HOST_INSTALLED = ["pip"]
+PYVER = "3.11"  # bookworm's python3; the host compiles the deps' .pyc only when it runs the same
 
 
 def cache_root() -> Path:
@@ -125,6 +128,18 @@ def sh(cmd: list[str], **kw) -> None:
     subprocess.run(cmd, check=True, **kw)
 
 
+def sh_timed(cmd: list[str]) -> None:
+    """Run a long command with each output line stamped (where a cold build spends its time)."""
+    say("$ " + " ".join(cmd)[:300])
+    t0 = time.monotonic()
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            print(f"  +{time.monotonic() - t0:6.0f}s {line}", end="", flush=True)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+
+
 def ensure_binfmt() -> None:
     """qemu-user for aarch64 binaries (the chroot steps), registered by hand if systemd did not."""
     mnt = Path("/proc/sys/fs/binfmt_misc")
@@ -137,31 +152,58 @@ def ensure_binfmt() -> None:
         raise SystemExit("binfmt qemu-aarch64 is registered but disabled")
 
 
+def _platform_args() -> list[str]:
+    args = ["--only-binary=:all:", "--python-version", PYVER, "--implementation", "cp",
+            "--abi", "cp" + PYVER.replace(".", "")]
+    for p in PLATFORMS:
+        args += ["--platform", p]
+    return args
+
+
 def download_wheels(dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     pure = [r for r in requirements() if any(r.startswith(n) for n in PURE_SDIST)]
     if pure:
         sh([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dest), *pure])
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "--dest", str(dest), "--find-links", str(dest),
-           "--only-binary=:all:",
-           "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311"]
-    for p in PLATFORMS:
-        cmd += ["--platform", p]
-    sh(cmd + requirements())
+    sh([sys.executable, "-m", "pip", "download", "-q", "--dest", str(dest), "--find-links", str(dest),
+        *_platform_args(), *requirements(), *HOST_INSTALLED])
     placeholders = [w.name for w in dest.glob("*.whl") if w.stat().st_size < 4096 and "lgpio" in w.name]
     if placeholders:
         raise SystemExit(f"placeholder wheel downloaded (not a real build): {placeholders}")
 
 
+def install_deps(rootdir: Path, wheelhouse: Path) -> None:
+    """The aarch64 wheels into the image's deps venv, by the host's pip (no qemu-user).
+
+    Wheels are only unpacked (``--target`` with ``--platform``: nothing of theirs runs), so the
+    host's pip does in seconds what pip under qemu-user did in minutes. The ``.pyc`` files are
+    compiled by the host when its Python is the guest's version (the bytecode does not depend on
+    the CPU), with the guest's paths; the kiosk runs as ``motcua`` and could not write them."""
+    site = rootdir / f"opt/motcua/deps/lib/python{PYVER}/site-packages"
+    if not site.is_dir():
+        raise SystemExit(f"the deps venv was not created in the image: {site}")
+    sh([sys.executable, "-m", "pip", "install", "-q", "--no-compile", "--no-index", "--find-links",
+        str(wheelhouse), "--target", str(site), "--upgrade", *_platform_args(), *requirements(),
+        *HOST_INSTALLED])
+    if f"{sys.version_info[0]}.{sys.version_info[1]}" == PYVER:
+        sh([sys.executable, "-m", "compileall", "-q", "-j", "0", "-s", str(rootdir), "-p", "/",
+            str(site)])
+    else:
+        say(f"host Python {sys.version_info[:2]} is not {PYVER}: compiling in the chroot (slow)")
+        sh(["chroot", str(rootdir), "python3", "-m", "compileall", "-q", "-j", "0",
+            f"/opt/motcua/deps/lib/python{PYVER}/site-packages"])
+
+
 def customize_script(wheelhouse: Path) -> str:
-    """Shell run by mmdebstrap's customize hook with the root as $1 (chroot under qemu-user)."""
+    """Shell run by mmdebstrap's customize hook with the root as $1 (chroot under qemu-user).
+
+    Only what must run in the guest's own userland is here (a few seconds each); the wheels are
+    installed from the host afterwards (install_deps)."""
     return f"""set -eux
 root="$1"
 mkdir -p "$root/boot/firmware" "$root/opt/motcua"
 cp -a {wheelhouse} "$root/opt/motcua/wheelhouse"
-chroot "$root" python3 -m venv /opt/motcua/deps
-chroot "$root" /opt/motcua/deps/bin/pip install -q --no-index --find-links /opt/motcua/wheelhouse \
-  {' '.join(json.dumps(r) for r in requirements())}
+chroot "$root" python3 -m venv --without-pip /opt/motcua/deps
 install -m 0755 {HERE / 'guest_agent.py'} "$root/usr/local/sbin/motcua-vpi-agent"
 chroot "$root" systemctl enable motcua-vpi-agent.service
 echo "en_US.UTF-8 UTF-8" > "$root/etc/locale.gen"
@@ -190,8 +232,12 @@ def mmdebstrap(rootdir: Path, wheelhouse: Path, work: Path) -> None:
     (files / "etc/cloud/cloud.cfg.d/99_motcua_vpi.cfg").write_text(CLOUD_CFG)
     (files / "etc/systemd/system").mkdir(parents=True, exist_ok=True)
     (files / "etc/systemd/system/motcua-vpi-agent.service").write_text(AGENT_UNIT)
-    sh(["mmdebstrap", "--mode=root", "--arch=arm64", "--variant=minbase",
+    # One apt run for every package; dpkg without fsync (a throw-away root, written to an image
+    # afterwards) and without manuals (no man-db triggers under qemu-user).
+    sh_timed(["mmdebstrap", "--mode=root", "--arch=arm64", "--variant=minbase",
         "--include=" + ",".join(PACKAGES), "--aptopt=APT::Install-Recommends \"false\"",
+        "--dpkgopt=force-unsafe-io", "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/info/*",
         f'--essential-hook=cp -a {files}/. "$1"/',
         f"--customize-hook=sh {work / 'customize.sh'} \"$1\"",
         SUITE, str(rootdir), *MIRRORS])
@@ -199,8 +245,8 @@ def mmdebstrap(rootdir: Path, wheelhouse: Path, work: Path) -> None:
 
 def make_disk(rootdir: Path, out: Path, work: Path) -> None:
     """MBR: FAT32 'bootfs' at 4 MiB, ext4 root after it. No loop devices, no mounts."""
-    boot_img, root_img = work / "boot.vfat", work / "root.ext4"
-    for p in (boot_img, root_img, out):
+    boot_img = work / "boot.vfat"
+    for p in (boot_img, out):
         p.unlink(missing_ok=True)
     # The label exactly as Raspberry Pi OS has it (lower case): fstab and cloud-init look it up.
     sh(["mkfs.vfat", "-F", "32", "-n", BOOT_LABEL, "-C", str(boot_img), str(BOOT_MB * 1024)])
@@ -211,7 +257,6 @@ def make_disk(rootdir: Path, out: Path, work: Path) -> None:
     sh(["mcopy", "-i", str(boot_img), str(initrd), "::/initrd.img"], env=env)
     shutil.copy2(kernel, out.parent / "vmlinuz")
     shutil.copy2(initrd, out.parent / "initrd.img")
-    sh(["mkfs.ext4", "-q", "-L", "rootfs", "-d", str(rootdir), str(root_img), f"{ROOT_MB}M"])
     start_boot, start_root = 8192, 8192 + BOOT_MB * 2048
     total = (start_root + ROOT_MB * 2048) * 512
     with open(out, "wb") as fh:
@@ -220,8 +265,9 @@ def make_disk(rootdir: Path, out: Path, work: Path) -> None:
     sh(["sfdisk", "-q", str(out)], input=table.encode())
     sh(["dd", f"if={boot_img}", f"of={out}", "bs=512", f"seek={start_boot}", "conv=notrunc,sparse",
         "status=none"])
-    sh(["dd", f"if={root_img}", f"of={out}", "bs=1M", f"seek={start_root // 2048}",
-        "conv=notrunc,sparse", "status=none"])
+    # The root file system is made in place at its partition's offset (no 4 GB copy).
+    sh(["mkfs.ext4", "-q", "-L", "rootfs", "-E", f"offset={start_root * 512}", "-d", str(rootdir),
+        str(out), f"{ROOT_MB}M"])
 
 
 def build(force: bool = False) -> Path:
@@ -243,10 +289,12 @@ def build(force: bool = False) -> Path:
     t_wheels = time.monotonic() - t0
     mmdebstrap(work / "rootfs", work / "wheelhouse", work)
     t_root = time.monotonic() - t0
+    install_deps(work / "rootfs", work / "wheelhouse")
+    t_deps = time.monotonic() - t0
     make_disk(work / "rootfs", folder / "disk.img", work)
     info = {"key": key, "suite": SUITE, "packages": PACKAGES, "requirements": requirements(),
             "wheels": sorted(w.name for w in (work / "wheelhouse").glob("*.whl")),
-            "seconds": {"wheels": round(t_wheels), "rootfs": round(t_root),
+            "seconds": {"wheels": round(t_wheels), "rootfs": round(t_root), "deps": round(t_deps),
                         "total": round(time.monotonic() - t0)}}
     done.write_text(json.dumps(info, indent=1))
     shutil.rmtree(work)

@@ -6,7 +6,14 @@ from __future__ import annotations
 import re
 import subprocess
 
-from provisioning.cloudinit import BUNDLE_FILES, FirstBoot, install_script, journald_conf, systemd_unit
+from provisioning.cloudinit import (
+    BUNDLE_FILES,
+    FirstBoot,
+    display_unit,
+    install_script,
+    journald_conf,
+    systemd_unit,
+)
 
 
 def test_unit_hardening_score_is_ok(tmp_path):
@@ -42,4 +49,19 @@ def test_install_script_parses_and_first_boot_runs_it(tmp_path):
     ud = FirstBoot("k-1", "i-1", wheels=["motcua_edge-0.1.0-py3-none-any.whl"]).user_data()
     assert "sh /boot/firmware/motcua/install-kiosk.sh /boot/firmware/motcua/wheels/motcua_edge" in ud
     assert "/etc/systemd/journald.conf.d/motcua.conf" in ud
-    assert set(BUNDLE_FILES) == {"motcua-kiosk.service", "journald-motcua.conf", "install-kiosk.sh"}
+    assert set(BUNDLE_FILES) == {"motcua-kiosk.service", "journald-motcua.conf", "install-kiosk.sh",
+                                 "motcua-display.service"}
+
+
+def test_display_unit_is_chromium_kiosk_in_cage_after_the_kiosk():
+    unit = display_unit()
+    exec_start = re.search(r"\nExecStart=(.*?[^\\])\n", unit, re.S).group(1).replace("\\\n", " ")
+    assert exec_start.startswith("/usr/bin/cage ") and " -- /usr/bin/chromium --kiosk " in exec_start
+    assert exec_start.split()[-1] == "http://127.0.0.1:8101/"
+    for line in ("User=motcua", "TTYPath=/dev/tty1", "Restart=always", "After=motcua-kiosk.service "
+                 "systemd-user-sessions.service getty@tty1.service", "ConditionPathExists=/usr/bin/cage",
+                 "ConditionPathExists=/usr/bin/chromium", "WantedBy=multi-user.target"):
+        assert f"\n{line}\n" in unit, line
+    ud = FirstBoot("k-1", "i-1").user_data()
+    assert "systemctl enable --now motcua-display.service" in ud
+    assert ud.index("enable --now motcua-kiosk.service") < ud.index("enable --now motcua-display.service")
