@@ -46,7 +46,16 @@ class Store:
             )
             event.listen(self.writer_engine, "connect", _sqlite_writer_pragmas)
         elif u.get_backend_name() == "postgresql":
-            self.engine = create_engine(url, echo=echo, pool_size=8, max_overflow=8, pool_pre_ping=True)
+            # synchronous_commit on for our sessions whatever the server's default: an event is
+            # acknowledged to the broker after its commit, so the commit must be on disk by then.
+            self.engine = create_engine(
+                url,
+                echo=echo,
+                pool_size=8,
+                max_overflow=8,
+                pool_pre_ping=True,
+                connect_args={"options": f"{u.query.get('options', '')} -c synchronous_commit=on".strip()},
+            )
             self.writer_engine = self.engine
         else:
             raise ValueError(f"unsupported database {u.get_backend_name()!r}: use sqlite or postgresql")

@@ -6,6 +6,7 @@ field), NULLs only, or text that needs quoting must still round-trip exactly.
 
 from __future__ import annotations
 
+import psycopg
 from sqlalchemy import select
 
 from gateway.store import Store
@@ -40,5 +41,19 @@ def test_binary_arrays_round_trip(postgres) -> None:
         assert [x.label for x in v] == [f'A"{t},{{x}}\\' for t in (1, 2, 3)]
         assert [x.served_seq for x in v] == [2**40 + t for t in (1, 2, 3)]
         assert (e.ts, e.data, e.held, e.seq) == (1_700_000_000.0, {"a": 'é"'}, None, 1)
+    finally:
+        store.close()
+
+
+def test_sessions_commit_synchronously_whatever_the_server_default(postgres) -> None:
+    """The test server runs with ``synchronous_commit=off``; the gateway's sessions turn it on (an
+    event is acknowledged after its commit: the commit must be on disk by then)."""
+    with psycopg.connect(postgres.url.replace("postgresql+psycopg://", "postgresql://")) as raw:
+        server_default = raw.execute("SHOW synchronous_commit").fetchone()[0]
+    store = Store(postgres.url)
+    try:
+        with store.engine.connect() as conn:
+            session = conn.exec_driver_sql("SHOW synchronous_commit").scalar()
+        assert (server_default, session) == ("off", "on")
     finally:
         store.close()
