@@ -48,7 +48,7 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.ingest.common import REPO, GatewayProcess, percentile
+from bench.ingest.common import REPO, GatewayProcess, bench_registry, percentile
 from tests.support.mosquitto import PRODUCTION_LOG, Mosquitto
 
 
@@ -183,7 +183,7 @@ def _run(
     procs: list[subprocess.Popen] = []
     res: dict[str, Any] = {"load_before": _load()}
     try:
-        gws = _gateways(k, work, broker.url, db, label, a.batch_size)
+        gws = _gateways(k, work, broker.url, db, label, a)
         gw = gws[0]  # the stored-event count is a database total over all processes
         # ---------------------------------------------------------------- phase 1: live
         if not a.skip_live:
@@ -222,7 +222,7 @@ def _run(
         snk = json.loads((work / "sink2.json").read_text())
         res["cap_sink"] = (snk["count"] - 1) / (snk["last"] - snk["first"])
         res["cpu_sink_us"] = snk["cpu_s"] / (snk["count"] - 1) * 1e6
-        gws = _gateways(k, work, broker.url, db, label, a.batch_size)
+        gws = _gateways(k, work, broker.url, db, label, a)
         gw = gws[0]
         cpu0, k0 = _cpu(gws), gw.stats()["stored_events"] - base  # from here: CPU and events alike
         poller = _Poller(gw, base, n, every_s=0.25)
@@ -263,13 +263,22 @@ def _drop_sessions(port: int, client_ids: list[str]) -> None:
         c.loop_stop()
 
 
-def _gateways(k: int, work: Path, broker_url: str, db: str, label: str, batch: int) -> list[GatewayProcess]:
+def _gateways(
+    k: int, work: Path, broker_url: str, db: str, label: str, a: argparse.Namespace
+) -> list[GatewayProcess]:
+    """``k`` gateway processes; the bench's kiosks are in their registry (events projected, not held)."""
     ids = _client_ids(k, label)
-    if k == 1:
-        return [GatewayProcess(work, broker_url, db, batch_size=batch, client_id=ids[0]).start()]
+    reg = bench_registry(work / "registry.toml", a.devices)
+    group = f"bench-{label}" if k > 1 else ""
     return [
         GatewayProcess(
-            work / f"gw{i}", broker_url, db, batch_size=batch, client_id=cid, shared_group=f"bench-{label}"
+            work / f"gw{i}" if k > 1 else work,
+            broker_url,
+            db,
+            batch_size=a.batch_size,
+            client_id=cid,
+            shared_group=group,
+            registry=reg,
         ).start()
         for i, cid in enumerate(ids)
     ]
@@ -322,7 +331,8 @@ def _report(a: argparse.Namespace, db: str, k: int, r: dict[str, Any], stats: di
     )
     print(
         f"stored {stats['stored_events']}, accepted {stats['accepted']}, duplicates "
-        f"{stats['duplicates']}, rejected {stats['rejected']}"
+        f"{stats['duplicates']}, rejected {stats['rejected']}, held (unregistered device) "
+        f"{stats['quarantined']}"
     )
 
 
