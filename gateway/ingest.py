@@ -318,10 +318,13 @@ class Ingest:
                 due.append((key, self._live_pending.pop(key)))
                 self._last_live[key] = now
         for key, msg in due:
-            if self.bridge is None and not getattr(self.live, "subscriber_count", 1):
+            local = bool(getattr(self.live, "subscriber_count", 1))
+            if self.bridge is None and not local:
                 continue  # nobody listens (no browser, no other process): no KPI/state read for them
             try:
-                if msg["kind"] == "office" and self.kpi is not None:
+                # the KPIs only for a browser of this process: the bridge does not carry them (each
+                # process's browsers fetch their own), and a busy office's day is a large read
+                if msg["kind"] == "office" and self.kpi is not None and local:
                     msg["kpi_today"] = self.kpi.office_today(msg["office_code"])
                 elif msg["kind"] == "device":
                     msg["state"] = self._device_state(msg["device_id"])

@@ -6,16 +6,40 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import httpx
+import tomli_w
 
 from gateway.auth import sha256_hex
+from gateway.config import REGISTRY_DEFAULT
 from hil.harness.mosquitto import free_port, wait_port
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "bench-operator-token-0123456789abcdef"
+OFFICE = "03390"  # the bench's kiosks: bench_device(d) at counter d + 1 of this office
+
+
+def bench_device(d: int) -> str:
+    return f"kb{d:04d}-q1"
+
+
+def bench_registry(path: Path, devices: int) -> Path:
+    """The demo registry with the bench's kiosks bound, one per counter of :data:`OFFICE` (which gets
+    ``devices`` counters): their events are screened and projected as a real fleet's, not held as
+    an unregistered device's."""
+    doc = tomllib.loads(REGISTRY_DEFAULT.read_text(encoding="utf-8"))
+    for office in doc["offices"]:
+        if office["code"] == OFFICE:
+            office["counters"] = max(int(office.get("counters", 1)), devices)
+    doc["devices"] = [
+        *doc.get("devices", []),
+        *({"device_id": bench_device(d), "office_code": OFFICE, "counter": d + 1} for d in range(devices)),
+    ]
+    path.write_text(tomli_w.dumps(doc), encoding="utf-8")
+    return path
 
 
 class GatewayProcess:
@@ -30,6 +54,7 @@ class GatewayProcess:
         client_id: str = "bench-gateway",
         shared_group: str = "",
         batch_size: int = 0,
+        registry: Path | None = None,
     ) -> None:
         self.port = free_port()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -46,6 +71,8 @@ shared_group = "{shared_group}"
 [database]
 url = "{db_url}"
 {f"batch_size = {batch_size}" if batch_size else ""}
+[registry]
+file = "{registry or ""}"
 [auth]
 secret_key = "{"b" * 40}"
 [[auth.api_tokens]]

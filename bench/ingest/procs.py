@@ -15,11 +15,13 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.ingest.common import OFFICE, bench_device
 from contract.codec import encode
 from contract.topics import SUBSCRIBE_ALL, events_topic
 from hil.harness.kiosk_sim import EventFactory
@@ -73,16 +75,26 @@ def sink(port: int, n: int, out: str, persistent: str = "") -> None:
 
 
 def events(n: int, devices: int) -> list[tuple[str, bytes]]:
-    day = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
-    facts = [EventFactory(f"kb{d:04d}-q1", "03390", 1) for d in range(devices)]
+    """``n`` events of ``devices`` kiosks, one per counter, each serving its tickets one after the
+    other (issued, called after 300 s, completed after 240 s, then rated): a day so far, spread from
+    shortly after local midnight (or from less than 10 s a ticket before now) to 20 minutes ago."""
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    now = datetime.now(UTC)
+    day = now.astimezone(tz).date()
+    facts = [EventFactory(bench_device(d), OFFICE, d + 1) for d in range(devices)]  # bench_registry
+    tickets = -(-n // (5 * devices))  # 5 events a visit
+    end = now - timedelta(minutes=20)
+    midnight = datetime.combine(day, dt_time(0, 1), tz).astimezone(UTC)
+    start = max(midnight, end - tickets * timedelta(seconds=10))
+    step = (end - start) / max(1, tickets)
     out: list[tuple[str, bytes]] = []
     no = 0
-    now = datetime.now(UTC)
     while len(out) < n:
         no += 1
+        issued = start + (no - 1) * step
         for f in facts:
-            evs = f.visit(no, day, now - timedelta(minutes=30), 300.0, 240.0)
-            evs.append(f.rating(no, day, 2, now))
+            evs = f.visit(no, day, issued, 300.0, 240.0)
+            evs.append(f.rating(no, day, 2, issued + timedelta(seconds=545)))
             out += [(events_topic(e.office_code, e.device_id), encode(e)) for e in evs]
     return out[:n]
 

@@ -3,7 +3,8 @@ delivery rate to a do-nothing subscriber, measured in the same run; p95 publish�
 
     .venv/bin/python -m bench.ingest.run [--events 20000] [--devices 40] [--db URL] [--postgres]
         [--compare]      # SQLite, then PostgreSQL, in one run: printed side by side
-        [--gateways 2]   # N processes on a shared subscription ($share, MQTT v5); needs PostgreSQL
+        [--gateways 1,2] # N processes on a shared subscription ($share, MQTT v5), one run per N,
+                         # printed side by side; N > 1 needs PostgreSQL
         [--batch-size N] # the gateways' [database] batch_size
 
 Two phases, one run, the same publisher program and the same number of events in each:
@@ -18,6 +19,12 @@ Two phases, one run, the same publisher program and the same number of events in
    its backlog (the broker's delivery rate to a subscriber that does nothing), then the gateway alone
    drains its own (stored and visible in the API). Neither competes with the publisher or the other
    for the CPU: this ratio is the gateway's capacity against the broker's.
+
+Each configuration (database × number of gateway processes) gets an empty database (its own SQLite
+file, or a new database on the one throw-away PostgreSQL) and its own broker sessions, dropped after
+its run. The throw-away PostgreSQL runs with its durable defaults (fsync, synchronous_commit on),
+as in production: the tests' server turns them off for speed. Several gateway processes on one
+SQLite file are refused: its insert path (gateway/store/pgtypes.py) is exact for one writer.
 
 "Visible" = counted by ``GET /api/v1/stats/ingest`` (a COUNT over the stored events), polled every
 50 ms; event i is visible at the first poll showing >= i+1 stored events. Printed, not asserted.
@@ -37,9 +44,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import psutil
+from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.ingest.common import REPO, GatewayProcess, percentile
+from bench.ingest.common import REPO, GatewayProcess, bench_registry, percentile
 from hil.harness.mosquitto import PRODUCTION_LOG, Mosquitto
 
 
@@ -108,38 +117,43 @@ def main() -> None:
         "--compare", action="store_true", help="SQLite and a throw-away PostgreSQL, one after the other"
     )
     ap.add_argument("--skip-live", action="store_true", help="only the backlog (capacity) phase")
-    ap.add_argument("--gateways", type=int, default=1, help="gateway processes (shared subscription)")
+    ap.add_argument(
+        "--gateways", default="1", help="gateway processes (shared subscription); a list (1,2) runs each"
+    )
     ap.add_argument("--batch-size", type=int, default=0, help="[database] batch_size (0: the default)")
     a = ap.parse_args()
-    if a.gateways > 1 and not (a.postgres or a.compare or a.db.startswith("postgres")):
-        ap.error("--gateways > 1 needs PostgreSQL (--postgres or --db postgresql+psycopg://...)")
+    counts = [int(k) for k in a.gateways.split(",")]
+    if a.db:
+        if len(counts) > 1:
+            ap.error("a list of --gateways needs fresh databases: use --postgres or --compare, not --db")
+        if max(counts) > 1 and not a.db.startswith("postgres"):
+            ap.error("--gateways > 1 needs PostgreSQL (--postgres or --db postgresql+psycopg://...)")
+    elif max(counts) > 1 and not (a.postgres or a.compare):
+        ap.error("--gateways > 1 needs PostgreSQL (--postgres, or --compare for PostgreSQL's rows)")
     work = Path(tempfile.mkdtemp(prefix="motcua-bench-ingest-"))
     broker = Mosquitto(workdir=work / "mosquitto", log_types=PRODUCTION_LOG).start()
     pg = None
-    summary: list[tuple[str, dict[str, Any]]] = []
+    summary: list[tuple[str, int, dict[str, Any]]] = []
     try:
         kinds = ["sqlite", "postgres"] if a.compare else ["postgres" if a.postgres else "given"]
         for kind in kinds:
-            db = a.db if kind == "given" else ""
             if kind == "postgres":
                 from hil.harness.pg import PostgresServer
 
-                pg = PostgresServer(Path(tempfile.mkdtemp(prefix="motcua-pg-"))).start()
-                db = pg.url
-            res = _run(a, work / kind, broker, db, kind)
-            summary.append(("PostgreSQL" if db.startswith("postgres") else "SQLite (WAL)", res))
+                pg = PostgresServer(Path(tempfile.mkdtemp(prefix="motcua-pg-")), durable=True).start()
+            for k in counts:
+                if k > 1 and kind == "sqlite":
+                    continue  # one writer per SQLite file (see the module docstring)
+                label = f"{kind}{k}"
+                db = a.db if kind == "given" else (pg.new_database(f"bench_{label}") if pg else "")
+                res = _run(a, work / label, broker, db, label, k)
+                summary.append(("PostgreSQL" if db.startswith("postgres") else "SQLite (WAL)", k, res))
             if pg:
                 pg.stop()
                 shutil.rmtree(pg.workdir, ignore_errors=True)
                 pg = None
         if len(summary) > 1:
-            print("side by side (backlog phase, same broker, same run):")
-            for label, r in summary:
-                print(
-                    f"  {label:14} broker → null sub {r['cap_sink']:>8,.0f}/s  gateway {r['cap_gw']:>7,.0f}/s"
-                    f"   ratio {r['cap_gw'] / r['cap_sink']:.0%}   CPU/event {r['cpu_gw_us']:.0f} vs "
-                    f"{r['cpu_sink_us']:.0f} µs   ({r['load_mid']})"
-                )
+            _side_by_side(summary)
     finally:
         if pg:
             pg.stop()
@@ -148,15 +162,28 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run(a: argparse.Namespace, work: Path, broker: Mosquitto, db: str, label: str) -> dict[str, Any]:
-    """Both phases against one database; prints its report and returns the figures."""
+def _side_by_side(summary: list[tuple[str, int, dict[str, Any]]]) -> None:
+    print("side by side (backlog phase, same broker, same run):")
+    for label, k, r in summary:
+        procs = f"{k} gateway{'s' if k > 1 else ' '}"
+        print(
+            f"  {label:12} {procs}  broker → null sub {r['cap_sink']:>8,.0f}/s  "
+            f"gateway {r['cap_gw']:>7,.0f}/s   ratio {r['cap_gw'] / r['cap_sink']:.0%}   "
+            f"CPU/event {r['cpu_gw_us']:.0f} vs {r['cpu_sink_us']:.0f} µs   ({r['load_mid']})"
+        )
+
+def _run(
+    a: argparse.Namespace, work: Path, broker: Mosquitto, db: str, label: str, k: int
+) -> dict[str, Any]:
+    """Both phases against one database with ``k`` gateway processes; prints its report and returns
+    the figures. The broker sessions of this run are dropped at the end."""
     n = a.events
     work.mkdir(parents=True)
     gws: list[GatewayProcess] = []
     procs: list[subprocess.Popen] = []
     res: dict[str, Any] = {"load_before": _load()}
     try:
-        gws = _gateways(a.gateways, work, broker.url, db, label, a.batch_size)
+        gws = _gateways(k, work, broker.url, db, label, a)
         gw = gws[0]  # the stored-event count is a database total over all processes
         # ---------------------------------------------------------------- phase 1: live
         if not a.skip_live:
@@ -195,7 +222,7 @@ def _run(a: argparse.Namespace, work: Path, broker: Mosquitto, db: str, label: s
         snk = json.loads((work / "sink2.json").read_text())
         res["cap_sink"] = (snk["count"] - 1) / (snk["last"] - snk["first"])
         res["cpu_sink_us"] = snk["cpu_s"] / (snk["count"] - 1) * 1e6
-        gws = _gateways(a.gateways, work, broker.url, db, label, a.batch_size)
+        gws = _gateways(k, work, broker.url, db, label, a)
         gw = gws[0]
         cpu0, k0 = _cpu(gws), gw.stats()["stored_events"] - base  # from here: CPU and events alike
         poller = _Poller(gw, base, n, every_s=0.25)
@@ -209,7 +236,7 @@ def _run(a: argparse.Namespace, work: Path, broker: Mosquitto, db: str, label: s
             print(f"INCOMPLETE: only {last[1]} of {n} backlog events stored (no progress for 60 s)")
         stats = gw.stats()
         res["load_after"] = _load()
-        _report(a, db, res, stats)
+        _report(a, db, k, res, stats)
         return res
     finally:
         for p in procs:
@@ -218,21 +245,42 @@ def _run(a: argparse.Namespace, work: Path, broker: Mosquitto, db: str, label: s
                 p.wait()
         for g in gws:
             g.stop()
+        _drop_sessions(broker.port, [f"bench-sink-p-{label}", *_client_ids(k, label)])
 
 
-def _gateways(k: int, work: Path, broker_url: str, db: str, label: str, batch: int) -> list[GatewayProcess]:
-    if k == 1:
-        return [GatewayProcess(work, broker_url, db, batch_size=batch, client_id=f"bench-gw-{label}").start()]
+def _client_ids(k: int, label: str) -> list[str]:
+    return [f"bench-gw-{label}"] if k == 1 else [f"bench-gw-{label}-{i}" for i in range(k)]
+
+
+def _drop_sessions(port: int, client_ids: list[str]) -> None:
+    """Connect once with a clean session under each id: the broker forgets the session and its queue,
+    so a later configuration does not pay for queuing copies to this one's consumers."""
+    for cid in client_ids:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, clean_session=True)
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        c.disconnect()
+        c.loop_stop()
+
+
+def _gateways(
+    k: int, work: Path, broker_url: str, db: str, label: str, a: argparse.Namespace
+) -> list[GatewayProcess]:
+    """``k`` gateway processes; the bench's kiosks are in their registry (events projected, not held)."""
+    ids = _client_ids(k, label)
+    reg = bench_registry(work / "registry.toml", a.devices)
+    group = f"bench-{label}" if k > 1 else ""
     return [
         GatewayProcess(
-            work / f"gw{i}",
+            work / f"gw{i}" if k > 1 else work,
             broker_url,
             db,
-            batch_size=batch,
-            client_id=f"bench-gw-{label}-{i}",
-            shared_group=f"bench-{label}",
+            batch_size=a.batch_size,
+            client_id=cid,
+            shared_group=group,
+            registry=reg,
         ).start()
-        for i in range(k)
+        for i, cid in enumerate(ids)
     ]
 
 
@@ -252,11 +300,11 @@ def _stored(work: Path, broker_url: str, db: str) -> int:
         store.close()
 
 
-def _report(a: argparse.Namespace, db: str, r: dict[str, Any], stats: dict[str, Any]) -> None:
+def _report(a: argparse.Namespace, db: str, k: int, r: dict[str, Any], stats: dict[str, Any]) -> None:
     n = a.events
     print(
         f"database            {'PostgreSQL' if db.startswith('postgres') else 'SQLite (WAL)'}, "
-        f"{a.gateways} gateway process{'es on a shared subscription' if a.gateways > 1 else ''}"
+        f"{k} gateway process{'es on a shared subscription' if k > 1 else ''}"
     )
     print(f"machine             before: {r['load_before']}; after: {r['load_after']}")
     if "lat" in r:
@@ -283,7 +331,8 @@ def _report(a: argparse.Namespace, db: str, r: dict[str, Any], stats: dict[str, 
     )
     print(
         f"stored {stats['stored_events']}, accepted {stats['accepted']}, duplicates "
-        f"{stats['duplicates']}, rejected {stats['rejected']}"
+        f"{stats['duplicates']}, rejected {stats['rejected']}, held (unregistered device) "
+        f"{stats['quarantined']}"
     )
 
 

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from bench.scale.fill import fill
-from tests.gateway.pg import PG_BIN, PostgresServer
+from hil.harness.pg import PG_BIN, PostgresServer
 
 ROOT = Path(__file__).resolve().parents[2] / "build" / "bench-scale"
 FIRST, LAST, PER_DAY = date(2025, 12, 1), date(2026, 11, 30), 110

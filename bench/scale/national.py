@@ -30,7 +30,7 @@ from gateway.period import PeriodService
 from gateway.store import Store
 from gateway.store import schema as s
 from gateway.store.periods import stream_sums
-from tests.gateway.pg import PostgresServer
+from hil.harness.pg import PostgresServer
 
 FIRST, LAST = date(2025, 12, 1), date(2026, 11, 30)
 

@@ -30,7 +30,7 @@ import psutil
 
 from bench.scale.cache import LAST, ROOT, postgres_db, sqlite_db
 from gateway.auth import sha256_hex
-from tests.support.mosquitto import Mosquitto, free_port, wait_port
+from hil.harness.mosquitto import Mosquitto, free_port, wait_port
 
 TOKEN = "bench-operator-token-0123456789abcdef"
 PERIODS = {"week": 7, "month": 30, "quarter": 91, "year": 365}

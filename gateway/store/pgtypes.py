@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, Float, Table
 from sqlalchemy.dialects import postgresql
 
 from gateway.store import schema as s
@@ -77,14 +77,25 @@ def pg_array_type(table: Table, column: str) -> str:
 
 
 def _unnest(table: Table, cols: tuple[str, ...]) -> str:
-    """``SELECT ... FROM unnest(%s::t[], ...)``: a whole batch as one statement and one round trip."""
-    arrays = ", ".join(f"%s::{pg_array_type(table, c)}[]" for c in cols)
+    """``SELECT ... FROM unnest(%b::t[], ...)``: a whole batch as one statement and one round trip.
+
+    The arrays travel in binary (``%b``): psycopg's text format escapes every element with a regular
+    expression, which cost more than the insert itself (≈ 75 → 33 µs of CPU per event in-process)."""
+    arrays = ", ".join(f"%b::{pg_array_type(table, c)}[]" for c in cols)
     sel = ", ".join(f"{c}::json" if isinstance(table.c[c].type, JSON) else c for c in cols)
     return f"SELECT {sel} FROM unnest({arrays}) AS u({', '.join(cols)})"
 
 
-def _columns(rows: list[tuple[Any, ...]], n: int) -> list[list[Any]]:
-    return [[r[i] for r in rows] for i in range(n)]
+def _columns(table: Table, cols: tuple[str, ...], rows: list[tuple[Any, ...]]) -> tuple[list[Any], ...]:
+    """Rows → one list per column. A binary array holds one Python type: ints in a float column
+    (a JSON ``300`` for a float field) become floats."""
+    out = []
+    for i, c in enumerate(cols):
+        values = [r[i] for r in rows]
+        if isinstance(table.c[c].type, Float):
+            values = [float(v) if type(v) is int else v for v in values]
+        out.append(values)
+    return tuple(out)
 
 
 def insert_events(conn: Any, dialect: str, rows: list[tuple[Any, ...]]) -> set[str]:
@@ -96,7 +107,7 @@ def insert_events(conn: Any, dialect: str, rows: list[tuple[Any, ...]]) -> set[s
             f"INSERT INTO events ({', '.join(EVENT_COLS)}) {_unnest(s.events, EVENT_COLS)} "
             "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
         )
-        return {r[0] for r in conn.exec_driver_sql(sql, tuple(_columns(rows, len(EVENT_COLS))))}
+        return {r[0] for r in conn.exec_driver_sql(sql, _columns(s.events, EVENT_COLS, rows))}
     ids = [r[0] for r in rows]
     existing: set[str] = set()
     for i in range(0, len(ids), 500):
@@ -114,6 +125,6 @@ def upsert_visits(conn: Any, dialect: str, rows: list[dict[str, Any]]) -> None:
     if dialect == "postgresql":
         values = f"VALUES ({', '.join('?' * len(_VISIT_ALL))})"
         sql = _VISITS_UPSERT.replace(values, _unnest(s.visits, _VISIT_ALL))
-        conn.exec_driver_sql(sql, tuple(_columns(tuples, len(_VISIT_ALL))))
+        conn.exec_driver_sql(sql, _columns(s.visits, _VISIT_ALL, tuples))
     else:
         conn.exec_driver_sql(_VISITS_UPSERT, tuples)

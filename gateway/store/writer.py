@@ -126,7 +126,7 @@ def apply_batch(
     gateway processes and a device bound a moment ago are seen alike."""
     del known_devices
     out = BatchOutcome()
-    with store.engine.begin() as conn:
+    with store.writer_engine.begin() as conn:
         screen = _screen_for(conn, [it.decoded.message for it in items], tz, store)
         got = _sort(items, screen, out)
         _record_unregistered(store, conn, items, out.unregistered)

@@ -28,7 +28,11 @@ def pg_available() -> str | None:
 
 
 class PostgresServer:
-    def __init__(self, workdir: Path | None = None) -> None:
+    """``durable=False`` (tests): no fsync, for speed. ``durable=True`` (benches): PostgreSQL's own
+    defaults for fsync, full_page_writes and synchronous_commit, as docs/gateway.md tells operators."""
+
+    def __init__(self, workdir: Path | None = None, *, durable: bool = False) -> None:
+        self.durable = durable
         self.port = free_port()
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="pg-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -60,10 +64,9 @@ class PostgresServer:
         )
         if r.returncode:
             raise RuntimeError(f"initdb failed: {r.stderr}")
-        opts = (
-            f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
-        )
+        opts = f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c max_connections=100"
+        if not self.durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         r = self._run(
             str(PG_BIN / "pg_ctl"),
             "-D",
@@ -99,6 +102,11 @@ class PostgresServer:
     @property
     def url(self) -> str:
         return f"postgresql+psycopg://motcua@127.0.0.1:{self.port}/motcua"
+
+    def new_database(self, name: str) -> str:
+        """Create another (empty) database on this server; returns its URL."""
+        self._createdb(name)
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
 
     def stop(self) -> None:
         if self.data.exists():
