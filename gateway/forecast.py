@@ -29,15 +29,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import holidays
+
+from gateway.store import schema as s
+
+if TYPE_CHECKING:
+    from gateway.kpi import KpiService
 
 OFFICE_HOURS = range(7, 18)  # forecast/error over 07:00–17:59 local
 TET_BEFORE_DAYS = 7  # offices are quieter in the weeks around Tết (DOMAIN-NOTES)
 TET_AFTER_DAYS = 10
 LOOKBACK_WEEKS = 12  # how far back to look for `weeks` ordinary same weekdays
 MAX_COUNTERS = 50
+SERVICE_DAYS = 28  # the mean service time the staffing uses: the last four weeks
 
 Arrivals = Callable[[date, date], dict[tuple[str, int], int]]
 
@@ -122,19 +128,24 @@ class ForecastSettings:
 
 
 class Forecaster:
-    """Forecasts one office from its arrivals per (day, hour)."""
+    """Forecasts one office from its arrivals per (day, hour); reads each range of days once."""
 
     def __init__(self, arrivals: Arrivals, settings: ForecastSettings = ForecastSettings()) -> None:
         self._arrivals = arrivals
         self.cfg = settings
         self._counts: dict[tuple[str, int], int] = {}
-        self._first: date | None = None
-        self._tet: dict[date, float] = {}
+        self._loaded: list[tuple[date, date]] = []
+        self._tet: dict[date, tuple[float, bool]] = {}
 
     def _load(self, first: date, last: date) -> None:
-        if self._first is None or first < self._first:
-            self._counts = self._arrivals(first, last)
-            self._first = first
+        if any(a <= first and last <= b for a, b in self._loaded):
+            return
+        self._counts.update(self._arrivals(first, last))
+        self._loaded.append((first, last))
+
+    @property
+    def _first(self) -> date | None:
+        return min((a for a, _b in self._loaded), default=None)
 
     def _count(self, day: date, hour: int) -> int:
         return self._counts.get((day.isoformat(), hour), 0)
@@ -144,8 +155,6 @@ class Forecaster:
         out = []
         for w in range(1, LOOKBACK_WEEKS + 1):
             src = target - timedelta(days=7 * w)
-            if self._first is not None and src < self._first:
-                break
             if src <= history_end and ordinary(src):
                 out.append(src)
                 if len(out) == self.cfg.weeks:
@@ -157,20 +166,23 @@ class Forecaster:
         return {h: (sum(self._count(d, h) for d in days) / len(days) if days else 0.0) for h in OFFICE_HOURS}
 
     def tet_factor(self, history_end: date) -> tuple[float, bool]:
-        """(arrivals on past Tết-period working days ÷ their ordinary forecast, measured?)."""
-        if history_end in self._tet:
-            return self._tet[history_end], True
-        actual = expected = 0.0
-        d = self._first
-        while d is not None and d <= history_end:
-            if in_tet_period(d) and holiday_name(d) is None:
-                actual += sum(self._count(d, h) for h in OFFICE_HOURS)
-                expected += sum(self._ordinary_forecast(d, d - timedelta(days=1)).values())
-            d += timedelta(days=1)
-        if expected <= 0:
-            return 1.0, False
-        self._tet[history_end] = actual / expected
-        return self._tet[history_end], True
+        """(arrivals on the last Tết period's working days before ``history_end`` ÷ their ordinary
+        forecast, measured?). Reads that Tết's weeks when first asked."""
+        year = history_end.year if lunar_new_year(history_end.year) <= history_end else history_end.year - 1
+        first_day = lunar_new_year(year)
+        start = first_day - timedelta(days=TET_BEFORE_DAYS)
+        end = min(history_end, first_day + timedelta(days=TET_AFTER_DAYS))
+        if end not in self._tet:
+            self._load(start - timedelta(days=7 * LOOKBACK_WEEKS), end)
+            actual = expected = 0.0
+            d = start
+            while d <= end:
+                if holiday_name(d) is None:
+                    actual += sum(self._count(d, h) for h in OFFICE_HOURS)
+                    expected += sum(self._ordinary_forecast(d, d - timedelta(days=1)).values())
+                d += timedelta(days=1)
+            self._tet[end] = (actual / expected, True) if expected > 0 else (1.0, False)
+        return self._tet[end]
 
     def predict(self, target: date, history_end: date) -> dict[int, float]:
         if holiday_name(target) is not None:
@@ -184,8 +196,7 @@ class Forecaster:
     def forecast(self, day: date, service_s: float | None, target_s: float) -> dict[str, Any]:
         """The next 7 days after ``day`` (with counters per hour), the error of the held-back weeks."""
         history_weeks = LOOKBACK_WEEKS + self.cfg.backtest_weeks + 1
-        first = day - timedelta(days=max(7 * history_weeks, 400))  # a year back: last Tết's factor
-        self._load(first, day)
+        self._load(day - timedelta(days=7 * history_weeks), day)
         next_week = [self._day(day + timedelta(days=i), day, service_s, target_s) for i in range(1, 8)]
         factor, measured = self.tet_factor(day)
         return {
@@ -220,7 +231,8 @@ class Forecaster:
             target = held_from + timedelta(days=i)
             pred = self.predict(target, held_from - timedelta(days=1))
             errors += [abs(pred[h] - self._count(target, h)) for h in OFFICE_HOURS]
-        history_days = len({d for d, _h in self._counts if d < held_from.isoformat()})
+        history_days = len({d for d, _h in self._counts if d < held_from.isoformat()
+                            and d >= (held_from - timedelta(days=7 * LOOKBACK_WEEKS)).isoformat()})
         return {"metric": "MAE (arrivals per hour)", "value": round(sum(errors) / len(errors), 3),
                 "held_out_from": held_from.isoformat(), "held_out_to": day.isoformat(),
                 "points": len(errors), "history_days": history_days}
@@ -231,7 +243,8 @@ class Forecaster:
         abs_err: list[float] = []
         for w in range(self.cfg.backtest_weeks, 0, -1):
             start = day - timedelta(days=7 * w - 1)
-            if self._first is None or start - timedelta(days=7 * self.cfg.weeks) < self._first:
+            first = self._first
+            if first is None or start - timedelta(days=7 * self.cfg.weeks) < first:
                 continue
             for i in range(7):
                 target = start + timedelta(days=i)
@@ -249,3 +262,20 @@ def mape(pairs: Iterable[tuple[float, float]]) -> float | None:
     """Mean absolute percentage error over pairs (forecast, actual) with actual > 0; None if none."""
     errs = [abs(f - a) / a for f, a in pairs if a > 0]
     return round(sum(errs) / len(errs), 4) if errs else None
+
+
+def office_forecast(arrivals: Arrivals, day: date, service_s: float | None, target_s: float,
+                    weeks: int = 4) -> dict[str, Any]:
+    """The forecast of one office as the KPI API and the reports show it."""
+    return Forecaster(arrivals, ForecastSettings(weeks=weeks)).forecast(day, service_s, target_s)
+
+
+def forecast_for_office(kpi: KpiService, code: str, day: date, weeks: int = 4) -> dict[str, Any]:
+    """``KpiService.forecast``: arrivals from the KPI service, the service time it measured over the
+    last ``SERVICE_DAYS`` days (its own visit summary), the gateway's wait target."""
+    from gateway.kpi import visit_summary  # kpi imports this module
+
+    rows = kpi._rows(s.visits, (day - timedelta(days=SERVICE_DAYS - 1)).isoformat(), day.isoformat(), code)
+    service_s = visit_summary(rows, kpi.cfg.wait_target_s)["avg_service_s"]
+    return office_forecast(lambda first, last: kpi.arrivals_by_day_hour(code, first, last), day,
+                           service_s, kpi.cfg.wait_target_s, weeks)
