@@ -6,19 +6,17 @@ Operator: fleet, commands, ingest stats, alerts. Admin: registry edits.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
-from typing import Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from sqlalchemy import select
 
 from gateway import api_models as m
 from gateway.api_common import ADMIN, OPERATOR, iso, optional_principal, parse_day
 from gateway.api_integrity import router as integrity_router
+from gateway.api_period import router as period_router
 from gateway.commands import IngestNotRunning, issue_command
 from gateway.store import integrity
 from gateway.store import schema as s
@@ -117,72 +115,6 @@ def map_geojson(request: Request) -> Response:
     return Response(body, media_type="application/geo+json")
 
 
-def _office_units(store: Any) -> dict[str, str]:
-    """office code → unit code; an office code that is an old (merged) unit code → its new unit."""
-    office_units = {o["code"]: o["unit_code"] for o in store.offices()}
-    for mp in store.unit_mapping():
-        if mp["old_code"] and mp["old_code"] not in office_units:
-            office_units[mp["old_code"]] = mp["new_code"]
-    return office_units
-
-
-CSV_KPI_COLS = [
-    "visits",
-    "served",
-    "waiting_now",
-    "no_shows",
-    "avg_wait_s",
-    "p90_wait_s",
-    "over_target_share",
-    "avg_service_s",
-    "p90_service_s",
-    "rated",
-    "not_satisfied",
-    "satisfaction_rate",
-    "sentiment_score",
-    "sentiment_visits",
-]
-
-
-@router.get("/api/v1/kpis.csv", tags=["public"], response_class=PlainTextResponse)
-def kpis_csv(
-    request: Request,
-    from_: str = Query(alias="from"),
-    to: str = Query(),
-    level: Literal["counter", "office", "unit"] = "office",
-) -> Response:
-    """KPIs per day and counter/office/unit as CSV (public: aggregates only). Rating columns
-    r1..r5 count each level; unit level adds up history recorded under merged (old) codes."""
-    st = request.app.state
-    d_from, d_to = parse_day(from_, request), parse_day(to, request)
-    if d_to < d_from or (d_to - d_from).days > 366:
-        raise HTTPException(422, "need from <= to and at most 366 days")
-    rows = st.kpi.table(d_from, d_to, level, _office_units(st.store))
-    keys = {
-        "counter": ["day", "office_code", "counter"],
-        "office": ["day", "office_code"],
-        "unit": ["day", "unit_code"],
-    }[level]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(keys + CSV_KPI_COLS + [f"r{i}" for i in range(1, 6)])
-    for r in rows:
-        w.writerow(
-            [r[k] for k in keys]
-            + [
-                "" if r[c] is None else (round(r[c], 4) if isinstance(r[c], float) else r[c])
-                for c in CSV_KPI_COLS
-            ]
-            + [r["ratings"].get(str(i), 0) for i in range(1, 6)]
-        )
-    fname = f"motcua-kpis-{level}-{d_from}-{d_to}.csv"
-    return Response(
-        buf.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{fname}"'},
-    )
-
-
 # ---------------------------------------------------------------------------- registry (admin)
 
 
@@ -193,22 +125,6 @@ def list_units(request: Request) -> dict[str, Any]:
         "units": list(request.app.state.store.units().values()),
         "unit_mapping": request.app.state.store.unit_mapping(),
     }
-
-
-@router.get("/api/v1/units/{code}/kpis", response_model=list[m.UnitDay], tags=["public"])
-def unit_kpis(
-    code: str, request: Request, from_: str | None = Query(default=None, alias="from"), to: str | None = None
-) -> list[dict[str, Any]]:
-    """A commune-level unit's KPIs per day (default: today), all its offices together, including
-    history recorded under the old codes merged into it."""
-    st = request.app.state
-    if code not in st.store.units():
-        raise HTTPException(404, f"unit {code!r} not found")
-    d_from, d_to = parse_day(from_, request), parse_day(to or from_, request)
-    if d_to < d_from or (d_to - d_from).days > 366:
-        raise HTTPException(422, "need from <= to and at most 366 days")
-    rows = st.kpi.table(d_from, d_to, "unit", _office_units(st.store))
-    return [{"day": r["day"], "unit_code": r["unit_code"], "kpi": r} for r in rows if r["unit_code"] == code]
 
 
 @router.post("/api/v1/offices", response_model=m.Office, status_code=201, tags=["registry"])
@@ -416,3 +332,4 @@ def healthz(request: Request, response: Response) -> dict[str, Any]:
 
 # integrity endpoints (quarantine, flags): their own module, served under this router
 router.include_router(integrity_router)
+router.include_router(period_router)

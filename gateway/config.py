@@ -135,6 +135,14 @@ class IntegritySettings(Section):
     staff_figures_exclude_flagged: bool = True
 
 
+class StaffFiguresSettings(Section):
+    """Per-officer figures over a period (gateway.fairness, docs/gateway.md#period-api)."""
+
+    min_ratings: int = Field(30, ge=1, le=100_000, description="fewer ratings than this: shown as "
+                             '"not enough data" (chưa đủ dữ liệu), no rank')
+    confidence: float = Field(0.95, ge=0.5, le=0.999, description="level of the Wilson intervals")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True,
                               arbitrary_types_allowed=True)
@@ -148,6 +156,7 @@ class Settings(BaseModel):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
+    staff_figures: StaffFiguresSettings = Field(default_factory=StaffFiguresSettings)
     auth: dict[str, Any] = Field(default_factory=dict,
                                  description="raw, validated by gateway.auth.AuthSettings.from_table")
     source: Path | None = Field(None, exclude=True)

@@ -343,39 +343,3 @@ class KpiService:
 
     def forecast(self, code: str, day: date, weeks: int = 4) -> dict[str, Any]:
         return forecast_for_office(self, code, day, weeks)  # gateway/forecast.py
-
-    # ------------------------------------------------------------------ CSV rows
-
-    def table(
-        self, day_from: date, day_to: date, level: str, office_units: dict[str, str]
-    ) -> list[dict[str, Any]]:
-        """KPI rows per day and counter/office/unit (history under merged units adds up by unit)."""
-        f, t = day_from.isoformat(), day_to.isoformat()
-        visits, ratings, windows = (
-            self._rows(s.visits, f, t),
-            self._rows(s.ratings, f, t),
-            self._rows(s.sentiment_windows, f, t),
-        )
-
-        def key(r: dict[str, Any]) -> tuple[Any, ...]:
-            if level == "counter":
-                return (r["service_day"], r["office_code"], r["counter"])
-            if level == "office":
-                return (r["service_day"], r["office_code"])
-            return (r["service_day"], office_units.get(r["office_code"], r["office_code"]))
-
-        groups: dict[tuple[Any, ...], tuple[list, list, list]] = defaultdict(lambda: ([], [], []))
-        for i, rows in enumerate((visits, ratings, windows)):
-            for r in rows:
-                groups[key(r)][i].append(r)
-        out = []
-        for k in sorted(groups):
-            v, r, w = groups[k]
-            block = kpi_block(v, r, w, self.cfg.wait_target_s)
-            names = {
-                "counter": ("day", "office_code", "counter"),
-                "office": ("day", "office_code"),
-                "unit": ("day", "unit_code"),
-            }[level]
-            out.append({**dict(zip(names, k, strict=True)), **block})
-        return out

@@ -13,6 +13,7 @@ from sqlalchemy import and_, func, select, update
 
 from gateway.store import schema as s
 from gateway.store.db import Store
+from gateway.store.rollups import refresh
 from gateway.store.screening import HELD_UNREGISTERED
 from gateway.store.writer import release_held
 
@@ -130,4 +131,14 @@ def clear_flag(store: Store, kind: str, office: str, key: dict[str, Any], actor:
                     update(r).where(same_visit & r.c.flag.is_not(None) & r.c.flag_cleared_at.is_(None))
                     .values(flag_cleared_by=actor, flag_cleared_at=now)
                 )
+            refresh(conn, store.dialect, _office_days(conn, kind, office, key), store.integrity.min_k, None)
     return bool(n)
+
+
+def _office_days(conn: Any, kind: str, office: str, key: dict[str, Any]) -> set[tuple[str, str]]:
+    """The (office, day) whose staff figures a cleared flag changes (rollups recomputed)."""
+    if kind == "visit":
+        return {(office, key["service_day"])}
+    r = s.ratings
+    day = conn.execute(select(r.c.service_day).where(r.c.event_id == key["event_id"])).scalar_one()
+    return {(office, day)}

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, Index, inspect, select
 
-from gateway.store import schema
+from gateway.config import IntegritySettings, KpiSettings
+from gateway.store import rollups, schema
 
 Step = tuple[int, str, Callable[[Connection], None]]
 
@@ -62,10 +64,24 @@ def _v3(conn: Connection) -> None:
         next(i for i in schema.ratings.indexes if i.name == "ix_ratings_status").create(conn)
 
 
+def _v4(conn: Connection) -> None:
+    """Rollup tables (gateway.store.rollups), backfilled from the derived rows already stored. Arrival
+    hours are local to the default KPI timezone (a gateway configured with another one recomputes a
+    day's hours at its next event)."""
+    for table in schema.ROLLUP_TABLES:
+        table.create(conn, checkfirst=True)
+        for index in table.indexes:
+            if index.name not in {i["name"] for i in inspect(conn).get_indexes(table.name)}:
+                index.create(conn)
+    rollups.refresh(conn, conn.dialect.name, rollups.all_office_days(conn), IntegritySettings().min_k,
+                    ZoneInfo(KpiSettings().timezone))
+
+
 STEPS: list[Step] = [
     (1, "initial schema: registry, events, visits, ratings, sentiment, fleet, commands, alerts", _v1),
     (2, "integrity: held events, rating status, plausibility flags, device binding, audit log", _v2),
     (3, "integrity: visits.served_seq (ratings sent before their visit was called never count)", _v3),
+    (4, "rollups: day aggregates per office, counter and officer, hours, sentiment, reasons", _v4),
 ]
 
 

@@ -28,6 +28,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from contract.payloads import EXPRESSION_CLASSES
+
 metadata = MetaData()
 
 schema_version = Table(
@@ -258,3 +260,78 @@ audit_log = Table(
     Column("office_code", String(32), nullable=True),
     Column("target", JSON, nullable=False),
 )
+
+# ---------------------------------------------------------------------------- rollups (schema v4)
+# Day aggregates kept current at ingest by gateway.store.rollups, in the writer's transaction: an
+# office's day is recomputed from its derived rows whenever anything of it changes, so a rollup row
+# always equals a recomputation from ``visits``/``ratings``/``sentiment_windows`` (docs/gateway.md#rollups).
+
+# Wait and service-time histogram: 1-minute buckets (lower edge excluded) up to 60 min, then 60-90,
+# 90-120, 120-180, 180-240 min and one open bucket beyond. A p90 read from it is the bucket's
+# midpoint: within 30 s of the exact nearest-rank p90 below 60 minutes (half the bucket's width above).
+HIST_EDGES_S: tuple[float, ...] = (*(60.0 * m for m in range(61)), 5400.0, 7200.0, 10800.0, 14400.0)
+HIST_BUCKETS = len(HIST_EDGES_S)  # bucket i = (edge i, edge i+1]; the last is open
+RATING_LEVELS = range(1, 6)
+EXPRESSION_COLUMNS = EXPRESSION_CLASSES  # the wire contract's classes, one column each
+
+
+def _int(name: str) -> Column:
+    return Column(name, Integer, nullable=False, default=0)
+
+
+rollup_day = Table(
+    "rollup_day",
+    metadata,
+    Column("service_day", String(10), primary_key=True),
+    Column("office_code", String(32), primary_key=True),
+    Column("counter", Integer, primary_key=True),
+    Column("officer_id", String(200), primary_key=True),  # '' = no officer recorded on the visit
+    _int("visits"), _int("served"), _int("waiting"), _int("no_shows"),
+    _int("wait_n"), Column("wait_sum", Float, nullable=False, default=0.0),
+    _int("service_n"), Column("service_sum", Float, nullable=False, default=0.0),
+    *(_int(f"wh{i}") for i in range(HIST_BUCKETS)),
+    *(_int(f"sh{i}") for i in range(HIST_BUCKETS)),
+    _int("flagged_visits"),  # live visits flagged as implausible, not cleared: out of staff figures
+    _int("staff_served"), _int("staff_wait_n"), Column("staff_wait_sum", Float, nullable=False, default=0.0),
+    _int("staff_service_n"), Column("staff_service_sum", Float, nullable=False, default=0.0),
+    *(_int(f"r{i}") for i in RATING_LEVELS),  # counted ratings by level
+    *(_int(f"rf{i}") for i in RATING_LEVELS),  # ... of which flagged, not cleared (out of staff figures)
+    _int("scale5"),  # counted ratings given on a 5-level scale (the others on 3 levels)
+)
+Index("ix_rollup_day_office", rollup_day.c.office_code, rollup_day.c.service_day)
+
+rollup_hours = Table(
+    "rollup_hours",
+    metadata,
+    Column("service_day", String(10), primary_key=True),
+    Column("office_code", String(32), primary_key=True),
+    Column("counter", Integer, primary_key=True),
+    Column("hour", Integer, primary_key=True),  # local hour of arrival (issued, else called)
+    _int("arrivals"), _int("wait_n"), Column("wait_sum", Float, nullable=False, default=0.0),
+)
+Index("ix_rollup_hours_office", rollup_hours.c.office_code, rollup_hours.c.service_day)
+
+rollup_sentiment = Table(
+    "rollup_sentiment",
+    metadata,
+    Column("service_day", String(10), primary_key=True),
+    Column("office_code", String(32), primary_key=True),
+    Column("counter", Integer, primary_key=True),
+    _int("windows"), _int("visits"),  # only k-anonymous windows (k and visits >= integrity.min_k)
+    Column("score_sum", Float, nullable=False, default=0.0),  # score × visits
+    *(Column(f"cs_{c}", Float, nullable=False, default=0.0) for c in EXPRESSION_COLUMNS),  # share × visits
+)
+Index("ix_rollup_sentiment_office", rollup_sentiment.c.office_code, rollup_sentiment.c.service_day)
+
+rollup_reasons = Table(
+    "rollup_reasons",
+    metadata,
+    Column("service_day", String(10), primary_key=True),
+    Column("office_code", String(32), primary_key=True),
+    Column("counter", Integer, primary_key=True),
+    Column("reason", String(32), primary_key=True),
+    _int("n"),  # counted "Không hài lòng" ratings giving this reason
+)
+Index("ix_rollup_reasons_office", rollup_reasons.c.office_code, rollup_reasons.c.service_day)
+
+ROLLUP_TABLES = (rollup_day, rollup_hours, rollup_sentiment, rollup_reasons)

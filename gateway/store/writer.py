@@ -29,6 +29,7 @@ from gateway.store.db import Store
 from gateway.store.pgtypes import insert_events
 from gateway.store.projectors import CONFLICTING_VISIT, Projection, VisitKey
 from gateway.store.ratings import reconcile
+from gateway.store.rollups import refresh_events
 from gateway.store.screening import (
     HELD_UNREGISTERED,
     Screen,
@@ -173,7 +174,9 @@ def _project(store: Store, conn: Any, tz: ZoneInfo, events: list[Event], out: Ba
     out.offices_changed |= p.offices_changed
     out.devices_changed.update(p.devices_changed)
     new_ids = [ev.event_id for ev in rated]
-    return deltas | reconcile(conn, store.dialect, store.integrity, p.decisive, keys, new_ids)
+    deltas |= reconcile(conn, store.dialect, store.integrity, p.decisive, keys, new_ids)
+    refresh_events(conn, store.dialect, tz, store.integrity.min_k, events)  # rollups, same transaction
+    return deltas
 
 
 def _record_unregistered(store: Store, conn: Any, items: list[Incoming], unregistered: set[str]) -> None:

@@ -1,0 +1,201 @@
+"""Period figures and exports, read from the rollups (docs/gateway.md#period-api).
+
+Public: ``/api/v1/offices/{code}/period``, ``/api/v1/units/{code}/period`` (aggregates; ``officers``
+filled only for signed-in roles in :data:`STAFF_ROLES`), ``/api/v1/kpis.csv`` (streamed) and
+``/api/v1/units/{code}/kpis``. Each is a handful of SQL aggregations over day rollups: a year costs
+what a week does.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+
+from gateway import api_models as m
+from gateway.api_common import optional_principal, parse_day
+from gateway.period import By, PeriodService, figures
+from gateway.period_models import Period
+from gateway.store import schema as s
+from gateway.store.periods import DAY_SUMS, SENTIMENT_SUMS, stream_sums
+
+router = APIRouter()
+STAFF_ROLES: tuple[str, ...] = ("operator",)  # who may read per-officer figures
+MAX_DAYS = 366
+
+
+def period_service(request: Request) -> PeriodService:
+    st = request.app.state
+    svc = getattr(st, "period", None)
+    if svc is None:
+        cfg = st.settings
+        svc = st.period = PeriodService(st.store, cfg.kpi, cfg.staff_figures, st.store.integrity)
+    return svc
+
+
+def may_see_staff(request: Request) -> bool:
+    principal = optional_principal(request)
+    return principal is not None and any(principal.has(r) for r in STAFF_ROLES)
+
+
+def office_units(store: Any) -> dict[str, str]:
+    """office code → unit code; an office code that is an old (merged) unit code → its new unit."""
+    out = {o["code"]: o["unit_code"] for o in store.offices()}
+    for mp in store.unit_mapping():
+        if mp["old_code"] and mp["old_code"] not in out:
+            out[mp["old_code"]] = mp["new_code"]
+    return out
+
+
+def _range(request: Request, start: str | None, end: str | None) -> tuple[date, date]:
+    d_from, d_to = parse_day(start, request), parse_day(end or start, request)
+    if d_to < d_from or (d_to - d_from).days > MAX_DAYS:
+        raise HTTPException(422, f"need start <= end and at most {MAX_DAYS} days")
+    return d_from, d_to
+
+
+@router.get("/api/v1/offices/{code}/period", response_model=Period, tags=["public"])
+def office_period(code: str, request: Request, start: str = Query(), end: str = Query(),
+                  by: By = "month") -> dict[str, Any]:
+    """One office over [start, end] (local days, at most 366): totals, a series by day/week/month,
+    per counter, and per officer (signed-in staff roles only)."""
+    if request.app.state.store.office(code) is None:
+        raise HTTPException(404, f"office {code!r} not found")
+    d_from, d_to = _range(request, start, end)
+    return period_service(request).period("office", code, [code], d_from, d_to, by, may_see_staff(request))
+
+
+@router.get("/api/v1/units/{code}/period", response_model=Period, tags=["public"])
+def unit_period(code: str, request: Request, start: str = Query(), end: str = Query(),
+                by: By = "month") -> dict[str, Any]:
+    """A commune-level unit over [start, end]: all its offices, with history recorded under the old
+    codes merged into it."""
+    st = request.app.state
+    if code not in st.store.units():
+        raise HTTPException(404, f"unit {code!r} not found")
+    d_from, d_to = _range(request, start, end)
+    offices = sorted(o for o, u in office_units(st.store).items() if u == code)
+    return period_service(request).period("unit", code, offices, d_from, d_to, by, may_see_staff(request))
+
+
+# ---------------------------------------------------------------------------- per-day KPI rows
+
+CSV_KPI_COLS = ["visits", "served", "waiting_now", "no_shows", "avg_wait_s", "p90_wait_s",
+                "over_target_share", "avg_service_s", "p90_service_s", "rated", "not_satisfied",
+                "satisfaction_rate", "sentiment_score", "sentiment_visits"]
+LEVEL_KEYS = {"counter": ["service_day", "office_code", "counter"], "office": ["service_day", "office_code"],
+              "unit": ["service_day", "office_code"]}
+
+
+def kpi_row(d: dict[str, Any], sent: dict[str, Any], target_s: float) -> dict[str, Any]:
+    """The KPI block of the per-day API and CSV from summed rollup columns."""
+    f = figures(d, sent, {}, target_s, 0.95)
+    return {"visits": f["visits"], "served": f["served"], "waiting_now": f["waiting"],
+            "no_shows": f["no_show"], "avg_wait_s": f["wait_avg_s"], "p90_wait_s": f["wait_p90_s"],
+            "over_target_share": f["over_target_share"],
+            "avg_service_s": f["service_avg_s"], "p90_service_s": f["service_p90_s"], "rated": f["n_ratings"],
+            "ratings": f["ratings"], "rating_scale": _scale(d, f["n_ratings"]),
+            "not_satisfied": f["not_satisfied"], "satisfaction_rate": f["satisfaction"],
+            "sentiment_score": f["sentiment_index"], "sentiment_visits": f["sentiment_visits"]}
+
+
+def _scale(d: dict[str, Any], n: int) -> int | None:
+    """The scale most counted ratings used (3 or 5 levels)."""
+    return None if not n else (5 if 2 * (d.get("scale5") or 0) > n else 3)
+
+
+def _merged(request: Request, level: str, d_from: date, d_to: date,
+            offices: list[str] | None) -> Iterator[tuple[tuple[Any, ...], dict[str, Any], dict[str, Any]]]:
+    """(key, day sums, sentiment sums) in key order: an outer merge of two streamed, sorted queries."""
+    engine, keys = request.app.state.store.engine, LEVEL_KEYS[level]
+    f, t = d_from.isoformat(), d_to.isoformat()
+    days = stream_sums(engine, s.rollup_day, keys, offices, f, t)
+    sents = stream_sums(engine, s.rollup_sentiment, keys, offices, f, t)
+    d, w = next(days, None), next(sents, None)
+    while d is not None or w is not None:
+        dk = tuple(d[k] for k in keys) if d is not None else None
+        wk = tuple(w[k] for k in keys) if w is not None else None
+        key = min(k for k in (dk, wk) if k is not None)
+        yield key, (d if dk == key else {}), (w if wk == key else {})
+        if dk == key:
+            d = next(days, None)
+        if wk == key:
+            w = next(sents, None)
+
+
+def kpi_rows(request: Request, level: str, d_from: date, d_to: date,
+             offices: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """KPI rows per day and counter/office/unit, in order (history under merged units adds up by unit:
+    the offices of one day are summed per unit before the row is made)."""
+    target = request.app.state.settings.kpi.wait_target_s
+    if level != "unit":
+        names = ["day", *LEVEL_KEYS[level][1:]]
+        for key, d, w in _merged(request, level, d_from, d_to, offices):
+            yield {**dict(zip(names, key, strict=True)), **kpi_row(d, w, target)}
+        return
+    units = office_units(request.app.state.store)
+    day, acc = None, {}
+    for (service_day, office), d, w in _merged(request, level, d_from, d_to, offices):
+        if service_day != day:
+            yield from _unit_rows(day, acc, target)
+            day, acc = service_day, {}
+        a = acc.setdefault(units.get(office, office), ({}, {}))
+        for into, row, cols in ((a[0], d, DAY_SUMS), (a[1], w, SENTIMENT_SUMS)):
+            for c in cols:
+                into[c] = into.get(c, 0) + (row.get(c) or 0)
+    yield from _unit_rows(day, acc, target)
+
+
+def _unit_rows(day: str | None, acc: dict[str, Any], target: float) -> Iterator[dict[str, Any]]:
+    for unit in sorted(acc):
+        yield {"day": day, "unit_code": unit, **kpi_row(acc[unit][0], acc[unit][1], target)}
+
+
+def _cell(v: Any) -> Any:
+    return "" if v is None else (round(v, 4) if isinstance(v, float) else v)
+
+
+@router.get("/api/v1/kpis.csv", tags=["public"], response_class=StreamingResponse)
+def kpis_csv(request: Request, from_: str = Query(alias="from"), to: str = Query(),
+             level: Literal["counter", "office", "unit"] = "office") -> StreamingResponse:
+    """KPIs per day and counter/office/unit as CSV (public: aggregates only), streamed. Rating columns
+    r1..r5 count each level; unit level adds up history recorded under merged (old) codes; p90 columns
+    come from the wait histogram (within 30 s below an hour)."""
+    d_from, d_to = _range(request, from_, to)
+    names = ["day", *LEVEL_KEYS[level][1:]] if level != "unit" else ["day", "unit_code"]
+
+    def lines() -> Iterator[str]:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(names + CSV_KPI_COLS + [f"r{i}" for i in range(1, 6)])
+        for n, r in enumerate(kpi_rows(request, level, d_from, d_to), 1):
+            w.writerow([r[k] for k in names] + [_cell(r[c]) for c in CSV_KPI_COLS]
+                       + [r["ratings"].get(str(i), 0) for i in range(1, 6)])
+            if n % 500 == 0:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
+
+    fname = f"motcua-kpis-{level}-{d_from}-{d_to}.csv"
+    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{fname}"'})
+
+
+@router.get("/api/v1/units/{code}/kpis", response_model=list[m.UnitDay], tags=["public"])
+def unit_kpis(code: str, request: Request, from_: str | None = Query(default=None, alias="from"),
+              to: str | None = None) -> list[dict[str, Any]]:
+    """A commune-level unit's KPIs per day (default: today), all its offices together, including
+    history recorded under the old codes merged into it."""
+    st = request.app.state
+    if code not in st.store.units():
+        raise HTTPException(404, f"unit {code!r} not found")
+    d_from, d_to = _range(request, from_, to)
+    offices = sorted(o for o, u in office_units(st.store).items() if u == code)
+    rows = kpi_rows(request, "unit", d_from, d_to, offices)
+    return [{"day": r["day"], "unit_code": r["unit_code"], "kpi": r} for r in rows if r["unit_code"] == code]

@@ -1,0 +1,94 @@
+"""Response models of the period API (docs/gateway.md#period-api)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Flagged(_Out):
+    visits: int = Field(description="visits flagged as implausible (not cleared): out of staff figures")
+    ratings: int = Field(description="counted ratings flagged (not cleared): out of staff figures")
+
+
+class Figures(_Out):
+    visits: int
+    served: int
+    no_show: int
+    waiting: int = Field(description="issued, never called, no-show or completed (not discarded)")
+    wait_avg_s: float | None
+    wait_p90_s: float | None = Field(description="from the wait histogram: within method.p90_error_s")
+    over_target_share: float | None = Field(description="share of waits above the wait target")
+    service_avg_s: float | None
+    service_p90_s: float | None
+    n_ratings: int = Field(description="counted ratings (one per visit, first press)")
+    ratings: dict[str, int] = Field(description="counted ratings by level ('1' = Không hài lòng)")
+    not_satisfied: int
+    satisfaction: float | None = Field(description="Decision 766: (n_ratings − not_satisfied) ÷ n_ratings")
+    satisfaction_low: float | None = Field(description="Wilson interval at method.confidence")
+    satisfaction_high: float | None
+    reasons: dict[str, int] = Field(description="reasons given with 'Không hài lòng'")
+    sentiment_index: float | None = Field(description="visit-weighted mean score (−1..1) of k-anonymous "
+                                          "windows: an anonymous indicator, never per officer")
+    sentiment_windows: int
+    sentiment_visits: int
+    class_shares: dict[str, float]
+    flagged_excluded: Flagged
+
+
+class SeriesEntry(Figures):
+    start: date
+    end: date
+
+
+class CounterFigures(Figures):
+    office_code: str
+    counter: int
+
+
+class OfficerFigures(_Out):
+    officer_id: str
+    n: int = Field(description="counted ratings of the officer's visits, flagged ones left out")
+    satisfied: int
+    satisfaction: float | None
+    satisfaction_low: float | None
+    satisfaction_high: float | None
+    shrunk_score: float | None = Field(description="empirical-Bayes posterior mean (gateway.fairness)")
+    rank: int | None = Field(description="by shrunk_score among officers with enough data; else null")
+    enough_data: bool = Field(description="n >= method.min_ratings")
+    served: int
+    wait_avg_s: float | None
+    service_avg_s: float | None
+    flagged_excluded: Flagged
+
+
+class Method(_Out):
+    wait_target_s: float
+    p90_error_s: float = Field(description="a p90 read from the histogram is within this of the exact one")
+    confidence: float
+    min_ratings: int
+    prior_mean: float | None = Field(description="beta prior of the officers' satisfaction "
+                                       "(method of moments)")
+    prior_strength: float | None = Field(description="α+β of that prior; null = infinite (no spread "
+                                         "beyond chance: every officer scores the mean)")
+    staff_figures: bool = Field(description="officers filled (signed-in roles allowed to see staff figures)")
+
+
+class Period(_Out):
+    scope: Literal["office", "unit"]
+    code: str
+    start: date
+    end: date
+    by: Literal["day", "week", "month"]
+    offices: list[str]
+    totals: Figures
+    series: list[SeriesEntry]
+    counters: list[CounterFigures]
+    officers: list[OfficerFigures]
+    method: Method

@@ -1,0 +1,246 @@
+"""Day rollups kept current at ingest: any period's KPIs become a small SQL aggregation.
+
+Invariant: the rollup rows of an (office, service day) equal a recomputation from that day's derived
+rows (``visits``, ``ratings`` with status ``counted``, k-anonymous ``sentiment_windows``). It holds
+because the writer calls :func:`refresh_events` in the same transaction as the derived rows, after
+the rating rules ran, and :func:`refresh` *recomputes* every (office, day) the batch touched from
+those rows (delete, then insert) instead of adding deltas. So every correction the integrity rules
+make later (a pending rating decided, a duplicate demoted, a burst flag raised, a visit completed
+after being called, a queue reset discarding waiting tickets, an operator clearing a flag) lands in
+the rollup exactly: nothing is counted twice by a replay, nothing depends on the order of arrival.
+The cost is bounded by the touched office-days (about a hundred visits each), not by history.
+
+PostgreSQL with several gateway processes: an advisory lock per (office, day), taken after the
+derived rows are written and before they are read again, orders two writers of one office-day so the
+second recomputes from the first's committed rows (READ COMMITTED: each statement sees the latest).
+
+Figures (docs/gateway.md#kpis): a visit is live unless a queue reset discarded it; waits exclude
+no-shows never served; a rating counts for the officer recorded on its visit; staff (``staff_*``)
+columns leave out visits flagged as implausible and not cleared, ``rf*`` count flagged ratings.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, delete, select, tuple_
+
+from contract.payloads import Event, SentimentWindowEvent
+from gateway.store import schema as s
+
+OfficeDay = tuple[str, str]  # office code, service day (ISO)
+
+
+def bucket(seconds: float) -> int:
+    """Histogram bucket of a wait or service time: bucket i holds (edge i, edge i+1], bucket 0 also 0
+    (so "above the target" is exact at a bucket edge: waits > 1200 s start a bucket)."""
+    return max(0, bisect_left(s.HIST_EDGES_S, seconds) - 1)
+
+
+def touched(events: Iterable[Event], tz: ZoneInfo) -> set[OfficeDay]:
+    """The (office, service day) pairs a batch of projected events can change."""
+    out: set[OfficeDay] = set()
+    for ev in events:
+        day = getattr(ev.data, "service_day", None)
+        if isinstance(ev, SentimentWindowEvent):
+            out.add((ev.office_code, ev.data.window_start.astimezone(tz).date().isoformat()))
+        elif day is not None:
+            out.add((ev.office_code, day.isoformat()))
+    return out
+
+
+def refresh_events(conn: Any, dialect: str, tz: ZoneInfo, min_k: int, events: list[Event]) -> None:
+    """The writer's hook: recompute the rollups of the office-days ``events`` touched."""
+    refresh(conn, dialect, touched(events, tz), min_k, tz)
+
+
+def _lock(conn: Any, dialect: str, pairs: list[OfficeDay]) -> None:
+    if dialect != "postgresql" or not pairs:
+        return
+    names = sorted(f"{o}|{d}" for o, d in pairs)
+    conn.exec_driver_sql(
+        "SELECT pg_advisory_xact_lock(766470, hashtext(k)) FROM unnest(%s::text[]) AS k ORDER BY k", (names,)
+    )
+
+
+def refresh(conn: Any, dialect: str, pairs: set[OfficeDay], min_k: int, tz: ZoneInfo | None) -> None:
+    """Recompute the rollup rows of ``pairs`` from the derived rows. ``tz`` None: only the tables
+    that do not depend on the local hour (an operator clearing a flag changes no arrival hour)."""
+    ordered = sorted(pairs)
+    if not ordered:
+        return
+    _lock(conn, dialect, ordered)
+    tables = s.ROLLUP_TABLES if tz is not None else (s.rollup_day,)
+    for i in range(0, len(ordered), 200):
+        chunk = ordered[i : i + 200]
+        for t in tables:
+            conn.execute(delete(t).where(tuple_(t.c.office_code, t.c.service_day).in_(chunk)))
+        visits = _read(conn, s.visits, chunk)
+        ratings = _read(conn, s.ratings, chunk, s.ratings.c.status == "counted")
+        rows = {s.rollup_day: day_rows(visits, ratings)}
+        if tz is not None:
+            rows[s.rollup_reasons] = reason_rows(ratings)
+            rows[s.rollup_hours] = hour_rows(visits, tz)
+            rows[s.rollup_sentiment] = sentiment_rows(_read(conn, s.sentiment_windows, chunk), min_k)
+        for t, out in rows.items():
+            if out:
+                conn.execute(t.insert(), out)
+
+
+def _read(conn: Any, table: Any, pairs: list[OfficeDay], where: Any = None) -> list[dict[str, Any]]:
+    by_office: dict[str, list[str]] = defaultdict(list)
+    for o, d in pairs:
+        by_office[o].append(d)
+    out: list[dict[str, Any]] = []
+    for office, days in by_office.items():
+        q = select(table).where(and_(table.c.office_code == office, table.c.service_day.in_(days)))
+        if where is not None:
+            q = q.where(where)
+        out.extend(dict(r._mapping) for r in conn.execute(q))
+    return out
+
+
+def _flagged(row: dict[str, Any]) -> bool:
+    return row.get("flag") is not None and row.get("flag_cleared_at") is None
+
+
+def _zero_day() -> dict[str, Any]:
+    return {c.name: 0 for c in s.rollup_day.c if not c.primary_key} | {
+        "wait_sum": 0.0, "service_sum": 0.0, "staff_wait_sum": 0.0, "staff_service_sum": 0.0}
+
+
+def day_rows(visits: list[dict[str, Any]], ratings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """rollup_day rows (per office, day, counter, officer) from derived rows of whole office-days."""
+    acc: dict[tuple[str, str, int, str], dict[str, Any]] = defaultdict(_zero_day)
+    officer_of: dict[tuple[Any, ...], str] = {}
+    for v in visits:
+        officer_of[(v["office_code"], v["counter"], v["service_day"], v["ticket_no"])] = v["officer_id"] or ""
+        if v["discarded_at"] is not None:
+            continue
+        a = acc[(v["service_day"], v["office_code"], v["counter"], v["officer_id"] or "")]
+        staff = not _flagged(v)
+        no_show = v["no_show_at"] is not None and v["completed_at"] is None
+        a["visits"] += 1
+        a["flagged_visits"] += not staff
+        a["served"] += v["completed_at"] is not None
+        a["staff_served"] += staff and v["completed_at"] is not None
+        a["no_shows"] += no_show
+        a["waiting"] += v["called_at"] is None and v["no_show_at"] is None and v["completed_at"] is None
+        if v["wait_s"] is not None and not no_show:
+            a["wait_n"] += 1
+            a["wait_sum"] += v["wait_s"]
+            a[f"wh{bucket(v['wait_s'])}"] += 1
+            if staff:
+                a["staff_wait_n"] += 1
+                a["staff_wait_sum"] += v["wait_s"]
+        if v["service_s"] is not None:
+            a["service_n"] += 1
+            a["service_sum"] += v["service_s"]
+            a[f"sh{bucket(v['service_s'])}"] += 1
+            if staff:
+                a["staff_service_n"] += 1
+                a["staff_service_sum"] += v["service_s"]
+    for r in ratings:
+        visit_key = (r["office_code"], r["counter"], r["service_day"], r["ticket_no"])
+        officer = officer_of.get(visit_key, r["officer_id"] or "")
+        a = acc[(r["service_day"], r["office_code"], r["counter"], officer)]
+        a[f"r{r['level']}"] += 1
+        a[f"rf{r['level']}"] += _flagged(r)
+        a["scale5"] += r["scale"] == 5
+    return [
+        {"service_day": d, "office_code": o, "counter": c, "officer_id": off, **a}
+        for (d, o, c, off), a in sorted(acc.items())
+    ]
+
+
+def reason_rows(ratings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    n: dict[tuple[str, str, int, str], int] = defaultdict(int)
+    for r in ratings:
+        if r["reason"]:
+            n[(r["service_day"], r["office_code"], r["counter"], r["reason"])] += 1
+    return [{"service_day": d, "office_code": o, "counter": c, "reason": why, "n": k}
+            for (d, o, c, why), k in sorted(n.items())]
+
+
+def hour_rows(visits: list[dict[str, Any]], tz: ZoneInfo) -> list[dict[str, Any]]:
+    acc: dict[tuple[str, str, int, int], dict[str, Any]] = defaultdict(
+        lambda: {"arrivals": 0, "wait_n": 0, "wait_sum": 0.0})
+    for v in visits:
+        t = v["issued_at"] if v["issued_at"] is not None else v["called_at"]
+        if t is None or v["discarded_at"] is not None:
+            continue
+        a = acc[(v["service_day"], v["office_code"], v["counter"], datetime.fromtimestamp(t, tz).hour)]
+        a["arrivals"] += 1
+        if v["wait_s"] is not None and not (v["no_show_at"] is not None and v["completed_at"] is None):
+            a["wait_n"] += 1
+            a["wait_sum"] += v["wait_s"]
+    return [{"service_day": d, "office_code": o, "counter": c, "hour": h, **a}
+            for (d, o, c, h), a in sorted(acc.items())]
+
+
+def sentiment_rows(windows: list[dict[str, Any]], min_k: int) -> list[dict[str, Any]]:
+    """Only k-anonymous windows (k and visits >= min_k), as the KPIs have always read them."""
+    acc: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for w in windows:
+        if w["k"] < min_k or w["visits"] < min_k:
+            continue
+        shares = w["class_shares"]
+        if isinstance(shares, str):  # JSON text on SQLite
+            shares = json.loads(shares)
+        a = acc.setdefault((w["service_day"], w["office_code"], w["counter"]),
+                           {"windows": 0, "visits": 0, "score_sum": 0.0,
+                            **{f"cs_{c}": 0.0 for c in s.EXPRESSION_COLUMNS}})
+        a["windows"] += 1
+        a["visits"] += w["visits"]
+        a["score_sum"] += w["score"] * w["visits"]
+        for c in s.EXPRESSION_COLUMNS:
+            a[f"cs_{c}"] += (shares or {}).get(c, 0.0) * w["visits"]
+    return [{"service_day": d, "office_code": o, "counter": c, **a} for (d, o, c), a in sorted(acc.items())]
+
+
+def all_office_days(conn: Any) -> set[OfficeDay]:
+    """Every (office, day) with derived rows: what a backfill recomputes."""
+    out: set[OfficeDay] = set()
+    for t in (s.visits, s.ratings, s.sentiment_windows):
+        out.update((r[0], r[1]) for r in conn.execute(select(t.c.office_code, t.c.service_day).distinct()))
+    return out
+
+
+def hist_p90(hist: list[int]) -> float | None:
+    """Nearest-rank p90 read from summed histogram buckets: the midpoint of the bucket holding it (the
+    open last bucket: its lower edge). Within half a bucket (30 s below 60 min) of the exact p90."""
+    n = sum(hist)
+    if n == 0:
+        return None
+    rank = max(1, -(-9 * n // 10))  # ceil(0.9 n), integer arithmetic
+    seen = 0
+    for i, k in enumerate(hist):
+        seen += k
+        if seen >= rank:
+            edges = s.HIST_EDGES_S
+            return edges[i] if i + 1 == len(edges) else (edges[i] + edges[i + 1]) / 2
+    raise AssertionError("unreachable: ranks are within the histogram")
+
+
+def hist_share_over(hist: list[int], target_s: float) -> float | None:
+    """Share of the histogram above ``target_s``: exact when the target is a bucket edge (the 20-minute
+    target is), else the bucket holding it is split in proportion."""
+    n = sum(hist)
+    if n == 0:
+        return None
+    edges = s.HIST_EDGES_S
+    over = 0.0
+    for i, k in enumerate(hist):
+        lo = edges[i]
+        hi = edges[i + 1] if i + 1 < len(edges) else float("inf")
+        if lo >= target_s:  # bucket i holds (lo, hi]: all above the target
+            over += k
+        elif hi > target_s:
+            over += k if hi == float("inf") else k * (hi - target_s) / (hi - lo)
+    return over / n

@@ -1,0 +1,193 @@
+"""Rollups are exact under any ingest order, batch split, duplicate and replay (SQLite and PostgreSQL).
+
+Two offices' day: the rating rules' day of tests/gateway/test_integrity_order.py (duplicates, pending
+ratings decided later, short-service flags, a burst of top ratings) plus a second counter with
+no-shows, a waiting ticket discarded by a queue reset, visits completed after being called in other
+batches, sentiment windows (one below k), and a second office. Whatever the order, the rollup rows
+must equal (1) those of an in-order ingest, (2) a recomputation from the derived rows, and (3) the
+figures the raw-row KPI code (gateway.kpi, independent of the rollups) computes; an operator clearing
+a flag moves them exactly too.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from contract.codec import decode, encode
+from contract.payloads import EventType
+from contract.topics import events_topic
+from gateway.config import KpiSettings, Settings
+from gateway.kpi import KpiService
+from gateway.registry import load_registry
+from gateway.store import Store, rollups
+from gateway.store import schema as s
+from gateway.store.integrity import clear_flag
+from gateway.store.writer import Incoming, apply_batch
+from tests.gateway.kiosk_sim import EventFactory
+from tests.gateway.test_integrity_order import TZ, _day_of_events
+
+
+def _more_events(day) -> list:
+    start = datetime.now(UTC) - timedelta(hours=6)
+    q2 = EventFactory("k03390-q2", "03390", 2)
+    events = []
+    for no in range(1, 9):
+        issued = start + timedelta(minutes=7 * no)
+        events += q2.visit(no, day, issued, 90.0 * no, 200.0 + no, officer="cb-02", no_show=no == 3)
+        if no % 2:
+            events.append(q2.rating(no, day, 1 + no % 3, issued + timedelta(minutes=40), officer="cb-02"))
+    events += q2.visit(20, day, start, 30.0, None)[:1]  # waiting, then discarded by the reset below
+    events.append(q2.sentiment(start, 8, 0.4))
+    events.append(q2.sentiment(start + timedelta(hours=1), 6, -0.9))
+    other = EventFactory("k03405-q1", "03405", 1)
+    for no in range(1, 6):
+        events += other.visit(no, day, start + timedelta(minutes=9 * no), 1500.0 + 60 * no, 400.0,
+                              officer="cb-09")
+        events.append(other.rating(no, day, 3 if no < 4 else 1, start + timedelta(hours=2, minutes=no),
+                                   officer="someone-else"))  # counts for the visit's officer
+    return events
+
+
+def _reset_queue(day) -> list:
+    """The end-of-day queue reset of counter 2, applied after the rest: a reset discards the tickets
+    waiting *when it is projected* (gateway.store.projectors), so it is not order-free itself."""
+    q2 = EventFactory("k03390-q2", "03390", 2)
+    q2.seq = 1000
+    return [q2.event(EventType.QUEUE_RESET, {"service_day": day.isoformat(), "discarded_waiting": 1,
+                                             "reason": "end_of_day"})]
+
+
+def _snapshot(store: Store) -> dict[str, list[tuple]]:
+    with store.engine.connect() as conn:
+        return {t.name: sorted(tuple(r) for r in conn.execute(select(t))) for t in s.ROLLUP_TABLES}
+
+
+def _recomputed(store: Store) -> dict[str, list[tuple]]:
+    """Rebuild every rollup from the derived rows (what the v4 migration's backfill runs)."""
+    with store.engine.begin() as conn:
+        rollups.refresh(conn, store.dialect, rollups.all_office_days(conn), store.integrity.min_k, TZ)
+    return _snapshot(store)
+
+
+def _apply(store: Store, events: list, rng: random.Random | None) -> None:
+    msgs = [decode(events_topic(e.office_code, e.device_id), encode(e)) for e in events]
+    if rng is None:
+        for m in msgs:
+            apply_batch(store, [Incoming(m, time.time())], {}, TZ, set())
+        return
+    msgs += rng.sample(msgs, len(msgs) // 3)  # replays
+    rng.shuffle(msgs)
+    i = 0
+    while i < len(msgs):
+        n = rng.choice([1, 2, 5, 17, 60])
+        apply_batch(store, [Incoming(m, time.time()) for m in msgs[i : i + n]], {}, TZ, set())
+        i += n
+
+
+def _reset(store: Store) -> None:
+    with store.engine.begin() as conn:
+        for t in (s.events, s.visits, s.ratings, s.sentiment_windows, s.ingest_counters, *s.ROLLUP_TABLES):
+            conn.execute(t.delete())
+
+
+def _against_raw_kpis(store: Store, day) -> None:
+    """Rollup sums per counter and officer against gateway.kpi's raw-row figures."""
+    kpi = KpiService(store, KpiSettings())
+    for office in ("03390", "03405"):
+        detail = kpi.office_detail(office, day)
+        with store.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(select(s.rollup_day).where(
+                s.rollup_day.c.office_code == office))]
+        for c in detail["counters"]:
+            mine = [r for r in rows if r["counter"] == c["counter"]]
+            k = c["kpi"]
+            assert sum(r["visits"] for r in mine) == k["visits"]
+            assert sum(r["served"] for r in mine) == k["served"]
+            assert sum(r["no_shows"] for r in mine) == k["no_shows"]
+            assert sum(r["waiting"] for r in mine) == k["waiting_now"]
+            assert sum(sum(r[f"r{i}"] for i in range(1, 6)) for r in mine) == k["rated"]
+            assert {str(i): sum(r[f"r{i}"] for r in mine) for i in range(1, 6)
+                    if sum(r[f"r{i}"] for r in mine)} == k["ratings"]
+            n = sum(r["wait_n"] for r in mine)
+            assert abs(sum(r["wait_sum"] for r in mine) / n - k["avg_wait_s"]) < 1e-6
+            hist = [sum(r[f"wh{i}"] for r in mine) for i in range(s.HIST_BUCKETS)]
+            assert sum(hist) == n
+            assert abs(rollups_p90(hist) - k["p90_wait_s"]) <= 30.0  # the stated resolution
+        for o in detail["officers"]:  # staff figures: flagged visits and ratings left out
+            mine = [r for r in rows if r["officer_id"] == o["officer_id"]]
+            assert sum(sum(r[f"r{i}"] - r[f"rf{i}"] for i in range(1, 6)) for r in mine) == o["rated"]
+            assert sum(r["staff_served"] for r in mine) == o["served"]
+
+
+def rollups_p90(hist: list[int]) -> float:
+    p = rollups.hist_p90(hist)
+    assert p is not None
+    return p
+
+
+def _run(url: str) -> None:
+    store = Store(url)
+    store.migrate()
+    store.load_registry(load_registry(Settings().registry_file))
+    events, _status, _flag, _dups = _day_of_events()
+    day = datetime.now(TZ).date()
+    events += _more_events(day)
+    try:
+        _apply(store, events, None)
+        _apply(store, _reset_queue(day), None)
+        want = _snapshot(store)
+        assert want["rollup_day"] and want["rollup_sentiment"] and want["rollup_reasons"]
+        assert want == _recomputed(store)
+        _against_raw_kpis(store, day)
+        for seed in range(1, 5):
+            _reset(store)
+            _apply(store, events, random.Random(seed))
+            _apply(store, _reset_queue(day), None)
+            assert _snapshot(store) == want, f"seed {seed}"
+        # an operator clears a short-service flag: the staff figures take the visit back, exactly
+        before = sum(r["staff_served"] for r in _rows(store, "03390"))
+        assert clear_flag(store, "visit", "03390", {"counter": 1, "service_day": day.isoformat(),
+                                                    "ticket_no": 4}, "head@test")
+        assert sum(r["staff_served"] for r in _rows(store, "03390")) == before + 1
+        after = _snapshot(store)
+        assert after != want and after == _recomputed(store)
+        _against_raw_kpis(store, day)
+    finally:
+        store.close()
+
+
+def _rows(store: Store, office: str) -> list[dict]:
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(s.rollup_day).where(
+            s.rollup_day.c.office_code == office))]
+
+
+def test_rollups_exact_any_order_sqlite(tmp_path) -> None:
+    _run(f"sqlite:///{tmp_path / 'g.sqlite3'}")
+
+
+def test_rollups_exact_any_order_postgres(postgres) -> None:
+    _run(postgres.url)
+
+
+def test_v4_migration_backfills_an_existing_database(tmp_path) -> None:
+    """A database at v3 (no rollup tables) with a day of data: migrating builds the rollups from its
+    derived rows, equal to those ingest keeps."""
+    store = Store(f"sqlite:///{tmp_path / 'g.sqlite3'}")
+    store.migrate()
+    store.load_registry(load_registry(Settings().registry_file))
+    day = datetime.now(TZ).date()
+    _apply(store, _day_of_events()[0] + _more_events(day), random.Random(7))
+    want = _snapshot(store)
+    with store.engine.begin() as conn:  # back to v3, as a gateway of the previous release left it
+        for t in s.ROLLUP_TABLES:
+            t.drop(conn)
+        conn.execute(s.schema_version.delete().where(s.schema_version.c.version == 4))
+    assert store.migrate() == [4]
+    assert _snapshot(store) == want and want["rollup_day"]
+    assert store.migrate() == []
+    store.close()
