@@ -33,7 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 import holidays
 
+from gateway.period import figures
+from gateway.store import Store
 from gateway.store import schema as s
+from gateway.store.periods import sums
 
 if TYPE_CHECKING:
     from gateway.kpi import KpiService
@@ -270,12 +273,26 @@ def office_forecast(arrivals: Arrivals, day: date, service_s: float | None, targ
     return Forecaster(arrivals, ForecastSettings(weeks=weeks)).forecast(day, service_s, target_s)
 
 
-def forecast_for_office(kpi: KpiService, code: str, day: date, weeks: int = 4) -> dict[str, Any]:
-    """``KpiService.forecast``: arrivals from the KPI service, the service time it measured over the
-    last ``SERVICE_DAYS`` days (its own visit summary), the gateway's wait target."""
-    from gateway.kpi import visit_summary  # kpi imports this module
+def rollup_arrivals(store: Store, code: str) -> Arrivals:
+    """Arrivals per (day, hour) of one office from the hour rollups (all its counters)."""
+    def arrivals(first: date, last: date) -> dict[tuple[str, int], int]:
+        with store.engine.connect() as conn:
+            rows = sums(conn, s.rollup_hours, ["service_day", "hour"], [code], first.isoformat(),
+                        last.isoformat())
+        return {(r["service_day"], r["hour"]): int(r["arrivals"] or 0) for r in rows}
+    return arrivals
 
-    rows = kpi._rows(s.visits, (day - timedelta(days=SERVICE_DAYS - 1)).isoformat(), day.isoformat(), code)
-    service_s = visit_summary(rows, kpi.cfg.wait_target_s)["avg_service_s"]
-    return office_forecast(lambda first, last: kpi.arrivals_by_day_hour(code, first, last), day,
-                           service_s, kpi.cfg.wait_target_s, weeks)
+
+def measured_service_s(store: Store, code: str, day: date, target_s: float) -> float | None:
+    """Mean service time of the last ``SERVICE_DAYS`` days up to ``day``, as the period API computes it."""
+    first = (day - timedelta(days=SERVICE_DAYS - 1)).isoformat()
+    with store.engine.connect() as conn:
+        rows = sums(conn, s.rollup_day, [], [code], first, day.isoformat())
+    return figures(rows[0] if rows else {}, {}, {}, target_s, 0.95)["service_avg_s"]
+
+
+def forecast_for_office(kpi: KpiService, code: str, day: date, weeks: int = 4) -> dict[str, Any]:
+    """``KpiService.forecast``: arrivals and service time from the rollups, the gateway's wait target."""
+    target = kpi.cfg.wait_target_s
+    return office_forecast(rollup_arrivals(kpi.store, code), day,
+                           measured_service_s(kpi.store, code, day, target), target, weeks)
