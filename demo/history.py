@@ -40,6 +40,8 @@ MAX_IN_FLIGHT = 500  # paho loses QoS 1 messages past 65,535 in flight (PLATFORM
 K = 5  # the kiosks' sentiment window minimum
 TET_VOLUME = 0.5  # share of the usual visitors in the weeks around Tết
 SUBSTITUTE_DAYS = 0.06  # days a substitute officer serves the counter
+TRAINEE_DAYS = 30  # the trainee joined this many days ago ...
+TRAINEE_SHARE = 0.05  # ... and serves this share of the visits since
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ class CounterProfile:
     visits_per_day: float  # mean
     median_wait_min: float
     officer_id: str
-    substitute_id: str  # serves on a few days: a small sample the ranking must not reward
+    substitute_id: str  # serves the counter on a few days
+    trainee_id: str  # joined a month ago, serves a few visits: a small sample the ranking must not reward
 
 
 def profiles(devices: list[tuple[str, str, int]]) -> list[CounterProfile]:
@@ -60,7 +63,8 @@ def profiles(devices: list[tuple[str, str, int]]) -> list[CounterProfile]:
         busy = office in BUSY_OFFICES
         out.append(CounterProfile(device_id, office, counter, visits_per_day=34 if busy else 24,
                                   median_wait_min=15 if busy else 7, officer_id=f"cb-{office}-{counter}",
-                                  substitute_id=f"cb-{office}-tt{counter}"))
+                                  substitute_id=f"cb-{office}-tt{counter}",
+                                  trainee_id=f"cb-{office}-tn{counter}"))
     return out
 
 
@@ -140,9 +144,11 @@ def simulate_day(p: CounterProfile, rng: random.Random, day: date, today: date,
     n = max(3, int(rng.gauss(p.visits_per_day * volume, 4)))
     age = min(1.0, (today - day).days / 365)
     median_wait = p.median_wait_min * 60 * (0.85 + 0.35 * age)  # a year ago waits were ~40 % longer
-    officer = p.substitute_id if rng.random() < SUBSTITUTE_DAYS else p.officer_id
+    day_officer = p.substitute_id if rng.random() < SUBSTITUTE_DAYS else p.officer_id
+    trainee = (today - day).days <= TRAINEE_DAYS
     visits = []
     for no, issued in enumerate(_arrivals(rng, day, n), start=1):
+        officer = p.trainee_id if trainee and rng.random() < TRAINEE_SHARE else day_officer
         wait = min(5400.0, rng.lognormvariate(0, 0.55) * median_wait)
         scaled_wait = round(wait / time_scale, 1)  # as the kiosk sends it
         if rng.random() < 0.06:
@@ -151,7 +157,7 @@ def simulate_day(p: CounterProfile, rng: random.Random, day: date, today: date,
         service = rng.uniform(240, 900)
         level = reason = None
         if rng.random() < 0.82:
-            unhappy = 0.05 + 0.25 * min(1.0, wait / 2400) + (0.1 if officer == p.substitute_id else 0)
+            unhappy = 0.05 + 0.25 * min(1.0, wait / 2400) + (0.1 if officer != p.officer_id else 0)
             level = 1 if rng.random() < unhappy else (3 if rng.random() < 0.6 else 2)
             reason = rng.choice(REASONS) if level == 1 else None
         scaled_service = round(service / time_scale, 1)
