@@ -34,9 +34,7 @@ def _figures(f: dict[str, Any]) -> dict[str, Any]:
 def series_label(start: date, by: str) -> str:
     if by == "month":
         return f"{start.month:02d}/{start.year}"
-    if by == "week":
-        return f"Tuần {start.day:02d}/{start.month:02d}"
-    return f"{start.day:02d}/{start.month:02d}"
+    return f"{start.day:02d}/{start.month:02d}"  # a day, or the first day of a week
 
 
 def _officer(o: dict[str, Any]) -> dict[str, Any]:

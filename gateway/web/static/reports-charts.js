@@ -87,9 +87,9 @@ const RC = (() => {
   }
 
   /** Officers: Wilson interval (bar), ranking score (dot), raw rate (ring); "chưa đủ dữ liệu" below the minimum. */
-  function intervals(id, title, officers) {
+  function intervals(id, title, officers, width = 720) {
     if (!officers.length) return frame(id, title, "", "Chưa có cán bộ nào được đánh giá (no officer rated).", title);
-    const rowH = 22, top = 18, left = 110, right = 14, w = 360;
+    const w = width, rowH = 24, top = 18, left = Math.min(150, w * 0.34), right = 20;
     const h = top + rowH * officers.length + 24;
     const x = (v) => left + (w - left - right) * v;
     let out = "";
@@ -102,7 +102,7 @@ const RC = (() => {
       const name = `${o.rank != null && o.enough_data ? `${o.rank}. ` : ""}${o.officer_id}`;
       out += `<text x="${left - 6}" y="${f1(cy + 4)}" text-anchor="end">${esc(name)}</text>`;
       if (!o.enough_data) {
-        out += `<text class="na officer-na" data-officer="${esc(o.officer_id)}" x="${left + 4}" y="${f1(cy + 4)}">chưa đủ dữ liệu (${MC.fmt.num(o.rated)} lượt đánh giá)</text>`;
+        out += `<text class="na officer-na" data-officer="${esc(o.officer_id)}" x="${left + 4}" y="${f1(cy + 4)}">chưa đủ dữ liệu (${MC.fmt.num(o.rated)} lượt)</text>`;
         return;
       }
       out += `<g class="officer" data-officer="${esc(o.officer_id)}" data-low="${o.ci_low}" data-high="${o.ci_high}" data-score="${o.score}" data-rank="${o.rank}">
@@ -112,13 +112,13 @@ const RC = (() => {
         <title>${esc(o.officer_id)}: hài lòng ${MC.fmt.pct(o.satisfaction_rate)} trên ${MC.fmt.num(o.rated)} lượt; khoảng tin cậy ${MC.fmt.pct(o.ci_low)}–${MC.fmt.pct(o.ci_high)}; điểm xếp hạng ${MC.fmt.pct(o.score)}</title></g>`;
     });
     const legend = `<b style="color:#2f6db5">━</b> khoảng tin cậy 95 % (Wilson interval) · <b style="color:#2f6db5">○</b> tỷ lệ hài lòng (raw rate) · <b style="color:#b26a00">●</b> điểm xếp hạng (ranking score)`;
-    return `<div class="rchart" id="${esc(id)}"><h3>${title}</h3><svg viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(title)}">${out}</svg><p class="legend">${legend}</p></div>`;
+    return `<div class="rchart wide" id="${esc(id)}"><h3>${title}</h3><svg viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(title)}">${out}</svg><p class="legend">${legend}</p></div>`;
   }
 
   /** Horizontal bars of counts (the reasons given). */
-  function hbars(id, title, items) {
+  function hbars(id, title, items, width = 720) {
     if (!items.length) return frame(id, title, "", "Không có lượt “Không hài lòng” nào (none).", title);
-    const rowH = 24, left = 150, right = 44, w = 360, h = rowH * items.length + 10;
+    const w = width, rowH = 26, left = Math.min(200, w * 0.42), right = 50, h = rowH * items.length + 10;
     const maxV = Math.max(...items.map((it) => it.value), 1);
     const out = items.map((it, i) => {
       const y = 5 + rowH * i, bw = (w - left - right) * it.value / maxV;
@@ -127,7 +127,7 @@ const RC = (() => {
         <rect class="bar low" x="${left}" y="${y + 3}" width="${f1(Math.max(1, bw))}" height="${rowH - 8}"/>
         <text x="${f1(left + bw + 4)}" y="${y + 15}">${MC.fmt.num(it.value)}</text></g>`;
     }).join("");
-    return `<div class="rchart" id="${esc(id)}"><h3>${title}</h3><svg viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(title)}">${out}</svg></div>`;
+    return `<div class="rchart wide" id="${esc(id)}"><h3>${title}</h3><svg viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(title)}">${out}</svg></div>`;
   }
 
   return { bars, lines, intervals, hbars };

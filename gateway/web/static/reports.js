@@ -9,6 +9,8 @@
   const form = $("report-form");
   const status = $("report-status");
   const QUARTERS = ["I", "II", "III", "IV"];
+  const BY = { day: "theo ngày (per day)", week: "theo tuần, ghi ngày thứ Hai (per week, from Monday)",
+    month: "theo tháng (per month)" };
 
   function fillIndex() {
     const period = $("period").value;
@@ -86,19 +88,23 @@
           classOf: (v) => (v > target ? "low" : ""), legend: `<span style="color:#c0392b">- - -</span> mục tiêu ${fmt.num(target)} phút` }),
       RC.bars("chart-counter-sat", "Hài lòng theo quầy <span class=\"en\">Satisfaction per counter</span>", labels,
         c.map((x) => x.satisfaction_rate), { fmt: fmtPct, tick: fmtPct, classOf: () => "alt" }),
-      `<div class="rchart table-wrap"><table class="figures" id="counter-table"><thead><tr><th>Quầy <span class="en">Counter</span></th><th>Lượt</th><th>Chờ TB</th><th>p90</th><th>Quá mục tiêu</th><th>Đánh giá</th><th>Hài lòng</th><th>Cảm xúc</th></tr></thead><tbody>${rows}</tbody></table></div>`,
+      `<div class="rchart span-all table-wrap"><table class="figures" id="counter-table"><thead><tr><th>Quầy <span class="en">Counter</span></th><th>Lượt</th><th>Chờ TB</th><th>p90</th><th>Quá mục tiêu</th><th>Đánh giá</th><th>Hài lòng</th><th>Cảm xúc</th></tr></thead><tbody>${rows}</tbody></table></div>`,
     ].join("");
   }
+
+  /** Wide charts are drawn at the width they get (text stays 11 px on a phone and on a desktop). */
+  const chartWidth = (el) => Math.round(Math.min(720, Math.max(320, el.clientWidth - 20)));
 
   function renderOfficers(r) {
     $("min-sample").textContent = fmt.num(r.min_sample);
     $("officers").innerHTML = RC.intervals("chart-officers",
-      "Tỷ lệ hài lòng theo cán bộ, xếp hạng <span class=\"en\">Satisfaction per officer, ranked</span>", r.officers);
+      "Tỷ lệ hài lòng theo cán bộ, xếp hạng <span class=\"en\">Satisfaction per officer, ranked</span>", r.officers,
+      chartWidth($("officers")));
   }
 
   function renderReasons(r) {
     $("reasons").innerHTML = RC.hbars("chart-reasons", "Số lượt theo lý do <span class=\"en\">Count per reason</span>",
-      r.reasons.map((x) => ({ code: x.reason || "", label: x.label, value: x.count })));
+      r.reasons.map((x) => ({ code: x.reason || "", label: x.label, value: x.count })), chartWidth($("reasons")));
   }
 
   function renderForecast(r) {
@@ -136,6 +142,8 @@
     try {
       const r = await getJSON(`${base}?${q}`);
       $("report-heading").textContent = `${r.scope.name} · ${r.period.label_vi} (${r.period.label_en})`;
+      $("trend-by").textContent = BY[r.period.by] || "";
+      $("report").hidden = false;  // visible first: the wide charts take the width they get
       renderTotals(r);
       renderTrends(r);
       renderCounters(r);

@@ -11,6 +11,7 @@ import io
 import shutil
 import subprocess
 import sys
+import time
 from datetime import date
 from typing import Any
 
@@ -21,15 +22,18 @@ import pytest
 
 from demo.archive import fill
 from demo.history import generate, working_days
-from gateway.auth import sha256_hex
+from gateway.auth import hash_password, sha256_hex
 from tests.gateway.conftest import ADMIN_TOKEN, OPERATOR_TOKEN, RunningGateway, gateway_settings, wait_for
 from tests.gateway.kiosk_sim import Publisher
+from tests.gateway.web.layout import PHONE, horizontal_overflow
 from tests.support.mosquitto import Mosquitto
 
 DEVICES = [("k03390-q1", "03390", 1), ("k03390-q2", "03390", 2), ("k03405-q1", "03405", 1)]
 TOKENS = {"head": "head-token-0123456789abcdef0123456789", "province": "prov-token-0123456789abcdef01234567",
           "viewer": "view-token-0123456789abcdef012345678"}
 LIVE_DAYS = 8
+HEAD = ("truong-bp", "head-pass-03390")
+PROVINCE = ("so-noi-vu", "province-pass-12")
 
 
 def _tokens() -> list[dict[str, Any]]:
@@ -56,8 +60,11 @@ def broker():
 def gw(broker, tmp_path_factory):
     """A gateway with ~5 months of history: 8 days through MQTT, the rest written by demo.archive."""
     mosquitto = broker
+    users = [{"username": HEAD[0], "role": "office_head", "offices": ["03390"],
+              "password_hash": hash_password(HEAD[1])},
+             {"username": PROVINCE[0], "role": "province", "password_hash": hash_password(PROVINCE[1])}]
     settings = gateway_settings(tmp_path_factory.mktemp("reports"), mosquitto.url,
-                                auth={"api_tokens": _tokens()})
+                                auth={"api_tokens": _tokens(), "users": users})
     g = RunningGateway(settings).start()
     today = g.app.state.kpi.today()
     live = working_days(today, LIVE_DAYS)
@@ -189,3 +196,77 @@ def test_missing_font_is_a_clear_error(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env={"MOTCUA_REPORT_FONT_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert "fonts-dejavu-core" in out.stdout and str(tmp_path) in out.stdout, out.stdout + out.stderr
+
+
+# ---------------------------------------------------------------------------- in headless Chromium
+
+def _login(page: Any, base: str, user: str, password: str) -> None:
+    page.goto(base + "/reports")
+    assert "/login" in page.url  # signed out: the login page, then back to /reports
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url(base + "/reports")
+
+
+def _loaded(page: Any, key: str, timeout_s: float = 90) -> None:
+    """Poll the page's marker through CDP with Playwright waits (no 'unsafe-eval' under our CSP, and
+    routed requests keep flowing: PLATFORM-NOTES)."""
+    deadline = time.monotonic() + timeout_s
+    while (got := page.evaluate("() => document.querySelector('.reports').dataset.loaded")) != key:
+        assert got != "error", page.locator("#report-status").inner_text()
+        assert time.monotonic() < deadline, f"report {key} not shown (marker {got!r})"
+        page.wait_for_timeout(100)
+
+
+def test_reports_page_desktop(gw, page_factory, artifacts_dir) -> None:
+    page, rec = page_factory(gw.base, viewport={"width": 1366, "height": 900})
+    _login(page, gw.base, *PROVINCE)
+    year = gw.app.state.kpi.today().year
+    page.select_option("#scope", "office/03390")
+    page.select_option("#period", "year")
+    page.select_option("#year", str(year))
+    _loaded(page, f"office/03390/{year}")
+    report = client(gw, "province").get("/api/v1/reports/office/03390",
+                                        params={"period": "year", "year": year}).json()
+    # the charts draw the report's figures: one bar per month with a visit, officers ranked or not
+    bars = page.eval_on_selector_all("#chart-visits rect.bar", "els => els.map(e => Number(e.dataset.value))")
+    assert bars == [s["visits"] for s in report["series"] if s["visits"] is not None]
+    ranked = page.eval_on_selector_all("#chart-officers g.officer", "els => els.map(e => e.dataset.officer)")
+    assert ranked == [o["officer_id"] for o in report["officers"] if o["enough_data"]]
+    na = page.locator("#chart-officers .officer-na")
+    assert na.count() == sum(1 for o in report["officers"] if not o["enough_data"]) > 0
+    assert "chưa đủ dữ liệu" in (na.first.text_content() or "")
+    assert "kéo về mức chung" in page.locator("#method").inner_text()  # the ranking in plain Vietnamese
+    reasons = page.eval_on_selector_all(
+        "#chart-reasons g.reason",
+        "els => Object.fromEntries(els.map(e => [e.dataset.reason, +e.dataset.value]))")
+    assert reasons == {r["reason"]: r["count"] for r in report["reasons"]}
+    waits = page.eval_on_selector_all("#chart-wait circle[data-series^='trung bình']",
+                                      "els => els.map(e => Number(e.dataset.value))")
+    expected = [s["avg_wait_s"] / 60 for s in report["series"] if s["avg_wait_s"] is not None]
+    assert waits == pytest.approx(expected)
+    assert page.locator("#chart-forecast rect.bar").count() >= 5
+    assert "MAPE" in page.locator("#forecast-error").inner_text()
+    assert page.locator("#chart-accuracy circle").count() > 0
+    pdf_href = page.get_attribute("#dl-pdf", "href")
+    got = page.request.get(gw.base + pdf_href)
+    assert got.status == 200 and got.headers["content-type"] == "application/pdf"
+    page.screenshot(path=str(artifacts_dir / "web-reports-desktop.png"), full_page=True)
+    assert not rec.external and not rec.errors, (rec.external, rec.errors)
+
+
+def test_reports_page_phone_for_an_office_head(gw, page_factory, artifacts_dir) -> None:
+    page, rec = page_factory(gw.base, **PHONE)
+    _login(page, gw.base, *HEAD)
+    options = page.eval_on_selector_all("#scope option", "els => els.map(e => e.value)")
+    assert options == ["office/03390", "unit/03390"]  # only the head's office and its unit
+    quarter = (gw.app.state.kpi.today().month - 1) // 3 + 1
+    _loaded(page, f"office/03390/{gw.app.state.kpi.today().year}-Q{quarter}")
+    assert page.locator("#chart-visits rect.bar").count() > 5
+    width, viewport = horizontal_overflow(page)
+    assert width <= viewport, (width, viewport)
+    page.screenshot(path=str(artifacts_dir / "web-reports-phone.png"), full_page=True)
+    # another office's report, asked for directly, is refused
+    assert page.request.get(gw.base + "/api/v1/reports/office/03405").status == 403
+    assert not rec.external and not rec.errors, (rec.external, rec.errors)
