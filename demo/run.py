@@ -19,6 +19,7 @@ import threading
 import time
 import tomllib
 from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -32,6 +33,9 @@ KIOSK_EXAMPLE = REPO / "device" / "kiosk.example.toml"
 GATEWAY_EXAMPLE = REPO / "gateway" / "gateway.example.toml"
 DEMO_OFFICES = ["03390", "03405"]  # Bình Lư, Tả Lèng (Lai Châu, post-2025 units)
 DEMO_ADMIN_PASSWORD = "demo-admin"
+# report readers (docs/web.md): an office head bound to Bình Lư, and the province
+DEMO_REPORT_USERS = (("truong-binh-lu", "demo-truong", "office_head", ("03390",)),
+                     ("so-noi-vu", "demo-tinh", "province", ()))
 # Real-time pace: arrivals per minute per counter, service seconds (min, max). Bình Lư keeps up (its
 # counters are busy under half the time); Tả Lèng gets about twice what its counters can serve, so its
 # queues and waits grow from the start. Measured with --time-scale 20: Tả Lèng amber after 3-4 min
@@ -153,6 +157,7 @@ class Demo:
         self.broker_url = broker_url
 
         web_port = free_port(self.args.port)
+        self.add_report_users()
         gw_cfg = self.data / "gateway.toml"
         gw_cfg.write_text(gateway_config(self.args.time_scale), encoding="utf-8")
         gw = self.spawn("gateway", [py, "-m", "gateway.cli", "run", "--config", str(gw_cfg),
@@ -195,6 +200,11 @@ class Demo:
                 self.spawn(f"citizens-{office}", cmd)
             print("• Simulated citizens: taking tickets, being served, rating "
                   "(Tả Lèng busier than its counters can serve, so its waits grow)")
+        if self.args.archive_months:
+            threading.Thread(target=self.fill_archive, args=(devices,), name="demo-archive",
+                             daemon=True).start()
+            print(f"• Older history ({self.args.archive_months} months) being written in the background "
+                  "for /reports (demo.archive)")
         if self.args.time_scale != 1:
             target = tomllib.loads(gw_cfg.read_text(encoding="utf-8"))["kpi"]["wait_target_s"]
             print(f"• Compressed time ×{self.args.time_scale:g}: wait target {target:g} s stands for "
@@ -203,7 +213,38 @@ class Demo:
 
         print(f"\n  Bản đồ Bộ phận Một cửa / one-stop map:  {self.web}/map")
         print(f"  Fleet health (login admin / {DEMO_ADMIN_PASSWORD}):  {self.web}/fleet")
+        heads = ", ".join(f"{u} / {pw} ({role})" for u, pw, role, _o in DEMO_REPORT_USERS)
+        print(f"  Báo cáo / reports (login {heads}, or admin):  {self.web}/reports")
         print(f"  API docs:  {self.web}/docs      Logs: {self.data / 'logs'}\n")
+
+    def add_report_users(self) -> None:
+        """The demo's office head and province users in the gateway's users.json (kept if there)."""
+        from gateway.auth import USERS_FILE, add_user, load_users_file
+
+        path = self.data / "gateway" / USERS_FILE
+        have = {u.username for u in load_users_file(path)}
+        for name, password, role, offices in DEMO_REPORT_USERS:
+            if name not in have:
+                add_user(path, name, password, role, offices)
+
+    def fill_archive(self, devices: list[tuple[str, str, int]]) -> None:
+        """The months before the published history, written as the writer's rows (demo.archive)."""
+        from demo.archive import fill
+        from demo.history import TZ, working_days
+        from gateway.store import Store
+
+        started = time.monotonic()
+        today = datetime.now(TZ).date()
+        recent = working_days(today, self.args.history_days) if self.args.history_days else [today]
+        first = today - timedelta(days=round(self.args.archive_months * 30.44))
+        store = Store(f"sqlite:///{self.data / 'gateway' / 'gateway.sqlite3'}")
+        try:
+            n = fill(store, devices, first, recent[0] - timedelta(days=1), self.args.seed,
+                     self.args.time_scale, today)
+        finally:
+            store.close()
+        print(f"• Older history: {n} visits from {first} written in {time.monotonic() - started:.0f} s "
+              "(synthetic, as the writer derives them; see /reports)", flush=True)
 
     def publish_history(self, devices: list[tuple[str, str, int]], gw: subprocess.Popen) -> None:
         """Past working days for the demo counters (demo.history), once the gateway is subscribed."""
@@ -217,7 +258,7 @@ class Demo:
                 raise RuntimeError("the gateway did not connect to the broker; see its log")
             time.sleep(0.3)
         time.sleep(1.0)  # its subscription follows the connection
-        events = generate(devices, self.args.history_days, self.args.seed)
+        events = generate(devices, self.args.history_days, self.args.seed, time_scale=self.args.time_scale)
         host, port = self.broker_url.split("://", 1)[1].rsplit(":", 1)
         acked = publish(host, int(port), events)
         print(f"• Demo history: {acked} events for the past {self.args.history_days} working days "
@@ -288,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-citizens", action="store_true")
     ap.add_argument("--history-days", type=int, default=20,
                     help="synthetic past working days to publish first (0 = none)")
+    ap.add_argument("--archive-months", type=int, default=13,
+                    help="older history for /reports, written in the background (0 = none)")
     ap.add_argument("--time-scale", type=float, default=DEFAULT_TIME_SCALE,
                     help="demo-only compressed time: the gateway's wait target is divided by this "
                          f"(default {DEFAULT_TIME_SCALE:g}: 20 min -> 60 s; 1 = real time)")
