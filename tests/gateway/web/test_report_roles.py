@@ -17,13 +17,13 @@ def _settings(users: list[dict], tokens: list[dict] | None = None) -> AuthSettin
 
 def test_office_head_needs_offices_and_others_must_not_have_them() -> None:
     h = "$argon2id$v=19$m=65536,t=3,p=4$x$y"
-    with pytest.raises(ValueError, match=r"auth\.users\[0\].*office_head.*at least one office"):
+    with pytest.raises(ValueError, match=r"\[auth\] users\.0.*office_head.*at least one office"):
         _settings([{"username": "a", "role": "office_head", "password_hash": h}])
-    with pytest.raises(ValueError, match=r"auth\.users\[0\].*only for role 'office_head'"):
+    with pytest.raises(ValueError, match=r"\[auth\] users\.0.*only for role 'office_head'"):
         _settings([{"username": "a", "role": "province", "password_hash": h, "offices": ["03390"]}])
-    with pytest.raises(ValueError, match=r"auth\.users\[0\]\.offices\[0\]"):
+    with pytest.raises(ValueError, match=r"\[auth\] users\.0\.offices\.0"):
         _settings([{"username": "a", "role": "office_head", "password_hash": h, "offices": ["../x"]}])
-    with pytest.raises(ValueError, match=r"auth\.users\[0\]\.role"):
+    with pytest.raises(ValueError, match=r"\[auth\] users\.0\.role"):
         _settings([{"username": "a", "role": "chief", "password_hash": h}])
     ok = _settings([{"username": "a", "role": "office_head", "password_hash": h,
                      "offices": ["03390", "03405"]}])
