@@ -111,12 +111,24 @@ def gateway_config(time_scale: float) -> str:
     return tomli_w.dumps(doc)
 
 
-def kiosk_config(device_id: str, office: str, counter: int, command_key_hex: str = "") -> str:
+def kiosk_config(device_id: str, office: str, counter: int, command_key_hex: str = "",
+                 office_name: str = "") -> str:
     doc = tomllib.loads(KIOSK_EXAMPLE.read_text(encoding="utf-8"))
     doc.setdefault("device", {}).update({"id": device_id, "office_code": office, "counter": counter})
+    doc["device"].pop("office_name", None)
+    if office_name:  # shown on the ticket and the counter display instead of the code
+        doc["device"]["office_name"] = office_name
     if command_key_hex:  # the kiosks run only commands signed by this gateway (docs/kiosk.md)
         doc.setdefault("commands", {})["trusted_keys"] = [command_key_hex]
     return tomli_w.dumps(doc)
+
+
+def registry_office_names() -> dict[str, str]:
+    """Office code → name from the gateway's bundled registry (what the map shows)."""
+    from gateway.config import Settings
+    from gateway.registry import load_registry
+
+    return {o["code"]: o["name"] for o in load_registry(Settings().registry_file).get("offices", [])}
 
 
 class Demo:
@@ -175,10 +187,12 @@ class Demo:
         from gateway.commands import command_key, public_hex
 
         gateway_pub = public_hex(command_key(self.data / "gateway"))
+        office_names = registry_office_names()
         for i, (device_id, office, counter) in enumerate(devices):
             cfg = self.data / "kiosks" / f"{device_id}.toml"
             cfg.parent.mkdir(parents=True, exist_ok=True)
-            cfg.write_text(kiosk_config(device_id, office, counter, gateway_pub), encoding="utf-8")
+            text = kiosk_config(device_id, office, counter, gateway_pub, office_names.get(office, ""))
+            cfg.write_text(text, encoding="utf-8")
             http_port = free_port(8101 + i)
             data_dir = self.data / "kiosks" / device_id
             proc = self.spawn(device_id, [py, "-m", "device.cli", "run", "--config", str(cfg), "--simulate",
