@@ -215,10 +215,7 @@ class Demo:
             print("• Simulated citizens: taking tickets, being served, rating "
                   "(Tả Lèng busier than its counters can serve, so its waits grow)")
         if self.args.archive_months:
-            threading.Thread(target=self.fill_archive, args=(devices,), name="demo-archive",
-                             daemon=True).start()
-            print(f"• Older history ({self.args.archive_months} months) being written in the background "
-                  "for /reports (demo.archive)")
+            self.fill_archive()
         if self.args.time_scale != 1:
             target = tomllib.loads(gw_cfg.read_text(encoding="utf-8"))["kpi"]["wait_target_s"]
             print(f"• Compressed time ×{self.args.time_scale:g}: wait target {target:g} s stands for "
@@ -241,24 +238,21 @@ class Demo:
             if name not in have:
                 add_user(path, name, password, role, offices)
 
-    def fill_archive(self, devices: list[tuple[str, str, int]]) -> None:
-        """The months before the published history, written as the writer's rows (demo.archive)."""
-        from demo.archive import fill
+    def fill_archive(self) -> None:
+        """The months before the published history, written as the writer's rows by ``demo.archive``
+        in a process of its own at the lowest CPU priority (it prints when done)."""
         from demo.history import TZ, working_days
-        from gateway.store import Store
 
-        started = time.monotonic()
         today = datetime.now(TZ).date()
         recent = working_days(today, self.args.history_days) if self.args.history_days else [today]
         first = today - timedelta(days=round(self.args.archive_months * 30.44))
-        store = Store(f"sqlite:///{self.data / 'gateway' / 'gateway.sqlite3'}")
-        try:
-            n = fill(store, devices, first, recent[0] - timedelta(days=1), self.args.seed,
-                     self.args.time_scale, today)
-        finally:
-            store.close()
-        print(f"• Older history: {n} visits from {first} written in {time.monotonic() - started:.0f} s "
-              "(synthetic, as the writer derives them; see /reports)", flush=True)
+        cmd = [sys.executable, "-m", "demo.archive", "--db", str(self.data / "gateway" / "gateway.sqlite3"),
+               "--kiosks", str(self.args.kiosks), "--first", first.isoformat(),
+               "--last", (recent[0] - timedelta(days=1)).isoformat(), "--seed", str(self.args.seed),
+               "--time-scale", str(self.args.time_scale)]
+        self.archive = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
+        print(f"• Older history ({self.args.archive_months} months) being written in the background "
+              "for /reports (demo.archive)")
 
     def publish_history(self, devices: list[tuple[str, str, int]], gw: subprocess.Popen) -> None:
         """Past working days for the demo counters (demo.history), once the gateway is subscribed."""
@@ -316,6 +310,10 @@ class Demo:
             self.stop_event.wait(1.0)
 
     def stop(self) -> None:
+        archive = getattr(self, "archive", None)
+        if archive is not None and archive.poll() is None:
+            archive.terminate()  # its unfinished transaction is rolled back; a rerun completes it
+            archive.wait(30)
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

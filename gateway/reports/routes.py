@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth import Principal, optional_principal, require_role
-from gateway.reports import data, pdf, scopes, xlsx
+from gateway.reports import data, scopes
 from gateway.reports.periods import Period, PeriodKind, current
 from gateway.web.routes import _page
 
@@ -94,6 +94,8 @@ def _download(body: bytes, media_type: str, report: dict[str, Any], ext: str) ->
 @router.get("/api/v1/reports/{kind}/{code}/pdf", tags=["reports"], response_class=Response)
 async def report_pdf(request: Request, principal: Reader, kind: ScopeKind, code: str, p: Params) -> Response:
     """The report as a PDF to file (503 naming the package when the Vietnamese font is missing)."""
+    from gateway.reports import pdf  # reportlab: loaded on the first download, not at every start
+
     report = await _report(request, principal, kind, code, p)
     try:
         body = await run_in_threadpool(pdf.render, report)
@@ -105,6 +107,8 @@ async def report_pdf(request: Request, principal: Reader, kind: ScopeKind, code:
 @router.get("/api/v1/reports/{kind}/{code}/xlsx", tags=["reports"], response_class=Response)
 async def report_xlsx(request: Request, principal: Reader, kind: ScopeKind, code: str, p: Params) -> Response:
     """The report as a spreadsheet (one sheet per table of the PDF)."""
+    from gateway.reports import xlsx  # openpyxl: loaded on the first download, not at every start
+
     report = await _report(request, principal, kind, code, p)
     body = await run_in_threadpool(xlsx.render, report)
     return _download(body, XLSX_TYPE, report, "xlsx")
