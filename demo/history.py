@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 from contract import Event, EventType, encode
 from contract.payloads import EXPRESSION_CLASSES
 from contract.topics import events_topic
+from gateway.forecast import holiday_name, in_tet_period
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 NAMESPACE = uuid.UUID("6f1c2a52-3b0e-4d47-9a57-4680c0de0468")
@@ -36,6 +37,11 @@ REASONS = ["waited_too_long", "staff_attitude", "unclear_guidance"]
 SESSIONS = [(time(7, 30), time(11, 30)), (time(13, 30), time(17, 0))]
 BUSY_OFFICES = frozenset({"03405"})  # Tả Lèng: also the busier office of demo.run's live citizens
 MAX_IN_FLIGHT = 500  # paho loses QoS 1 messages past 65,535 in flight (PLATFORM-NOTES)
+K = 5  # the kiosks' sentiment window minimum
+TET_VOLUME = 0.5  # share of the usual visitors in the weeks around Tết
+SUBSTITUTE_DAYS = 0.06  # days a substitute officer serves the counter
+TRAINEE_DAYS = 30  # the trainee joined this many days ago ...
+TRAINEE_SHARE = 0.05  # ... and serves this share of the visits since
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,8 @@ class CounterProfile:
     visits_per_day: float  # mean
     median_wait_min: float
     officer_id: str
+    substitute_id: str  # serves the counter on a few days
+    trainee_id: str  # joined a month ago, serves a few visits: a small sample the ranking must not reward
 
 
 def profiles(devices: list[tuple[str, str, int]]) -> list[CounterProfile]:
@@ -54,8 +62,34 @@ def profiles(devices: list[tuple[str, str, int]]) -> list[CounterProfile]:
     for device_id, office, counter in devices:
         busy = office in BUSY_OFFICES
         out.append(CounterProfile(device_id, office, counter, visits_per_day=34 if busy else 24,
-                                  median_wait_min=15 if busy else 7, officer_id=f"cb-{office}-{counter}"))
+                                  median_wait_min=15 if busy else 7, officer_id=f"cb-{office}-{counter}",
+                                  substitute_id=f"cb-{office}-tt{counter}",
+                                  trainee_id=f"cb-{office}-tn{counter}"))
     return out
+
+
+@dataclass
+class SimVisit:
+    """One simulated visit; ``service`` None = a no-show."""
+
+    no: int
+    issued: datetime
+    wait: float
+    service: float | None
+    officer_id: str
+    level: int | None
+    reason: str | None
+    waiting_ahead: int
+    waiting_after: int
+
+
+@dataclass
+class SimWindow:
+    start: datetime
+    end: datetime
+    visits: int
+    shares: dict[str, float]
+    score: float
 
 
 class _Builder:
@@ -66,16 +100,26 @@ class _Builder:
     def event(self, etype: EventType, data: dict, at: datetime, key: str) -> Event:
         self.seq += 1
         return Event(
-            event_id=str(uuid.uuid5(NAMESPACE, f"{self.p.device_id}/{key}/{etype.value}")),
+            event_id=event_id(self.p.device_id, key, etype),
             device_id=self.p.device_id, office_code=self.p.office_code, seq=self.seq, type=etype,
             ts=at.astimezone(UTC), clock_synced=True, boot_id=BOOT_ID, mono_ms=self.seq, data=data,
         )
 
 
-def _working_days(today: date, days: int) -> list[date]:
+def event_id(device_id: str, key: str, etype: EventType) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{device_id}/{key}/{etype.value}"))
+
+
+def closed(day: date) -> bool:
+    """Weekends and Vietnamese public holidays (the forecast's calendar)."""
+    return day.weekday() >= 5 or holiday_name(day) is not None
+
+
+def working_days(today: date, days: int) -> list[date]:
+    """The ``days`` open days before ``today``, oldest first."""
     out, d = [], today - timedelta(days=1)
     while len(out) < days:
-        if d.weekday() < 5:
+        if not closed(d):
             out.append(d)
         d -= timedelta(days=1)
     return sorted(out)
@@ -92,71 +136,100 @@ def _arrivals(rng: random.Random, day: date, n: int) -> list[datetime]:
     return sorted(out)
 
 
-def counter_day(p: CounterProfile, b: _Builder, rng: random.Random, day: date) -> Iterator[Event]:
-    n = max(3, int(rng.gauss(p.visits_per_day * (1.15 if day.weekday() == 0 else 1.0), 4)))
-    shares_by_visit: list[tuple[datetime, dict[str, float]]] = []
+def simulate_day(p: CounterProfile, rng: random.Random, day: date, today: date,
+                 time_scale: float = 1.0) -> tuple[list[SimVisit], list[SimWindow]]:
+    """A counter's day: quieter around Tết, busier on Mondays, waits slowly improving over the
+    year; waits and service times divided by the demo's ``time_scale`` (its compressed target)."""
+    volume = (1.15 if day.weekday() == 0 else 1.0) * (TET_VOLUME if in_tet_period(day) else 1.0)
+    n = max(3, int(rng.gauss(p.visits_per_day * volume, 4)))
+    age = min(1.0, (today - day).days / 365)
+    median_wait = p.median_wait_min * 60 * (0.85 + 0.35 * age)  # a year ago waits were ~40 % longer
+    day_officer = p.substitute_id if rng.random() < SUBSTITUTE_DAYS else p.officer_id
+    trainee = (today - day).days <= TRAINEE_DAYS
+    visits = []
     for no, issued in enumerate(_arrivals(rng, day, n), start=1):
-        key = f"{day}/{no}"
-        t = {"ticket_no": no, "label": f"{no:04d}", "counter": p.counter, "service_day": day.isoformat()}
-        yield b.event(EventType.TICKET_ISSUED, {**t, "waiting_ahead": rng.randint(0, 6)}, issued, key)
-        wait = min(5400.0, rng.lognormvariate(0, 0.55) * p.median_wait_min * 60)
+        officer = p.trainee_id if trainee and rng.random() < TRAINEE_SHARE else day_officer
+        wait = min(5400.0, rng.lognormvariate(0, 0.55) * median_wait)
+        scaled_wait = round(wait / time_scale, 1)  # as the kiosk sends it
         if rng.random() < 0.06:
-            yield b.event(EventType.TICKET_NO_SHOW, {**t, "wait_s": round(wait, 1)},
-                          issued + timedelta(seconds=wait), key)
+            visits.append(SimVisit(no, issued, scaled_wait, None, officer, None, None, rng.randint(0, 6), 0))
             continue
-        called = issued + timedelta(seconds=wait)
-        yield b.event(EventType.TICKET_CALLED, {**t, "wait_s": round(wait, 1),
-                                                "waiting_after": rng.randint(0, 5),
-                                                "officer_id": p.officer_id}, called, key)
         service = rng.uniform(240, 900)
-        done = called + timedelta(seconds=service)
-        yield b.event(EventType.SERVICE_COMPLETED, {**t, "wait_s": round(wait, 1),
-                                                    "service_s": round(service, 1),
-                                                    "officer_id": p.officer_id}, done, key)
+        level = reason = None
         if rng.random() < 0.82:
-            unhappy = 0.05 + 0.25 * min(1.0, wait / 2400)
+            unhappy = 0.05 + 0.25 * min(1.0, wait / 2400) + (0.1 if officer != p.officer_id else 0)
             level = 1 if rng.random() < unhappy else (3 if rng.random() < 0.6 else 2)
+            reason = rng.choice(REASONS) if level == 1 else None
+        scaled_service = round(service / time_scale, 1)
+        visits.append(SimVisit(no, issued, scaled_wait, scaled_service, officer, level, reason,
+                               rng.randint(0, 6), rng.randint(0, 5)))
+    return visits, _windows(day, visits, wait_scale=median_wait / time_scale)
+
+
+def counter_day(p: CounterProfile, b: _Builder, day: date, visits: list[SimVisit],
+                windows: list[SimWindow]) -> Iterator[Event]:
+    for v in visits:
+        key = f"{day}/{v.no}"
+        t = {"ticket_no": v.no, "label": f"{v.no:04d}", "counter": p.counter, "service_day": day.isoformat()}
+        yield b.event(EventType.TICKET_ISSUED, {**t, "waiting_ahead": v.waiting_ahead}, v.issued, key)
+        called = v.issued + timedelta(seconds=v.wait)
+        if v.service is None:
+            yield b.event(EventType.TICKET_NO_SHOW, {**t, "wait_s": v.wait}, called, key)
+            continue
+        yield b.event(EventType.TICKET_CALLED, {**t, "wait_s": v.wait, "waiting_after": v.waiting_after,
+                                                "officer_id": v.officer_id}, called, key)
+        done = called + timedelta(seconds=v.service)
+        yield b.event(EventType.SERVICE_COMPLETED, {**t, "wait_s": v.wait, "service_s": v.service,
+                                                    "officer_id": v.officer_id}, done, key)
+        if v.level is not None:
             yield b.event(EventType.RATING_SUBMITTED, {
-                "ticket_no": no, "service_day": day.isoformat(), "counter": p.counter, "level": level,
-                "scale": 3, "level_label": LEVEL_LABELS[level],
-                "reason": rng.choice(REASONS) if level == 1 else None, "officer_id": p.officer_id,
-            }, done + timedelta(seconds=20), key)
-        happy = max(0.05, 0.55 - wait / 7200)
+                "ticket_no": v.no, "service_day": day.isoformat(), "counter": p.counter, "level": v.level,
+                "scale": 3, "level_label": LEVEL_LABELS[v.level], "reason": v.reason,
+                "officer_id": v.officer_id}, done + timedelta(seconds=20), key)
+    for w in windows:
+        yield b.event(EventType.SENTIMENT_WINDOW, {
+            "counter": p.counter, "window_start": w.start.isoformat(), "window_end": w.end.isoformat(),
+            "visits": w.visits, "k": K, "frames": w.visits * 40, "class_shares": w.shares, "score": w.score,
+        }, w.end, f"{day}/window/{w.start.hour}")
+
+
+def _windows(day: date, visits: list[SimVisit], wait_scale: float) -> list[SimWindow]:
+    """Hourly windows of the served visits' expressions; fewer than k visits carry over to the next
+    window, as on the kiosk. Longer waits, fewer happy faces."""
+    done = []
+    for v in visits:
+        if v.service is None:
+            continue
+        happy = max(0.05, 0.55 - 0.2 * v.wait / max(1.0, wait_scale))
         rest = (1 - happy) / (len(EXPRESSION_CLASSES) - 1)
-        shares_by_visit.append((done, {c: happy if c == "happy" else rest for c in EXPRESSION_CLASSES}))
-    yield from _sentiment_windows(p, b, day, shares_by_visit)
-
-
-def _sentiment_windows(p: CounterProfile, b: _Builder, day: date,
-                       visits: list[tuple[datetime, dict[str, float]]], k: int = 5) -> Iterator[Event]:
-    """Hourly windows; fewer than k visits carry over to the next window, as on the kiosk."""
+        at = v.issued + timedelta(seconds=v.wait + v.service)
+        done.append((at, {c: happy if c == "happy" else rest for c in EXPRESSION_CLASSES}))
+    out: list[SimWindow] = []
     carried: list[dict[str, float]] = []
     start = datetime.combine(day, time(7, 0), TZ)
-    for hour in range(7, 18):
+    for _hour in range(7, 18):
         end = start + timedelta(hours=1)
-        carried += [s for at, s in visits if start <= at < end]
-        if len(carried) >= k:
+        carried += [s for at, s in done if start <= at < end]
+        if len(carried) >= K:
             shares = {c: round(sum(v[c] for v in carried) / len(carried), 4) for c in EXPRESSION_CLASSES}
             negative = sum(shares[c] for c in ("angry", "disgust", "fear", "sad"))
             score = max(-1.0, min(1.0, shares["happy"] + 0.5 * shares["surprise"] - negative))
-            yield b.event(EventType.SENTIMENT_WINDOW, {
-                "counter": p.counter, "window_start": start.isoformat(), "window_end": end.isoformat(),
-                "visits": len(carried), "k": k, "frames": len(carried) * 40, "class_shares": shares,
-                "score": round(score, 4),
-            }, end, f"{day}/window/{hour}")
+            out.append(SimWindow(start, end, len(carried), shares, round(score, 4)))
             carried = []
         start = end
+    return out
 
 
 def generate(devices: list[tuple[str, str, int]], days: int, seed: int,
-             today: date | None = None) -> list[Event]:
+             today: date | None = None, time_scale: float = 1.0) -> list[Event]:
+    """Events of the last ``days`` open days for each device (published over MQTT by the demo)."""
     today = today or datetime.now(TZ).date()
     out: list[Event] = []
     for p in profiles(devices):
-        rng = random.Random(f"{seed}/{p.device_id}")
         b = _Builder(p)
-        for day in _working_days(today, days):
-            out.extend(counter_day(p, b, rng, day))
+        for day in working_days(today, days):
+            rng = random.Random(f"{seed}/{p.device_id}/{day}")
+            out.extend(counter_day(p, b, day, *simulate_day(p, rng, day, today, time_scale)))
     return out
 
 

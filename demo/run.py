@@ -19,6 +19,7 @@ import threading
 import time
 import tomllib
 from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -32,6 +33,9 @@ KIOSK_EXAMPLE = REPO / "device" / "kiosk.example.toml"
 GATEWAY_EXAMPLE = REPO / "gateway" / "gateway.example.toml"
 DEMO_OFFICES = ["03390", "03405"]  # Bình Lư, Tả Lèng (Lai Châu, post-2025 units)
 DEMO_ADMIN_PASSWORD = "demo-admin"
+# report readers (docs/web.md): an office head bound to Bình Lư, and the province
+DEMO_REPORT_USERS = (("truong-binh-lu", "demo-truong", "office_head", ("03390",)),
+                     ("so-noi-vu", "demo-tinh", "province", ()))
 # Real-time pace: arrivals per minute per counter, service seconds (min, max). Bình Lư keeps up (its
 # counters are busy under half the time); Tả Lèng gets about twice what its counters can serve, so its
 # queues and waits grow from the start. Measured with --time-scale 20: Tả Lèng amber after 3-4 min
@@ -107,12 +111,24 @@ def gateway_config(time_scale: float) -> str:
     return tomli_w.dumps(doc)
 
 
-def kiosk_config(device_id: str, office: str, counter: int, command_key_hex: str = "") -> str:
+def kiosk_config(device_id: str, office: str, counter: int, command_key_hex: str = "",
+                 office_name: str = "") -> str:
     doc = tomllib.loads(KIOSK_EXAMPLE.read_text(encoding="utf-8"))
     doc.setdefault("device", {}).update({"id": device_id, "office_code": office, "counter": counter})
+    doc["device"].pop("office_name", None)
+    if office_name:  # shown on the ticket and the counter display instead of the code
+        doc["device"]["office_name"] = office_name
     if command_key_hex:  # the kiosks run only commands signed by this gateway (docs/kiosk.md)
         doc.setdefault("commands", {})["trusted_keys"] = [command_key_hex]
     return tomli_w.dumps(doc)
+
+
+def registry_office_names() -> dict[str, str]:
+    """Office code → name from the gateway's bundled registry (what the map shows)."""
+    from gateway.config import Settings
+    from gateway.registry import load_registry
+
+    return {o["code"]: o["name"] for o in load_registry(Settings().registry_file).get("offices", [])}
 
 
 class Demo:
@@ -153,6 +169,7 @@ class Demo:
         self.broker_url = broker_url
 
         web_port = free_port(self.args.port)
+        self.add_report_users()
         gw_cfg = self.data / "gateway.toml"
         gw_cfg.write_text(gateway_config(self.args.time_scale), encoding="utf-8")
         gw = self.spawn("gateway", [py, "-m", "gateway.cli", "run", "--config", str(gw_cfg),
@@ -170,10 +187,12 @@ class Demo:
         from gateway.commands import command_key, public_hex
 
         gateway_pub = public_hex(command_key(self.data / "gateway"))
+        office_names = registry_office_names()
         for i, (device_id, office, counter) in enumerate(devices):
             cfg = self.data / "kiosks" / f"{device_id}.toml"
             cfg.parent.mkdir(parents=True, exist_ok=True)
-            cfg.write_text(kiosk_config(device_id, office, counter, gateway_pub), encoding="utf-8")
+            text = kiosk_config(device_id, office, counter, gateway_pub, office_names.get(office, ""))
+            cfg.write_text(text, encoding="utf-8")
             http_port = free_port(8101 + i)
             data_dir = self.data / "kiosks" / device_id
             proc = self.spawn(device_id, [py, "-m", "device.cli", "run", "--config", str(cfg), "--simulate",
@@ -195,6 +214,8 @@ class Demo:
                 self.spawn(f"citizens-{office}", cmd)
             print("• Simulated citizens: taking tickets, being served, rating "
                   "(Tả Lèng busier than its counters can serve, so its waits grow)")
+        if self.args.archive_months:
+            self.fill_archive()
         if self.args.time_scale != 1:
             target = tomllib.loads(gw_cfg.read_text(encoding="utf-8"))["kpi"]["wait_target_s"]
             print(f"• Compressed time ×{self.args.time_scale:g}: wait target {target:g} s stands for "
@@ -203,7 +224,35 @@ class Demo:
 
         print(f"\n  Bản đồ Bộ phận Một cửa / one-stop map:  {self.web}/map")
         print(f"  Fleet health (login admin / {DEMO_ADMIN_PASSWORD}):  {self.web}/fleet")
+        heads = ", ".join(f"{u} / {pw} ({role})" for u, pw, role, _o in DEMO_REPORT_USERS)
+        print(f"  Báo cáo / reports (login {heads}, or admin):  {self.web}/reports")
         print(f"  API docs:  {self.web}/docs      Logs: {self.data / 'logs'}\n")
+
+    def add_report_users(self) -> None:
+        """The demo's office head and province users in the gateway's users.json (kept if there)."""
+        from gateway.auth import USERS_FILE, add_user, load_users_file
+
+        path = self.data / "gateway" / USERS_FILE
+        have = {u.username for u in load_users_file(path)}
+        for name, password, role, offices in DEMO_REPORT_USERS:
+            if name not in have:
+                add_user(path, name, password, role, offices)
+
+    def fill_archive(self) -> None:
+        """The months before the published history, written as the writer's rows by ``demo.archive``
+        in a process of its own at the lowest CPU priority (it prints when done)."""
+        from demo.history import TZ, working_days
+
+        today = datetime.now(TZ).date()
+        recent = working_days(today, self.args.history_days) if self.args.history_days else [today]
+        first = today - timedelta(days=round(self.args.archive_months * 30.44))
+        cmd = [sys.executable, "-m", "demo.archive", "--db", str(self.data / "gateway" / "gateway.sqlite3"),
+               "--kiosks", str(self.args.kiosks), "--first", first.isoformat(),
+               "--last", (recent[0] - timedelta(days=1)).isoformat(), "--seed", str(self.args.seed),
+               "--time-scale", str(self.args.time_scale)]
+        self.archive = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
+        print(f"• Older history ({self.args.archive_months} months) being written in the background "
+              "for /reports (demo.archive)")
 
     def publish_history(self, devices: list[tuple[str, str, int]], gw: subprocess.Popen) -> None:
         """Past working days for the demo counters (demo.history), once the gateway is subscribed."""
@@ -217,7 +266,7 @@ class Demo:
                 raise RuntimeError("the gateway did not connect to the broker; see its log")
             time.sleep(0.3)
         time.sleep(1.0)  # its subscription follows the connection
-        events = generate(devices, self.args.history_days, self.args.seed)
+        events = generate(devices, self.args.history_days, self.args.seed, time_scale=self.args.time_scale)
         host, port = self.broker_url.split("://", 1)[1].rsplit(":", 1)
         acked = publish(host, int(port), events)
         print(f"• Demo history: {acked} events for the past {self.args.history_days} working days "
@@ -261,6 +310,10 @@ class Demo:
             self.stop_event.wait(1.0)
 
     def stop(self) -> None:
+        archive = getattr(self, "archive", None)
+        if archive is not None and archive.poll() is None:
+            archive.terminate()  # its unfinished transaction is rolled back; a rerun completes it
+            archive.wait(30)
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -288,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-citizens", action="store_true")
     ap.add_argument("--history-days", type=int, default=20,
                     help="synthetic past working days to publish first (0 = none)")
+    ap.add_argument("--archive-months", type=int, default=13,
+                    help="older history for /reports, written in the background (0 = none)")
     ap.add_argument("--time-scale", type=float, default=DEFAULT_TIME_SCALE,
                     help="demo-only compressed time: the gateway's wait target is divided by this "
                          f"(default {DEFAULT_TIME_SCALE:g}: 20 min -> 60 s; 1 = real time)")

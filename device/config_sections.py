@@ -57,6 +57,8 @@ class DeviceConfig(Section):
     office_code: str = Field(description="office code used in topics")
     counter: int = Field(ge=1, le=999, description="counter number (quầy số)")
     officer_id: ShortText | None = Field(default=None, description="who staffs this counter")
+    office_name: ShortText | None = Field(default=None, description="on tickets and the counter display "
+                                          "instead of the bare code")
     timezone: str = Field(default="Asia/Ho_Chi_Minh", description="ticket numbers reset at local midnight")
 
     @field_validator("id")

@@ -111,6 +111,7 @@ class ButtonDispatch:
             out.service_day or "",
             out.waiting_ahead or 0,
             k.clock.wall().astimezone(k.cfg.device.tz),
+            office_name=k.cfg.device.office_name,
         )
         k.printer.last_error = None  # so a repeated fault is stamped again
         path = k.printer.print_ticket(ticket)

@@ -49,6 +49,7 @@ class KioskStatus:
         return snap | {
             "device_id": cfg.device.id,
             "office_code": cfg.device.office_code,
+            "office_name": cfg.device.office_name,
             "counter": cfg.device.counter,
             "message": k.display.message,
             "last_ticket": k.display.last_ticket,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +47,15 @@ class TicketInfo:
     service_day: str
     waiting_ahead: int
     issued_at: datetime  # local time
+    office_name: str | None = None  # [device] office_name: printed instead of the bare code
+
+
+def _office_lines(t: TicketInfo) -> list[tuple[str, Any]]:
+    """The office's name (upper case, as a ticket heads it) with its code, or the generic heading."""
+    if t.office_name:  # wrapped: 384 dots hold about 24 bold capitals at this size
+        names = [(line, _font(22, True)) for line in textwrap.wrap(t.office_name.upper(), 24)]
+        return [*names, (f"Mã đơn vị: {t.office_code}", _font(18))]
+    return [("BỘ PHẬN MỘT CỬA", _font(26, True)), (f"Mã đơn vị: {t.office_code}", _font(20))]
 
 
 def render_ticket(t: TicketInfo, width: int = 384) -> Any:
@@ -53,8 +63,7 @@ def render_ticket(t: TicketInfo, width: int = 384) -> Any:
     from PIL import Image, ImageDraw
 
     lines: list[tuple[str, Any]] = [
-        ("BỘ PHẬN MỘT CỬA", _font(26, True)),
-        (f"Mã đơn vị: {t.office_code}", _font(20)),
+        *_office_lines(t),
         ("SỐ THỨ TỰ CỦA BẠN", _font(24, True)),
         (t.label, _font(110 if len(t.label) <= 5 else 70, True)),
         (f"Quầy số {t.counter}", _font(34, True)),

@@ -19,6 +19,7 @@ from gateway.kpi import KpiService
 from gateway.live import LiveHub
 from gateway.metrics import router as metrics_router
 from gateway.registry import load_registry
+from gateway.reports.routes import router as reports_router
 from gateway.retention import Retention
 from gateway.store import Store
 from gateway.updates_api import router as updates_router
@@ -99,5 +100,6 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
     app.include_router(api_router)
     app.include_router(metrics_router)
     app.include_router(web_router)
+    app.include_router(reports_router)
     app.include_router(updates_router)
     return app

@@ -1,6 +1,8 @@
 """Authentication and authorisation for the gateway's web UI and API.
 
-- Roles ``viewer < operator < admin``; ``require_role(role)`` is a FastAPI dependency.
+- Roles ``viewer < operator < admin``; ``require_role(role)`` is a FastAPI dependency. Beside the
+  chain, report readers: ``office_head`` (bound to office codes: reads only their reports) and
+  ``province`` (reads all); operators and admins read all reports too (``Principal.report_scope``).
 - Browser sessions: a signed cookie (itsdangerous, HttpOnly, SameSite=Lax) carrying the user, a
   session id and a per-session CSRF token; state-changing requests made with the cookie must send
   the token (header ``X-CSRF-Token`` or form field ``csrf_token``). Bearer-token requests are exempt.
@@ -26,7 +28,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ from fastapi import HTTPException, Request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
-from gateway.auth_config import MIN_SECRET_LEN, ROLES, ApiToken, User, parse_auth_table
+from gateway.auth_config import MIN_SECRET_LEN, ROLES, ApiToken, User, parse_auth_table, report_scope
 
 # re-exported: the CLI, tests and benches import these from gateway.auth
 from gateway.auth_users import USERS_FILE as USERS_FILE
@@ -168,9 +170,21 @@ class Principal:
     via: str  # "session" | "token"
     csrf: str = ""
     sid: str = ""
+    offices: tuple[str, ...] = ()  # an office_head's offices (looked up on every request)
 
     def has(self, role: str) -> bool:
         return ROLES[self.role] >= ROLES[role]
+
+    @property
+    def report_scope(self) -> frozenset[str] | None:
+        """Offices whose reports this principal reads: ``None`` = all, empty = none."""
+        return report_scope(self.role, self.offices)
+
+    def reads_reports_of(self, offices: Iterable[str]) -> bool:
+        """True when every office in ``offices`` is in scope (a unit's report needs all its offices)."""
+        scope = self.report_scope
+        wanted = set(offices)
+        return scope is None or (bool(wanted) and wanted <= scope)
 
 
 class Authenticator:
@@ -232,7 +246,7 @@ class Authenticator:
             return None
         self.limiter.succeeded(attempt)
         return Principal(user.username, user.role, "session", csrf=secrets.token_urlsafe(24),
-                         sid=secrets.token_urlsafe(16))
+                         sid=secrets.token_urlsafe(16), offices=user.offices)
 
     def login(self, username: str, password: str, ip: str) -> Principal | None:
         """Blocking form of ``begin_login`` + wait + ``finish_login`` (CLI, tests)."""
@@ -267,7 +281,8 @@ class Authenticator:
         user = self.users().get(data["u"])
         if user is None:  # removed since login
             return None
-        return Principal(user.username, user.role, "session", csrf=data["csrf"], sid=data["sid"])
+        return Principal(user.username, user.role, "session", csrf=data["csrf"], sid=data["sid"],
+                         offices=user.offices)
 
     def revoke(self, principal: Principal) -> None:
         """Log out: the session id is refused until it would have expired anyway."""
@@ -284,7 +299,7 @@ class Authenticator:
         digest = sha256_hex(header[7:].strip())
         for t in self.settings.api_tokens:
             if hmac.compare_digest(t.token_sha256, digest):
-                return Principal(t.name, t.role, "token")
+                return Principal(t.name, t.role, "token", offices=t.offices)
         return None
 
     def principal(self, request: Request) -> Principal | None:

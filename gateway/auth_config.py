@@ -9,33 +9,75 @@ The secret key is resolved (config, env, file, ephemeral) by ``gateway.auth``, n
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from contract.config_errors import from_validation
 from gateway.login_limit import LoginLimits, Network, parse_networks
 
 MIN_SECRET_LEN = 32
-ROLES: dict[str, int] = {"viewer": 0, "operator": 1, "admin": 2}  # rank: a role includes lower ones
-Role = Literal["viewer", "operator", "admin"]
+# rank: a role includes lower ones. ``office_head`` and ``province`` are report readers beside the
+# chain: rank 0 (what a viewer may do) plus the reports of their offices (see ``report_scope``).
+ROLES: dict[str, int] = {"viewer": 0, "office_head": 0, "province": 0, "operator": 1, "admin": 2}
+Role = Literal["viewer", "office_head", "province", "operator", "admin"]
+# who reads /reports: every office (province, operator, admin) or the bound offices (office_head)
+REPORT_ALL_ROLES = frozenset({"province", "operator", "admin"})
+OFFICE_CODE = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"  # as the registry's OfficeIn.code
 
 
 class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class User(_Table):
-    username: str = Field(min_length=1, max_length=64, pattern=r"\S", description="login name")
+OfficeCodes = tuple[Annotated[str, Field(pattern=OFFICE_CODE)], ...]
+
+
+class _Bound(_Table):
+    """A role, and for ``office_head`` the office codes it is bound to (none for other roles)."""
+
     role: Role
+    offices: OfficeCodes = Field((), max_length=1000,
+                                 description="office codes an office_head reads reports of")
+
+    @field_validator("offices", mode="before")
+    @classmethod
+    def _list_ok(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _offices_fit_role(self) -> _Bound:
+        if self.role == "office_head" and not self.offices:
+            raise ValueError("role 'office_head' needs at least one office code in 'offices'")
+        if self.role != "office_head" and self.offices:
+            raise ValueError(f"'offices' is only for role 'office_head', not {self.role!r}")
+        return self
+
+
+class User(_Bound):
+    username: str = Field(min_length=1, max_length=64, pattern=r"\S", description="login name")
     password_hash: str = Field(pattern=r"^\$argon2",
                                description="argon2 hash (use `motcua-gateway user hash`)")
 
 
-class ApiToken(_Table):
+class ApiToken(_Bound):
     name: str = Field(min_length=1, max_length=64)
-    role: Role
     token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the token, lower-case hex")
+
+
+def report_scope(role: str, offices: tuple[str, ...]) -> frozenset[str] | None:
+    """Offices whose reports this role reads: ``None`` = all; an empty set = none (403)."""
+    if role in REPORT_ALL_ROLES:
+        return None
+    return frozenset(offices) if role == "office_head" else frozenset()
 
 
 class LoginLimitsTable(_Table):

@@ -68,16 +68,19 @@ def _write_users_file(path: Path, users: list[User]) -> None:
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump([{"username": u.username, "role": u.role, "password_hash": u.password_hash}
-                   for u in users], f, indent=2)
+        json.dump([{"username": u.username, "role": u.role, "password_hash": u.password_hash,
+                    **({"offices": list(u.offices)} if u.offices else {})} for u in users], f, indent=2)
     os.replace(tmp, path)
 
 
-def add_user(path: Path, username: str, password: str, role: str = "operator") -> User:
-    """Add or replace ``username`` in ``users.json`` (for ``motcua-gateway user add``)."""
+def add_user(path: Path, username: str, password: str, role: str = "operator",
+             offices: tuple[str, ...] = ()) -> User:
+    """Add or replace ``username`` in ``users.json`` (for ``motcua-gateway user add``); an
+    ``office_head`` needs its ``offices``."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {list(ROLES)}, got {role!r}")
-    entry = {"username": username, "role": role, "password_hash": hash_password(password)}
+    entry = {"username": username, "role": role, "password_hash": hash_password(password),
+             "offices": tuple(offices)}
     user = parse_users([entry], "user")[0]
     users = [u for u in load_users_file(path) if u.username != username] + [user]
     _write_users_file(path, users)

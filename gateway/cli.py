@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from gateway.auth_config import ROLES
 from gateway.config import ConfigError, Settings
 
 
@@ -128,7 +129,11 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     if len(password) < 8:
         print("error: password must be at least 8 characters", file=sys.stderr)
         return 2
-    add_user(path, args.username, password, args.role)
+    try:
+        add_user(path, args.username, password, args.role, tuple(args.office))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"user {args.username!r} ({args.role}) saved in {path}")
     return 0
 
@@ -208,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     ua = usub.add_parser("add", help="add or replace a user (password from MOTCUA_NEW_PASSWORD or a prompt)")
     common(ua)
     ua.add_argument("username")
-    ua.add_argument("--role", default="operator", choices=["viewer", "operator", "admin"])
+    ua.add_argument("--role", default="operator", choices=list(ROLES))
+    ua.add_argument("--office", action="append", default=[],
+                    help="office code an office_head reads reports of (repeat for several)")
     ua.set_defaults(fn=cmd_user_add)
     ur = usub.add_parser("remove", help="remove a user from the users file")
     common(ur)
@@ -221,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     tsub = tk.add_subparsers(dest="tcmd", required=True)
     tn = tsub.add_parser("new", help="create a bearer token; prints the [[auth.api_tokens]] entry")
     tn.add_argument("--name", required=True)
-    tn.add_argument("--role", default="admin", choices=["viewer", "operator", "admin"])
+    tn.add_argument("--role", default="admin", choices=[r for r in ROLES if r != "office_head"])
     tn.set_defaults(fn=cmd_token_new)
 
     args = p.parse_args(argv)

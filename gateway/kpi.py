@@ -24,17 +24,18 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, select
 
 from gateway.config import KpiSettings
+from gateway.forecast import OFFICE_HOURS as OFFICE_HOURS  # re-exported: tests, benches
+from gateway.forecast import forecast_for_office
 from gateway.store import Store
 from gateway.store import schema as s
 
-OFFICE_HOURS = range(7, 18)  # forecast/error over 07:00–17:59 local
 CACHE_TTL_S = 2.0
 
 
@@ -341,54 +342,4 @@ class KpiService:
         return counts
 
     def forecast(self, code: str, day: date, weeks: int = 4) -> dict[str, Any]:
-        """Next 7 days' arrivals per hour = mean of the same weekday and hour over the last ``weeks`` weeks
-        up to ``day``; error = MAE of the same method forecasting the week ending on ``day`` from the
-        ``weeks`` weeks before it (office hours only)."""
-        first = day - timedelta(days=7 * (weeks + 1) - 1)
-        counts = self.arrivals_by_day_hour(code, first, day)
-
-        def predict(target: date, history_end: date) -> dict[int, float]:
-            out = {}
-            for h in OFFICE_HOURS:
-                vals = []
-                for w in range(1, weeks + 1):
-                    src = target - timedelta(days=7 * w)
-                    if src <= history_end:
-                        vals.append(counts.get((src.isoformat(), h), 0))
-                out[h] = sum(vals) / len(vals) if vals else 0.0
-            return out
-
-        next_week = []
-        for i in range(1, 8):
-            target = day + timedelta(days=i)
-            # same weekday in the history: target-7 ... target-7*weeks (all <= day)
-            pred = predict(target, day)
-            next_week.append(
-                {
-                    "day": target.isoformat(),
-                    "weekday": target.isoweekday(),
-                    "hours": [{"hour": h, "arrivals": round(pred[h], 2)} for h in OFFICE_HOURS],
-                }
-            )
-        held_from = day - timedelta(days=6)
-        errors = []
-        for i in range(7):
-            target = held_from + timedelta(days=i)
-            pred = predict(target, held_from - timedelta(days=1))
-            for h in OFFICE_HOURS:
-                errors.append(abs(pred[h] - counts.get((target.isoformat(), h), 0)))
-        # days with arrivals before the held-out week: 0 means the error measures nothing yet
-        history_days = len({d for d, _h in counts if d < held_from.isoformat()})
-        return {
-            "method": f"mean of the same weekday and hour over the previous {weeks} weeks",
-            "weeks": weeks,
-            "next_week": next_week,
-            "error": {
-                "metric": "MAE (arrivals per hour)",
-                "value": round(mean(errors) or 0.0, 3),
-                "held_out_from": held_from.isoformat(),
-                "held_out_to": day.isoformat(),
-                "points": len(errors),
-                "history_days": history_days,
-            },
-        }
+        return forecast_for_office(self, code, day, weeks)  # gateway/forecast.py

@@ -145,6 +145,7 @@ def test_demo_shows_offices_live_on_the_map(tmp_path: Path, artifacts_dir: Path)
             phone.goto(display)
             phone.wait_for_function("document.getElementById('serving').textContent.trim() !== '––––'",
                                     timeout=60_000)
+            assert phone.locator("#office").inner_text() == "Bộ phận Một cửa xã Tả Lèng"  # a name, not 03405
             width, inner = horizontal_overflow(phone)
             phone.screenshot(path=str(artifacts_dir / "demo-display-phone.png"), full_page=True)
             assert width <= inner, f"counter display {width} px wide in a {inner} px phone"

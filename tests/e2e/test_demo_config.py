@@ -9,15 +9,18 @@ from device.config import load_config
 
 
 def test_kiosk_config_round_trips(tmp_path) -> None:
-    text = kiosk_config("k03390-q2", "03390", 2)
+    text = kiosk_config("k03390-q2", "03390", 2, office_name="Bộ phận Một cửa xã Bình Lư")
     doc = tomllib.loads(text)
     example = tomllib.loads(KIOSK_EXAMPLE.read_text(encoding="utf-8"))
-    example["device"].update({"id": "k03390-q2", "office_code": "03390", "counter": 2})
+    example["device"].update({"id": "k03390-q2", "office_code": "03390", "counter": 2,
+                              "office_name": "Bộ phận Một cửa xã Bình Lư"})
     assert doc == example
     path = tmp_path / "kiosk.toml"
     path.write_text(text, encoding="utf-8")
     cfg = load_config(path)  # the kiosk's own parser accepts it
-    assert cfg.device.id == "k03390-q2"
+    assert cfg.device.id == "k03390-q2" and cfg.device.office_name == "Bộ phận Một cửa xã Bình Lư"
+    # without a name, the example's (another office's) is not kept: the display falls back to the code
+    assert "office_name" not in tomllib.loads(kiosk_config("k03405-q1", "03405", 1))["device"]
 
 
 def test_gateway_config_compresses_only_the_wait_target(tmp_path) -> None:

@@ -4,7 +4,8 @@ const $ = (id) => document.getElementById(id);
 let lastVersion = -1;
 
 function render(s) {
-  $("office").textContent = s.office_code;
+  $("office").textContent = s.office_name || s.office_code;
+  $("office").title = `Mã đơn vị (office code) ${s.office_code}`;
   $("counter").textContent = s.counter;
   $("serving").textContent = s.serving || "––––";
   $("waiting").textContent = s.waiting;

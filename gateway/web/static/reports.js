@@ -1,0 +1,168 @@
+/* /reports: choose an office or unit and a period; figures from /api/v1/reports/{kind}/{code}
+   (the same figures as the PDF, the XLSX and the period API); charts by reports-charts.js. */
+"use strict";
+
+(() => {
+  const { getJSON, fmt, esc } = MC;
+  const $ = (id) => document.getElementById(id);
+  const root = document.querySelector(".reports");
+  const form = $("report-form");
+  const status = $("report-status");
+  const QUARTERS = ["I", "II", "III", "IV"];
+  const BY = { day: "theo ngày (per day)", week: "theo tuần, ghi ngày thứ Hai (per week, from Monday)",
+    month: "theo tháng (per month)" };
+
+  function fillIndex() {
+    const period = $("period").value;
+    const sel = $("index");
+    const label = $("index-label");
+    label.hidden = period === "year";
+    const n = period === "month" ? 12 : 4;
+    const wanted = period === "month" ? root.dataset.month : root.dataset.quarter;
+    sel.innerHTML = Array.from({ length: n }, (_, i) => {
+      const v = i + 1;
+      const text = period === "month" ? `Tháng ${v}` : `Quý ${QUARTERS[i]}`;
+      return `<option value="${v}" ${String(v) === wanted ? "selected" : ""}>${text}</option>`;
+    }).join("");
+  }
+
+  function query() {
+    const [kind, code] = $("scope").value.split("/");
+    const q = new URLSearchParams({ period: $("period").value, year: $("year").value, index: $("index").value || "1" });
+    return { base: `/api/v1/reports/${encodeURIComponent(kind)}/${encodeURIComponent(code)}`, q: q.toString() };
+  }
+
+  const minutes = (s) => (s == null ? null : s / 60);
+  const fmtMin = (m) => (m == null ? "—" : `${new Intl.NumberFormat("vi-VN", { maximumFractionDigits: 1 }).format(m)} phút`);
+  const fmtPct = (x) => (x == null ? "—" : `${new Intl.NumberFormat("vi-VN", { maximumFractionDigits: 1 }).format(x * 100)}%`);
+
+  function tile(vi, en, value, key) {
+    return `<div class="tile" data-key="${key}"><div class="v">${esc(value)}</div><div class="k">${vi} <span class="en">${en}</span></div></div>`;
+  }
+
+  function renderTotals(r) {
+    const t = r.totals;
+    const target = r.wait_target_s / 60;
+    $("totals").innerHTML = [
+      tile("Lượt khách", "Visits", fmt.num(t.visits), "visits"),
+      tile("Chờ trung bình", "Avg wait", fmtMin(minutes(t.avg_wait_s)), "avg_wait"),
+      tile("Chờ p90", "P90 wait", fmtMin(minutes(t.p90_wait_s)), "p90_wait"),
+      tile(`Chờ quá ${fmt.num(target)} phút`, `Over ${fmt.num(target)} min`, fmtPct(t.over_target_share), "over_target"),
+      tile("Tỷ lệ hài lòng", "Satisfaction", fmtPct(t.satisfaction_rate), "satisfaction"),
+      tile("Lượt đánh giá", "Ratings", fmt.num(t.rated), "rated"),
+      tile("Chỉ số cảm xúc ẩn danh", "Anonymous sentiment", fmt.score(t.sentiment_score), "sentiment"),
+      tile("Không đến", "No-shows", fmt.num(t.no_shows), "no_shows"),
+    ].join("");
+  }
+
+  function renderTrends(r) {
+    const s = r.series;
+    const labels = s.map((p) => p.label);
+    const target = r.wait_target_s / 60;
+    $("trends").innerHTML = [
+      RC.bars("chart-visits", "Lượt khách <span class=\"en\">Visits</span>", labels, s.map((p) => p.visits)),
+      RC.lines("chart-wait", "Thời gian chờ (phút) <span class=\"en\">Wait, min</span>", labels, [
+        { name: "trung bình (average)", values: s.map((p) => minutes(p.avg_wait_s)) },
+        { name: "p90", values: s.map((p) => minutes(p.p90_wait_s)) },
+      ], { fmt: fmtMin, tick: (v) => fmt.num(v), target, targetName: `mục tiêu ${fmt.num(target)} phút (target)` }),
+      RC.lines("chart-over", `Tỷ lệ chờ quá ${fmt.num(target)} phút <span class="en">Share over target</span>`, labels,
+        [{ name: "tỷ lệ (share)", values: s.map((p) => p.over_target_share) }], { fmt: fmtPct, tick: fmtPct, max: 1 }),
+      RC.lines("chart-satisfaction", "Tỷ lệ hài lòng <span class=\"en\">Satisfaction</span>", labels,
+        [{ name: "hài lòng (satisfied)", values: s.map((p) => p.satisfaction_rate) }], { fmt: fmtPct, tick: fmtPct, max: 1 }),
+      RC.lines("chart-sentiment", "Chỉ số cảm xúc ẩn danh, −1…1 <span class=\"en\">Anonymous sentiment (camera, k-anonymous)</span>",
+        labels, [{ name: "cảm xúc (sentiment)", values: s.map((p) => p.sentiment_score) }],
+        { fmt: fmt.score, tick: fmt.score, min: -1, max: 1 }),
+    ].join("");
+  }
+
+  function renderCounters(r) {
+    const c = r.counters;
+    const labels = c.map((x) => (r.scope.kind === "unit" ? `${x.office_code}/${x.counter}` : `Quầy ${x.counter}`));
+    const target = r.wait_target_s / 60;
+    const rows = c.map((x, i) => `<tr data-counter="${esc(labels[i])}"><td>${esc(labels[i])}</td><td>${fmt.num(x.visits)}</td>
+      <td>${fmtMin(minutes(x.avg_wait_s))}</td><td>${fmtMin(minutes(x.p90_wait_s))}</td><td>${fmtPct(x.over_target_share)}</td>
+      <td>${fmt.num(x.rated)}</td><td>${fmtPct(x.satisfaction_rate)}</td><td>${fmt.score(x.sentiment_score)}</td></tr>`).join("");
+    $("counters").innerHTML = [
+      RC.bars("chart-counter-wait", "Chờ trung bình theo quầy (phút) <span class=\"en\">Avg wait per counter</span>", labels,
+        c.map((x) => minutes(x.avg_wait_s)), { fmt: fmtMin, tick: (v) => fmt.num(v), target,
+          classOf: (v) => (v > target ? "low" : ""), legend: `<span style="color:#c0392b">- - -</span> mục tiêu ${fmt.num(target)} phút` }),
+      RC.bars("chart-counter-sat", "Hài lòng theo quầy <span class=\"en\">Satisfaction per counter</span>", labels,
+        c.map((x) => x.satisfaction_rate), { fmt: fmtPct, tick: fmtPct, classOf: () => "alt" }),
+      `<div class="rchart span-all table-wrap"><table class="figures" id="counter-table"><thead><tr><th>Quầy <span class="en">Counter</span></th><th>Lượt</th><th>Chờ TB</th><th>p90</th><th>Quá mục tiêu</th><th>Đánh giá</th><th>Hài lòng</th><th>Cảm xúc</th></tr></thead><tbody>${rows}</tbody></table></div>`,
+    ].join("");
+  }
+
+  /** Wide charts are drawn at the width they get (text stays 11 px on a phone and on a desktop). */
+  const chartWidth = (el) => Math.round(Math.min(720, Math.max(320, el.clientWidth - 20)));
+
+  function renderOfficers(r) {
+    $("min-sample").textContent = fmt.num(r.min_sample);
+    $("officers").innerHTML = RC.intervals("chart-officers",
+      "Tỷ lệ hài lòng theo cán bộ, xếp hạng <span class=\"en\">Satisfaction per officer, ranked</span>", r.officers,
+      chartWidth($("officers")));
+  }
+
+  function renderReasons(r) {
+    $("reasons").innerHTML = RC.hbars("chart-reasons", "Số lượt theo lý do <span class=\"en\">Count per reason</span>",
+      r.reasons.map((x) => ({ code: x.reason || "", label: x.label, value: x.count })), chartWidth($("reasons")));
+  }
+
+  function renderForecast(r) {
+    const fc = r.forecast;
+    $("forecast-section").hidden = !fc;
+    if (!fc) return;
+    const days = fc.next_week;
+    const labels = days.map((d) => `${["", "T2", "T3", "T4", "T5", "T6", "T7", "CN"][d.weekday]} ${d.day.slice(8, 10)}/${d.day.slice(5, 7)}`);
+    const peak = days.map((d) => (fc.staffing.service_s ? Math.max(0, ...d.hours.map((h) => h.counters || 0)) : null));
+    const acc = fc.accuracy;
+    const accLabels = acc.days.map((d) => `${d.day.slice(8, 10)}/${d.day.slice(5, 7)}`);
+    const mape = acc.mape_daily == null ? "chưa đo được (not measured yet)" : fmtPct(acc.mape_daily);
+    const notes = days.filter((d) => d.holiday || d.tet).map((d) => `${d.day}: ${d.holiday ? `nghỉ lễ (${esc(d.holiday)})` : "dịp Tết"}`);
+    $("forecast").innerHTML = [
+      RC.bars("chart-forecast", "Lượt khách dự báo 7 ngày tới <span class=\"en\">7-day forecast</span>", labels,
+        days.map((d) => d.total), { classOf: () => "alt",
+          legend: `Trung bình cùng thứ, cùng giờ của ${fc.weeks} tuần bình thường gần nhất; ngày lễ nghỉ; dịp Tết nhân hệ số đo được ${fc.tet_factor_measured ? fmt.score(fc.tet_factor) : "(chưa có Tết trong lịch sử: 1)"}.${notes.length ? " " + notes.join("; ") + "." : ""}` }),
+      RC.bars("chart-staffing", "Số quầy cần vào giờ cao điểm <span class=\"en\">Counters needed at the peak hour</span>", labels, peak,
+        { legend: fc.staffing.service_s
+          ? `Hàng đợi Erlang C, thời gian phục vụ trung bình đo được ${fmtMin(fc.staffing.service_s / 60)}, để chờ trung bình không quá ${fmt.num(fc.staffing.target_s / 60)} phút và ${fmtPct(fc.staffing.service_level)} người chờ dưới mức đó.`
+          : "Chưa đo được thời gian phục vụ (no service time measured)." }),
+      RC.lines("chart-accuracy", "Độ chính xác của dự báo trên các tuần đã qua <span class=\"en\">Past accuracy (held-back weeks)</span>",
+        accLabels, [{ name: "thực tế (actual)", values: acc.days.map((d) => d.actual) },
+          { name: "dự báo (forecast)", values: acc.days.map((d) => d.forecast) }],
+        { tick: (v) => fmt.num(v) }).replace("</div>", `<p class="legend" id="forecast-error">Sai số trên ${acc.weeks} tuần giữ lại: MAPE theo ngày ${mape}; sai số tuyệt đối trung bình ${acc.mae_per_hour == null ? "—" : fmt.score(acc.mae_per_hour).replace("+", "")} lượt/giờ (mean absolute error per hour).</p></div>`),
+    ].join("");
+  }
+
+  async function load() {
+    const { base, q } = query();
+    $("dl-pdf").href = `${base}/pdf?${q}`;
+    $("dl-xlsx").href = `${base}/xlsx?${q}`;
+    status.textContent = "Đang tải… (loading)";
+    root.dataset.loaded = "";
+    try {
+      const r = await getJSON(`${base}?${q}`);
+      $("report-heading").textContent = `${r.scope.name} · ${r.period.label_vi} (${r.period.label_en})`;
+      $("trend-by").textContent = BY[r.period.by] || "";
+      $("report").hidden = false;  // visible first: the wide charts take the width they get
+      renderTotals(r);
+      renderTrends(r);
+      renderCounters(r);
+      renderOfficers(r);
+      renderReasons(r);
+      renderForecast(r);
+      $("report").hidden = false;
+      status.textContent = r.totals.visits ? "" : "Không có lượt khách nào trong kỳ này. (No visits in this period.)";
+      root.dataset.loaded = `${r.scope.kind}/${r.scope.code}/${r.period.slug}`;
+    } catch (e) {
+      status.textContent = `Không tải được báo cáo (could not load the report): ${e.message}`;
+      root.dataset.loaded = "error";
+    }
+  }
+
+  if (!$("scope").options.length) return;
+  fillIndex();
+  $("period").addEventListener("change", () => { fillIndex(); load(); });
+  for (const id of ["scope", "year", "index"]) $(id).addEventListener("change", load);
+  form.addEventListener("submit", (e) => { e.preventDefault(); load(); });
+  load();
+})();

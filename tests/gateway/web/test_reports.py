@@ -1,0 +1,272 @@
+"""/reports downloads against the real gateway: who may read what (office heads only their offices),
+and the JSON, the PDF text and the XLSX cells hold the period API's numbers.
+
+Data: the last working days go through the real MQTT ingest (demo.history), the months before them
+through demo.archive (rows identical to the writer's, tests/gateway/test_demo_archive.py).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date
+from typing import Any
+
+import httpx
+import openpyxl
+import pypdf
+import pytest
+
+from demo.archive import fill
+from demo.history import generate, working_days
+from gateway.auth import hash_password, sha256_hex
+from tests.gateway.conftest import ADMIN_TOKEN, OPERATOR_TOKEN, RunningGateway, gateway_settings, wait_for
+from tests.gateway.kiosk_sim import Publisher
+from tests.gateway.web.layout import PHONE, horizontal_overflow
+from tests.support.mosquitto import Mosquitto
+
+DEVICES = [("k03390-q1", "03390", 1), ("k03390-q2", "03390", 2), ("k03405-q1", "03405", 1)]
+TOKENS = {"head": "head-token-0123456789abcdef0123456789", "province": "prov-token-0123456789abcdef01234567",
+          "viewer": "view-token-0123456789abcdef012345678"}
+LIVE_DAYS = 8
+HEAD = ("truong-bp", "head-pass-03390")
+PROVINCE = ("so-noi-vu", "province-pass-12")
+
+
+def _tokens() -> list[dict[str, Any]]:
+    return [{"name": "ops", "role": "operator", "token_sha256": sha256_hex(OPERATOR_TOKEN)},
+            {"name": "adm", "role": "admin", "token_sha256": sha256_hex(ADMIN_TOKEN)},
+            {"name": "head", "role": "office_head", "offices": ["03390"],
+             "token_sha256": sha256_hex(TOKENS["head"])},
+            {"name": "prov", "role": "province", "token_sha256": sha256_hex(TOKENS["province"])},
+            {"name": "view", "role": "viewer", "token_sha256": sha256_hex(TOKENS["viewer"])}]
+
+
+@pytest.fixture(scope="module")
+def broker():
+    """One Mosquitto for the module (the function-scoped ``mosquitto`` fixture, shared)."""
+    b = Mosquitto().start()
+    try:
+        yield b
+    finally:
+        b.stop()
+        shutil.rmtree(b.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def gw(broker, tmp_path_factory):
+    """A gateway with ~5 months of history: 8 days through MQTT, the rest written by demo.archive."""
+    mosquitto = broker
+    users = [{"username": HEAD[0], "role": "office_head", "offices": ["03390"],
+              "password_hash": hash_password(HEAD[1])},
+             {"username": PROVINCE[0], "role": "province", "password_hash": hash_password(PROVINCE[1])}]
+    settings = gateway_settings(tmp_path_factory.mktemp("reports"), mosquitto.url,
+                                auth={"api_tokens": _tokens(), "users": users})
+    g = RunningGateway(settings).start()
+    today = g.app.state.kpi.today()
+    live = working_days(today, LIVE_DAYS)
+    older = working_days(today, 110)
+    assert older[-LIVE_DAYS:] == live
+    fill(g.app.state.store, DEVICES, older[0], older[-LIVE_DAYS - 1], seed=5, today=today)
+    events = generate(DEVICES, LIVE_DAYS, seed=5, today=today)
+    pub = Publisher(mosquitto.port)
+    for ev in events:
+        pub.event(ev)
+    pub.flush()
+    wait_for(lambda: g.stats()["accepted"] >= len(events), timeout=120, what="history ingested")
+    yield g
+    pub.close()
+    g.stop()
+
+
+def client(g, who: str | None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {TOKENS[who]}"} if who else {}
+    return httpx.Client(base_url=g.base, timeout=60, headers=headers)
+
+
+def test_who_reads_which_report(gw) -> None:
+    anon, viewer, head, prov = (client(gw, w) for w in (None, "viewer", "head", "province"))
+    year = f"?period=year&year={date.today().year}"
+    assert anon.get("/api/v1/reports/office/03390" + year).status_code == 401
+    page = anon.get("/reports", headers={"accept": "text/html"}, follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+    assert viewer.get("/api/v1/reports/office/03390" + year).status_code == 403
+    for path in ("/api/v1/reports/office/03390", "/api/v1/reports/unit/03390",
+                 "/api/v1/reports/office/03390/pdf", "/api/v1/reports/office/03390/xlsx"):
+        assert head.get(path + year).status_code == 200, path
+    for path in ("/api/v1/reports/office/03405", "/api/v1/reports/unit/03405",
+                 "/api/v1/reports/office/03405/pdf", "/api/v1/reports/office/03405/xlsx"):
+        r = head.get(path + year)
+        assert r.status_code == 403 and "03405" in r.json()["detail"], path
+    for path in ("/api/v1/reports/office/03405", "/api/v1/reports/unit/03405",
+                 "/api/v1/reports/office/03390"):
+        assert prov.get(path + year).status_code == 200, path
+    assert prov.get("/api/v1/reports/office/99999" + year).status_code == 404
+    assert prov.get("/api/v1/reports/county/03390" + year).status_code == 404
+    for bad in ("?period=quarter&year=2026&index=5", "?period=decade", "?period=year&year=1999",
+                "?period=month&year=2026&index=13", "?period=year&year=abc"):
+        r = prov.get("/api/v1/reports/office/03390" + bad)
+        assert r.status_code == 422, (bad, r.status_code)
+
+
+def _api_period(g, report: dict[str, Any]) -> dict[str, Any]:
+    p = report["period"]
+    r = g.ops.get(f"/api/v1/{report['scope']['kind']}s/{report['scope']['code']}/period",
+                  params={"start": p["start"], "end": p["end"], "by": p["by"]})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+PAIRS = [("visits", "visits"), ("served", "served"), ("no_shows", "no_show"), ("avg_wait_s", "wait_avg_s"),
+         ("p90_wait_s", "wait_p90_s"), ("over_target_share", "over_target_share"), ("rated", "n_ratings"),
+         ("not_satisfied", "not_satisfied"), ("satisfaction_rate", "satisfaction"),
+         ("sentiment_score", "sentiment_index")]
+
+
+def vi_number(v: float, decimals: int) -> str:
+    """Written independently of gateway.reports.fmt: thousands '.', decimal ','."""
+    whole = f"{v:,.{decimals}f}"
+    return whole.replace(",", " ").replace(".", ",").replace(" ", ".")
+
+
+@pytest.mark.parametrize(("kind", "code", "period"),
+                         [("office", "03390", "year"), ("unit", "03390", "quarter"),
+                          ("office", "03405", "month")])
+def test_json_pdf_and_xlsx_hold_the_period_apis_numbers(gw, kind: str, code: str, period: str) -> None:
+    prov = client(gw, "province")
+    today = gw.app.state.kpi.today()
+    q = {"period": period, "year": today.year, "index": (today.month - 1) // 3 + 1}
+    if period == "month":  # the last whole month
+        q = {"period": period, "year": today.year - (today.month == 1), "index": (today.month - 2) % 12 + 1}
+    report = prov.get(f"/api/v1/reports/{kind}/{code}", params=q).json()
+    api = _api_period(gw, report)
+    assert report["totals"]["visits"] > 100
+    for mine, theirs in PAIRS:
+        assert report["totals"][mine] == api["totals"][theirs], mine
+    assert [s["visits"] for s in report["series"]] == [s["visits"] for s in api["series"]]
+    assert [s["avg_wait_s"] for s in report["series"]] == [s["wait_avg_s"] for s in api["series"]]
+    mine = [(o["officer_id"], o["rank"], o["score"], o["ci_low"], o["enough_data"])
+            for o in report["officers"]]
+    theirs = [(o["officer_id"], o["rank"], o["shrunk_score"], o["satisfaction_low"], o["enough_data"])
+              for o in api["officers"]]
+    assert mine == theirs
+    assert any(not o["enough_data"] for o in report["officers"]), "the substitute officer has a small sample"
+    assert {r["reason"]: r["count"] for r in report["reasons"]} == api["totals"]["reasons"]
+
+    pdf_resp = prov.get(f"/api/v1/reports/{kind}/{code}/pdf", params=q)
+    assert pdf_resp.headers["content-type"] == "application/pdf"
+    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf_resp.content)).pages)
+    t = api["totals"]
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in text and "Độc lập - Tự do - Hạnh phúc" in text
+    assert report["period"]["label_vi"] in text
+    for expected in (vi_number(t["visits"], 0), vi_number(t["wait_avg_s"] / 60, 1),
+                     vi_number(t["wait_p90_s"] / 60, 1), vi_number(t["satisfaction"] * 100, 1) + " %",
+                     vi_number(t["over_target_share"] * 100, 1) + " %", vi_number(t["n_ratings"], 0)):
+        assert expected in text, (expected, text[:2000])
+    for o in api["officers"]:
+        assert o["officer_id"] in text
+        if o["enough_data"]:
+            lo, hi = (vi_number(o[k] * 100, 1) + " %" for k in ("satisfaction_low", "satisfaction_high"))
+            assert f"{lo} – {hi}" in text
+    assert "chưa đủ dữ liệu" in text
+
+    xlsx_resp = prov.get(f"/api/v1/reports/{kind}/{code}/xlsx", params=q)
+    wb = openpyxl.load_workbook(io.BytesIO(xlsx_resp.content))
+    summary = {row[0]: row[1] for row in wb["Tổng hợp"].iter_rows(values_only=True) if row and row[0]}
+    assert summary["Lượt khách (visits)"] == t["visits"]
+    assert summary["Chờ TB, phút (avg wait, min)"] == pytest.approx(t["wait_avg_s"] / 60, rel=1e-12)
+    assert summary["Tỷ lệ hài lòng (satisfaction)"] == t["satisfaction"]
+    assert summary["Không hài lòng (not satisfied)"] == t["not_satisfied"]
+    series = list(wb["Theo thời gian"].iter_rows(min_row=2, values_only=True))
+    assert [r[1] for r in series] == [s["visits"] for s in api["series"]]
+    officers = {r[0]: r for r in wb["Theo cán bộ"].iter_rows(min_row=2, values_only=True)}
+    for o in api["officers"]:
+        row = officers[o["officer_id"]]
+        assert row[2] == o["n"]
+        assert row[6] == (o["shrunk_score"] if o["enough_data"] else None)
+        assert row[7] == (o["rank"] if o["enough_data"] else None)
+
+
+def test_missing_font_is_a_clear_error(tmp_path) -> None:
+    code = ("from gateway.reports import pdf\n"
+            "try:\n    pdf.register_fonts()\nexcept pdf.FontMissing as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={"MOTCUA_REPORT_FONT_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert "fonts-dejavu-core" in out.stdout and str(tmp_path) in out.stdout, out.stdout + out.stderr
+
+
+# ---------------------------------------------------------------------------- in headless Chromium
+
+def _login(page: Any, base: str, user: str, password: str) -> None:
+    page.goto(base + "/reports")
+    assert "/login" in page.url  # signed out: the login page, then back to /reports
+    page.fill("#username", user)
+    page.fill("#password", password)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url(base + "/reports")
+
+
+def _loaded(page: Any, key: str, timeout_s: float = 90) -> None:
+    """Poll the page's marker through CDP with Playwright waits (no 'unsafe-eval' under our CSP, and
+    routed requests keep flowing: PLATFORM-NOTES)."""
+    deadline = time.monotonic() + timeout_s
+    while (got := page.evaluate("() => document.querySelector('.reports').dataset.loaded")) != key:
+        assert got != "error", page.locator("#report-status").inner_text()
+        assert time.monotonic() < deadline, f"report {key} not shown (marker {got!r})"
+        page.wait_for_timeout(100)
+
+
+def test_reports_page_desktop(gw, page_factory, artifacts_dir) -> None:
+    page, rec = page_factory(gw.base, viewport={"width": 1366, "height": 900})
+    _login(page, gw.base, *PROVINCE)
+    year = gw.app.state.kpi.today().year
+    page.select_option("#scope", "office/03390")
+    page.select_option("#period", "year")
+    page.select_option("#year", str(year))
+    _loaded(page, f"office/03390/{year}")
+    report = client(gw, "province").get("/api/v1/reports/office/03390",
+                                        params={"period": "year", "year": year}).json()
+    # the charts draw the report's figures: one bar per month with a visit, officers ranked or not
+    bars = page.eval_on_selector_all("#chart-visits rect.bar", "els => els.map(e => Number(e.dataset.value))")
+    assert bars == [s["visits"] for s in report["series"] if s["visits"] is not None]
+    ranked = page.eval_on_selector_all("#chart-officers g.officer", "els => els.map(e => e.dataset.officer)")
+    assert ranked == [o["officer_id"] for o in report["officers"] if o["enough_data"]]
+    na = page.locator("#chart-officers .officer-na")
+    assert na.count() == sum(1 for o in report["officers"] if not o["enough_data"]) > 0
+    assert "chưa đủ dữ liệu" in (na.first.text_content() or "")
+    assert "kéo về mức chung" in page.locator("#method").inner_text()  # the ranking in plain Vietnamese
+    reasons = page.eval_on_selector_all(
+        "#chart-reasons g.reason",
+        "els => Object.fromEntries(els.map(e => [e.dataset.reason, +e.dataset.value]))")
+    assert reasons == {r["reason"]: r["count"] for r in report["reasons"]}
+    waits = page.eval_on_selector_all("#chart-wait circle[data-series^='trung bình']",
+                                      "els => els.map(e => Number(e.dataset.value))")
+    expected = [s["avg_wait_s"] / 60 for s in report["series"] if s["avg_wait_s"] is not None]
+    assert waits == pytest.approx(expected)
+    assert page.locator("#chart-forecast rect.bar").count() >= 5
+    assert "MAPE" in page.locator("#forecast-error").inner_text()
+    assert page.locator("#chart-accuracy circle").count() > 0
+    pdf_href = page.get_attribute("#dl-pdf", "href")
+    got = page.request.get(gw.base + pdf_href)
+    assert got.status == 200 and got.headers["content-type"] == "application/pdf"
+    page.screenshot(path=str(artifacts_dir / "web-reports-desktop.png"), full_page=True)
+    assert not rec.external and not rec.errors, (rec.external, rec.errors)
+
+
+def test_reports_page_phone_for_an_office_head(gw, page_factory, artifacts_dir) -> None:
+    page, rec = page_factory(gw.base, **PHONE)
+    _login(page, gw.base, *HEAD)
+    options = page.eval_on_selector_all("#scope option", "els => els.map(e => e.value)")
+    assert options == ["office/03390", "unit/03390"]  # only the head's office and its unit
+    quarter = (gw.app.state.kpi.today().month - 1) // 3 + 1
+    _loaded(page, f"office/03390/{gw.app.state.kpi.today().year}-Q{quarter}")
+    assert page.locator("#chart-visits rect.bar").count() > 5
+    width, viewport = horizontal_overflow(page)
+    assert width <= viewport, (width, viewport)
+    page.screenshot(path=str(artifacts_dir / "web-reports-phone.png"), full_page=True)
+    # another office's report, asked for directly, is refused
+    assert page.request.get(gw.base + "/api/v1/reports/office/03405").status == 403
+    assert not rec.external and not rec.errors, (rec.external, rec.errors)
