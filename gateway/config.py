@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.auth_config import shown_input
+from gateway.feed.config import FeedSettings, HubSettings
 
 REGISTRY_DEFAULT = Path(__file__).resolve().parent / "registry" / "lai_chau_2025.toml"
 EXAMPLE_CONFIG = Path(__file__).resolve().parent / "gateway.example.toml"
@@ -148,6 +149,8 @@ class Settings(BaseModel):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
+    feed: FeedSettings = Field(default_factory=FeedSettings, description="upward feed (gateway/feed/)")
+    hub: HubSettings = Field(default_factory=HubSettings, description="province hub (gateway/feed/)")
     auth: dict[str, Any] = Field(default_factory=dict,
                                  description="raw, validated by gateway.auth.AuthSettings.from_table")
     source: Path | None = Field(None, exclude=True)
