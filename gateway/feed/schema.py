@@ -32,6 +32,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from contract.feed import WAIT_BUCKETS_S
+
 metadata = MetaData()
 _ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite: INTEGER PRIMARY KEY is the rowid
 
@@ -57,9 +59,11 @@ feed_push_state = Table(
     Column("updated_at", Float, nullable=False),
 )
 
+# the additive figures of a record as columns (wait_h<i>: histogram bucket i; rating_<n>: level n)
 HUB_FIGURES = ("visits", "served", "no_shows", "wait_count", "wait_sum_s", "wait_over_target",
-               "service_count", "service_sum_s", "rated", "not_satisfied", "flagged_visits",
-               "flagged_ratings", "sentiment_visits", "sentiment_score_sum")
+               *(f"wait_h{i}" for i in range(len(WAIT_BUCKETS_S) + 1)), "service_count", "service_sum_s",
+               *(f"rating_{n}" for n in range(1, 6)), "flagged_visits", "flagged_ratings",
+               "sentiment_windows", "sentiment_visits", "sentiment_score_sum")
 
 hub_records = Table(
     "hub_records",
