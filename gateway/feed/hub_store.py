@@ -88,7 +88,7 @@ def _accept(store: Store, raw: bytes | str, cfg: HubSettings, topic: tuple[str, 
     reason = _refusal(rec, cfg, topic, offices, now)
     if reason:
         return f"rejected:{reason}"
-    h, row = fs.hub_records, row_of(rec, text, now)
+    h, row = fs.hub_records, row_of(rec, rec.model_dump_json(), now)  # canonical, whatever the transport
     with store.engine.begin() as conn:
         owner = conn.execute(select(h.c.source).where(h.c.office_code == rec.office_code).limit(1)).scalar()
         if owner is not None and owner != rec.source:
