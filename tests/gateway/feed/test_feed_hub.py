@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from gateway.auth import sha256_hex
 from gateway.feed import schema as fs
 from tests.gateway.conftest import RunningGateway, gateway_settings, wait_for
-from tests.gateway.feed.scenario import Office, expected, hub_figures, normalised, past_hours
+from tests.gateway.feed.scenario import TZ, Office, expected, hub_figures, normalised, past_hours
 from tests.gateway.kiosk_sim import EventFactory, Publisher
 from tests.support.mosquitto import Mosquitto
 
@@ -122,8 +122,15 @@ def test_two_communes_and_a_hub_survive_a_cut(tmp_path: Path, brokers: dict[str,
         assert not [k for k in counters if k.startswith("hub:rejected")], counters
         assert counters.get("hub:stale", 0) == 0, counters  # in order: no older revision after a newer one
         for name, gw in gateways.items():
-            _latest_revisions_equal(gw, hub, offices[name].code)
+            wait_for(lambda g=gw, n=name: _latest_revisions_equal(g, hub, offices[n].code),
+                     what=f"hub holds {name}'s latest revisions")
         today = {o["office_code"]: o for o in hub.public.get("/api/v1/hub/offices").json()}
+        for office in offices.values():  # the province map shows the hub's figures for today
+            local_today = datetime.now(TZ).date()
+            want = sum(e["visits"] for h, e in expected(office).items()
+                       if datetime.fromtimestamp(h, TZ).date() == local_today)
+            assert hub.public.get(f"/api/v1/offices/{office.code}").json()["kpi_today"]["visits"] == want
+            assert today[office.code]["today"]["visits"] == want
         assert set(today) == {"03390", "03405"}
         assert {f["id"] for f in hub.public.get("/api/v1/hub/map.geojson").json()["features"]} == set(today)
     finally:
@@ -141,7 +148,7 @@ def _max_id(gw: RunningGateway) -> int:
         return int(conn.execute(select(func.max(fs.feed_records.c.id))).scalar() or 0)
 
 
-def _latest_revisions_equal(commune: RunningGateway, hub: RunningGateway, office: str) -> None:
+def _latest_revisions_equal(commune: RunningGateway, hub: RunningGateway, office: str) -> bool:
     """The hub holds, per hour, the commune's latest revision, byte for byte."""
     r = fs.feed_records
     with commune.app.state.store.engine.connect() as conn:
@@ -149,4 +156,4 @@ def _latest_revisions_equal(commune: RunningGateway, hub: RunningGateway, office
         for h, rev, rec in conn.execute(select(r.c.hour_start, r.c.revision, r.c.record).order_by(r.c.id)):
             latest[int(h)] = (rev, rec)
     held = {int(x["hour_start"]): (x["revision"], x["record"]) for x in _hub_rows(hub, office)}
-    assert held == latest
+    return held == latest
