@@ -115,8 +115,9 @@ def hub_period(store: Store, start: float, end: float, offices: Iterable[str] | 
          .where(h.c.hour_start >= start, h.c.hour_start < end).group_by(h.c.office_code))
     if offices is not None:
         q = q.where(h.c.office_code.in_(list(offices)))
-    with store.engine.connect() as conn:
-        return {r.office_code: {k: v for k, v in r._mapping.items() if k != "office_code"}
+    with store.engine.connect() as conn:  # PostgreSQL sums integers as numeric: back to int / float
+        return {r.office_code: {k: (float(v) if k.endswith(("_s", "_sum")) else int(v))
+                                for k, v in r._mapping.items() if k != "office_code"}
                 for r in conn.execute(q)}
 
 
