@@ -3,7 +3,8 @@
 Commune A (office 03390) pushes its feed over MQTT to the upstream broker the hub subscribes to;
 commune B (office 03405) pushes over HTTPS (plain HTTP on loopback) to the hub's endpoint. While
 the upstream broker is stopped, A keeps producing (new hours, and late events that change closed
-hours, i.e. new revisions) into its outbox, B keeps delivering. After the restart the hub must hold
+hours, i.e. new revisions) into its outbox, B keeps delivering; A's gateway is restarted too
+(its outbox and mark are on disk). After the broker's restart the hub must hold
 exactly the figures the test itself sent, per office and hour: nothing lost, nothing doubled,
 nothing out of order (no stale revision ever reached the hub).
 """
@@ -11,6 +12,7 @@ nothing out of order (no stale revision ever reached the hub).
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,11 +33,15 @@ FEED_TOKEN = "feed-reader-token-0123456789abcdef012"
 
 
 @pytest.fixture
-def brokers(tmp_path: Path) -> Iterator[dict[str, Mosquitto]]:
-    started = {name: Mosquitto(workdir=tmp_path / f"mosq-{name}").start() for name in ("up", "a", "b", "h")}
+def brokers() -> Iterator[dict[str, Mosquitto]]:
+    """Four brokers with the production persistence settings. Their folders are fresh /tmp ones, not
+    pytest's tmp_path: started as root, Mosquitto runs as 'mosquitto', which cannot reach tmp_path,
+    and would then lose its sessions at a restart without a word (PLATFORM-NOTES)."""
+    started = {name: Mosquitto().start() for name in ("up", "a", "b", "h")}
     yield started
     for m in started.values():
         m.stop()
+        shutil.rmtree(m.workdir, ignore_errors=True)
 
 
 def _gateway(tmp: Path, broker: Mosquitto, **sections: dict[str, Any]) -> RunningGateway:
@@ -98,6 +104,7 @@ def test_two_communes_and_a_hub_survive_a_cut(tmp_path: Path, brokers: dict[str,
             wait_for(lambda o=office: _matches(hub, o), timeout=120, what=f"hub has {office.code} batch 1")
 
         up.stop()  # commune A cut off from the province (B pushes over HTTPS to the hub: not cut)
+        assert (up.workdir / "mosquitto.db").exists()  # sessions saved: the hub's subscription survives
         pusher = a.app.state.feed.pushers[0]
         wait_for(lambda: not pusher.connected.is_set(), what="A saw the upstream broker go")
         cut_id = _max_id(a)
@@ -115,9 +122,16 @@ def test_two_communes_and_a_hub_survive_a_cut(tmp_path: Path, brokers: dict[str,
         assert _max_id(a) > cut_id and pusher.acked <= cut_id  # nothing produced since marked as sent
         assert not _matches(hub, offices["a"])
 
-        up.start()  # restored: A's outbox drains in order
-        wait_for(lambda: _matches(hub, offices["a"]), timeout=180, what="hub caught up with A")
+        a.stop()  # A is also restarted while cut off: its outbox and mark are on disk, not in paho
+        up.start()  # restored
+        a = RunningGateway(a.settings).start()
+        gateways["a"] = a
+        try:
+            wait_for(lambda: _matches(hub, offices["a"]), timeout=180, what="hub caught up with A")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; {_diagnosis(a, hub, offices['a'])}") from None
         wait_for(lambda: a.app.state.feed.pushers[0].backlog() == 0, what="A's outbox empty")
+        assert a.app.state.feed.pushers[0].acked == _max_id(a)
         counters = hub.ops.get("/api/v1/feed/status").json()["hub_counters"]
         assert not [k for k in counters if k.startswith("hub:rejected")], counters
         assert counters.get("hub:stale", 0) == 0, counters  # in order: no older revision after a newer one
@@ -136,6 +150,18 @@ def test_two_communes_and_a_hub_survive_a_cut(tmp_path: Path, brokers: dict[str,
     finally:
         for gw in (a, b, hub):
             gw.stop()
+
+
+def _diagnosis(a: RunningGateway, hub: RunningGateway, office: Office) -> str:
+    pusher = a.app.state.feed.pushers[0]
+    r = fs.feed_records
+    with a.app.state.store.engine.connect() as conn:
+        log = [(i, int(h), rev) for i, h, rev in conn.execute(select(r.c.id, r.c.hour_start, r.c.revision))]
+    held = {int(x["hour_start"]): x["revision"] for x in _hub_rows(hub, office.code)}
+    return (f"A: acked {pusher.acked} sent {pusher.sent} backlog {pusher.backlog()} connected "
+            f"{pusher.connected.is_set()} log {log}; hub holds {held}, counters "
+            f"{hub.ops.get('/api/v1/feed/status').json()}; hub figures "
+            f"{hub_figures(_hub_rows(hub, office.code))} expected {normalised(expected(office))}")
 
 
 def _max_revision(gw: RunningGateway) -> int:

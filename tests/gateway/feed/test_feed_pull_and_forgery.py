@@ -63,8 +63,7 @@ def _forgeries(good: dict[str, Any]) -> list[tuple[str, str, bytes]]:
 
 
 def test_pull_auth_cursor_and_forged_records(tmp_path: Path) -> None:
-    with Mosquitto(workdir=tmp_path / "mq-up") as up, Mosquitto(workdir=tmp_path / "mq-a") as ka, \
-            Mosquitto(workdir=tmp_path / "mq-h") as kh:
+    with Mosquitto() as up, Mosquitto() as ka, Mosquitto() as kh:
         a = RunningGateway(gateway_settings(tmp_path / "a", ka.url, feed=_feed("lc-a"))).start()
         hub = RunningGateway(gateway_settings(tmp_path / "hub", kh.url, hub={
             "enabled": True, "mqtt": {"url": up.url, "client_id": "hub-forge"}, "sources": ["lc-a", "lc-b"],
