@@ -63,7 +63,9 @@ class FeedProducer:
                 return 0  # another process is producing
             figures = hour_figures(conn, self.store.dialect, first.isoformat(), today.isoformat(),
                                    self.target_s, self.min_k, now - self.cfg.close_after_s)
-            lo = min([lo, *(h for _o, h in figures)])
+            # only hours inside the window: an hour before it would hold just the rows of a visit whose
+            # stamp left its service day (a kiosk clock off around midnight), a partial figure
+            figures = {k: v for k, v in figures.items() if k[1] >= lo}
             rows = self._new_revisions(figures, _latest(conn, lo), now)
             if rows:
                 conn.execute(fs.feed_records.insert(), rows)
