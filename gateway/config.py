@@ -149,10 +149,10 @@ class Settings(BaseModel):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
-    feed: FeedSettings = Field(default_factory=FeedSettings, description="upward feed (gateway/feed/)")
-    hub: HubSettings = Field(default_factory=HubSettings, description="province hub (gateway/feed/)")
     auth: dict[str, Any] = Field(default_factory=dict,
                                  description="raw, validated by gateway.auth.AuthSettings.from_table")
+    feed: FeedSettings = Field(default_factory=FeedSettings, description="upward feed (gateway/feed/)")
+    hub: HubSettings = Field(default_factory=HubSettings, description="province hub (gateway/feed/)")
     source: Path | None = Field(None, exclude=True)
 
     @property
