@@ -101,8 +101,8 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
         raise ConfigError(f"[auth] {exc}") from None
     app.state.auth = build_authenticator(auth_settings)
     app.include_router(api_router)
+    app.include_router(feed_router)  # /api/v1/feed, /api/v1/hub/*
     app.include_router(metrics_router)
     app.include_router(web_router)
     app.include_router(updates_router)
-    app.include_router(feed_router)
     return app
