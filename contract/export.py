@@ -19,11 +19,11 @@ def schemas() -> dict[str, dict]:
         "health.v1.json": Health.model_json_schema(),
         "event.v1.json": EventAdapter.json_schema(),  # oneOf per type, discriminated by "type"
         "command.v1.json": CommandRequest.model_json_schema(),
-        "feed-record.v1.json": FeedRecord.model_json_schema(),  # between gateways (upward feed)
-        "feed-page.v1.json": FeedPage.model_json_schema(),
     }
     for event_type, model in EVENT_DATA_MODELS.items():
         out[f"event-data/{event_type.value}.v1.json"] = model.model_json_schema()
+    out["feed-record.v1.json"] = FeedRecord.model_json_schema()  # between gateways (upward feed)
+    out["feed-page.v1.json"] = FeedPage.model_json_schema()
     for name, schema in out.items():
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["$id"] = f"motcua/v1/{name}"
