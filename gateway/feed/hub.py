@@ -47,6 +47,7 @@ class HubSubscriber:
             m, m.client_id or f"motcua-hub-{socket.gethostname()[:40]}", manual_ack=True, retry=(1.0, 10.0))
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self.outcomes: dict[str, int] = {}
 
     def start(self) -> None:
@@ -60,7 +61,9 @@ class HubSubscriber:
             log.error("hub MQTT %s:%s refused: %s", self.host, self.port, reason)
             return
         client.subscribe(f"{FEED_TOPIC_PREFIX}/+/+", qos=1)
-        self.connected.set()
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, _codes: Any, _p: Any) -> None:
+        self.connected.set()  # connected and subscribed (SUBACK)
         log.info("hub MQTT connected to %s:%s, subscribed to %s/+/+", self.host, self.port, FEED_TOPIC_PREFIX)
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
