@@ -141,7 +141,7 @@ def decode_cursor(cursor: str) -> int:
     except (ValueError, UnicodeDecodeError):
         raise ValueError("not a feed cursor") from None
     prefix, _, num = text.partition(":")
-    if prefix != "feed1" or not num.isdigit() or len(num) > 19:
+    if prefix != "feed1" or not num.isascii() or not num.isdigit() or int(num) > 2**63 - 1:
         raise ValueError("not a feed cursor")
     return int(num)
 

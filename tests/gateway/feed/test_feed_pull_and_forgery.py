@@ -17,6 +17,7 @@ import httpx
 
 from contract.feed import feed_topic
 from gateway.auth import sha256_hex
+from gateway.feed.producer import encode_cursor
 from tests.gateway.conftest import OPERATOR_TOKEN, RunningGateway, gateway_settings, wait_for
 from tests.gateway.feed.scenario import Office, past_hours
 from tests.gateway.feed.test_feed_hub import (
@@ -91,6 +92,9 @@ def _run(a: RunningGateway, hub: RunningGateway, ka: Mosquitto, up: Mosquitto) -
     reader = httpx.Client(base_url=a.base, headers={"Authorization": f"Bearer {FEED_TOKEN}"})
     assert reader.post("/api/v1/feed").status_code == 405  # read-only
     assert reader.get("/api/v1/feed", params={"cursor": "garbage!"}).status_code == 400
+    for forged in (encode_cursor(2**63), "ZmVlZDE6LTE", "ZmVlZDE677yR"):  # beyond BIGINT, "-1", a "１"
+        assert reader.get("/api/v1/feed", params={"cursor": forged}).status_code == 400, forged
+    assert reader.get("/api/v1/feed", params={"cursor": encode_cursor(2**63 - 1)}).json()["records"] == []
     assert reader.get("/api/v1/feed", params={"limit": 0}).status_code == 422
     assert a.ops.get("/api/v1/feed", params={"limit": 1}).status_code == 200  # any signed-in role
     everything = reader.get("/api/v1/feed", params={"limit": 1000}).json()
