@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from contract.feed import FeedPage, FeedRecord
 from contract.payloads import EVENT_DATA_MODELS, CommandRequest, EventAdapter, Health, Status
 
 DEFAULT_OUT = Path(__file__).with_name("schemas")
@@ -21,6 +22,8 @@ def schemas() -> dict[str, dict]:
     }
     for event_type, model in EVENT_DATA_MODELS.items():
         out[f"event-data/{event_type.value}.v1.json"] = model.model_json_schema()
+    out["feed-record.v1.json"] = FeedRecord.model_json_schema()  # between gateways (upward feed)
+    out["feed-page.v1.json"] = FeedPage.model_json_schema()
     for name, schema in out.items():
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["$id"] = f"motcua/v1/{name}"

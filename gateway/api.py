@@ -18,6 +18,7 @@ from gateway.api_common import ADMIN, OPERATOR, iso, optional_principal, parse_d
 from gateway.api_integrity import router as integrity_router
 from gateway.api_period import router as period_router
 from gateway.commands import IngestNotRunning, issue_command
+from gateway.feed.api import overlay_hub
 from gateway.store import integrity
 from gateway.store import schema as s
 
@@ -31,7 +32,7 @@ def _offices(request: Request, only: str | None = None) -> list[dict[str, Any]]:
     st = request.app.state
     offices = [o for o in st.store.offices() if only is None or o["code"] == only]
     units = st.store.units()
-    kpis = st.kpi.all_offices([o["code"] for o in offices])
+    kpis = overlay_hub(st, st.kpi.all_offices([o["code"] for o in offices]))  # hub mode: province figures
     online: dict[str, int] = {}
     total: dict[str, int] = {}
     with st.store.engine.connect() as conn:

@@ -14,6 +14,8 @@ from gateway.api import router as api_router
 from gateway.auth import AuthSettings, build_authenticator
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.config import ConfigError, Settings
+from gateway.feed.api import router as feed_router
+from gateway.feed.service import FeedService
 from gateway.ingest import Ingest
 from gateway.kpi import KpiService
 from gateway.live import LiveHub
@@ -39,6 +41,7 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
     alerts = AlertManager(store, settings.alerts)
     retention = Retention(store, settings.retention)
     ingest = Ingest(settings, store, live, kpi=kpi, alerts=alerts, retention=retention)
+    feed = FeedService(settings, store)  # upward feed / province hub (off unless configured)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +50,7 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
         if settings.registry.load_on_start:
             store.load_registry(load_registry(settings.registry_file))
         alerts.start()
+        feed.start()
         ingest.start(mqtt=False)
         if start_ingest:
             if settings.broker.embedded:
@@ -67,6 +71,7 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
             yield
         finally:
             ingest.stop()
+            feed.stop()
             alerts.stop()
             if broker is not None:
                 broker.stop()
@@ -89,6 +94,7 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
     app.state.ingest = ingest
     app.state.alerts = alerts
     app.state.retention = retention
+    app.state.feed = feed
     app.state.broker = None
     try:
         auth_settings = AuthSettings.from_table(settings.auth, data_dir=settings.data_dir)
@@ -98,6 +104,7 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
         raise ConfigError("auth", "", str(exc)) from None
     app.state.auth = build_authenticator(auth_settings)
     app.include_router(api_router)
+    app.include_router(feed_router)  # /api/v1/feed, /api/v1/hub/*
     app.include_router(metrics_router)
     app.include_router(web_router)
     app.include_router(reports_router)

@@ -168,6 +168,21 @@ def cmd_token_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feed(args: argparse.Namespace) -> int:
+    """``feed status``: records produced, each push target's mark and backlog, hub counters;
+    ``feed produce``: one producer pass now (the running gateway does it every [feed] interval_s)."""
+    from gateway.feed.status import feed_report
+
+    settings = _settings(args)
+    if not _database_ready(settings):
+        return 3
+    if args.fcmd == "produce" and not settings.feed.enabled:
+        print("error: [feed] enabled = false in this configuration", file=sys.stderr)
+        return 1
+    print(feed_report(settings, produce=args.fcmd == "produce"))
+    return 0
+
+
 def _device_id(value: str) -> str:
     """The contract's device id rule (lower-case letters, digits, - and _; 2-48 characters)."""
     from contract.topics import DEVICE_ID_RE
@@ -224,6 +239,13 @@ def main(argv: list[str] | None = None) -> int:
 
     uh = usub.add_parser("hash", help="print an argon2 hash for [[auth.users]] password_hash")
     uh.set_defaults(fn=cmd_user_hash)
+    fd = sub.add_parser("feed", help="upward feed / province hub (docs/gateway.md)")
+    fsub = fd.add_subparsers(dest="fcmd", required=True)
+    for name, text in (("status", "records, push marks and backlogs, hub counters"),
+                       ("produce", "compute closed hours now and write new revisions")):
+        fp = fsub.add_parser(name, help=text)
+        common(fp)
+        fp.set_defaults(fn=cmd_feed)
     tk = sub.add_parser("token", help="API tokens")
     tsub = tk.add_subparsers(dest="tcmd", required=True)
     tn = tsub.add_parser("new", help="create a bearer token; prints the [[auth.api_tokens]] entry")

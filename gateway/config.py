@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contract.config_errors import ConfigError, from_validation
 from contract.mqtt_url import parse_broker_url
+from gateway.feed.config import FeedSettings, HubSettings
 
 REGISTRY_DEFAULT = Path(__file__).resolve().parent / "registry" / "lai_chau_2025.toml"
 EXAMPLE_CONFIG = Path(__file__).resolve().parent / "gateway.example.toml"
@@ -155,6 +156,8 @@ class Settings(BaseModel):
     staff_figures: StaffFiguresSettings = Field(default_factory=StaffFiguresSettings)
     auth: dict[str, Any] = Field(default_factory=dict,
                                  description="raw, validated by gateway.auth.AuthSettings.from_table")
+    feed: FeedSettings = Field(default_factory=FeedSettings, description="upward feed (gateway/feed/)")
+    hub: HubSettings = Field(default_factory=HubSettings, description="province hub (gateway/feed/)")
     source: Path | None = Field(None, exclude=True)
 
     @property

@@ -115,3 +115,13 @@ def migrate(engine: Engine) -> list[int]:
             )
             applied.append(version)
     return applied
+
+
+def _v6(conn: Connection) -> None:
+    """Upward feed and province hub tables (their own metadata: gateway/feed/schema.py says why)."""
+    from gateway.feed.schema import create_tables
+
+    create_tables(conn)
+
+
+STEPS.append((6, "upward feed: feed records, push marks, province hub records and pull cursors", _v6))

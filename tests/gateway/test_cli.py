@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gateway.store.migrations import STEPS
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -24,7 +26,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 def test_migrate_then_up_to_date(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'g.sqlite3'}"
     r = _cli("migrate", "--db", db, "--data-dir", str(tmp_path))
-    assert r.returncode == 0 and "applied [1, 2, 3]" in r.stdout, r.stderr
+    assert r.returncode == 0 and f"applied {[v for v, _d, _fn in STEPS]}" in r.stdout, r.stderr
     r = _cli("migrate", "--db", db, "--data-dir", str(tmp_path))
     assert r.returncode == 0 and "up to date" in r.stdout
 

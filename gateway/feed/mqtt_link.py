@@ -1,0 +1,62 @@
+"""One paho client between gateways (feed push and hub subscription): URL, TLS, persistent session.
+
+As the kiosk's and the gateway's own connections: MQTT 3.1.1, ``clean_session=False`` under a fixed
+client id (the broker keeps the session and its queued QoS 1 messages across restarts, within the
+limits of provisioning/mosquitto_conf.py), TLS from ``ca_file``/``cert_file``/``key_file`` for
+``mqtts://``, paho's own reconnect with a growing delay. Public paho API only.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from typing import Any
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.feed.config import UpstreamMqtt
+
+log = logging.getLogger("motcua.gateway.feed.mqtt")
+
+
+def make_client(cfg: UpstreamMqtt, client_id: str, *, manual_ack: bool, max_inflight: int = 100,
+                retry: tuple[float, float] = (1.0, 30.0)) -> tuple[mqtt.Client, threading.Event, str, int]:
+    """A configured client (not connected) and the event set while connected."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
+                         clean_session=False, manual_ack=manual_ack)
+    client.max_inflight_messages_set(max_inflight)
+    client.max_queued_messages_set(0)
+    u = urlparse(cfg.url)
+    tls = u.scheme == "mqtts"
+    host, port = u.hostname or "127.0.0.1", u.port or (8883 if tls else 1883)
+    if cfg.username:
+        client.username_pw_set(cfg.username, cfg.password or None)
+    if tls:
+        ctx = ssl.create_default_context(cafile=cfg.ca_file or None)
+        if cfg.cert_file:
+            ctx.load_cert_chain(cfg.cert_file, cfg.key_file or None)
+        client.tls_set_context(ctx)
+    client.reconnect_delay_set(max(1, int(retry[0])), max(1, int(retry[1])))
+    connected = threading.Event()
+
+    def on_disconnect(_c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        connected.clear()
+        log.warning("feed MQTT %s:%s disconnected (%s); paho reconnects", host, port, reason)
+
+    client.on_disconnect = on_disconnect
+    return client, connected, host, port
+
+
+def start(client: mqtt.Client, host: str, port: int, keepalive_s: int) -> None:
+    client.connect_async(host, port, keepalive=keepalive_s)
+    client.loop_start()
+
+
+def stop(client: mqtt.Client) -> None:
+    try:
+        client.disconnect()
+    finally:
+        client.loop_stop()
