@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from contract.topics import DEVICE_ID_RE, OFFICE_CODE_RE
+from device.config_queue import CallingConfig
 
 DEFAULT_LABELS = {
     3: ["Không hài lòng", "Hài lòng", "Rất hài lòng"],
@@ -32,6 +33,7 @@ DEFAULT_REASONS = {
     "other": "Lý do khác",
 }
 OFFICER_BUTTONS = ("ticket", "next", "recall", "no_show")
+OPTIONAL_BUTTONS = ("priority",)  # the priority-ticket button at the door (device/config_queue.py)
 REASON_CODE_RE = re.compile(r"^[a-z_]{1,32}$")
 SHORT_TEXT = 200  # the wire contract's ShortText (contract/payloads.py): officer_id, labels, reasons
 
@@ -217,6 +219,7 @@ class KioskConfig(BaseModel):
     commands: CommandsConfig
     camera: dict[str, Any]
     updates: dict[str, Any]
+    calling: CallingConfig = CallingConfig()  # ticket kinds and calling policy (device/config_queue.py)
     vision: Any = None  # device.vision.config.VisionConfig when [camera] enabled = true
     source_sha256: str = "0" * 64
     path: str | None = None
@@ -305,7 +308,7 @@ def _check_file(section: str, key: str, value: str | None, base: Path | None) ->
 
 KNOWN_SECTIONS = frozenset(
     {"device", "broker", "queue", "rating", "buttons", "leds", "buzzer", "printer", "audio", "display",
-     "health", "outbox", "clock", "commands", "camera", "updates"}
+     "health", "outbox", "clock", "commands", "camera", "updates", "calling"}
 )
 
 
@@ -319,6 +322,9 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
     queue = _section("queue", QueueConfig, data.get("queue", {}))
     if len(queue.label_prefix) + queue.label_digits > 16:
         raise ConfigError("queue", "label_prefix", "label (prefix + digits) must fit in 16 characters")
+    calling = _section("calling", CallingConfig, data.get("calling", {}))
+    if max(len(calling.prefix(k)) for k in ("priority", "appointment")) + len(queue.label(1)) > 16:
+        raise ConfigError("calling", "label_prefix", "label (kind prefix + [queue] label) must fit in 16")
     rating = _rating(data.get("rating", {}))
     buttons = _section("buttons", ButtonsConfig, data.get("buttons", {}))
     _check_buttons(buttons.pins, rating.scale)
@@ -355,6 +361,7 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
         commands=_section("commands", CommandsConfig, data.get("commands", {})),
         camera=dict(camera),
         updates=dict(updates),
+        calling=calling,
         source_sha256=hashlib.sha256(source).hexdigest(),
     )
     if cfg.camera_enabled:
@@ -391,9 +398,9 @@ def _check_buttons(pins: dict[str, int], scale: int) -> None:
         if need not in pins:
             raise ConfigError("buttons.pins", need, "required button pin is missing")
     for name in pins:
-        if name not in OFFICER_BUTTONS and not re.fullmatch(r"rate_\d+", name):
+        if name not in OFFICER_BUTTONS + OPTIONAL_BUTTONS and not re.fullmatch(r"rate_\d+", name):
             raise ConfigError(
-                "buttons.pins", name, "unknown button name (ticket, next, recall, no_show, rate_N)"
+                "buttons.pins", name, "unknown button name (ticket, priority, next, recall, no_show, rate_N)"
             )
         if name.startswith("rate_") and not 1 <= int(name[5:]) <= scale:
             raise ConfigError("buttons.pins", name, f"outside the {scale}-level rating scale")

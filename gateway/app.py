@@ -21,6 +21,7 @@ from gateway.metrics import router as metrics_router
 from gateway.registry import load_registry
 from gateway.retention import Retention
 from gateway.store import Store
+from gateway.ticket_kinds import router as kinds_router
 from gateway.updates_api import router as updates_router
 from gateway.web.routes import router as web_router
 
@@ -98,4 +99,5 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(web_router)
     app.include_router(updates_router)
+    app.include_router(kinds_router)
     return app

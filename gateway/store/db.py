@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from gateway.config import IntegritySettings
 from gateway.store import schema as s
 from gateway.store.migrations import migrate
+from gateway.ticket_kinds import create_tables as create_own_tables
 
 
 class Store:
@@ -40,7 +41,9 @@ class Store:
         self.dialect = self.engine.dialect.name
 
     def migrate(self) -> list[int]:
-        return migrate(self.engine)
+        applied = migrate(self.engine)
+        create_own_tables(self.engine)  # tables of gateway/ticket_kinds.py and gateway/booking/
+        return applied
 
     def close(self) -> None:
         self.engine.dispose()
