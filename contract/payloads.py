@@ -468,7 +468,7 @@ EventAdapter: TypeAdapter[Event] = TypeAdapter(AnyEvent)
 
 
 AppointmentCode = Annotated[str, Field(pattern=r"^[A-HJ-NP-Z2-9]{6}$")]
-MAX_APPOINTMENTS_PER_DAY = 400  # fits the 16 KiB payload limit at ~35 bytes each
+MAX_APPOINTMENTS_PER_DAY = 250  # one office-day; at ~55 bytes each the command fits the 16 KiB limit
 
 
 class DayAppointment(_Strict):

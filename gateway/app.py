@@ -13,6 +13,7 @@ from gateway.alerts import AlertManager
 from gateway.api import router as api_router
 from gateway.auth import AuthSettings, build_authenticator
 from gateway.body_limit import BodyLimitMiddleware
+from gateway.booking.routes import install as install_booking
 from gateway.config import ConfigError, Settings
 from gateway.ingest import Ingest
 from gateway.kpi import KpiService
@@ -63,9 +64,11 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
             ingest.mqtt = GatewayMqtt(settings.broker, ingest.on_message, ingest.broker_stats.on_sys)
             ingest.mqtt.start()
         app.state.broker = broker
+        booking_pusher.start()  # the day's appointments to the kiosks (gateway/booking/push.py)
         try:
             yield
         finally:
+            booking_pusher.stop()
             ingest.stop()
             alerts.stop()
             if broker is not None:
@@ -100,4 +103,5 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
     app.include_router(web_router)
     app.include_router(updates_router)
     app.include_router(kinds_router)
+    booking_pusher = install_booking(app, settings, store, kpi.tz)
     return app

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.auth_config import shown_input
+from gateway.booking.config import BookingSettings
 
 REGISTRY_DEFAULT = Path(__file__).resolve().parent / "registry" / "lai_chau_2025.toml"
 EXAMPLE_CONFIG = Path(__file__).resolve().parent / "gateway.example.toml"
@@ -148,6 +149,7 @@ class Settings(BaseModel):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
+    booking: BookingSettings = Field(default_factory=BookingSettings)  # gateway/booking/config.py
     auth: dict[str, Any] = Field(default_factory=dict,
                                  description="raw, validated by gateway.auth.AuthSettings.from_table")
     source: Path | None = Field(None, exclude=True)

@@ -13,7 +13,6 @@ from sqlalchemy.engine import make_url
 from gateway.config import IntegritySettings
 from gateway.store import schema as s
 from gateway.store.migrations import migrate
-from gateway.ticket_kinds import create_tables as create_own_tables
 
 
 class Store:
@@ -42,7 +41,11 @@ class Store:
 
     def migrate(self) -> list[int]:
         applied = migrate(self.engine)
-        create_own_tables(self.engine)  # tables of gateway/ticket_kinds.py and gateway/booking/
+        from gateway.booking.store import create_tables as booking_tables
+        from gateway.ticket_kinds import create_tables as kind_tables
+
+        kind_tables(self.engine)  # their own tables (not steps of the shared migration list)
+        booking_tables(self.engine)
         return applied
 
     def close(self) -> None:
