@@ -19,6 +19,7 @@ from typing import Any
 from contract.codec import encode
 from contract.payloads import CommandRequest, EventType, Health
 from device import __version__ as SW_VERSION
+from device.appointments import AppointmentDesk
 from device.audio.player import Announcer
 from device.clock import Clock, SystemClock
 from device.commands import CommandGuard, CommandRunner
@@ -68,8 +69,11 @@ class Kiosk:
             cfg.commands.trusted_keys, cfg.commands.max_age_s, self.clock, cfg.device.office_code,
             cfg.device.id,
         )
+        self.appointments = AppointmentDesk(self)  # device/appointments.py
+        self.qr_camera: Any = None  # device/qr_camera.py, when [calling.appointments] qr_camera is set
         self.runner = CommandRunner(
-            self, guard, {"reload_config": self._cmd_reload, "apply_update": self._cmd_apply_update}
+            self, guard, {"reload_config": self._cmd_reload, "apply_update": self._cmd_apply_update,
+                          "load_appointments": self.appointments.load_command}
         )
         self.publisher = Publisher(
             cfg.broker,
@@ -147,6 +151,11 @@ class Kiosk:
         )
         self._recover_update()
         self.publisher.start()
+        if self.cfg.calling.appointments.qr_camera:
+            from device.qr_camera import QrCamera
+
+            self.qr_camera = QrCamera(self.cfg.calling.appointments.qr_camera, self.appointments.redeem)
+            self.qr_camera.start()
         threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
         for target, name in ((self._tick, "tick"), (self._command_worker, "commands")):
             t = threading.Thread(target=target, name=name, daemon=True)
@@ -160,6 +169,8 @@ class Kiosk:
                 self.vision.stop()
             except Exception:  # shutting down anyway: say why the camera did not stop cleanly
                 log.exception("vision stop failed at shutdown")
+        if self.qr_camera is not None:
+            self.qr_camera.stop()
         self.publisher.stop()
         self.audio.close()
         self.buttons.close()
@@ -246,6 +257,7 @@ class Kiosk:
                 out = self.engine.expire_pending()
                 if out is not None:
                     self.after(out)
+                self.appointments.sweep_due()
 
     def _restart_for_store(self) -> None:
         """The database reported corruption while running: restart, so the start-up check moves it

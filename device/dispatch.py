@@ -89,7 +89,7 @@ class ButtonDispatch:
         if name in TICKET_BUTTONS:
             out = engine.issue(kind=TICKET_BUTTONS[name])
             if out.ok:
-                self._print(out)
+                self.print_ticket(out)
             return out
         if name == "next":
             return engine.next()
@@ -101,7 +101,7 @@ class ButtonDispatch:
             return engine.rate(int(name[5:]))
         return Outcome(False, name, f"unknown button {name}")
 
-    def _print(self, out: Outcome) -> None:
+    def print_ticket(self, out: Outcome) -> None:
         k = self.kiosk
         k.publisher.kick.set()  # publish while the ticket prints
         ticket = TicketInfo(

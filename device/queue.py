@@ -32,6 +32,7 @@ from contract.payloads import EventType
 from device.calling import choose_next
 from device.clock import Clock
 from device.config import KioskConfig
+from device.config_queue import policy_text
 from device.events import EventBuilder
 from device.store import OutboxFull, Store, StoreError, StoreFull
 
@@ -500,6 +501,10 @@ class QueueEngine:
             by_kind = dict(
                 db.execute("SELECT kind, count(*) FROM tickets WHERE state='waiting' GROUP BY kind")
             )
+            appointments = dict(db.execute(
+                "SELECT state, count(*) FROM appointments WHERE service_day=? GROUP BY state",
+                (self.local_date().isoformat(),),
+            ))
         prompt = self.prompt()
         pending = self.pending_reason()
         return {
@@ -507,6 +512,9 @@ class QueueEngine:
             "serving_ticket_no": cur.ticket_no if cur else None,
             "waiting": waiting,
             "waiting_by_kind": by_kind,
+            "appointments": {"booked": 0, "redeemed": 0, "no_show": 0} | appointments,
+            "calling_policy": policy_text(self.cfg.calling),
+            "priority_groups": list(self.cfg.calling.priority.groups),
             "next_labels": [r[0] for r in nxt],
             "rating_prompt": (
                 {"label": prompt["label"], "ticket_no": prompt["ticket_no"]} if prompt else None
