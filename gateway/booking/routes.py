@@ -110,7 +110,7 @@ def code_page(request: Request, svc: Booking, code: str) -> Response:
     return _page(request, "booking_code.html", {
         "error": None, "b": b, "qr": qr_svg(b.code), "office_name": _office_names(request, svc).get(
             b.office_code, b.office_code), "field_name": office.fields.get(b.service_field) if office else "",
-        "weekday": WEEKDAYS[parse_day(b.day).weekday()]})
+        "weekday": WEEKDAYS[parse_day(b.day).weekday()], "day_vn": parse_day(b.day).strftime("%d/%m/%Y")})
 
 
 @router.post("/dat-lich/huy", response_class=HTMLResponse, tags=["booking"])
