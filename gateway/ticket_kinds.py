@@ -10,10 +10,11 @@ visit's kind wins (a later event cannot relabel it).
 The table is this module's own (``METADATA``), created by :func:`create_tables` at start (from
 ``Store.migrate``), so it needs no step in the shared migration list.
 
-Figures (:func:`kind_kpis`): per (kind, field) the tickets issued, called, served and no-show, the
-mean and 90th-percentile wait (issued → called, the kiosk's monotonic ``wait_s``), and for
-appointment tickets the punctuality: minutes between the slot's start and the redeem (issue) time,
-on the local clock of the office's zone, only for events whose wall clock was synchronised.
+Figures (:func:`kind_kpis`; bookings against redeemed: :func:`appointment_figures`): per
+(kind, field) the tickets issued, called, served and no-show, the mean and 90th-percentile wait
+(issued → called, the kiosk's monotonic ``wait_s``), and for appointment tickets the punctuality:
+minutes between the slot's start and the redeem (issue) time on the office's local clock, only for
+tickets whose kiosk clock was synchronised when issued.
 """
 
 from __future__ import annotations
@@ -130,4 +131,19 @@ def office_kinds(code: str, request: Request, day: str | None = None) -> dict[st
     parsed = parse_day(day, request)
     with store.engine.connect() as conn:
         rows = kind_kpis(conn, code, parsed, request.app.state.kpi.tz)
-    return {"office_code": code, "day": parsed.isoformat(), "by_kind": rows}
+    return {"office_code": code, "day": parsed.isoformat(), "by_kind": rows,
+            "appointments": appointment_figures(store.engine, code, parsed, rows,
+                                                parsed < request.app.state.kpi.today())}
+
+
+def appointment_figures(engine: Any, office: str, day: date, rows: list[dict[str, Any]],
+                        day_over: bool) -> dict[str, Any]:
+    """Bookings of the day (not cancelled) against appointment tickets issued. The no-show rate is
+    given once the day is over; a citizen too late for the slot gets a walk-in ticket
+    (``late_policy = "walk_in"``) and counts as a missed appointment here."""
+    from gateway.booking.store import day_list
+
+    booked = len(day_list(engine, office, day.isoformat()))
+    redeemed = sum(r["issued"] for r in rows if r["kind"] == TicketKind.APPOINTMENT.value)
+    rate = round(1 - min(redeemed, booked) / booked, 3) if booked and day_over else None
+    return {"booked": booked, "redeemed": redeemed, "no_show_rate": rate}
