@@ -4,7 +4,7 @@ Example (gateway.toml)::
 
     [booking]
     enabled = true
-    phone = "optional"            # "off" | "optional": a phone number is never required
+    phone = "off"                 # "off" | "optional": a phone number is never required
     phone_retention_days = 7      # deleted this many days after the appointment's day
     per_client_per_hour = 6       # bookings + cancels + failed code look-ups per client address
 
@@ -93,7 +93,8 @@ class OfficeBooking(_Section):
 class BookingSettings(_Section):
     enabled: bool = False
     phone: Literal["off", "optional"] = Field(
-        default="optional", description="offer an optional phone field (never required)")
+        default="off", description="offer an optional phone field (never required); keep off until the "
+        "office sends reminders: a number may be kept only for a purpose that is carried out")
     phone_retention_days: int = Field(default=7, ge=0, le=90,
                                       description="a phone number is deleted this long after its day")
     per_client_per_hour: int = Field(default=6, ge=1, le=1000,

@@ -17,7 +17,8 @@ OFFICE = "03390"
 
 
 def booking_section(capacity: int = 3, per_hour: int = 1000, **extra: Any) -> dict[str, Any]:
-    return {"enabled": True, "per_client_per_hour": per_hour, **extra, "offices": {OFFICE: {
+    base = {"enabled": True, "per_client_per_hour": per_hour, "phone": "optional"}
+    return base | extra | {"offices": {OFFICE: {
         "fields": {"land": "Đất đai", "civil": "Hộ tịch"}, "hours": ["07:30-11:30", "13:30-16:30"],
         "slot_minutes": 30, "capacity": capacity, "days_ahead": 14, "weekdays": list(range(7))}}}
 
@@ -116,3 +117,11 @@ def test_booking_is_off_unless_enabled(mosquitto, gateway_factory):
     r = gw.public.post("/api/v1/booking", json={"office": OFFICE, "service_field": "land",
                                                 "day": _day(gw), "slot": "08:00"})
     assert r.status_code == 404
+
+
+def test_phone_off_hides_the_field_and_refuses_a_number(mosquitto, gateway_factory):
+    gw = gateway_factory(mosquitto.url, booking=booking_section(phone="off"))
+    page = gw.public.get("/dat-lich", params={"office": OFFICE, "field": "land", "day": _day(gw)}).text
+    assert 'name="phone"' not in page and 'name="slot"' in page
+    assert _book(gw, _day(gw), phone="0912345678", phone_consent=True).status_code == 422
+    assert _book(gw, _day(gw)).status_code == 201
