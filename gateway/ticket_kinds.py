@@ -55,11 +55,12 @@ def _insert(dialect: str) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(visit_kinds)
 
 
-def record_kinds(conn: Any, dialect: str, events: list[Event]) -> int:
-    """Store the kind and field of the batch's ticket events that are not plain walk-ins."""
+def record_kinds(conn: Any, dialect: str, events: list[Event], conflicts: set[str] = frozenset()) -> int:
+    """Store the kind and field of the batch's ticket events that are not plain walk-ins; events held
+    as restated visit steps (``conflicts``, gateway/store/projectors.py) never set a kind."""
     rows: dict[tuple, dict[str, Any]] = {}
     for ev in events:
-        if ev.type not in TICKET_EVENT_TYPES:
+        if ev.type not in TICKET_EVENT_TYPES or ev.event_id in conflicts:
             continue
         d = ev.data
         if d.kind == TicketKind.WALK_IN and d.service_field is None:

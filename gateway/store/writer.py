@@ -160,7 +160,7 @@ def _project(store: Store, conn: Any, tz: ZoneInfo, events: list[Event], out: Ba
     for ev in events:
         p.project(ev)
     p.flush()
-    record_kinds(conn, store.dialect, events)  # ticket kind and service field (gateway/ticket_kinds.py)
+    record_kinds(conn, store.dialect, events, set(p.conflicts))  # kind and field (gateway/ticket_kinds.py)
     deltas: dict[str, int] = {}
     if p.conflicts:  # restated visit steps: kept, not projected, counted (gateway.store.projectors)
         e = s.events
