@@ -47,8 +47,9 @@ class AppointmentConfig(_Table):
         default="walk_in", description="a late citizen gets a walk-in ticket, or is refused")
     no_show_min: int = Field(default=30, ge=1, le=480, description="not redeemed this long after its slot: "
                              "the booking counts as a no-show")
-    qr_camera: str = Field(default="", max_length=300, description='camera reading appointment QR codes: '
-                           '"" = none, "opencv:0", "picamera2", "video:/path" (device/qr_camera.py)')
+    qr_camera: str = Field(default="", max_length=300, pattern=r"^$|^picamera2$|^(opencv|video|folder):.+$",
+                           description='camera reading appointment QR codes: "" = none, "opencv:0", '
+                           '"picamera2", "video:/path" (device/qr_camera.py)')
 
 
 class CallingConfig(_Table):

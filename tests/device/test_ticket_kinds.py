@@ -103,6 +103,8 @@ def test_config_refuses_bad_calling_sections():
         make_config(calling={"priority": {"label_prefix": "H"}})
     with pytest.raises(ConfigError, match="field code"):
         make_config(calling={"fields": {"Đất": "Đất đai"}})
+    with pytest.raises(ConfigError, match=r"\[calling\] appointments.qr_camera"):
+        make_config(calling={"appointments": {"qr_camera": "webcam"}})
 
 
 def test_priority_button_on_a_mock_pin_issues_a_priority_ticket(tmp_path):
