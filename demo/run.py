@@ -35,6 +35,10 @@ GATEWAY_EXAMPLE = REPO / "gateway" / "gateway.example.toml"
 DEMO_OFFICES = ["03390", "03405"]  # Bình Lư, Tả Lèng (Lai Châu, post-2025 units)
 DEMO_ADMIN_PASSWORD = "demo-admin"
 BOOKING_OFFICE = "03390"  # takes appointments in the demo (gateway.example.toml [booking])
+# Priority tickets only where the counters keep up: at an overloaded office "priority_first" serves
+# every priority ticket at once and starves the walk-ins, and a wait averaged over *called* tickets
+# then falls (docs/kiosk.md#ticket-kinds-and-calling-policy): Tả Lèng would never turn red.
+PRIORITY_SHARE = {"03390": 0.15, "03405": 0.0}
 # Real-time pace: arrivals per minute per counter, service seconds (min, max). Bình Lư keeps up (its
 # counters are busy under half the time); Tả Lèng gets about twice what its counters can serve, so its
 # queues and waits grow from the start. Measured with --time-scale 20: Tả Lèng amber after 3-4 min
@@ -211,12 +215,12 @@ class Demo:
                 rate, service = CITIZEN_PACE[office]
                 cmd = [py, "-m", "device.simulate.citizens", "--seed", f"{self.args.seed}{office}",
                        "--rate-per-min", str(rate), "--service-s", *map(str, service),
-                       "--priority-share", "0.15"]
+                       "--priority-share", str(PRIORITY_SHARE[office])]
                 for device_id, url, _, _ in urls:
                     if device_id.startswith(f"k{office}-"):
                         cmd += ["--kiosk", url]
                 self.spawn(f"citizens-{office}", cmd)
-            print("• Simulated citizens: taking tickets (15 % priority), being served, rating "
+            print("• Simulated citizens: taking tickets (15 % priority at Bình Lư), being served, rating "
                   "(Tả Lèng busier than its counters can serve, so its waits grow)")
             self.start_bookings([url for d, url, _, _ in urls if d.startswith(f"k{BOOKING_OFFICE}-")])
         if self.args.time_scale != 1:
@@ -237,7 +241,7 @@ class Demo:
         from demo.bookings import BookingCitizens
 
         self.bookings = BookingCitizens(self.web, BOOKING_OFFICE, kiosks, random.Random(self.args.seed),
-                                        self.stop_event)
+                                        self.stop_event, every_s=60.0)  # Bình Lư's counters keep up
         threading.Thread(target=self.bookings.run, name="bookings", daemon=True).start()
         print(f"• Simulated bookings on {self.web}/dat-lich for Bình Lư; codes typed at its kiosks "
               "(some cancel, some never come)")
