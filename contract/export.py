@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 
 from contract.feed import FeedPage, FeedRecord
-from contract.payloads import EVENT_DATA_MODELS, CommandRequest, EventAdapter, Health, Status
+from contract.payloads import (
+    EVENT_DATA_MODELS,
+    AppointmentDay,
+    CommandRequest,
+    EventAdapter,
+    Health,
+    Status,
+)
 
 DEFAULT_OUT = Path(__file__).with_name("schemas")
 
@@ -19,6 +26,7 @@ def schemas() -> dict[str, dict]:
         "health.v1.json": Health.model_json_schema(),
         "event.v1.json": EventAdapter.json_schema(),  # oneOf per type, discriminated by "type"
         "command.v1.json": CommandRequest.model_json_schema(),
+        "appointments.v1.json": AppointmentDay.model_json_schema(),
     }
     for event_type, model in EVENT_DATA_MODELS.items():
         out[f"event-data/{event_type.value}.v1.json"] = model.model_json_schema()

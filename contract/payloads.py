@@ -139,6 +139,19 @@ class EventType(StrEnum):
     UPDATE_RESULT = "update.result"
 
 
+class TicketKind(StrEnum):
+    """How the citizen got the ticket (docs/kiosk.md#ticket-kinds). Events from before kinds existed
+    carry no ``kind`` and decode as ``walk_in``."""
+
+    WALK_IN = "walk_in"
+    PRIORITY = "priority"
+    APPOINTMENT = "appointment"
+
+
+ServiceField = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+SlotTime = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
 class _Ticket(_Strict):
     ticket_no: int = Field(
         strict=True, ge=1, le=MAX_TICKET_NO, description="The day's number at this counter."
@@ -148,6 +161,26 @@ class _Ticket(_Strict):
     )
     counter: Counter
     service_day: date = Field(description="Local (Asia/Ho_Chi_Minh) day the ticket belongs to.")
+    # Left out of the JSON when at their defaults, so a walk-in ticket's event is byte-identical to
+    # one from before kinds existed and a gateway that predates them still accepts it.
+    kind: TicketKind = Field(
+        default=TicketKind.WALK_IN, exclude_if=lambda v: v == TicketKind.WALK_IN,
+        description="walk_in, priority or appointment; absent = walk_in.",
+    )
+    service_field: ServiceField | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="Service field code from the office's config (e.g. 'land'); absent = any.",
+    )
+    slot: SlotTime | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="Appointment tickets only: the booked slot's local start time (HH:MM).",
+    )
+
+    @model_validator(mode="after")
+    def _slot_for_appointments(self) -> _Ticket:
+        if (self.slot is not None) != (self.kind == TicketKind.APPOINTMENT):
+            raise ValueError("slot is given for appointment tickets and only for them")
+        return self
 
 
 class DeviceStarted(_Strict):
@@ -434,12 +467,34 @@ EventAdapter: TypeAdapter[Event] = TypeAdapter(AnyEvent)
 # --------------------------------------------------------------------------- commands (gateway → kiosk)
 
 
+AppointmentCode = Annotated[str, Field(pattern=r"^[A-HJ-NP-Z2-9]{6}$")]
+MAX_APPOINTMENTS_PER_DAY = 250  # one office-day; at ~55 bytes each the command fits the 16 KiB limit
+
+
+class DayAppointment(_Strict):
+    """One booking as the kiosk needs it: no name, no phone, only what redeems and orders it."""
+
+    code: AppointmentCode = Field(description="Short code shown to the citizen (no 0/O/1/I).")
+    service_field: ServiceField
+    slot: SlotTime
+
+
+class AppointmentDay(_Strict):
+    """``args`` of the signed ``load_appointments`` command: the office's whole list for one day,
+    replacing any earlier list of that day on the kiosk (docs/kiosk.md#appointments)."""
+
+    service_day: date
+    appointments: list[DayAppointment] = Field(max_length=MAX_APPOINTMENTS_PER_DAY)
+
+
+
 class CommandName(StrEnum):
     RELOAD_CONFIG = "reload_config"
     RESET_DAY = "reset_day"
     SELFTEST = "selftest"
     CAMERA = "camera"
     APPLY_UPDATE = "apply_update"
+    LOAD_APPOINTMENTS = "load_appointments"
 
 
 class CommandRequest(_Strict):

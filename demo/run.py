@@ -21,6 +21,7 @@ import tomllib
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import tomli_w
@@ -36,6 +37,11 @@ DEMO_ADMIN_PASSWORD = "demo-admin"
 # report readers (docs/web.md): an office head bound to Bình Lư, and the province
 DEMO_REPORT_USERS = (("truong-binh-lu", "demo-truong", "office_head", ("03390",)),
                      ("so-noi-vu", "demo-tinh", "province", ()))
+BOOKING_OFFICE = "03390"  # takes appointments in the demo (gateway.example.toml [booking])
+# Priority tickets only where the counters keep up: at an overloaded office "priority_first" serves
+# every priority ticket at once and starves the walk-ins, and a wait averaged over *called* tickets
+# then falls (docs/kiosk.md#ticket-kinds-and-calling-policy): Tả Lèng would never turn red.
+PRIORITY_SHARE = {"03390": 0.15, "03405": 0.0}
 # Real-time pace: arrivals per minute per counter, service seconds (min, max). Bình Lư keeps up (its
 # counters are busy under half the time); Tả Lèng gets about twice what its counters can serve, so its
 # queues and waits grow from the start. Measured with --time-scale 20: Tả Lèng amber after 3-4 min
@@ -108,16 +114,33 @@ def gateway_config(time_scale: float) -> str:
             f"{target / time_scale:g} giây; thời gian chờ hiển thị là thời gian thật. "
             f"(Demo time ×{time_scale:g}: the {target / 60:g}-min target is {target / time_scale:g} s; "
             "waits shown are real.)")
+        doc["booking"] = demo_booking(doc["booking"])
     return tomli_w.dumps(doc)
 
 
+def demo_booking(booking: dict, now: datetime | None = None) -> dict:
+    """Bookable at the demo's pace: 10-minute slots from now for four hours (not past midnight), and a
+    budget for the simulated citizens, who all come from 127.0.0.1 (demo/bookings.py)."""
+    now = now or datetime.now(ZoneInfo("Asia/Ho_Chi_Minh"))
+    start = now.replace(minute=now.minute - now.minute % 10, second=0, microsecond=0)
+    end = min(start + timedelta(hours=4), start.replace(hour=23, minute=50))
+    if end <= start + timedelta(minutes=10):  # just before midnight: the demo books tomorrow morning
+        start, end = start.replace(hour=7, minute=0), start.replace(hour=11, minute=0)
+    office = dict(booking["offices"][BOOKING_OFFICE])
+    office |= {"hours": [f"{start:%H:%M}-{end:%H:%M}"], "slot_minutes": 10, "weekdays": list(range(7))}
+    return booking | {"per_client_per_hour": 1000, "push_interval_s": 30.0,
+                      "offices": {**booking["offices"], BOOKING_OFFICE: office}}
+
+
 def kiosk_config(device_id: str, office: str, counter: int, command_key_hex: str = "",
-                 office_name: str = "") -> str:
+                 office_name: str = "", call_early_min: int | None = None) -> str:
     doc = tomllib.loads(KIOSK_EXAMPLE.read_text(encoding="utf-8"))
     doc.setdefault("device", {}).update({"id": device_id, "office_code": office, "counter": counter})
     doc["device"].pop("office_name", None)
     if office_name:  # shown on the ticket and the counter display instead of the code
         doc["device"]["office_name"] = office_name
+    if call_early_min is not None:  # demo: a redeemed appointment is due at once (its slot is soon)
+        doc["calling"]["appointments"]["call_early_min"] = call_early_min
     if command_key_hex:  # the kiosks run only commands signed by this gateway (docs/kiosk.md)
         doc.setdefault("commands", {})["trusted_keys"] = [command_key_hex]
     return tomli_w.dumps(doc)
@@ -191,7 +214,8 @@ class Demo:
         for i, (device_id, office, counter) in enumerate(devices):
             cfg = self.data / "kiosks" / f"{device_id}.toml"
             cfg.parent.mkdir(parents=True, exist_ok=True)
-            text = kiosk_config(device_id, office, counter, gateway_pub, office_names.get(office, ""))
+            text = kiosk_config(device_id, office, counter, gateway_pub, office_names.get(office, ""),
+                                call_early_min=10)
             cfg.write_text(text, encoding="utf-8")
             http_port = free_port(8101 + i)
             data_dir = self.data / "kiosks" / device_id
@@ -207,13 +231,15 @@ class Demo:
             for office in DEMO_OFFICES:
                 rate, service = CITIZEN_PACE[office]
                 cmd = [py, "-m", "device.simulate.citizens", "--seed", f"{self.args.seed}{office}",
-                       "--rate-per-min", str(rate), "--service-s", *map(str, service)]
+                       "--rate-per-min", str(rate), "--service-s", *map(str, service),
+                       "--priority-share", str(PRIORITY_SHARE[office])]
                 for device_id, url, _, _ in urls:
                     if device_id.startswith(f"k{office}-"):
                         cmd += ["--kiosk", url]
                 self.spawn(f"citizens-{office}", cmd)
-            print("• Simulated citizens: taking tickets, being served, rating "
+            print("• Simulated citizens: taking tickets (15 % priority at Bình Lư), being served, rating "
                   "(Tả Lèng busier than its counters can serve, so its waits grow)")
+            self.start_bookings([url for d, url, _, _ in urls if d.startswith(f"k{BOOKING_OFFICE}-")])
         if self.args.archive_months:
             self.fill_archive()
         if self.args.time_scale != 1:
@@ -223,6 +249,7 @@ class Demo:
                   "Tả Lèng turns amber then red within a few minutes")
 
         print(f"\n  Bản đồ Bộ phận Một cửa / one-stop map:  {self.web}/map")
+        print(f"  Đặt lịch hẹn / booking page:  {self.web}/dat-lich")
         print(f"  Fleet health (login admin / {DEMO_ADMIN_PASSWORD}):  {self.web}/fleet")
         heads = ", ".join(f"{u} / {pw} ({role})" for u, pw, role, _o in DEMO_REPORT_USERS)
         print(f"  Báo cáo / reports (login {heads}, or admin):  {self.web}/reports")
@@ -253,6 +280,18 @@ class Demo:
         self.archive = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
         print(f"• Older history ({self.args.archive_months} months) being written in the background "
               "for /reports (demo.archive)")
+
+    def start_bookings(self, kiosks: list[str]) -> None:
+        """Simulated citizens booking on /dat-lich and typing their code at a kiosk (demo/bookings.py)."""
+        import random
+
+        from demo.bookings import BookingCitizens
+
+        self.bookings = BookingCitizens(self.web, BOOKING_OFFICE, kiosks, random.Random(self.args.seed),
+                                        self.stop_event, every_s=60.0)  # Bình Lư's counters keep up
+        threading.Thread(target=self.bookings.run, name="bookings", daemon=True).start()
+        print(f"• Simulated bookings on {self.web}/dat-lich for Bình Lư; codes typed at its kiosks "
+              "(some cancel, some never come)")
 
     def publish_history(self, devices: list[tuple[str, str, int]], gw: subprocess.Popen) -> None:
         """Past working days for the demo counters (demo.history), once the gateway is subscribed."""
@@ -326,6 +365,10 @@ class Demo:
             self.watch_client.loop_stop()
         if self.broker is not None:
             self.broker.stop()
+        if getattr(self, "bookings", None):
+            b = self.bookings
+            print(f"bookings: {b.booked} booked, {b.cancelled} cancelled, {b.redeemed} redeemed at a kiosk, "
+                  f"{b.errors} errors")
         if self.seen:
             print("events seen: " + ", ".join(f"{k}={v}" for k, v in sorted(self.seen.items())))
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from contract.payloads import EventType
 from device import __version__ as SW_VERSION
+from device.appointments import AppointmentDesk
 from device.audio.player import Announcer
 from device.clock import Clock, SystemClock
 from device.commands import CommandGuard, CommandRunner
@@ -75,6 +76,8 @@ class Kiosk:
         self.updates = UpdateController(self)
         self.reporter = KioskStatus(self)
         self.commands: queue.Queue = queue.Queue(maxsize=100)
+        self.appointments = AppointmentDesk(self)  # device/appointments.py
+        self.qr_camera: Any = None  # device/qr_camera.py, when [calling.appointments] qr_camera is set
         self.runner = self._command_runner()
         self.publisher = Publisher(
             cfg.broker,
@@ -101,7 +104,8 @@ class Kiosk:
         c = self.cfg
         guard = CommandGuard(c.commands.trusted_keys, c.commands.max_age_s, self.clock, c.device.office_code,
                              c.device.id)
-        handlers = {"reload_config": self.reloader.cmd_reload, "apply_update": self.updates.cmd_apply_update}
+        handlers = {"reload_config": self.reloader.cmd_reload, "apply_update": self.updates.cmd_apply_update,
+                    "load_appointments": self.appointments.load_command}
         return CommandRunner(self, guard, handlers)
 
     @property
@@ -143,6 +147,11 @@ class Kiosk:
         )
         self.updates.recover()
         self.publisher.start()
+        if self.cfg.calling.appointments.qr_camera:
+            from device.qr_camera import QrCamera
+
+            self.qr_camera = QrCamera(self.cfg.calling.appointments.qr_camera, self.appointments.redeem)
+            self.qr_camera.start()
         threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
         for target, name in ((self._tick, "tick"), (self._command_worker, "commands")):
             t = threading.Thread(target=target, name=name, daemon=True)
@@ -156,6 +165,8 @@ class Kiosk:
                 self.vision.stop()
             except Exception:  # shutting down anyway: say why the camera did not stop cleanly
                 log.exception("vision stop failed at shutdown")
+        if self.qr_camera is not None:
+            self.qr_camera.stop()
         self.publisher.stop()
         self.audio.close()
         self.buttons.close()
@@ -204,6 +215,7 @@ class Kiosk:
                 out = self.engine.expire_pending()
                 if out is not None:
                     self.after(out)
+                self.appointments.sweep_due()
 
     def _restart_for_store(self) -> None:
         """The database reported corruption while running: restart, so the start-up check moves it

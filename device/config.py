@@ -21,10 +21,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from contract.config_errors import ConfigError, from_validation
+from device.config_queue import CallingConfig
 from device.config_sections import (
     DEFAULT_LABELS,
     DEFAULT_REASONS,
     OFFICER_BUTTONS,
+    OPTIONAL_BUTTONS,
     REASON_CODE_RE,
     SHORT_TEXT,
     AudioConfig,
@@ -89,7 +91,7 @@ def _check_file(section: str, key: str, value: str | None, base: Path | None) ->
 
 BUILTIN_SECTIONS = frozenset(
     {"device", "broker", "queue", "rating", "buttons", "leds", "buzzer", "printer", "audio", "display",
-     "health", "outbox", "clock", "commands", "camera", "updates"}
+     "health", "outbox", "clock", "commands", "camera", "updates", "calling"}
 )
 # Sections with no check beyond their model: validated by validate_section alone.
 _PLAIN = {"audio": AudioConfig, "display": DisplayConfig, "health": HealthConfig, "outbox": OutboxConfig,
@@ -111,6 +113,9 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
     queue = validate_section("queue", QueueConfig, data.get("queue", {}))
     if len(queue.label_prefix) + queue.label_digits > 16:
         raise ConfigError("queue", "label_prefix", "label (prefix + digits) must fit in 16 characters")
+    calling = validate_section("calling", CallingConfig, data.get("calling", {}))
+    if max(len(calling.prefix(k)) for k in ("priority", "appointment")) + len(queue.label(1)) > 16:
+        raise ConfigError("calling", "label_prefix", "label (kind prefix + [queue] label) must fit in 16")
     rating = _rating(data.get("rating", {}))
     buttons = validate_section("buttons", ButtonsConfig, data.get("buttons", {}))
     _check_buttons(buttons.pins, rating.scale)
@@ -131,6 +136,7 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
         printer=printer,
         camera=dict(camera),
         updates=dict(updates),
+        calling=calling,
         source_sha256=hashlib.sha256(source).hexdigest(),
         **{name: validate_section(name, model, data.get(name, {})) for name, model in _PLAIN.items()},
         extra={name: validate_section(name, m, data.get(name, {})) for name, m in EXTRA_SECTIONS.items()},
@@ -176,9 +182,9 @@ def _check_buttons(pins: dict[str, int], scale: int) -> None:
         if need not in pins:
             raise ConfigError("buttons.pins", need, "required button pin is missing")
     for name in pins:
-        if name not in OFFICER_BUTTONS and not re.fullmatch(r"rate_\d+", name):
+        if name not in OFFICER_BUTTONS + OPTIONAL_BUTTONS and not re.fullmatch(r"rate_\d+", name):
             raise ConfigError(
-                "buttons.pins", name, "unknown button name (ticket, next, recall, no_show, rate_N)"
+                "buttons.pins", name, "unknown button name (ticket, priority, next, recall, no_show, rate_N)"
             )
         if name.startswith("rate_") and not 1 <= int(name[5:]) <= scale:
             raise ConfigError("buttons.pins", name, f"outside the {scale}-level rating scale")

@@ -28,10 +28,11 @@ from device.queue import REFUSED_PREFIX, Outcome
 
 log = logging.getLogger("motcua.kiosk.dispatch")
 TOO_FAST = "too_fast"
+TICKET_BUTTONS = {"ticket": "walk_in", "priority": "priority"}  # button at the door -> ticket kind
 
 
 def press_group(button: str) -> str:
-    return "ticket" if button == "ticket" else "counter"
+    return "ticket" if button in TICKET_BUTTONS else "counter"
 
 
 class PressPacer:
@@ -85,10 +86,10 @@ class ButtonDispatch:
 
     def _run(self, name: str) -> Outcome:
         engine = self.kiosk.engine
-        if name == "ticket":
-            out = engine.issue()
+        if name in TICKET_BUTTONS:
+            out = engine.issue(kind=TICKET_BUTTONS[name])
             if out.ok:
-                self._print(out)
+                self.print_ticket(out)
             return out
         if name == "next":
             return engine.next()
@@ -100,7 +101,7 @@ class ButtonDispatch:
             return engine.rate(int(name[5:]))
         return Outcome(False, name, f"unknown button {name}")
 
-    def _print(self, out: Outcome) -> None:
+    def print_ticket(self, out: Outcome) -> None:
         k = self.kiosk
         k.publisher.kick.set()  # publish while the ticket prints
         ticket = TicketInfo(

@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from contract.payloads import EventType
+from device.calling import choose_next
 from device.clock import Clock
 from device.config import KioskConfig
+from device.config_queue import policy_text
 from device.events import EventBuilder
 from device.store import OutboxFull, Store, StoreError, StoreFull
 
@@ -63,6 +66,9 @@ class Outcome:
     kind: str | None = None  # why a press was refused or ignored (see the *_KINDS constants)
     prompt_label: str | None = None  # a rating prompt opened for this label (display + voice)
     completed_no: int | None = None  # the ticket this press completed (``next``)
+    ticket_kind: str | None = None  # walk_in, priority or appointment (the ticket issued or called)
+    service_field: str | None = None
+    slot: str | None = None  # appointment tickets: the booked slot (HH:MM)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -80,6 +86,9 @@ class _Ticket:
     called_mono: float | None
     called_boot: str | None
     recall_count: int
+    kind: str = "walk_in"
+    service_field: str | None = None
+    slot: str | None = None
 
 
 def _duration(start: float | None, start_boot: str | None, end: float, end_boot: str) -> float | None:
@@ -122,6 +131,9 @@ class QueueEngine:
             "label": t.label,
             "counter": self.cfg.device.counter,
             "service_day": t.service_day,
+            "kind": t.kind,
+            "service_field": t.service_field,
+            "slot": t.slot,
         }
 
     @staticmethod
@@ -130,7 +142,7 @@ class QueueEngine:
 
     _COLS = (
         "id, service_day, ticket_no, label, state, issued_mono, issued_boot, called_mono, called_boot, "
-        "recall_count"
+        "recall_count, kind, service_field, slot"
     )
 
     def _current(self, cur: sqlite3.Cursor) -> _Ticket | None:
@@ -170,13 +182,25 @@ class QueueEngine:
 
     # ------------------------------------------------------------------ citizen: take a ticket
 
-    def issue(self) -> Outcome:
+    def issue(
+        self,
+        kind: str = "walk_in",
+        service_field: str | None = None,
+        slot: str | None = None,
+        appointment_code: str | None = None,
+        also: Callable[[sqlite3.Cursor, str], None] | None = None,
+    ) -> Outcome:
+        """Issue a ticket of ``kind``; ``also(cur, day)`` runs in the same transaction (appointments
+        mark their booking redeemed there, so a redeemed code and its ticket commit together)."""
+
         def op(cur: sqlite3.Cursor, out: Outcome) -> None:
             day = self._service_day(cur)
+            if also is not None:
+                also(cur, day)
             row = cur.execute("SELECT next_no FROM day_counter WHERE service_day=?", (day,)).fetchone()
             no = max(row[0] if row else 1, self.store.next_number_floor(day))  # never reuse (highwater)
             self.store.note_number(day, no)
-            label = self.cfg.queue.label(no)
+            label = self.cfg.calling.prefix(kind) + self.cfg.queue.label(no)
             ahead = self._waiting_count(cur)
             cur.execute(
                 "INSERT INTO day_counter(service_day, next_no) VALUES(?, ?) ON CONFLICT(service_day) "
@@ -185,7 +209,7 @@ class QueueEngine:
             )
             cur.execute(
                 "INSERT INTO tickets(service_day, ticket_no, label, state, issued_mono, issued_boot, "
-                "issued_ts) VALUES(?,?,?,?,?,?,?)",
+                "issued_ts, kind, service_field, slot, appointment_code) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     day,
                     no,
@@ -194,6 +218,10 @@ class QueueEngine:
                     self.clock.monotonic(),
                     self.clock.boot_id,
                     self.clock.wall().isoformat(),
+                    kind,
+                    service_field,
+                    slot,
+                    appointment_code,
                 ),
             )
             data = {
@@ -202,12 +230,16 @@ class QueueEngine:
                 "counter": self.cfg.device.counter,
                 "service_day": day,
                 "waiting_ahead": ahead,
+                "kind": kind,
+                "service_field": service_field,
+                "slot": slot,
             }
             self._emit(cur, EventType.TICKET_ISSUED, data, out)
             out.ticket_no, out.label, out.service_day, out.waiting_ahead = no, label, day, ahead
+            out.ticket_kind, out.service_field, out.slot = kind, service_field, slot
             out.message = f"Số của bạn: {label}"
 
-        return self._run("ticket", op)
+        return self._run("ticket" if kind == "walk_in" else kind, op)
 
     # ------------------------------------------------------------------ officer buttons
 
@@ -240,10 +272,12 @@ class QueueEngine:
             current = self._current(cur)
             if current is not None:
                 self._complete(cur, current, out)
+            now_local = self.clock.wall().astimezone(self.cfg.device.tz)
+            chosen = choose_next(cur, self.cfg.calling, now_local, self.store)
             t = self._row(
-                cur.execute(
-                    f"SELECT {self._COLS} FROM tickets WHERE state='waiting' ORDER BY id LIMIT 1"
-                ).fetchone()
+                cur.execute(f"SELECT {self._COLS} FROM tickets WHERE id=?", (chosen,)).fetchone()
+                if chosen is not None
+                else None
             )
             if t is None:
                 out.message = "Không còn người chờ (no one waiting)"
@@ -269,6 +303,7 @@ class QueueEngine:
         """The outcome of a call or recall: the ticket called and what the voice and display say."""
         out.ticket_no, out.label, out.service_day = t.ticket_no, t.label, t.service_day
         out.called_label = t.label
+        out.ticket_kind, out.service_field, out.slot = t.kind, t.service_field, t.slot
         out.message = f"Mời số {t.label} đến quầy số {self.cfg.device.counter}"
 
     def recall(self) -> Outcome:
@@ -463,12 +498,23 @@ class QueueEngine:
             cur = self._current(db)
             waiting = self._waiting_count(db)
             nxt = db.execute("SELECT label FROM tickets WHERE state='waiting' ORDER BY id LIMIT 3").fetchall()
+            by_kind = dict(
+                db.execute("SELECT kind, count(*) FROM tickets WHERE state='waiting' GROUP BY kind")
+            )
+            appointments = dict(db.execute(
+                "SELECT state, count(*) FROM appointments WHERE service_day=? GROUP BY state",
+                (self.local_date().isoformat(),),
+            ))
         prompt = self.prompt()
         pending = self.pending_reason()
         return {
             "serving": cur.label if cur else None,
             "serving_ticket_no": cur.ticket_no if cur else None,
             "waiting": waiting,
+            "waiting_by_kind": by_kind,
+            "appointments": {"booked": 0, "redeemed": 0, "no_show": 0} | appointments,
+            "calling_policy": policy_text(self.cfg.calling),
+            "priority_groups": list(self.cfg.calling.priority.groups),
             "next_labels": [r[0] for r in nxt],
             "rating_prompt": (
                 {"label": prompt["label"], "ticket_no": prompt["ticket_no"]} if prompt else None

@@ -49,9 +49,18 @@ CREATE TABLE IF NOT EXISTS tickets (
     called_mono REAL, called_boot TEXT,
     ended_mono REAL, ended_boot TEXT,
     recall_count INTEGER NOT NULL DEFAULT 0,
+    kind TEXT NOT NULL DEFAULT 'walk_in', service_field TEXT, slot TEXT, appointment_code TEXT,
     UNIQUE (service_day, ticket_no)
 );
 CREATE INDEX IF NOT EXISTS tickets_state ON tickets(state, id);
+CREATE TABLE IF NOT EXISTS appointments (
+    service_day TEXT NOT NULL,
+    code TEXT NOT NULL,
+    service_field TEXT NOT NULL,
+    slot TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'booked' CHECK (state IN ('booked','redeemed','no_show')),
+    PRIMARY KEY (service_day, code)
+);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY,
     event_id TEXT NOT NULL UNIQUE,
@@ -82,7 +91,11 @@ class OutboxFull(StoreError):
     """The outbox quota is used by events that must never be dropped; new work is refused."""
 
 
-TABLES = ("meta", "day_counter", "tickets", "outbox", "pending_rating")
+TABLES = ("meta", "day_counter", "tickets", "outbox", "pending_rating", "appointments")
+# Columns added to ``tickets`` after its first release (ticket kinds, docs/kiosk.md#ticket-kinds): an
+# older database gets them at open, its tickets read as walk-in.
+TICKET_COLUMNS_ADDED = ("kind TEXT NOT NULL DEFAULT 'walk_in'", "service_field TEXT", "slot TEXT",
+                        "appointment_code TEXT")
 CORRUPTION_MARKERS = ("malformed", "not a database", "corrupt")
 
 
@@ -202,6 +215,10 @@ class Store:
             if max_pages is not None:  # tests: make the database "full" at a small size
                 db.execute(f"PRAGMA max_page_count={int(max_pages)}")
             db.executescript(SCHEMA)
+            have = {r[1] for r in db.execute("PRAGMA table_info(tickets)")}
+            for column in TICKET_COLUMNS_ADDED:
+                if column.split()[0] not in have:
+                    db.execute(f"ALTER TABLE tickets ADD COLUMN {column}")
             db.execute("SELECT total(size) FROM outbox").fetchone()
         except sqlite3.DatabaseError:
             db.close()

@@ -13,6 +13,7 @@ from gateway.alerts import AlertManager
 from gateway.api import router as api_router
 from gateway.auth import AuthSettings, build_authenticator
 from gateway.body_limit import BodyLimitMiddleware
+from gateway.booking.routes import install as install_booking
 from gateway.config import ConfigError, Settings
 from gateway.feed.api import router as feed_router
 from gateway.feed.service import FeedService
@@ -24,6 +25,7 @@ from gateway.registry import load_registry
 from gateway.reports.routes import router as reports_router
 from gateway.retention import Retention
 from gateway.store import Store
+from gateway.ticket_kinds import router as kinds_router
 from gateway.updates_api import router as updates_router
 from gateway.web.routes import router as web_router
 
@@ -67,9 +69,11 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
             ingest.mqtt = GatewayMqtt(settings.broker, ingest.on_message, ingest.broker_stats.on_sys)
             ingest.mqtt.start()
         app.state.broker = broker
+        booking_pusher.start()  # the day's appointments to the kiosks (gateway/booking/push.py)
         try:
             yield
         finally:
+            booking_pusher.stop()
             ingest.stop()
             feed.stop()
             alerts.stop()
@@ -109,4 +113,6 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
     app.include_router(web_router)
     app.include_router(reports_router)
     app.include_router(updates_router)
+    app.include_router(kinds_router)
+    booking_pusher = install_booking(app, settings, store, kpi.tz)
     return app

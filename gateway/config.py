@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contract.config_errors import ConfigError, from_validation
 from contract.mqtt_url import parse_broker_url
+from gateway.booking.config import BookingSettings
 from gateway.feed.config import FeedSettings, HubSettings
 
 REGISTRY_DEFAULT = Path(__file__).resolve().parent / "registry" / "lai_chau_2025.toml"
@@ -154,6 +155,7 @@ class Settings(BaseModel):
     kpi: KpiSettings = Field(default_factory=KpiSettings)
     integrity: IntegritySettings = Field(default_factory=IntegritySettings)
     staff_figures: StaffFiguresSettings = Field(default_factory=StaffFiguresSettings)
+    booking: BookingSettings = Field(default_factory=BookingSettings)  # gateway/booking/config.py
     auth: dict[str, Any] = Field(default_factory=dict,
                                  description="raw, validated by gateway.auth.AuthSettings.from_table")
     feed: FeedSettings = Field(default_factory=FeedSettings, description="upward feed (gateway/feed/)")

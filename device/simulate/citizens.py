@@ -32,6 +32,7 @@ class Params:
     level_weights_3: tuple[float, ...] = (0.12, 0.30, 0.58)  # rate_1 (least satisfied) .. rate_3
     reason_p: float = 0.8
     day_s: float = 600.0  # one simulated office day every 10 minutes (load curve period)
+    priority_share: float = 0.0  # share of arrivals who press the priority button (kiosks that have one)
 
 
 class CounterSim:
@@ -71,7 +72,7 @@ class CounterSim:
         while not self.stop.is_set():
             now = time.monotonic()
             if now >= next_arrival:
-                self.press("ticket")
+                self.press("priority" if self.rng.random() < self.p.priority_share else "ticket")
                 rate = self.p.rate_per_min / 60 * self.load_factor(now - t0)
                 next_arrival = now + self.rng.expovariate(rate)
             if serving_until is None and no_show_at is None:
@@ -125,11 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate-per-min", type=float, default=2.0, help="mean arrivals per minute per kiosk")
     ap.add_argument("--service-s", type=float, nargs=2, default=(15.0, 60.0), metavar=("MIN", "MAX"))
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--priority-share", type=float, default=0.0, help="share of priority tickets (0-1)")
     ap.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     a = ap.parse_args(argv)
     master = random.Random(a.seed)
     stop = threading.Event()
-    params = Params(a.rate_per_min, tuple(a.service_s))
+    params = Params(a.rate_per_min, tuple(a.service_s), priority_share=a.priority_share)
     sims = [CounterSim(url, params, random.Random(master.random()), stop) for url in a.kiosk]
     threads = [threading.Thread(target=s.run, name=s.base, daemon=True) for s in sims]
     for t in threads:

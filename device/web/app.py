@@ -1,7 +1,10 @@
 """FastAPI app served inside the kiosk process.
 
 ``GET /`` display page · ``GET /healthz`` · ``GET /api/status`` · ``POST /api/rating/reason/{code}``
-(touch screen) · with ``--simulate`` only: ``POST /api/sim/press/{button}[?pace=false]`` which drives
+(touch screen) · ``GET /lay-so`` touch ticket page: ``POST /api/touch/ticket/{kind}`` (walk_in or
+priority, same pace rule as the buttons) and ``POST /api/appointment`` ``{"code": ...}`` (redeem a
+booking, device/appointments.py) · with ``--simulate`` only: ``POST /api/sim/press/{button}[?pace=false]``,
+which drives
 the gpiozero mock pin (low then high), so everything above the pin runs as on the real kiosk; it first
 waits as a person would (debounce and the human pace rule) unless ``pace=false``.
 """
@@ -14,11 +17,17 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from device.store import StoreError
 
 STATIC = Path(__file__).resolve().parent / "static"
+
+
+class AppointmentCode(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=40)
 
 
 def create_app(kiosk: Any) -> FastAPI:
@@ -44,6 +53,23 @@ def create_app(kiosk: Any) -> FastAPI:
     @app.get("/api/status")
     def status() -> dict[str, Any]:
         return kiosk.status()
+
+    @app.get("/lay-so")
+    def ticket_page() -> FileResponse:
+        return FileResponse(STATIC / "ticket.html", headers={"Cache-Control": "no-cache"})
+
+    @app.post("/api/touch/ticket/{kind}")
+    async def touch_ticket(kind: str) -> JSONResponse:
+        button = {"walk_in": "ticket", "priority": "priority"}.get(kind)
+        if button is None:
+            raise HTTPException(404, f"unknown ticket kind {kind!r}: walk_in or priority")
+        out = await run_in_threadpool(kiosk.dispatch.press, button)
+        return JSONResponse(out.as_dict(), status_code=200 if out.ok else 409)
+
+    @app.post("/api/appointment")
+    async def appointment(body: AppointmentCode) -> JSONResponse:
+        out = await run_in_threadpool(kiosk.appointments.redeem, body.code, "typed")
+        return JSONResponse(out.as_dict(), status_code=200 if out.ok else 409)
 
     @app.post("/api/rating/reason/{code}")
     async def reason(code: str) -> JSONResponse:

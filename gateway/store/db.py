@@ -62,7 +62,13 @@ class Store:
         self.dialect = self.engine.dialect.name
 
     def migrate(self) -> list[int]:
-        return migrate(self.engine)
+        applied = migrate(self.engine)
+        from gateway.booking.store import create_tables as booking_tables
+        from gateway.ticket_kinds import create_tables as kind_tables
+
+        kind_tables(self.engine)  # their own tables (not steps of the shared migration list)
+        booking_tables(self.engine)
+        return applied
 
     def close(self) -> None:
         self.engine.dispose()

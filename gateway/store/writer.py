@@ -38,6 +38,7 @@ from gateway.store.screening import (
     load_old_codes,
     load_windows,
 )
+from gateway.ticket_kinds import record_kinds
 
 
 @dataclass
@@ -160,6 +161,7 @@ def _project(store: Store, conn: Any, tz: ZoneInfo, events: list[Event], out: Ba
     for ev in events:
         p.project(ev)
     p.flush()
+    record_kinds(conn, store.dialect, events, set(p.conflicts))  # kind and field (gateway/ticket_kinds.py)
     deltas: dict[str, int] = {}
     if p.conflicts:  # restated visit steps: kept, not projected, counted (gateway.store.projectors)
         e = s.events

@@ -35,6 +35,8 @@ def test_gateway_config_compresses_only_the_wait_target(tmp_path) -> None:
     assert doc["kpi"].pop("wait_target_s") == 60.0
     notice = doc["web"].pop("notice")
     example["kpi"].pop("wait_target_s")
+    booking = doc.pop("booking")  # demo pace: slots from now, a budget for simulated citizens
+    assert booking["offices"]["03390"]["slot_minutes"] == 10 and example.pop("booking")["enabled"]
     assert doc == example
     assert "×20" in notice and "60 giây" in notice and "20 phút" in notice
     path = tmp_path / "gateway.toml"

@@ -33,7 +33,7 @@ def _v1_database(store: Store) -> None:
 def _check(url: str) -> None:
     store = Store(url)
     _v1_database(store)
-    assert store.migrate() == [2, 3, 4, *(v for v, _d, _fn in STEPS if v > 4)]  # v4 rollups (backfilled), then later
+    assert store.migrate() == [2, 3, 4, *(v for v, _d, _fn in STEPS if v > 4)]  # v4: rollups, backfilled
     assert store.migrate() == []
     insp = inspect(store.engine)
     for table, cols in _V2_COLUMNS.items():
