@@ -21,6 +21,7 @@ _KEYS = {
     "min_face_px",
     "motion_threshold",
     "min_score",
+    "classifier",
 }
 
 
@@ -43,6 +44,7 @@ class VisionConfig:
     min_face_px: int = 40
     motion_threshold: float = 2.0
     min_score: float = 0.6
+    classifier: str | None = None  # a models/manifest.json entry; None: its default_classifier
 
     @property
     def source_kind(self) -> str:
@@ -95,7 +97,11 @@ class VisionConfig:
         min_score = _number(table, "min_score", d.min_score)
         if not 0 < min_score < 1:
             raise _err("min_score", "must be between 0 and 1")
+        classifier = table.get("classifier", d.classifier)
+        if classifier is not None and (not isinstance(classifier, str) or not classifier):
+            raise _err("classifier", "must be a model name from models/manifest.json")
         return cls(
+            classifier=classifier,
             enabled=enabled,
             source=source,
             fps=fps,
