@@ -54,9 +54,10 @@ def draw_face(expr: Expression, rng: np.random.Generator) -> np.ndarray:
     cv2.ellipse(f, (cx, cy - 120), (100, 40), 0, 180, 360, (40, 38, 55), -1)  # fringe
     for side in (-1, 1):
         ex, ey = cx + side * 45, cy - 30
-        cv2.ellipse(f, (ex, ey), (22, 11 + int(4 * expr.brow_lift / 16)), 0, 0, 360, (245, 245, 245), -1)
-        cv2.circle(f, (ex, ey), 9, (60, 45, 35), -1)
-        cv2.circle(f, (ex, ey), 4, (10, 10, 10), -1)
+        open_px = 7 + int(5 * expr.brow_lift / 16)  # narrow eyes: wide white sclera reads as fear
+        cv2.ellipse(f, (ex, ey), (18, open_px), 0, 0, 360, (225, 230, 235), -1)
+        cv2.circle(f, (ex, ey), 7, (50, 40, 30), -1)
+        cv2.circle(f, (ex, ey), 3, (10, 10, 10), -1)
         by = ey - 28 - expr.brow_lift
         inner, outer = (ex - side * 22, by + expr.brow_slant), (ex + side * 26, by - expr.brow_slant * 0.3)
         cv2.line(f, tuple(map(int, inner)), tuple(map(int, outer)), (40, 38, 55), 6, cv2.LINE_AA)
