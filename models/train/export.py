@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--flip", action="store_true", help="bake test-time flip into the graph (2x cost)")
+    ap.add_argument("--from-last", action="store_true",
+                    help="export the EMA weights of last.pt (a run still in progress) instead of best.pt")
     ap.add_argument("--models-dir", type=Path, default=MODELS)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -92,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ck = torch.load(best_path, map_location="cpu", weights_only=False)
     history = json.loads(hist_path.read_text(encoding="utf-8"))
+    if args.from_last:
+        last = torch.load(args.out / "last.pt", map_location="cpu", weights_only=False)
+        ema = {k.removeprefix("module."): v for k, v in last["ema"].items() if k.startswith("module.")}
+        ck = {**ck, "ema": ema, "row": last["state"]["history"][-1]}
     net = ExpressionNet(dropout=history["recipe"]["dropout"])
     net.load_state_dict(ck["ema"])
     net.eval()

@@ -116,6 +116,8 @@ def train_epoch(model, ema, opt, x, y, args, epoch, step0, total_steps) -> tuple
         ema.update_parameters(model)
         losses.append(loss.item())
         step += 1
+        if step % 50 == 0:
+            print(f"  step {step} (epoch {epoch}) loss {np.mean(losses[-50:]):.4f}", flush=True)
     return float(np.mean(losses)), step
 
 

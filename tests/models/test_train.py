@@ -63,6 +63,9 @@ def test_a_resumed_run_equals_an_uninterrupted_one_and_exports_an_equal_onnx(tmp
     assert 0.5 <= entry["temperature"] <= 4 and 0 <= ev["ece_after"] <= 1 and 0 <= ev["ece_before"] <= 1
     assert entry["training"]["data"]["train"]["sha256"] == ha["data"]["train"]["sha256"]
     assert entry["training"]["seed"] == ha["recipe"]["seed"]
+    # a run still in progress exports its latest EMA weights
+    assert export.main(["--data", str(data), "--out", str(b), "--models-dir", str(models),
+                        "--from-last"]) == 0
 
 
 def test_temperature_fit_recovers_a_known_overconfidence():
