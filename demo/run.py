@@ -48,6 +48,12 @@ PRIORITY_SHARE = {"03390": 0.15, "03405": 0.0}
 # and red after 4-6 min; Bình Lư's average wait stays under ~15 s (green).
 CITIZEN_PACE = {"03390": (1.0, (15, 40)), "03405": (4.0, (30, 80))}
 DEFAULT_TIME_SCALE = 20.0
+# The demo kiosks' camera: a looped clip of generated faces (demo/camera_clip.py), sampled during each
+# visit. k = 3 is the kiosk's privacy floor (production default 5) and the gateway's min_k follows it,
+# so that each office's sentiment tile fills after three visits at one of its counters instead of five.
+CAMERA_CLIP = REPO / "demo" / "camera"
+DEMO_K = 3
+DEMO_WINDOW_S = 30
 
 # The demo's broker is anonymous and unencrypted: any process on this machine can publish as any
 # kiosk. It listens on 127.0.0.1 only and holds its queues in RAM (docs/gateway.md, "Embedded broker").
@@ -98,7 +104,7 @@ def demo_devices(n: int) -> list[tuple[str, str, int]]:
     return out
 
 
-def gateway_config(time_scale: float) -> str:
+def gateway_config(time_scale: float, min_k: int | None = None) -> str:
     """The example gateway config with the demo's compressed wait target.
 
     Demo-only time compression: the simulated citizens act in real time (waits are real seconds from
@@ -106,6 +112,8 @@ def gateway_config(time_scale: float) -> str:
     an office day, so the wait target is divided by it (20 min at scale 20 = 60 s). Every page says so
     through ``[web] notice``. Scale 1 is the example config as it is."""
     doc = tomllib.loads(GATEWAY_EXAMPLE.read_text(encoding="utf-8"))
+    if min_k is not None:  # demo cameras publish windows of k = DEMO_K visits
+        doc.setdefault("integrity", {})["min_k"] = min_k
     if time_scale != 1:
         target = doc["kpi"]["wait_target_s"]
         doc["kpi"]["wait_target_s"] = target / time_scale
@@ -133,7 +141,7 @@ def demo_booking(booking: dict, now: datetime | None = None) -> dict:
 
 
 def kiosk_config(device_id: str, office: str, counter: int, command_key_hex: str = "",
-                 office_name: str = "", call_early_min: int | None = None) -> str:
+                 office_name: str = "", call_early_min: int | None = None, camera: bool = False) -> str:
     doc = tomllib.loads(KIOSK_EXAMPLE.read_text(encoding="utf-8"))
     doc.setdefault("device", {}).update({"id": device_id, "office_code": office, "counter": counter})
     doc["device"].pop("office_name", None)
@@ -141,6 +149,9 @@ def kiosk_config(device_id: str, office: str, counter: int, command_key_hex: str
         doc["device"]["office_name"] = office_name
     if call_early_min is not None:  # demo: a redeemed appointment is due at once (its slot is soon)
         doc["calling"]["appointments"]["call_early_min"] = call_early_min
+    if camera:  # the generated clip as the camera; frames stay in the kiosk's memory (docs/models.md)
+        doc["camera"] = {"enabled": True, "source": f"folder:{CAMERA_CLIP}", "k": DEMO_K,
+                         "window_s": DEMO_WINDOW_S}
     if command_key_hex:  # the kiosks run only commands signed by this gateway (docs/kiosk.md)
         doc.setdefault("commands", {})["trusted_keys"] = [command_key_hex]
     return tomli_w.dumps(doc)
@@ -194,7 +205,8 @@ class Demo:
         web_port = free_port(self.args.port)
         self.add_report_users()
         gw_cfg = self.data / "gateway.toml"
-        gw_cfg.write_text(gateway_config(self.args.time_scale), encoding="utf-8")
+        gw_cfg.write_text(gateway_config(self.args.time_scale, DEMO_K if self.args.camera_counters else None),
+                          encoding="utf-8")
         gw = self.spawn("gateway", [py, "-m", "gateway.cli", "run", "--config", str(gw_cfg),
                                     "--broker", broker_url, "--port", str(web_port),
                                     "--data-dir", str(self.data / "gateway")],
@@ -214,8 +226,9 @@ class Demo:
         for i, (device_id, office, counter) in enumerate(devices):
             cfg = self.data / "kiosks" / f"{device_id}.toml"
             cfg.parent.mkdir(parents=True, exist_ok=True)
+            camera = counter <= self.args.camera_counters
             text = kiosk_config(device_id, office, counter, gateway_pub, office_names.get(office, ""),
-                                call_early_min=10)
+                                call_early_min=10, camera=camera)
             cfg.write_text(text, encoding="utf-8")
             http_port = free_port(8101 + i)
             data_dir = self.data / "kiosks" / device_id
@@ -227,6 +240,10 @@ class Demo:
             wait_port(http_port, 60, proc)
             print(f"• Kiosk {device_id}: counter display {url}/")
 
+        if self.args.camera_counters:
+            print(f"• Cameras: counters 1-{self.args.camera_counters} of each office read the generated clip "
+                  f"{CAMERA_CLIP.relative_to(REPO)}/ during visits; sentiment leaves a kiosk only as "
+                  f"windows of >= {DEMO_K} visits (k)")
         if not self.args.no_citizens:
             for office in DEMO_OFFICES:
                 rate, service = CITIZEN_PACE[office]
@@ -382,6 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh", action="store_true", help="start from empty data")
     ap.add_argument("--seed", type=int, default=468)
     ap.add_argument("--no-citizens", action="store_true")
+    ap.add_argument("--camera-counters", type=int, default=3,
+                    help="counters per office whose kiosk runs its camera on the generated clip "
+                         "demo/camera (default 3 = all; 0 = cameras off)")
     ap.add_argument("--history-days", type=int, default=20,
                     help="synthetic past working days to publish first (0 = none)")
     ap.add_argument("--archive-months", type=int, default=13,

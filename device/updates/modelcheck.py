@@ -20,7 +20,8 @@ def check_models(models_dir: Path) -> str:
 
     pipe = FramePipeline.from_models_dir(models_dir)  # sha256 of each file against the manifest
     pipe.process(np.zeros((480, 640, 3), np.uint8))  # detector runs (no face in a blank frame)
-    probs = pipe.classifier.predict(np.full((64, 64), 128, np.uint8))
+    side = pipe.classifier.side
+    probs = pipe.classifier.predict(np.full((side, side), 128, np.uint8))
     if probs.shape[-1] != 7 or not np.isfinite(probs).all():
         raise ValueError(f"classifier output has shape {probs.shape} or non-finite values")
     names = sorted(load_manifest(models_dir)["models"])

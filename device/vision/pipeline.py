@@ -10,7 +10,7 @@ import numpy as np
 
 from device.vision.blazeface import Face, FaceDetector
 from device.vision.classify import ExpressionClassifier, crop_face, face_geometry, to_gray
-from device.vision.manifest import CLASSIFIER, DETECTOR, verified_model
+from device.vision.manifest import DETECTOR, default_classifier, verified_model
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class FrameResult:
 
 
 class FramePipeline:
-    """Detect the largest face, align by the eyes, crop 64x64 grayscale, classify."""
+    """Detect the largest face, align by the eyes, crop grayscale at the classifier's side, classify."""
 
     def __init__(self, detector: FaceDetector, classifier: ExpressionClassifier, min_face_px: int = 40):
         self.detector = detector
@@ -29,16 +29,17 @@ class FramePipeline:
 
     @classmethod
     def from_models_dir(
-        cls, models_dir: Path, min_face_px: int = 40, min_score: float = 0.6
+        cls, models_dir: Path, min_face_px: int = 40, min_score: float = 0.6, classifier: str | None = None
     ) -> FramePipeline:
-        """Load both models after verifying their sha256 against the manifest."""
+        """Load both models after verifying their sha256 against the manifest. ``classifier`` names a
+        manifest entry; None takes the manifest's ``default_classifier``."""
         det_path, _ = verified_model(models_dir, DETECTOR)
-        cls_path, _ = verified_model(models_dir, CLASSIFIER)
+        cls_path, _ = verified_model(models_dir, classifier or default_classifier(models_dir))
         return cls(FaceDetector(det_path, min_score=min_score), ExpressionClassifier(cls_path), min_face_px)
 
     def face_crop(self, frame: np.ndarray, face: Face) -> np.ndarray:
         centre, side, angle = face_geometry(face.box, face.keypoints)
-        return crop_face(to_gray(frame), centre, side, angle)
+        return crop_face(to_gray(frame), centre, side, angle, out=self.classifier.side)
 
     def process(self, frame: np.ndarray) -> FrameResult:
         face = self.detector.largest(frame)

@@ -112,7 +112,8 @@ class VisionService:
         self._clock = clock
         self._pipeline_factory = pipeline_factory or (
             lambda: FramePipeline.from_models_dir(
-                config.models_dir, min_face_px=config.min_face_px, min_score=config.min_score
+                config.models_dir, min_face_px=config.min_face_px, min_score=config.min_score,
+                classifier=config.classifier,
             )
         )
         self._source_factory = source_factory

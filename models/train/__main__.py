@@ -1,0 +1,5 @@
+import sys
+
+from models.train.train import main
+
+sys.exit(main())
