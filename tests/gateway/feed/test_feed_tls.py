@@ -62,7 +62,7 @@ def test_feed_over_tls_with_client_certificates(tmp_path: Path) -> None:
         held = select(func.count()).select_from(fs.hub_records)
         with hub_store.engine.connect() as conn:
             wait_for(lambda: conn.execute(held).scalar_one() == count, what="hub stored every record")
-        assert hub.outcomes == {"stored": count}
+        wait_for(lambda: hub.outcomes == {"stored": count}, what=f"{count} stored, nothing else")
     finally:
         pusher.stop()
         hub.stop()
