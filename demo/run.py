@@ -33,9 +33,15 @@ KIOSK_EXAMPLE = REPO / "device" / "kiosk.example.toml"
 GATEWAY_EXAMPLE = REPO / "gateway" / "gateway.example.toml"
 DEMO_OFFICES = ["03390", "03405"]  # Bình Lư, Tả Lèng (Lai Châu, post-2025 units)
 DEMO_ADMIN_PASSWORD = "demo-admin"
-# report readers (docs/web.md): an office head bound to Bình Lư, and the province
-DEMO_REPORT_USERS = (("truong-binh-lu", "demo-truong", "office_head", ("03390",)),
-                     ("so-noi-vu", "demo-tinh", "province", ()))
+# report readers (docs/web.md): an office head bound to Bình Lư, and the province. Their argon2 hashes
+# of the printed demo passwords go in the gateway config as they are (hashing at each start costs
+# seconds on a small machine): (user, password, role, offices, hash of the password)
+DEMO_REPORT_USERS = (
+    ("truong-binh-lu", "demo-truong", "office_head", ("03390",),
+     "$argon2id$v=19$m=65536,t=3,p=4$j/rqgixSw5eC5A0RceaBrw$gBfHtXJHlkZOFYb++i3ABuZTqi+IlaXy0r4genGHhNU"),
+    ("so-noi-vu", "demo-tinh", "province", (),
+     "$argon2id$v=19$m=65536,t=3,p=4$YAX4u9kkEGNTro/eB0fZRQ$pYe/zdun2mX9XycbQt8bPfjRD1Gh09keYdN8EPGmKJg"),
+)
 # Real-time pace: arrivals per minute per counter, service seconds (min, max). Bình Lư keeps up (its
 # counters are busy under half the time); Tả Lèng gets about twice what its counters can serve, so its
 # queues and waits grow from the start. Measured with --time-scale 20: Tả Lèng amber after 3-4 min
@@ -100,6 +106,9 @@ def gateway_config(time_scale: float) -> str:
     an office day, so the wait target is divided by it (20 min at scale 20 = 60 s). Every page says so
     through ``[web] notice``. Scale 1 is the example config as it is."""
     doc = tomllib.loads(GATEWAY_EXAMPLE.read_text(encoding="utf-8"))
+    doc.setdefault("auth", {})["users"] = [
+        {"username": u, "role": role, "password_hash": h, **({"offices": list(offices)} if offices else {})}
+        for u, _pw, role, offices, h in DEMO_REPORT_USERS]
     if time_scale != 1:
         target = doc["kpi"]["wait_target_s"]
         doc["kpi"]["wait_target_s"] = target / time_scale
@@ -169,7 +178,6 @@ class Demo:
         self.broker_url = broker_url
 
         web_port = free_port(self.args.port)
-        self.add_report_users()
         gw_cfg = self.data / "gateway.toml"
         gw_cfg.write_text(gateway_config(self.args.time_scale), encoding="utf-8")
         gw = self.spawn("gateway", [py, "-m", "gateway.cli", "run", "--config", str(gw_cfg),
@@ -224,19 +232,9 @@ class Demo:
 
         print(f"\n  Bản đồ Bộ phận Một cửa / one-stop map:  {self.web}/map")
         print(f"  Fleet health (login admin / {DEMO_ADMIN_PASSWORD}):  {self.web}/fleet")
-        heads = ", ".join(f"{u} / {pw} ({role})" for u, pw, role, _o in DEMO_REPORT_USERS)
+        heads = ", ".join(f"{u} / {pw} ({role})" for u, pw, role, _o, _h in DEMO_REPORT_USERS)
         print(f"  Báo cáo / reports (login {heads}, or admin):  {self.web}/reports")
         print(f"  API docs:  {self.web}/docs      Logs: {self.data / 'logs'}\n")
-
-    def add_report_users(self) -> None:
-        """The demo's office head and province users in the gateway's users.json (kept if there)."""
-        from gateway.auth import USERS_FILE, add_user, load_users_file
-
-        path = self.data / "gateway" / USERS_FILE
-        have = {u.username for u in load_users_file(path)}
-        for name, password, role, offices in DEMO_REPORT_USERS:
-            if name not in have:
-                add_user(path, name, password, role, offices)
 
     def fill_archive(self) -> None:
         """The months before the published history, written as the writer's rows by ``demo.archive``
