@@ -48,6 +48,7 @@ DEMO_REPORT_USERS = (
 # and red after 4-6 min; Bình Lư's average wait stays under ~15 s (green).
 CITIZEN_PACE = {"03390": (1.0, (15, 40)), "03405": (4.0, (30, 80))}
 DEFAULT_TIME_SCALE = 20.0
+ARCHIVE_LATEST_S = 90.0  # the older history starts once the kiosks are online, or after this at the latest
 
 # The demo's broker is anonymous and unencrypted: any process on this machine can publish as any
 # kiosk. It listens on 127.0.0.1 only and holds its queues in RAM (docs/gateway.md, "Embedded broker").
@@ -148,6 +149,8 @@ class Demo:
         self.broker = None
         self.seen: Counter[str] = Counter()
         self.stop_event = threading.Event()
+        self.archive_due: float | None = None  # when the older history starts (demo.archive)
+        self.archive: subprocess.Popen | None = None
 
     def spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.data / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child
@@ -222,8 +225,7 @@ class Demo:
                 self.spawn(f"citizens-{office}", cmd)
             print("• Simulated citizens: taking tickets, being served, rating "
                   "(Tả Lèng busier than its counters can serve, so its waits grow)")
-        if self.args.archive_months:
-            self.fill_archive()
+        self.archive_due = time.monotonic() + ARCHIVE_LATEST_S if self.args.archive_months else None
         if self.args.time_scale != 1:
             target = tomllib.loads(gw_cfg.read_text(encoding="utf-8"))["kpi"]["wait_target_s"]
             print(f"• Compressed time ×{self.args.time_scale:g}: wait target {target:g} s stands for "
@@ -249,8 +251,8 @@ class Demo:
                "--last", (recent[0] - timedelta(days=1)).isoformat(), "--seed", str(self.args.seed),
                "--time-scale", str(self.args.time_scale)]
         self.archive = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
-        print(f"• Older history ({self.args.archive_months} months) being written in the background "
-              "for /reports (demo.archive)")
+        print(f"• Kiosks online: older history ({self.args.archive_months} months) being written in the "
+              "background for /reports (demo.archive)", flush=True)
 
     def publish_history(self, devices: list[tuple[str, str, int]], gw: subprocess.Popen) -> None:
         """Past working days for the demo counters (demo.history), once the gateway is subscribed."""
@@ -305,13 +307,25 @@ class Demo:
                     raise RuntimeError(f"{p.args[2:5]} exited with code {p.returncode}; see {logs}")
             if self.args.duration and time.monotonic() - started > self.args.duration:
                 return
+            if self.archive_due is not None and (time.monotonic() > self.archive_due or self.kiosks_online()):
+                self.archive_due = None
+                self.fill_archive()
             self.stop_event.wait(1.0)
 
+    def kiosks_online(self) -> bool:
+        """All demo kiosks online on the gateway (then the older history may take the CPU)."""
+        import httpx
+
+        try:
+            offices = httpx.get(self.web + "/api/v1/offices", timeout=5).json()
+        except (httpx.HTTPError, ValueError):
+            return False
+        return sum(o["devices_online"] for o in offices if o["code"] in DEMO_OFFICES) >= self.args.kiosks
+
     def stop(self) -> None:
-        archive = getattr(self, "archive", None)
-        if archive is not None and archive.poll() is None:
-            archive.terminate()  # its unfinished transaction is rolled back; a rerun completes it
-            archive.wait(30)
+        if self.archive is not None and self.archive.poll() is None:
+            self.archive.terminate()  # its unfinished transaction is rolled back; a rerun completes it
+            self.archive.wait(30)
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
