@@ -34,9 +34,15 @@ KIOSK_EXAMPLE = REPO / "device" / "kiosk.example.toml"
 GATEWAY_EXAMPLE = REPO / "gateway" / "gateway.example.toml"
 DEMO_OFFICES = ["03390", "03405"]  # Bình Lư, Tả Lèng (Lai Châu, post-2025 units)
 DEMO_ADMIN_PASSWORD = "demo-admin"
-# report readers (docs/web.md): an office head bound to Bình Lư, and the province
-DEMO_REPORT_USERS = (("truong-binh-lu", "demo-truong", "office_head", ("03390",)),
-                     ("so-noi-vu", "demo-tinh", "province", ()))
+# report readers (docs/web.md): an office head bound to Bình Lư, and the province. Their argon2 hashes
+# of the printed demo passwords go in the gateway config as they are (hashing at each start costs
+# seconds on a small machine): (user, password, role, offices, hash of the password)
+DEMO_REPORT_USERS = (
+    ("truong-binh-lu", "demo-truong", "office_head", ("03390",),
+     "$argon2id$v=19$m=65536,t=3,p=4$j/rqgixSw5eC5A0RceaBrw$gBfHtXJHlkZOFYb++i3ABuZTqi+IlaXy0r4genGHhNU"),
+    ("so-noi-vu", "demo-tinh", "province", (),
+     "$argon2id$v=19$m=65536,t=3,p=4$YAX4u9kkEGNTro/eB0fZRQ$pYe/zdun2mX9XycbQt8bPfjRD1Gh09keYdN8EPGmKJg"),
+)
 BOOKING_OFFICE = "03390"  # takes appointments in the demo (gateway.example.toml [booking])
 # Priority tickets only where the counters keep up: at an overloaded office "priority_first" serves
 # every priority ticket at once and starves the walk-ins, and a wait averaged over *called* tickets
@@ -54,6 +60,7 @@ DEFAULT_TIME_SCALE = 20.0
 CAMERA_CLIP = REPO / "demo" / "camera"
 DEMO_K = 3
 DEMO_WINDOW_S = 30
+ARCHIVE_LATEST_S = 90.0  # the older history starts once the kiosks are online, or after this at the latest
 
 # The demo's broker is anonymous and unencrypted: any process on this machine can publish as any
 # kiosk. It listens on 127.0.0.1 only and holds its queues in RAM (docs/gateway.md, "Embedded broker").
@@ -114,6 +121,9 @@ def gateway_config(time_scale: float, min_k: int | None = None) -> str:
     doc = tomllib.loads(GATEWAY_EXAMPLE.read_text(encoding="utf-8"))
     if min_k is not None:  # demo cameras publish windows of k = DEMO_K visits
         doc.setdefault("integrity", {})["min_k"] = min_k
+    doc.setdefault("auth", {})["users"] = [
+        {"username": u, "role": role, "password_hash": h, **({"offices": list(offices)} if offices else {})}
+        for u, _pw, role, offices, h in DEMO_REPORT_USERS]
     if time_scale != 1:
         target = doc["kpi"]["wait_target_s"]
         doc["kpi"]["wait_target_s"] = target / time_scale
@@ -173,6 +183,8 @@ class Demo:
         self.broker = None
         self.seen: Counter[str] = Counter()
         self.stop_event = threading.Event()
+        self.archive_due: float | None = None  # when the older history starts (demo.archive)
+        self.archive: subprocess.Popen | None = None
 
     def spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.data / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child
@@ -203,7 +215,6 @@ class Demo:
         self.broker_url = broker_url
 
         web_port = free_port(self.args.port)
-        self.add_report_users()
         gw_cfg = self.data / "gateway.toml"
         gw_cfg.write_text(gateway_config(self.args.time_scale, DEMO_K if self.args.camera_counters else None),
                           encoding="utf-8")
@@ -259,6 +270,7 @@ class Demo:
             self.start_bookings([url for d, url, _, _ in urls if d.startswith(f"k{BOOKING_OFFICE}-")])
         if self.args.archive_months:
             self.fill_archive()
+        self.archive_due = time.monotonic() + ARCHIVE_LATEST_S if self.args.archive_months else None
         if self.args.time_scale != 1:
             target = tomllib.loads(gw_cfg.read_text(encoding="utf-8"))["kpi"]["wait_target_s"]
             print(f"• Compressed time ×{self.args.time_scale:g}: wait target {target:g} s stands for "
@@ -268,19 +280,9 @@ class Demo:
         print(f"\n  Bản đồ Bộ phận Một cửa / one-stop map:  {self.web}/map")
         print(f"  Đặt lịch hẹn / booking page:  {self.web}/dat-lich")
         print(f"  Fleet health (login admin / {DEMO_ADMIN_PASSWORD}):  {self.web}/fleet")
-        heads = ", ".join(f"{u} / {pw} ({role})" for u, pw, role, _o in DEMO_REPORT_USERS)
+        heads = ", ".join(f"{u} / {pw} ({role})" for u, pw, role, _o, _h in DEMO_REPORT_USERS)
         print(f"  Báo cáo / reports (login {heads}, or admin):  {self.web}/reports")
         print(f"  API docs:  {self.web}/docs      Logs: {self.data / 'logs'}\n")
-
-    def add_report_users(self) -> None:
-        """The demo's office head and province users in the gateway's users.json (kept if there)."""
-        from gateway.auth import USERS_FILE, add_user, load_users_file
-
-        path = self.data / "gateway" / USERS_FILE
-        have = {u.username for u in load_users_file(path)}
-        for name, password, role, offices in DEMO_REPORT_USERS:
-            if name not in have:
-                add_user(path, name, password, role, offices)
 
     def fill_archive(self) -> None:
         """The months before the published history, written as the writer's rows by ``demo.archive``
@@ -295,8 +297,8 @@ class Demo:
                "--last", (recent[0] - timedelta(days=1)).isoformat(), "--seed", str(self.args.seed),
                "--time-scale", str(self.args.time_scale)]
         self.archive = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
-        print(f"• Older history ({self.args.archive_months} months) being written in the background "
-              "for /reports (demo.archive)")
+        print(f"• Kiosks online: older history ({self.args.archive_months} months) being written in the "
+              "background for /reports (demo.archive)", flush=True)
 
     def start_bookings(self, kiosks: list[str]) -> None:
         """Simulated citizens booking on /dat-lich and typing their code at a kiosk (demo/bookings.py)."""
@@ -363,13 +365,25 @@ class Demo:
                     raise RuntimeError(f"{p.args[2:5]} exited with code {p.returncode}; see {logs}")
             if self.args.duration and time.monotonic() - started > self.args.duration:
                 return
+            if self.archive_due is not None and (time.monotonic() > self.archive_due or self.kiosks_online()):
+                self.archive_due = None
+                self.fill_archive()
             self.stop_event.wait(1.0)
 
+    def kiosks_online(self) -> bool:
+        """All demo kiosks online on the gateway (then the older history may take the CPU)."""
+        import httpx
+
+        try:
+            offices = httpx.get(self.web + "/api/v1/offices", timeout=5).json()
+        except (httpx.HTTPError, ValueError):
+            return False
+        return sum(o["devices_online"] for o in offices if o["code"] in DEMO_OFFICES) >= self.args.kiosks
+
     def stop(self) -> None:
-        archive = getattr(self, "archive", None)
-        if archive is not None and archive.poll() is None:
-            archive.terminate()  # its unfinished transaction is rolled back; a rerun completes it
-            archive.wait(30)
+        if self.archive is not None and self.archive.poll() is None:
+            self.archive.terminate()  # its unfinished transaction is rolled back; a rerun completes it
+            self.archive.wait(30)
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

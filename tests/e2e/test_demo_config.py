@@ -30,8 +30,11 @@ def test_gateway_config_compresses_only_the_wait_target(tmp_path) -> None:
     from gateway.config import Settings
 
     example = tomllib.loads(GATEWAY_EXAMPLE.read_text(encoding="utf-8"))
-    assert tomllib.loads(gateway_config(1)) == example
+    plain = tomllib.loads(gateway_config(1))
+    assert plain.pop("auth") == {**example.pop("auth"), "users": _report_users()}
+    assert plain == example
     doc = tomllib.loads(gateway_config(20))
+    doc.pop("auth")
     assert doc["kpi"].pop("wait_target_s") == 60.0
     notice = doc["web"].pop("notice")
     example["kpi"].pop("wait_target_s")
@@ -43,3 +46,16 @@ def test_gateway_config_compresses_only_the_wait_target(tmp_path) -> None:
     path.write_text(gateway_config(20), encoding="utf-8")
     settings = Settings.load(path)
     assert settings.kpi.wait_target_s == 60.0 and settings.web.notice == notice
+
+
+def _report_users() -> list[dict]:
+    """The demo's report logins; each stored hash is of the password the demo prints."""
+    from demo.run import DEMO_REPORT_USERS
+    from gateway.auth_users import verify_password
+
+    out = []
+    for user, password, role, offices, digest in DEMO_REPORT_USERS:
+        assert verify_password(digest, password) and not verify_password(digest, password + "x")
+        out.append({"username": user, "role": role, "password_hash": digest,
+                    **({"offices": list(offices)} if offices else {})})
+    return out
