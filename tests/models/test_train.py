@@ -63,7 +63,13 @@ def test_a_resumed_run_equals_an_uninterrupted_one_and_exports_an_equal_onnx(tmp
     assert 0.5 <= entry["temperature"] <= 4 and 0 <= ev["ece_after"] <= 1 and 0 <= ev["ece_before"] <= 1
     assert entry["training"]["data"]["train"]["sha256"] == ha["data"]["train"]["sha256"]
     assert entry["training"]["seed"] == ha["recipe"]["seed"]
-    # a run still in progress exports its latest EMA weights
+    # a run still in progress: its provenance (no data, no weights) and its latest EMA weights
+    from models.train import provenance
+
+    assert provenance.main(["--data", str(data), "--out", str(b), "--runs", str(tmp_path / "runs")]) == 0
+    run = json.loads(next((tmp_path / "runs").glob("*.json")).read_text())
+    assert run["epochs_done"] == 2 and run["data"]["train"]["sha256"] == ha["data"]["train"]["sha256"]
+    assert len(run["checkpoints"]["last.pt"]) == 64 and len(run["history"]) == 2
     assert export.main(["--data", str(data), "--out", str(b), "--models-dir", str(models),
                         "--from-last"]) == 0
 
