@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,13 +50,19 @@ def http_bundle():
         server.server_close()
 
 
-def test_unhealthy_after_switch_restores_previous_config(tmp_path: Path, http_bundle, monkeypatch) -> None:
+def _config_bundle(tmp_path: Path, kiosk_toml: str) -> tuple[Any, str, bytes]:
+    """A new offline key and a bundle (version 1.0.0) whose release overlays ``kiosk_toml``."""
     generate_key(tmp_path / "offline.key")
     key = load_key(tmp_path / "offline.key")
     src = tmp_path / "v1"
     (src / "config").mkdir(parents=True)
-    (src / "config/kiosk.toml").write_text('[queue]\nlabel_prefix = "B"\n')
+    (src / "config/kiosk.toml").write_text(kiosk_toml)
     bid, data = sign_bundle(key, src, "1.0.0")
+    return key, bid, data
+
+
+def test_unhealthy_after_switch_restores_previous_config(tmp_path: Path, http_bundle, monkeypatch) -> None:
+    key, bid, data = _config_bundle(tmp_path, '[queue]\nlabel_prefix = "B"\n')
     _Serve.body = data
 
     closed = f"mqtt://127.0.0.1:{free_port()}"  # nothing listens: the broker check must fail
@@ -99,12 +106,7 @@ def test_restart_trial_without_broker_rolls_back_and_restarts(tmp_path: Path, mo
     from device.updates import handle_apply_update, recover_interrupted, release_dir
     from device.updates.apply import begin_restart_trial, in_restart_trial
 
-    generate_key(tmp_path / "offline.key")
-    key = load_key(tmp_path / "offline.key")
-    src = tmp_path / "v1"
-    (src / "config").mkdir(parents=True)
-    (src / "config/kiosk.toml").write_text("[buttons]\ndebounce_ms = 80\n")
-    _, data = sign_bundle(key, src, "1.0.0")
+    key, _, data = _config_bundle(tmp_path, "[buttons]\ndebounce_ms = 80\n")
     dd = tmp_path / "data"
     r = handle_apply_update({"url": "x"}, data_dir=dd, trusted_keys=[public_raw(key)], fetch=lambda u: data,
                             health_check=lambda: True)
