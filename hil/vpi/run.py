@@ -151,8 +151,12 @@ class Scenario:
         ca = open_ca(ca_dir)
         port = free_port()
         names = [BROKER_IP, "127.0.0.1", "localhost"]
-        files = write_broker_config(ca, w / "broker", port=port, bind="127.0.0.1", server_names=names,
-                                    gateway_cns=(GATEWAY_CN, WATCHER_CN))
+
+        def broker_config():  # the default registry ACL has one block per active device
+            return write_broker_config(ca, w / "broker", port=port, bind="127.0.0.1",
+                                       server_names=names, gateway_cns=(GATEWAY_CN, WATCHER_CN))
+
+        files = broker_config()
         mq = Mosquitto(port=port, workdir=w / "mq", listener_conf=files.listener_conf)
         self.procs["broker"] = mq.start()
         for name, cn in (("gwid", GATEWAY_CN), ("watch", WATCHER_CN)):
@@ -172,6 +176,10 @@ class Scenario:
                      "--device-id", DEVICE, "--broker", f"mqtts://{BROKER_IP}:8883", "--gateway", gw.base,
                      "--token", ADMIN_TOKEN, "--update-key", pub, "--wheel", str(whl),
                      "--out", str(out)]) == 0
+        # As the technician does after `device new` (docs/provisioning): regenerate the broker's ACL so it
+        # lists the new kiosk bound to its office, and reload Mosquitto.
+        broker_config()
+        mq.reload()
         add_dropin(out / "boot" / "user-data")
         card = w / "card.img"
         t0 = time.monotonic()
@@ -243,7 +251,22 @@ class Scenario:
         self.verdict.figures["systemd-analyze security (guest)"] = score
         ver = vm.run(f"{VENV}/bin/python -c 'import device; print(device.__version__)'").strip()
         cloud = " ".join(line.strip() for line in status.splitlines() if line.startswith("status"))
+        self.verdict.figures["display unit (guest)"] = self.display_unit()
+        self.verdict.figures["kernel GPIO (guest)"] = vm.run(
+            "uname -r; modinfo -n gpio-sim gpio-mockup 2>&1; ls /dev/gpiochip*; "
+            "cat /sys/bus/gpio/devices/gpiochip*/of_node/compatible 2>/dev/null", check=False
+        ).replace("\0", " ").replace("\n", "; ").strip()
         return f"key shredded, {owner}; {cloud}; kiosk {ver} Type=notify as motcua; security {score}"
+
+    def display_unit(self) -> str:
+        """The Chromium kiosk display unit is installed and enabled by the first boot; the test image
+        has no display stack (cage, chromium), so systemd skips it on its conditions."""
+        out = self.vm.run("systemctl is-enabled motcua-display.service; systemctl show motcua-display "
+                          "-p ConditionResult -p ActiveState", check=False)
+        got = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        enabled = out.splitlines()[0].strip() if out.strip() else ""
+        assert enabled == "enabled", f"motcua-display.service not enabled: {out}"
+        return f"enabled; {got.get('ActiveState')} (condition met: {got.get('ConditionResult')})"
 
     def events_at_gateway(self) -> str:
         b = self.watcher
