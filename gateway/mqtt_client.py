@@ -21,6 +21,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,7 @@ log = logging.getLogger("motcua.gateway.mqtt")
 OnMessage = Callable[[str, bytes, int, int], None]  # topic, payload, mid, qos
 OnSys = Callable[[str, bytes], None]
 READ_CHUNK = 65536
+READ_SLICE_S = 0.2  # longest stretch of buffered reads before paho's loop may write (acks, pings)
 _PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK, remaining length 2) + message id; v3.1.1 and v5
 SESSION_EXPIRY_S = 30 * 86400  # as the broker's persistent_client_expiration (mosquitto_conf.py)
 
@@ -89,8 +91,21 @@ class _BufferedClient(mqtt.Client):
             self._packet_queue(mqtt.PUBACK, b"".join(_PUBACK.pack(mqtt.PUBACK, 2, m) for m in mids), 0, 0)
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        """Handle buffered packets for at most ``READ_SLICE_S``, then let paho's loop write.
+
+        A packet that straddles the buffer's end refills it from the socket, so without a bound
+        this goes on as long as the broker has messages in flight (10,000): the PUBACKs of stored
+        batches and the PINGREQ wait meanwhile, and with a slow writer the broker's keep-alive
+        (1.5 x 30 s) cut the connection and resent the whole window (seen draining 100,000 events
+        at load 20: tens of thousands of duplicates and a stalled drain)."""
+        deadline = time.monotonic() + READ_SLICE_S
         rc = super().loop_read(max_packets)
-        while rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and self._rbuf and self._sock is not None:
+        while (
+            rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+            and self._rbuf
+            and self._sock is not None
+            and time.monotonic() < deadline
+        ):
             rc = super().loop_read(max_packets)
         return rc
 
