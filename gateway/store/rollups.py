@@ -102,7 +102,9 @@ def _read(conn: Any, table: Any, pairs: list[OfficeDay], where: Any = None) -> l
         q = select(table).where(and_(table.c.office_code == office, table.c.service_day.in_(days)))
         if where is not None:
             q = q.where(where)
-        out.extend(dict(r._mapping) for r in conn.execute(q))
+        result = conn.execute(q)
+        keys = list(result.keys())
+        out.extend(dict(zip(keys, r, strict=True)) for r in result)  # ~2x faster than Row._mapping
     return out
 
 
