@@ -54,6 +54,14 @@ def create_app(kiosk: Any) -> FastAPI:
     def status() -> dict[str, Any]:
         return kiosk.status()
 
+    _add_touch_routes(app, kiosk)
+    if kiosk.simulate:
+        _add_sim_routes(app, kiosk)
+    return app
+
+
+def _add_touch_routes(app: FastAPI, kiosk: Any) -> None:
+    """The touch display's ticket page (walk-in, priority), typed appointment codes, rating reasons."""
     @app.get("/lay-so")
     def ticket_page() -> FileResponse:
         return FileResponse(STATIC / "ticket.html", headers={"Cache-Control": "no-cache"})
@@ -76,22 +84,22 @@ def create_app(kiosk: Any) -> FastAPI:
         out = await run_in_threadpool(kiosk.choose_reason, code)
         return JSONResponse(out.as_dict(), status_code=200 if out.ok else 409)
 
-    if kiosk.simulate:
 
-        @app.post("/api/sim/press/{button}")
-        async def press(button: str, pace: bool = True) -> JSONResponse:
-            """``pace=false`` presses at once, as a script would (the human pace rule then applies)."""
-            if button not in kiosk.buttons.buttons:
-                raise HTTPException(
-                    404, f"unknown button {button!r}; this kiosk has: {', '.join(kiosk.buttons.buttons)}"
-                )
-            if pace:
-                await run_in_threadpool(kiosk.pacer.wait_quiet, button)
-            out = await run_in_threadpool(kiosk.buttons.sim_press, button)
-            if out is None:
-                return JSONResponse(
-                    {"ok": False, "action": button, "message": "press ignored"}, status_code=409
-                )
-            return JSONResponse(out.as_dict())
+def _add_sim_routes(app: FastAPI, kiosk: Any) -> None:
+    """With ``--simulate``: presses through the mock pin factory (gpiozero's MockFactory)."""
 
-    return app
+    @app.post("/api/sim/press/{button}")
+    async def press(button: str, pace: bool = True) -> JSONResponse:
+        """``pace=false`` presses at once, as a script would (the human pace rule then applies)."""
+        if button not in kiosk.buttons.buttons:
+            raise HTTPException(
+                404, f"unknown button {button!r}; this kiosk has: {', '.join(kiosk.buttons.buttons)}"
+            )
+        if pace:
+            await run_in_threadpool(kiosk.pacer.wait_quiet, button)
+        out = await run_in_threadpool(kiosk.buttons.sim_press, button)
+        if out is None:
+            return JSONResponse(
+                {"ok": False, "action": button, "message": "press ignored"}, status_code=409
+            )
+        return JSONResponse(out.as_dict())
