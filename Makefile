@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test lint schema venv bench clean audio models-check vpi
+.PHONY: demo test test-fast lint schema venv bench clean audio models-check vpi
 
 $(STAMP): pyproject.toml
 	@scripts/system-packages.sh demo
@@ -25,6 +25,13 @@ test: venv
 	$(VENV)/bin/ruff check .
 	$(PY) -m contract.export --check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make test-fast: the developer's loop (under two minutes): lint, contract check, the tests not marked slow
+## (tests/conftest.py says which are slow and why); `make test` still runs everything, as CI does
+test-fast: venv
+	$(VENV)/bin/ruff check .
+	$(PY) -m contract.export --check
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from device.config import ConfigError, KioskConfig, load_config, with_overrides
 from device.hardware import HardwareError
+from device.updates import recover_interrupted, release_dir
+from device.updates.slots import exec_release_code
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "kiosk.example.toml"
 
@@ -55,19 +57,12 @@ def _load(a: argparse.Namespace) -> tuple[KioskConfig, dict | None, str | None]:
     data_dir = getattr(a, "data_dir", None)
     if data_dir is not None:
         try:
-            from device.updates import recover_interrupted, release_dir
-        except ImportError:
-            pass
-        else:
-            try:
-                recovered = recover_interrupted(data_dir)
-            except Exception as exc:  # never unbootable because of update bookkeeping
-                problem = f"update recovery failed: {exc}"[:200]
-                print(problem, file=sys.stderr)
-            from device.updates.slots import exec_release_code
-
-            exec_release_code(data_dir, recovered)  # the active release's own kiosk code, if it has some
-            release = release_dir(data_dir)
+            recovered = recover_interrupted(data_dir)
+        except Exception as exc:  # never unbootable because of update bookkeeping
+            problem = f"update recovery failed: {exc}"[:200]
+            print(problem, file=sys.stderr)
+        exec_release_code(data_dir, recovered)  # the active release's own kiosk code, if it has some
+        release = release_dir(data_dir)
     cfg = load_config(a.config)  # the local file alone must always be valid
     if release is not None:
         try:
@@ -86,7 +81,7 @@ def _kiosk(a: argparse.Namespace):
 
     cfg, recovered, problem = _load(a)
     kiosk = Kiosk(cfg, a.data_dir, a.simulate)
-    kiosk.recovered_update = recovered
+    kiosk.updates.recovered = recovered
     if problem:
         kiosk.last_error = problem
     return kiosk

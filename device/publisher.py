@@ -23,6 +23,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from contract.mqtt_url import configure_client
 from contract.topics import cmd_filter, events_topic, health_topic, status_topic
 from device.config import BrokerConfig
 from device.events import EventBuilder
@@ -110,15 +111,9 @@ class Publisher:
             clean_session=False,
             protocol=mqtt.MQTTv311,
         )
-        if self.broker.username:
-            c.username_pw_set(self.broker.username, self.broker.password)
-        if self.broker.tls:
-            c.tls_set(
-                ca_certs=self.broker.ca_file,
-                certfile=self.broker.cert_file,
-                keyfile=self.broker.key_file,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        b = self.broker
+        configure_client(c, b.url, username=b.username, password=b.password, ca_file=b.ca_file,
+                         cert_file=b.cert_file, key_file=b.key_file)
         c.will_set(self.status_topic, self.builder.status("offline", "connection_lost"), qos=1, retain=True)
         c.max_inflight_messages_set(self.max_inflight)
         c.on_connect = self._on_connect
@@ -168,6 +163,21 @@ class Publisher:
         """One connection; returns True if it got connected (to reset the backoff)."""
         self._sess: dict[str, Any] = {"connack": False, "lost": False, "failed": False, "acks": []}
         client = self._client()
+        if not self._connect(client):
+            return False
+        self.connected, self.connects, self.connected_since = True, self.connects + 1, time.monotonic()
+        self.kick.client = client
+        log.info("connected to %s", self.broker.url)
+        client.publish(self.status_topic, self.builder.status("online", "connected"), qos=1, retain=True)
+        client.subscribe(cmd_filter(self.office_code, self.device_id), qos=1)
+        try:
+            return self._connected_loop(client)
+        finally:
+            self.connected = False
+            self.kick.client = None
+
+    def _connect(self, client: mqtt.Client) -> bool:
+        """Connect and wait (at most 15 s) for the broker's CONNACK."""
         try:
             client.connect(self.broker.host, self.broker.port, keepalive=self.broker.keepalive)
         except (OSError, ssl.SSLError, ValueError) as exc:
@@ -186,56 +196,58 @@ class Publisher:
                 self.last_error = self.last_error or "no CONNACK from broker"
                 client.socket() and client.disconnect()
                 return False
-        self.connected, self.connects, self.connected_since = True, self.connects + 1, time.monotonic()
-        self.kick.client = client
-        log.info("connected to %s", self.broker.url)
-        client.publish(self.status_topic, self.builder.status("online", "connected"), qos=1, retain=True)
-        client.subscribe(cmd_filter(self.office_code, self.device_id), qos=1)
-        inflight: dict[int, int] = {}
-        last_seq = 0
-        next_health = time.monotonic()
-        last_poll = 0.0
-        try:
-            while not self._stop.is_set():
-                rc = client.loop(self.poll_s)
-                if rc != mqtt.MQTT_ERR_SUCCESS or self._sess["lost"]:
-                    self.last_error = f"connection lost ({mqtt.error_string(rc)})"
-                    return True
-                acks, self._sess["acks"] = self._sess["acks"], []
-                done = [inflight.pop(m) for m in acks if m in inflight]
-                if done:
-                    self.store.ack(done)
-                    self.acked += len(done)
-                now = time.monotonic()
-                room = self.max_inflight - len(inflight)
-                if room > 0 and (self.kick.is_set() or done or now - last_poll > 1.0):
-                    self.kick.clear()
-                    last_poll = now
-                    for row in self.store.pending(last_seq, room):
-                        info = client.publish(self.events_topic, row.payload, qos=1)
-                        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                            self.last_error = f"publish failed: {mqtt.error_string(info.rc)}"
-                            break
-                        inflight[info.mid] = row.seq
-                        last_seq = row.seq
-                        self.published += 1
-                if now >= next_health or self._flush_health.is_set():
-                    self._flush_health.clear()
-                    next_health = now + self.health_interval_s
-                    try:
-                        client.publish(self.health_topic, self.health(), qos=0)
-                    except Exception as exc:  # health must never stop the event stream
-                        self.last_error = f"health: {exc}"[:200]
-            # Clean shutdown: say so (retained), then disconnect (no Last Will).
-            info = client.publish(
-                self.status_topic, self.builder.status("offline", "shutdown"), qos=1, retain=True
-            )
-            end = time.monotonic() + 3
-            while not info.is_published() and time.monotonic() < end:
-                if client.loop(0.05) != mqtt.MQTT_ERR_SUCCESS:
-                    break
-            client.disconnect()
-            return True
-        finally:
-            self.connected = False
-            self.kick.client = None
+        return True
+
+    def _connected_loop(self, client: mqtt.Client) -> bool:
+        """Drain the outbox in seq order (at most ``max_inflight`` unacknowledged), delete what the
+        broker acknowledged, send health on time; until the connection drops or the publisher stops."""
+        inflight: dict[int, int] = {}  # mid -> outbox seq
+        last_seq, last_poll, next_health = 0, 0.0, time.monotonic()
+        while not self._stop.is_set():
+            rc = client.loop(self.poll_s)
+            if rc != mqtt.MQTT_ERR_SUCCESS or self._sess["lost"]:
+                self.last_error = f"connection lost ({mqtt.error_string(rc)})"
+                return True
+            acks, self._sess["acks"] = self._sess["acks"], []
+            done = [inflight.pop(m) for m in acks if m in inflight]
+            if done:
+                self.store.ack(done)
+                self.acked += len(done)
+            now = time.monotonic()
+            room = self.max_inflight - len(inflight)
+            if room > 0 and (self.kick.is_set() or done or now - last_poll > 1.0):
+                self.kick.clear()
+                last_poll = now
+                last_seq = self._publish_pending(client, inflight, last_seq, room)
+            if now >= next_health or self._flush_health.is_set():
+                self._flush_health.clear()
+                next_health = now + self.health_interval_s
+                try:
+                    client.publish(self.health_topic, self.health(), qos=0)
+                except Exception as exc:  # health must never stop the event stream
+                    self.last_error = f"health: {exc}"[:200]
+        self._say_goodbye(client)
+        return True
+
+    def _publish_pending(self, client: mqtt.Client, inflight: dict[int, int], last_seq: int,
+                         room: int) -> int:
+        """Publish up to ``room`` outbox rows after ``last_seq``; returns the last seq sent."""
+        for row in self.store.pending(last_seq, room):
+            info = client.publish(self.events_topic, row.payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                self.last_error = f"publish failed: {mqtt.error_string(info.rc)}"
+                break
+            inflight[info.mid] = row.seq
+            last_seq = row.seq
+            self.published += 1
+        return last_seq
+
+    def _say_goodbye(self, client: mqtt.Client) -> None:
+        """Clean shutdown: say so (retained, waited for up to 3 s), then disconnect (no Last Will)."""
+        goodbye = self.builder.status("offline", "shutdown")
+        info = client.publish(self.status_topic, goodbye, qos=1, retain=True)
+        end = time.monotonic() + 3
+        while not info.is_published() and time.monotonic() < end:
+            if client.loop(0.05) != mqtt.MQTT_ERR_SUCCESS:
+                break
+        client.disconnect()

@@ -95,8 +95,10 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
     app.state.broker = None
     try:
         auth_settings = AuthSettings.from_table(settings.auth, data_dir=settings.data_dir)
-    except ValueError as exc:
-        raise ConfigError(f"[auth] {exc}") from None
+    except ConfigError:
+        raise
+    except ValueError as exc:  # checks in gateway.auth beyond the table's model
+        raise ConfigError("auth", "", str(exc)) from None
     app.state.auth = build_authenticator(auth_settings)
     app.include_router(api_router)
     app.include_router(metrics_router)

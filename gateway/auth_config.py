@@ -1,8 +1,9 @@
 """The ``[auth]`` table as pydantic models (one typed config layer with ``gateway.config``).
 
 Every table refuses unknown keys and wrong types (``extra="forbid"``, strict); bounds are on the
-fields. ``parse_auth_table`` and ``parse_users`` raise ``ValueError`` whose message names the key in
-the dotted form the operator wrote, e.g. ``auth.users[0].role: Input should be 'viewer', ...``.
+fields. ``parse_auth_table`` and ``parse_users`` raise ``contract.config_errors.ConfigError`` (a
+``ValueError``) naming the key, e.g. ``config error: [auth] users.0.role: must be viewer, operator or
+admin, got 'root'``; secrets are never echoed.
 The secret key is resolved (config, env, file, ephemeral) by ``gateway.auth``, not here.
 """
 
@@ -12,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from contract.config_errors import from_validation
 from gateway.login_limit import LoginLimits, Network, parse_networks
 
 MIN_SECRET_LEN = 32
@@ -88,39 +90,15 @@ def parse_auth_table(table: dict[str, Any]) -> AuthTable:
     try:
         return AuthTable.model_validate(_as_tuples(table))
     except ValidationError as exc:
-        raise ValueError(describe(exc, "auth")) from None
+        raise from_validation(exc, "auth", AuthTable) from None
 
 
 _USERS = TypeAdapter(tuple[User, ...])
 
 
 def parse_users(raw: Any, where: str) -> list[User]:
-    """A ``users.json`` list; errors name ``where[i].key``."""
+    """A ``users.json`` list; errors name ``[where] i.key``."""
     try:
         return list(_USERS.validate_python(tuple(raw) if isinstance(raw, list) else raw))
     except ValidationError as exc:
-        raise ValueError(describe(exc, where)) from None
-
-
-def describe(exc: ValidationError, prefix: str) -> str:
-    """The first problem as ``prefix.key[i].sub: message`` (``unknown key 'x'`` for extras)."""
-    err = exc.errors()[0]
-    path = prefix
-    for part in err["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    if err["type"] == "extra_forbidden":
-        parent, _, key = path.rpartition(".")
-        return f"{parent}: unknown key {key!r}"
-    return f"{path}: {err['msg']}{shown_input(err)}"
-
-
-SECRET_KEYS = frozenset({"secret_key", "password", "password_hash", "token_sha256"})
-
-
-def shown_input(err: Any) -> str:
-    """`` (got ...)`` for a short, non-secret scalar; nothing otherwise (errors end up in logs)."""
-    value = err["input"]
-    if any(str(p) in SECRET_KEYS for p in err["loc"]) or isinstance(value, dict | list | tuple):
-        return ""
-    text = repr(value)
-    return f" (got {text})" if len(text) <= 80 else f" (got {text[:77]}...)"
+        raise from_validation(exc, where) from None

@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        print(exc, file=sys.stderr)  # "config error: [section] key: problem"
         return 2
 
 

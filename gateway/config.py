@@ -9,7 +9,8 @@ misspelt key or a ``"80"`` for a port is refused at start, never guessed. Bounds
 Secrets may come from the environment instead of the file: ``MOTCUA_DB_URL``,
 ``MOTCUA_BROKER_PASSWORD``, ``MOTCUA_SECRET_KEY`` (the latter is put into the raw ``[auth]``
 table as ``secret_key`` when the file has none; ``gateway.auth.AuthSettings`` validates that table).
-A bad value raises :class:`ConfigError` in the form ``[section] key=value: problem``.
+A bad value raises ``contract.config_errors.ConfigError`` (one class for kiosk and gateway) in the
+form ``config error: [section] key: problem``.
 """
 
 from __future__ import annotations
@@ -23,18 +24,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.auth_config import shown_input
+from contract.config_errors import ConfigError, from_validation
+from contract.mqtt_url import parse_broker_url
 from gateway.booking.config import BookingSettings
 
 REGISTRY_DEFAULT = Path(__file__).resolve().parent / "registry" / "lai_chau_2025.toml"
 EXAMPLE_CONFIG = Path(__file__).resolve().parent / "gateway.example.toml"
 PORT = {"ge": 1, "le": 65535}
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or wrong; the message names the key.
-
-    Gateway-local (the kiosk has its own in ``device/config.py``); to be unified in one place."""
 
 
 class Section(BaseModel):
@@ -180,9 +176,9 @@ class Settings(BaseModel):
             try:
                 raw = tomllib.loads(src.read_text(encoding="utf-8"))
             except FileNotFoundError:
-                raise ConfigError(f"config file {src} does not exist") from None
+                raise ConfigError("file", str(src), "config file does not exist") from None
             except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"{src}: not valid TOML: {exc}") from None
+                raise ConfigError("file", str(src), f"not valid TOML: {exc}") from None
         return cls.from_dict(raw, env=env, source=src)
 
     @classmethod
@@ -201,53 +197,36 @@ class Settings(BaseModel):
         try:
             s = cls.model_validate({**raw, "source": source})
         except ValidationError as exc:
-            raise config_error(exc) from None
+            raise from_validation(exc, None, cls) from None
         s.validate()
         return s
 
     def validate(self) -> None:  # type: ignore[override]  # (pydantic's classmethod is deprecated)
         """Checks across fields and on the file system (after any command-line override)."""
         if self.broker.url:
-            u = urlparse(self.broker.url)
-            if u.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not u.hostname:
-                raise ConfigError(
-                    f"[broker] url={self.broker.url!r}: expected mqtt://host:port or mqtts://host:port"
-                )
+            try:
+                parse_broker_url(self.broker.url)
+            except ValueError as exc:
+                raise ConfigError("broker", "url", str(exc)) from None
         for key in ("ca_file", "cert_file", "key_file"):
             val = getattr(self.broker, key)
             if val and not Path(val).is_file():
-                raise ConfigError(f"[broker] {key}={val!r}: file not found")
+                raise ConfigError("broker", key, f"file not found: {val!r}")
         if "/" in self.broker.shared_group:
-            raise ConfigError(f"[broker] shared_group={self.broker.shared_group!r}: must not contain '/'")
+            group = self.broker.shared_group
+            raise ConfigError("broker", "shared_group", f"must not contain '/', got {group!r}")
         url = self.database_url
         if not (url.startswith("sqlite") or url.startswith("postgresql")):
-            raise ConfigError(f"[database] url={url!r}: expected sqlite:///path or postgresql+psycopg://...")
+            raise ConfigError("database", "url", "expected sqlite:///path or postgresql+psycopg://...")
         if self.registry.file and not Path(self.registry.file).is_file():
-            raise ConfigError(f"[registry] file={self.registry.file!r}: file not found")
+            raise ConfigError("registry", "file", f"file not found: {self.registry.file!r}")
         if self.retention.aggregate_days < self.retention.raw_days:
-            raise ConfigError("[retention] aggregate_days must be >= raw_days")
+            raise ConfigError("retention", "aggregate_days", "must be >= raw_days")
         if self.alerts.webhook_url and urlparse(self.alerts.webhook_url).scheme not in ("http", "https"):
-            raise ConfigError(f"[alerts] webhook_url={self.alerts.webhook_url!r}: must be http(s)://")
+            raise ConfigError("alerts", "webhook_url", f"must be http(s)://, got {self.alerts.webhook_url!r}")
         if self.web.max_upload_bytes < self.web.max_body_bytes:
-            raise ConfigError("[web] max_upload_bytes must be >= max_body_bytes")
+            raise ConfigError("web", "max_upload_bytes", "must be >= max_body_bytes")
         try:
             ZoneInfo(self.kpi.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"[kpi] timezone={self.kpi.timezone!r}: unknown time zone") from None
-
-
-def config_error(exc: ValidationError) -> ConfigError:
-    """The first problem of a pydantic error as ``[section] key=value: problem``."""
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    if err["type"] == "extra_forbidden":
-        if len(loc) == 1:
-            known = ", ".join(n for n in Settings.model_fields if n != "source")
-            return ConfigError(f"unknown config key [{loc[0]}] (known: {known})")
-        return ConfigError(f"[{loc[0]}] unknown key {loc[-1]!r}")
-    if len(loc) == 1 and err["type"] in ("model_type", "dict_type"):
-        return ConfigError(f"[{loc[0]}] must be a table")
-    got = shown_input(err)
-    if len(loc) == 1:
-        return ConfigError(f"{loc[0]}: {err['msg']}{got}")
-    return ConfigError(f"[{loc[0]}] {'.'.join(loc[1:])}: {err['msg']}{got}")
+            raise ConfigError("kpi", "timezone", f"unknown time zone {self.kpi.timezone!r}") from None

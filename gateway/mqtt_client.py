@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import logging
 import socket
-import ssl
 import struct
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -32,6 +30,7 @@ from paho.mqtt.matcher import MQTTMatcher
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from contract.mqtt_url import configure_client
 from contract.topics import SUBSCRIBE_ALL, shared_subscription
 from gateway.broker_stats import SYS_TOPICS
 from gateway.config import BrokerSettings
@@ -126,17 +125,10 @@ class GatewayMqtt:
             )
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
-        u = urlparse(cfg.effective_url())
-        self.host = u.hostname or "127.0.0.1"
-        tls = u.scheme in ("mqtts", "ssl")
-        self.port = u.port or (8883 if tls else 1883)
-        if cfg.username:
-            self.client.username_pw_set(cfg.username, cfg.password or None)
-        if tls:
-            ctx = ssl.create_default_context(cafile=cfg.ca_file or None)
-            if cfg.cert_file:
-                ctx.load_cert_chain(cfg.cert_file, cfg.key_file or None)
-            self.client.tls_set_context(ctx)
+        address = configure_client(self.client, cfg.effective_url(), username=cfg.username,
+                                   password=cfg.password, ca_file=cfg.ca_file, cert_file=cfg.cert_file,
+                                   key_file=cfg.key_file)
+        self.host, self.port = address.host, address.port
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe

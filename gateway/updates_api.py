@@ -29,18 +29,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
+from contract.bundle import BundleError, verify_bundle
 from contract.payloads import CommandName
-from device.updates.bundle import BundleError, verify_bundle
+from gateway.auth import require_role
 from gateway.commands import issue_command
-
-try:
-    from gateway.auth import require_role
-except ImportError:  # pragma: no cover - auth is part of the gateway; refuse everything without it
-    def require_role(role: str) -> Any:
-        def deny() -> None:
-            raise HTTPException(503, "authentication module missing")
-
-        return deny
 
 OPERATOR = require_role("operator")
 ADMIN = require_role("admin")

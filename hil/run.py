@@ -36,9 +36,9 @@ from hil.verdict import Verdict
 class Broker:
     def __init__(self, url: str, office: str, device: str, tls: dict[str, str] | None = None) -> None:
         """``tls``: {"ca_certs", "certfile", "keyfile"} for an mqtts:// broker with client certificates."""
-        from urllib.parse import urlparse
+        from contract.mqtt_url import parse_broker_url, tls_context
 
-        u = urlparse(url)
+        address = parse_broker_url(url)
         self.events: list[dict] = []
         self.raw: list[bytes] = []
         self.lock = threading.Lock()
@@ -49,8 +49,8 @@ class Broker:
         self.c.on_message = self._msg
         self.c.reconnect_delay_set(0.2, 2)
         if tls:
-            self.c.tls_set(**tls)
-        self.c.connect(u.hostname, u.port or (8883 if tls else 1883))
+            self.c.tls_set_context(tls_context(tls.get("ca_certs"), tls.get("certfile"), tls.get("keyfile")))
+        self.c.connect(address.host, address.port)
         self.c.loop_start()
 
     def _msg(self, c: Any, u: Any, m: mqtt.MQTTMessage) -> None:
@@ -196,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     procs: dict[str, Any] = {}
     work = Path(".")
     if a.local:
-        from tests.device.kiosk_proc import KioskProc, write_config
-        from tests.support.mosquitto import Mosquitto
+        from hil.harness.kiosk_proc import KioskProc, write_config
+        from hil.harness.mosquitto import Mosquitto
 
         work = Path(tempfile.mkdtemp(prefix="hil-"))
         procs["broker"] = Mosquitto().start()

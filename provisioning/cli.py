@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 OK = "✔ HOÀN TẤT / DONE"
 WARN = "⚠ HOÀN TẤT, CÒN VIỆC / DONE WITH A PENDING STEP"
@@ -181,32 +182,52 @@ def cmd_update(a: argparse.Namespace) -> int:
     return 0
 
 
+def _with_ca(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--dir", "--ca-dir", dest="ca_dir",
+                    help="CA folder (default $MOTCUA_CA_DIR or ./motcua-ca)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="motcua-provision", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
+    _ca_parsers(sub)
+    _mosquitto_parser(sub)
+    _device_parsers(sub)
+    reg = sub.add_parser("register", help="list or upload queued registrations")
+    _with_ca(reg)
+    reg.add_argument("--flush", action="store_true")
+    reg.add_argument("--gateway", help="override the gateway URL stored with each entry")
+    reg.add_argument("--token")
+    f = sub.add_parser("flash", help="write + verify an OS image, then add the first-boot bundle")
+    f.add_argument("--image", required=True)
+    f.add_argument("--device", required=True, help="/dev/sdX, /dev/mmcblkN or an image file")
+    f.add_argument("--bundle", help="the `device new --out` folder (or its boot/ folder)")
+    f.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _update_parsers(sub)
+    return p
 
-    def with_ca(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--dir", "--ca-dir", dest="ca_dir",
-                        help="CA folder (default $MOTCUA_CA_DIR or ./motcua-ca)")
 
+def _ca_parsers(sub: Any) -> None:
     ca = sub.add_parser("ca", help="operator certificate authority")
     ca_sub = ca.add_subparsers(dest="ca_cmd", required=True)
     i = ca_sub.add_parser("init", help="create the CA")
-    with_ca(i)
+    _with_ca(i)
     i.add_argument("--crl-url", help="CRL distribution point put in every certificate (needed by EMQX)")
     r = ca_sub.add_parser("revoke", help="revoke a device's certificate and rewrite the CRL")
     r.add_argument("device")
     r.add_argument("--reason", default="revoked")
-    with_ca(r)
-    with_ca(ca_sub.add_parser("crl", help="re-sign the CRL (do it at least yearly)"))
-    with_ca(ca_sub.add_parser("list", help="devices and their certificates"))
+    _with_ca(r)
+    _with_ca(ca_sub.add_parser("crl", help="re-sign the CRL (do it at least yearly)"))
+    _with_ca(ca_sub.add_parser("list", help="devices and their certificates"))
     g = ca_sub.add_parser("gateway-cert", help="MQTT client identity for a gateway instance")
     g.add_argument("--out", required=True)
     g.add_argument("--name", help="CN, must contain a '.' (default motcua.gateway)")
-    with_ca(g)
+    _with_ca(g)
 
+
+def _mosquitto_parser(sub: Any) -> None:
     m = sub.add_parser("mosquitto-conf", help="broker TLS listener, CRL and ACL from the CA")
-    with_ca(m)
+    _with_ca(m)
     m.add_argument("--out", required=True)
     m.add_argument("--port", type=int, default=8883)
     m.add_argument("--bind", default="0.0.0.0")
@@ -220,10 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--persistence-dir", default="/var/lib/mosquitto")
     m.add_argument("--gateway-name", action="append", help="gateway identity CN (repeat for several)")
 
+
+def _device_parsers(sub: Any) -> None:
     dev = sub.add_parser("device", help="provision kiosks")
     dev_sub = dev.add_subparsers(dest="device_cmd", required=True)
     n = dev_sub.add_parser("new", help="identity + config + first-boot bundle + label + registration")
-    with_ca(n)
+    _with_ca(n)
     n.add_argument("--office", required=True, help="office code, e.g. 03390")
     n.add_argument("--counter", required=True, type=int)
     n.add_argument("--device-id")
@@ -241,18 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--wheel", action="append", help="kiosk wheel(s) to install at first boot")
     n.add_argument("--out", required=True)
 
-    reg = sub.add_parser("register", help="list or upload queued registrations")
-    with_ca(reg)
-    reg.add_argument("--flush", action="store_true")
-    reg.add_argument("--gateway", help="override the gateway URL stored with each entry")
-    reg.add_argument("--token")
 
-    f = sub.add_parser("flash", help="write + verify an OS image, then add the first-boot bundle")
-    f.add_argument("--image", required=True)
-    f.add_argument("--device", required=True, help="/dev/sdX, /dev/mmcblkN or an image file")
-    f.add_argument("--bundle", help="the `device new --out` folder (or its boot/ folder)")
-    f.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-
+def _update_parsers(sub: Any) -> None:
     u = sub.add_parser("update", help="signed update bundles")
     u_sub = u.add_subparsers(dest="update_cmd", required=True)
     k = u_sub.add_parser("keygen", help="new offline Ed25519 signing key")
@@ -263,11 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--version", required=True)
     s.add_argument("--office", action="append", help="target office (repeat; default: all)")
     s.add_argument("--out", required=True)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from device.updates.bundle import BundleError
+    from contract.bundle import BundleError
     from provisioning.ca import CAError
     from provisioning.flash import FlashError
 

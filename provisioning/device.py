@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 import tomli_w
 
+from contract.mqtt_url import parse_broker_url
 from contract.topics import OFFICE_CODE_RE
 from provisioning.ca import CA, CAError
 from provisioning.cloudinit import BUNDLE_FILES, FirstBoot
@@ -69,11 +70,18 @@ def validate(req: DeviceRequest) -> None:
         raise CAError("mật khẩu Wi-Fi phải dài 8-63 ký tự / Wi-Fi password must be 8-63 characters")
     if req.gateway and urlparse(req.gateway).scheme not in ("http", "https"):
         raise CAError(f"địa chỉ gateway phải bắt đầu bằng http(s):// / bad gateway URL {req.gateway!r}")
-    if req.broker and urlparse(req.broker).scheme != "mqtts":
+    if req.broker and not _is_tls_url(req.broker):
         raise CAError(f"broker phải là mqtts://host:port / broker must be mqtts:// (TLS): {req.broker!r}")
     for w in req.wheels:
         if not Path(w).is_file() or not str(w).endswith(".whl"):
             raise CAError(f"không thấy gói / wheel not found: {w}")
+
+
+def _is_tls_url(url: str) -> bool:
+    try:
+        return parse_broker_url(url, ("mqtts",)).tls
+    except ValueError:
+        return False
 
 
 def broker_url(req: DeviceRequest) -> str:

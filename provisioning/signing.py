@@ -1,4 +1,4 @@
-"""The operator's offline Ed25519 update key and bundle signing (format: device/updates/bundle.py).
+"""The operator's offline Ed25519 update key and bundle signing (format: contract/bundle.py).
 
 Keep the private key off the gateway: sign on the operator's offline machine, upload the signed
 bundle. Kiosks trust the public key listed in their ``[updates] trusted_keys``.
@@ -16,7 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from device.updates.bundle import (
+from contract.bundle import (
     FILES_PREFIX,
     FORMAT,
     KINDS,

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from gateway.auth import sha256_hex
-from tests.support.mosquitto import free_port, wait_port
+from hil.harness.mosquitto import free_port, wait_port
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "bench-operator-token-0123456789abcdef"

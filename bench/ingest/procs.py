@@ -22,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from contract.codec import encode
 from contract.topics import SUBSCRIBE_ALL, events_topic
-from tests.gateway.kiosk_sim import EventFactory
+from hil.harness.kiosk_sim import EventFactory
 
 
 def sink(port: int, n: int, out: str, persistent: str = "") -> None:

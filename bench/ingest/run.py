@@ -40,7 +40,7 @@ from typing import Any
 import psutil
 
 from bench.ingest.common import REPO, GatewayProcess, percentile
-from tests.support.mosquitto import PRODUCTION_LOG, Mosquitto
+from hil.harness.mosquitto import PRODUCTION_LOG, Mosquitto
 
 
 def _proc(*args: str, stdin: bool = False, ready: bool = True) -> subprocess.Popen:
@@ -122,7 +122,7 @@ def main() -> None:
         for kind in kinds:
             db = a.db if kind == "given" else ""
             if kind == "postgres":
-                from tests.gateway.pg import PostgresServer
+                from hil.harness.pg import PostgresServer
 
                 pg = PostgresServer(Path(tempfile.mkdtemp(prefix="motcua-pg-"))).start()
                 db = pg.url

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.ingest.common import GatewayProcess
-from tests.gateway.attacks import (
+from hil.harness.attacks import (
     Attack,
     baseline,
     farmed_visits,
@@ -40,8 +40,8 @@ from tests.gateway.attacks import (
     restated_visits,
     small_windows,
 )
-from tests.gateway.kiosk_sim import Publisher
-from tests.support.mosquitto import Mosquitto
+from hil.harness.kiosk_sim import Publisher
+from hil.harness.mosquitto import Mosquitto
 
 
 def _moved(gw: GatewayProcess, office: str) -> int:
@@ -91,7 +91,7 @@ def _stream(n: int, poison_share: float, tag: int, day: date) -> list[tuple[str,
     from contract.codec import encode
     from contract.payloads import EventType
     from contract.topics import events_topic
-    from tests.gateway.kiosk_sim import EventFactory
+    from hil.harness.kiosk_sim import EventFactory
 
     kiosks = [EventFactory(f"k{o}-q{c}", o, c) for o in ("03390", "03405") for c in (1, 2, 3)]
     for f in kiosks:

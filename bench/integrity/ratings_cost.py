@@ -28,7 +28,7 @@ from gateway.config import Settings
 from gateway.registry import load_registry
 from gateway.store import Store
 from gateway.store.writer import Incoming, apply_batch
-from tests.gateway.kiosk_sim import EventFactory
+from hil.harness.kiosk_sim import EventFactory
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 

@@ -21,8 +21,8 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.device.kiosk_proc import KioskProc, write_config
-from tests.support.mosquitto import Mosquitto
+from hil.harness.kiosk_proc import KioskProc, write_config
+from hil.harness.mosquitto import Mosquitto
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 
 from bench.ingest.common import REPO, GatewayProcess
-from tests.support.mosquitto import Mosquitto
+from hil.harness.mosquitto import Mosquitto
 
 
 def slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
@@ -54,7 +54,7 @@ def main() -> None:
     try:
         db = ""
         if a.postgres:
-            from tests.gateway.pg import PostgresServer
+            from hil.harness.pg import PostgresServer
 
             pg = PostgresServer(Path(tempfile.mkdtemp(prefix="motcua-pg-"))).start()  # postgres must reach it
             db = pg.url

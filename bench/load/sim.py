@@ -22,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from contract.codec import encode
 from contract.topics import events_topic, health_topic, status_topic
-from tests.gateway.kiosk_sim import EventFactory
+from hil.harness.kiosk_sim import EventFactory
 
 
 def main(

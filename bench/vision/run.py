@@ -106,8 +106,8 @@ def kiosk_rss() -> dict | str:
     """VmRSS of a real kiosk (--simulate) with the camera on and off, after a visit of ~3 s."""
     import httpx
 
-    from tests.device.kiosk_proc import KioskProc, write_config
-    from tests.support.mosquitto import Mosquitto
+    from hil.harness.kiosk_proc import KioskProc, write_config
+    from hil.harness.mosquitto import Mosquitto
 
     out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:

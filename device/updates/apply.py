@@ -15,8 +15,8 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from contract.bundle import BundleError, VerifiedBundle, verify_bundle
 from contract.payloads import UpdateResult
-from device.updates.bundle import BundleError, VerifiedBundle, verify_bundle
 from device.updates.slots import PACKAGES, CodeInstallError, install_release_code, take_handoff
 
 log = logging.getLogger(__name__)
@@ -305,7 +305,7 @@ def _http_fetch(url: str) -> bytes:
     test dependency; the virtual Pi found updates failing with "No module named 'httpx'")."""
     import urllib.request
 
-    from device.updates.bundle import MAX_BUNDLE_BYTES
+    from contract.bundle import MAX_BUNDLE_BYTES
 
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"bundle URL must be http(s): {url[:80]}")

@@ -36,7 +36,7 @@ _EVENTS_INSERT_SQLITE = (
     "ON CONFLICT (event_id) DO NOTHING"
 )
 _VISIT_KEY = ("office_code", "counter", "service_day", "ticket_no")
-_VISIT_VALUES = (
+VISIT_COLS = (  # what a visit's own events set (gateway/store/projectors.py)
     "device_id",
     "label",
     "issued_at",
@@ -47,10 +47,9 @@ _VISIT_VALUES = (
     "service_s",
     "officer_id",
     "recalls",
-    "discarded_at",
-    "flag",
     "served_seq",
 )
+_VISIT_VALUES = (*VISIT_COLS, "discarded_at", "flag")  # plus what the projectors derive
 _VISIT_ALL = (*_VISIT_KEY, *_VISIT_VALUES)
 _VISITS_UPSERT = (  # PostgreSQL: the VALUES list becomes an unnest() of arrays
     f"INSERT INTO visits ({', '.join(_VISIT_ALL)}) VALUES ({', '.join('?' * len(_VISIT_ALL))}) "

@@ -52,22 +52,9 @@ from contract.payloads import (
     UpdateResultEvent,
 )
 from gateway.store import schema as s
-from gateway.store.pgtypes import upsert_visits
+from gateway.store.pgtypes import VISIT_COLS, upsert_visits
 
 VisitKey = tuple[str, int, str, int]  # office, counter, service day (ISO), ticket
-VISIT_COLS = (
-    "device_id",
-    "label",
-    "issued_at",
-    "called_at",
-    "completed_at",
-    "no_show_at",
-    "wait_s",
-    "service_s",
-    "officer_id",
-    "recalls",
-    "served_seq",
-)
 CONFLICTING_VISIT = "conflicting_visit"
 
 

@@ -137,12 +137,12 @@ class Scenario:
         return whl
 
     def provision(self) -> str:
+        from hil.harness.gateway import ADMIN_TOKEN, RunningGateway, gateway_settings
+        from hil.harness.mosquitto import Mosquitto
         from provisioning.ca import GATEWAY_CN, open_ca
         from provisioning.cli import main as prov
         from provisioning.mosquitto_conf import write_broker_config
         from provisioning.signing import generate_key, load_key, public_raw
-        from tests.gateway.conftest import ADMIN_TOKEN, RunningGateway, gateway_settings
-        from tests.support.mosquitto import Mosquitto
 
         w = self.work
         whl = self.build_wheel(ROOT, w / "wheels")

@@ -42,9 +42,9 @@ def _guest_version(sc: Any) -> str:
 
 
 def code_update_steps(sc: Any) -> None:
+    from hil.harness.wheels import kiosk_wheel
     from hil.vpi.run import wait
     from provisioning.signing import public_raw
-    from tests.vpi.wheels import kiosk_wheel
 
     gw = sc.procs["gateway"]
     w = sc.work / "updates"

@@ -12,16 +12,11 @@ from device.config import KioskConfig, parse_config
 from device.events import EventBuilder
 from device.queue import QueueEngine
 from device.store import Store
+from hil.harness.kiosk_proc import EXAMPLE as EXAMPLE
+from hil.harness.kiosk_proc import REPO as REPO
+from hil.harness.kiosk_proc import example_table as example_table
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "device" / "kiosk.example.toml"
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
-def example_table() -> dict:
-    import tomllib
-
-    return tomllib.loads(EXAMPLE.read_text())
 
 
 def make_config(**overrides: dict) -> KioskConfig:

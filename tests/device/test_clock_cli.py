@@ -26,32 +26,18 @@ def test_fake_clock_moves_wall_and_mono_independently():
     assert c.monotonic() == 1005 and c.wall() == datetime(2026, 11, 29, 0, 0, 5, tzinfo=UTC)
 
 
+def _selftest(cfg, broker: str, data_dir) -> subprocess.CompletedProcess:
+    """``motcua-kiosk selftest --simulate --auto`` as a technician runs it."""
+    argv = [sys.executable, "-m", "device.cli", "selftest", "--simulate", "--auto", "--config", str(cfg),
+            "--broker", broker, "--data-dir", str(data_dir), "--http-port", "0"]
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
 def test_selftest_cli_reports_each_component(tmp_path, mosquitto):
     cfg = write_config(tmp_path / "k.toml", device_id="kiosk-st")
     w = Watcher(mosquitto.port)
     try:
-        r = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "device.cli",
-                "selftest",
-                "--simulate",
-                "--auto",
-                "--config",
-                str(cfg),
-                "--broker",
-                mosquitto.url,
-                "--data-dir",
-                str(tmp_path / "d"),
-                "--http-port",
-                "0",
-            ],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        r = _selftest(cfg, mosquitto.url, tmp_path / "d")
         assert r.returncode == 0, r.stdout + r.stderr
         for name in (
             "button:ticket",
@@ -71,28 +57,7 @@ def test_selftest_cli_reports_each_component(tmp_path, mosquitto):
     finally:
         w.close()
     # No broker: the verdict fails and names the component.
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "device.cli",
-            "selftest",
-            "--simulate",
-            "--auto",
-            "--config",
-            str(cfg),
-            "--broker",
-            "mqtt://127.0.0.1:1",
-            "--data-dir",
-            str(tmp_path / "d2"),
-            "--http-port",
-            "0",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = _selftest(cfg, "mqtt://127.0.0.1:1", tmp_path / "d2")
     assert r.returncode == 1 and "FAIL  broker" in r.stdout and "SELF-TEST FAILED" in r.stdout
 
 

@@ -82,7 +82,8 @@ def test_flag_clear_needs_operator_and_csrf(mosquitto, gateway_factory) -> None:
 
     gw = gateway_factory(mosquitto.url, auth=auth_section())
     body = {"kind": "rating", "event_id": "00000000-0000-4000-8000-000000000001"}
-    with httpx.Client(base_url=gw.base, timeout=30) as op, httpx.Client(base_url=gw.base) as viewer:
+    with httpx.Client(base_url=gw.base, timeout=30) as op, \
+            httpx.Client(base_url=gw.base, timeout=30) as viewer:  # argon2 logins on a loaded machine
         assert do_login(viewer, *VIEWER).status_code == 303
         assert viewer.post("/api/v1/offices/03390/flags/clear", json=body).status_code == 403
         assert viewer.get("/api/v1/offices/03390/flags").status_code == 403

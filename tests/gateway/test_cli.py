@@ -34,7 +34,8 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
     cfg.write_text('[broker]\nurl = "http://broker"\n')
     r = _cli("run", "--config", str(cfg))
     assert r.returncode == 2
-    assert "configuration error: [broker] url='http://broker'" in r.stderr
+    assert "config error: [broker] url: must look like mqtt://host:port or mqtts://host:port, got " \
+        "'http://broker'" in r.stderr
 
 
 def test_user_add_writes_argon2_hash(tmp_path: Path) -> None:

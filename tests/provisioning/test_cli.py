@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from device.updates.bundle import verify_bundle
+from contract.bundle import verify_bundle
 from provisioning.cli import main
 from tests.provisioning.test_flash import BOOT_START, SECTOR, build_disk, make_bundle, read_fat
 

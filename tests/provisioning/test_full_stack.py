@@ -5,12 +5,12 @@ uploads a signed bundle and rolls it out by office; the kiosk applies it and the
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from hil.harness.kiosk_proc import stop_process
+from hil.harness.wait import wait_for
 from provisioning.ca import open_ca
 from provisioning.cli import main
 from provisioning.mosquitto_conf import write_broker_config
@@ -22,13 +22,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _wait(cond, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.2)
-    return None
+    """``cond``'s value once truthy, or None after ``timeout`` (the caller then shows the logs)."""
+    try:
+        return wait_for(cond, timeout, interval=0.2)
+    except AssertionError:
+        return None
 
 
 def test_provisioned_kiosk_receives_and_reports_a_signed_update(world_dir: Path, tmp_path: Path) -> None:
@@ -90,13 +88,7 @@ def test_provisioned_kiosk_receives_and_reports_a_signed_update(world_dir: Path,
         assert got["outcome"] == "applied" and got["status"] == "ok", got
         assert (data_dir / "current/config/office.toml").read_text().endswith("Bình Lư\"\n")
     finally:
-        if kiosk is not None:
-            kiosk.send_signal(signal.SIGTERM)
-            try:
-                kiosk.wait(30)
-            except subprocess.TimeoutExpired:
-                kiosk.kill()
-                kiosk.wait()
+        stop_process(kiosk)
         if gw is not None:
             gw.stop()
         broker.stop()

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from hil.harness.kiosk_proc import stop_process
 from provisioning.ca import GATEWAY_CN, open_ca
 from provisioning.cli import main
 from provisioning.mosquitto_conf import write_broker_config
@@ -81,12 +81,6 @@ def test_real_kiosk_with_provisioned_identity(world_dir: Path, tmp_path: Path, c
         assert "as k-03390-03" not in broker.log_text()[log_before:], "the revoked kiosk got connected"
         assert kiosk.poll() is None  # the kiosk itself keeps running (offline outbox), it is just refused
     finally:
-        if kiosk is not None:
-            kiosk.send_signal(signal.SIGTERM)
-            try:
-                kiosk.wait(30)
-            except subprocess.TimeoutExpired:
-                kiosk.kill()
-                kiosk.wait()
+        stop_process(kiosk)
         gw.close()
         broker.stop()

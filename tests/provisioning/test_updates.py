@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from contract.bundle import canonical_json
 from contract.payloads import UpdateResult
 from device.updates import check_config, handle_apply_update, recover_interrupted
 from device.updates.apply import active_slot
-from device.updates.bundle import canonical_json
 from provisioning.signing import generate_key, load_key, pack, public_raw, sign_bundle
 
 CMD = "0b7c3a52-1d7e-4c47-9a53-2f4a8f1f0c11"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from provisioning.signing import generate_key, load_key, public_raw, sign_bundle
+from provisioning.signing import sign_bundle
 from tests.device.kiosk_proc import KioskProc, Watcher, write_config
 from tests.gateway.conftest import RunningGateway, wait_for
 
@@ -29,17 +29,7 @@ def _bundle(key, root: Path, version: str, files: dict[str, bytes]) -> tuple[str
 
 def _roll_out(gw: RunningGateway, bundle_id: str, bundle: bytes) -> dict:
     """Upload, roll out to the office, wait for the kiosk's outcome; returns its device row."""
-    r = gw.admin.post("/api/v1/updates", content=bundle)
-    assert r.status_code == 201, r.text
-    r = gw.admin.post(f"/api/v1/updates/{bundle_id}/rollout", json={"offices": [OFFICE], "base_url": gw.base})
-    assert r.status_code == 202, r.text
-
-    def row() -> dict | None:
-        detail = gw.ops.get(f"/api/v1/updates/{bundle_id}").json()
-        mine = [d for d in detail["rollouts"][0]["devices"] if d["device_id"] == DEVICE]
-        return mine[0] if mine and mine[0]["outcome"] else None
-
-    return wait_for(row, timeout=300, what=f"{DEVICE}'s outcome for {bundle_id}")
+    return gw.roll_out(bundle_id, bundle, OFFICE, DEVICE, timeout=300)
 
 
 def _ticket_event(watcher: Watcher, label: str) -> None:
@@ -50,15 +40,11 @@ def _ticket_event(watcher: Watcher, label: str) -> None:
 def test_bundle_config_takes_effect_bad_model_rolls_back_bad_config_refused(
         gateway, mosquitto, tmp_path: Path) -> None:
     gw = gateway
-    generate_key(tmp_path / "offline.key")
-    key = load_key(tmp_path / "offline.key")
-    pub = public_raw(key)
-    assert gw.admin.post("/api/v1/updates/keys", json={"public_key": pub.hex()}).status_code == 201
-    body = {"device_id": DEVICE, "office_code": OFFICE, "counter": 3}
-    assert gw.admin.post("/api/v1/devices", json=body).status_code == 201
+    key, pub_hex = gw.trust_new_update_key(tmp_path / "offline.key")
+    gw.register_device(DEVICE, OFFICE, 3)
 
     cfg = write_config(tmp_path / "kiosk.toml", device_id=DEVICE, office=OFFICE,
-                       device={"counter": 3}, updates={"trusted_keys": [pub.hex()]})
+                       device={"counter": 3}, updates={"trusted_keys": [pub_hex]})
     data_dir = tmp_path / "kdata"
     watcher = Watcher(mosquitto.port)
     kiosk = KioskProc(cfg, mosquitto.url, data_dir).start()
@@ -123,16 +109,12 @@ def _with_doc_string(onnx_bytes: bytes, doc: str) -> bytes:
 
 def test_model_bundle_is_loaded_by_the_running_vision_pipeline(gateway, mosquitto, tmp_path: Path) -> None:
     gw = gateway
-    generate_key(tmp_path / "offline.key")
-    key = load_key(tmp_path / "offline.key")
-    pub = public_raw(key)
-    assert gw.admin.post("/api/v1/updates/keys", json={"public_key": pub.hex()}).status_code == 201
-    body = {"device_id": DEVICE, "office_code": OFFICE, "counter": 3}
-    assert gw.admin.post("/api/v1/devices", json=body).status_code == 201
+    key, pub_hex = gw.trust_new_update_key(tmp_path / "offline.key")
+    gw.register_device(DEVICE, OFFICE, 3)
     frames = REPO / "tests/vision/data"
     camera = {"enabled": True, "source": f"folder:{frames}", "fps": 2, "watchdog_s": 60}
     cfg = write_config(tmp_path / "kiosk.toml", device_id=DEVICE, office=OFFICE, device={"counter": 3},
-                       camera=camera, updates={"trusted_keys": [pub.hex()]})
+                       camera=camera, updates={"trusted_keys": [pub_hex]})
     original = (REPO / "models/expression_minixception.onnx").read_bytes()
     new_model = _with_doc_string(original, "re-release 2.0")
     new_sha = hashlib.sha256(new_model).hexdigest()
@@ -180,14 +162,10 @@ def test_bundle_changing_start_only_sections_restarts_the_kiosk(gateway, mosquit
     """[buttons] is read only at start: after `applied` the kiosk re-executes itself (same PID) and
     comes back on the new release (a new device.started with the new config hash)."""
     gw = gateway
-    generate_key(tmp_path / "offline.key")
-    key = load_key(tmp_path / "offline.key")
-    pub = public_raw(key)
-    assert gw.admin.post("/api/v1/updates/keys", json={"public_key": pub.hex()}).status_code == 201
-    body = {"device_id": DEVICE, "office_code": OFFICE, "counter": 3}
-    assert gw.admin.post("/api/v1/devices", json=body).status_code == 201
+    key, pub_hex = gw.trust_new_update_key(tmp_path / "offline.key")
+    gw.register_device(DEVICE, OFFICE, 3)
     cfg = write_config(tmp_path / "kiosk.toml", device_id=DEVICE, office=OFFICE, device={"counter": 3},
-                       updates={"trusted_keys": [pub.hex()]})
+                       updates={"trusted_keys": [pub_hex]})
     watcher = Watcher(mosquitto.port)
     data_dir = tmp_path / "kdata"
     kiosk = KioskProc(cfg, mosquitto.url, data_dir).start()

@@ -8,10 +8,11 @@ import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-import device.app
+import device.update_control
 from contract.codec import encode
 from contract.payloads import CommandRequest
 from contract.topics import cmd_topic
@@ -49,28 +50,34 @@ def http_bundle():
         server.server_close()
 
 
-def test_unhealthy_after_switch_restores_previous_config(tmp_path: Path, http_bundle, monkeypatch) -> None:
+def _config_bundle(tmp_path: Path, kiosk_toml: str) -> tuple[Any, str, bytes]:
+    """A new offline key and a bundle (version 1.0.0) whose release overlays ``kiosk_toml``."""
     generate_key(tmp_path / "offline.key")
     key = load_key(tmp_path / "offline.key")
     src = tmp_path / "v1"
     (src / "config").mkdir(parents=True)
-    (src / "config/kiosk.toml").write_text('[queue]\nlabel_prefix = "B"\n')
+    (src / "config/kiosk.toml").write_text(kiosk_toml)
     bid, data = sign_bundle(key, src, "1.0.0")
+    return key, bid, data
+
+
+def test_unhealthy_after_switch_restores_previous_config(tmp_path: Path, http_bundle, monkeypatch) -> None:
+    key, bid, data = _config_bundle(tmp_path, '[queue]\nlabel_prefix = "B"\n')
     _Serve.body = data
 
     closed = f"mqtt://127.0.0.1:{free_port()}"  # nothing listens: the broker check must fail
     cfg = load_config(write_config(tmp_path / "kiosk.toml", broker={"url": closed},
                                    updates={"trusted_keys": [public_raw(key).hex()]}))
-    monkeypatch.setattr(device.app, "UPDATE_BROKER_WAIT_S", 1.0)
+    monkeypatch.setattr(device.update_control, "UPDATE_BROKER_WAIT_S", 1.0)
     kiosk = Kiosk(cfg, tmp_path / "data", simulate=True)
     seen_during_check: list[str] = []
-    components = kiosk._components_problem
+    components = kiosk.updates.components_problem
 
     def spy() -> str | None:
         seen_during_check.append(kiosk.cfg.queue.label_prefix)  # the new release is live in process
         return components()
 
-    kiosk._components_problem = spy
+    kiosk.updates.components_problem = spy
     try:
         url = f"http://127.0.0.1:{http_bundle.server_address[1]}/b.tar"
         req = CommandRequest(cmd_id=str(uuid.uuid4()), name="apply_update",
@@ -99,12 +106,7 @@ def test_restart_trial_without_broker_rolls_back_and_restarts(tmp_path: Path, mo
     from device.updates import handle_apply_update, recover_interrupted, release_dir
     from device.updates.apply import begin_restart_trial, in_restart_trial
 
-    generate_key(tmp_path / "offline.key")
-    key = load_key(tmp_path / "offline.key")
-    src = tmp_path / "v1"
-    (src / "config").mkdir(parents=True)
-    (src / "config/kiosk.toml").write_text("[buttons]\ndebounce_ms = 80\n")
-    _, data = sign_bundle(key, src, "1.0.0")
+    key, _, data = _config_bundle(tmp_path, "[buttons]\ndebounce_ms = 80\n")
     dd = tmp_path / "data"
     r = handle_apply_update({"url": "x"}, data_dir=dd, trusted_keys=[public_raw(key)], fetch=lambda u: data,
                             health_check=lambda: True)
@@ -116,12 +118,12 @@ def test_restart_trial_without_broker_rolls_back_and_restarts(tmp_path: Path, mo
     local = write_config(tmp_path / "kiosk.toml", broker={"url": closed})
     cfg = load_config(local, release_dir(dd))
     assert cfg.buttons.debounce_ms == 80
-    monkeypatch.setattr(device.app, "UPDATE_BROKER_WAIT_S", 1.0)
+    monkeypatch.setattr(device.update_control, "UPDATE_BROKER_WAIT_S", 1.0)
     kiosk = Kiosk(cfg, dd, simulate=True)
     restarts = threading.Event()
     kiosk.restart_hook = restarts.set
     try:
-        kiosk._recover_update()  # what start() does first
+        kiosk.updates.recover()  # what start() does first
         assert restarts.wait(60), "the kiosk did not ask to restart on the previous release"
         assert active_slot(dd) is None and not in_restart_trial(dd)
         results = [e["data"] for e in outbox_events(kiosk.store) if e["type"] == "update.result"]

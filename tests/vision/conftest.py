@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 from device.vision.pipeline import FramePipeline
+from hil.harness.wait import wait_for as shared_wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models"
@@ -56,10 +56,5 @@ def clock() -> ManualClock:
 
 
 def wait_for(cond, timeout: float = 60.0, what: str = "condition") -> None:
-    """Poll ``cond`` until true; generous timeout because the machine is shared."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+    """Poll ``cond`` until true (the one helper, hil/harness/wait.py); generous timeout: shared machine."""
+    shared_wait_for(cond, timeout, what, interval=0.02)

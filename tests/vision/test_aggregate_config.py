@@ -115,5 +115,5 @@ def test_config_defaults_and_errors_name_the_key():
     for table, msg in bad:
         with pytest.raises(ValueError) as e:
             VisionConfig.from_table(table)
-        assert str(e.value).startswith(msg), (table, str(e.value))
+        assert str(e.value).startswith("config error: " + msg), (table, str(e.value))
     assert VisionConfig.from_table({"models_dir": "/x"}).models_dir == Path("/x")

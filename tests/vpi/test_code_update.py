@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provisioning.signing import generate_key, load_key, public_raw, sign_bundle
+from provisioning.signing import sign_bundle
 from tests.device.kiosk_proc import KioskProc, write_config
 from tests.gateway.conftest import RunningGateway, wait_for
 from tests.vpi.wheels import kiosk_wheel
@@ -17,27 +17,13 @@ OFFICE, DEVICE = "03390", "k-03390-02"
 
 def roll_out(gw: RunningGateway, key, src: Path, version: str) -> dict:
     bundle_id, bundle = sign_bundle(key, src, version, offices=[OFFICE])
-    assert gw.admin.post("/api/v1/updates", content=bundle).status_code == 201
-    r = gw.admin.post(f"/api/v1/updates/{bundle_id}/rollout", json={"offices": [OFFICE], "base_url": gw.base})
-    assert r.status_code == 202, r.text
-
-    def row() -> dict | None:
-        detail = gw.ops.get(f"/api/v1/updates/{bundle_id}").json()
-        mine = [d for d in detail["rollouts"][0]["devices"] if d["device_id"] == DEVICE]
-        return mine[0] if mine and mine[0]["outcome"] else None
-
-    return wait_for(row, timeout=600, what=f"{DEVICE}'s outcome for {bundle_id}")
+    return gw.roll_out(bundle_id, bundle, OFFICE, DEVICE, timeout=600)
 
 
 def test_code_update_applies_then_broken_code_rolls_back(gateway, mosquitto, tmp_path: Path) -> None:
     gw = gateway
-    generate_key(tmp_path / "offline.key")
-    key = load_key(tmp_path / "offline.key")
-    pub = public_raw(key).hex()
-    assert gw.admin.post("/api/v1/updates/keys", json={"public_key": pub}).status_code == 201
-    body = {"device_id": DEVICE, "office_code": OFFICE, "counter": 2}
-    r = gw.admin.post("/api/v1/devices", json=body)
-    assert r.status_code == 201, r.text
+    key, pub = gw.trust_new_update_key(tmp_path / "offline.key")
+    gw.register_device(DEVICE, OFFICE, 2)
     good = kiosk_wheel("0.1.1", tmp_path / "w")
     bad = kiosk_wheel("0.1.2", tmp_path / "w", broken="broken build 0.1.2")
     for name, whl in (("good", good), ("bad", bad)):

@@ -53,9 +53,9 @@ def test_hash_and_verify() -> None:
 @pytest.mark.parametrize(
     ("table", "key"),
     [
-        ({"secret_key": "short"}, "auth.secret_key"),
-        ({"secret_key": SECRET, "session_ttl_s": 0}, "auth.session_ttl_s"),
-        ({"secret_key": SECRET, "session_ttl_s": "1h"}, "auth.session_ttl_s"),
+        ({"secret_key": "short"}, r"\[auth\] secret_key"),
+        ({"secret_key": SECRET, "session_ttl_s": 0}, r"\[auth\] session_ttl_s"),
+        ({"secret_key": SECRET, "session_ttl_s": "1h"}, r"\[auth\] session_ttl_s"),
         ({"secret_key": SECRET, "login_rate_limit": {"max_failures": -1}}, "max_failures"),
         ({"secret_key": SECRET, "login_rate_limit": {"burst": 3}}, "login_rate_limit"),
         (
@@ -63,17 +63,17 @@ def test_hash_and_verify() -> None:
                 "secret_key": SECRET,
                 "users": [{"username": "a", "role": "boss", "password_hash": "$argon2id$x"}],
             },
-            r"auth.users\[0\].role",
+            r"\[auth\] users\.0\.role",
         ),
         (
             {"secret_key": SECRET, "users": [{"username": "a", "role": "admin", "password_hash": "plain"}]},
-            r"auth.users\[0\].password_hash",
+            r"\[auth\] users\.0\.password_hash",
         ),
         (
             {"secret_key": SECRET, "api_tokens": [{"name": "t", "role": "viewer", "token_sha256": "xyz"}]},
-            r"auth.api_tokens\[0\].token_sha256",
+            r"\[auth\] api_tokens\.0\.token_sha256",
         ),
-        ({"secret_key": SECRET, "cookie_secure": "yes"}, "auth.cookie_secure"),
+        ({"secret_key": SECRET, "cookie_secure": "yes"}, r"\[auth\] cookie_secure"),
         ({"secret_key": SECRET, "colour": "red"}, "unknown key"),
     ],
 )

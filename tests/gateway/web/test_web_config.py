@@ -19,7 +19,7 @@ from gateway.config import ConfigError, Settings
         ({"web": {"max_body_bytes": 10}}, "[web] max_body_bytes"),
         ({"web": {"max_body_bytes": 4096, "max_upload_bytes": 2048}}, "[web] max_upload_bytes"),
         ({"database": {"batch_size": True}}, "[database] batch_size"),
-        ({"web": 5}, "[web] must be a table"),
+        ({"web": 5}, "[web]: must be a table"),
         ({"retention": {"raw_days": 10, "aggregate_days": 5}}, "[retention] aggregate_days"),
     ],
 )
@@ -42,7 +42,7 @@ def test_secrets_are_not_echoed() -> None:
     secret = "not-long-enough-secret"
     with pytest.raises(ValueError) as exc:
         AuthSettings.from_table({"secret_key": secret}, env={})
-    assert "auth.secret_key" in str(exc.value) and secret not in str(exc.value)
+    assert "[auth] secret_key" in str(exc.value) and secret not in str(exc.value)
     with pytest.raises(ConfigError) as cexc:
         Settings.from_dict({"broker": {"password": 12345678}}, env={})
     assert "[broker] password" in str(cexc.value) and "12345678" not in str(cexc.value)

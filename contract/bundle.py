@@ -1,4 +1,6 @@
-"""The signed update bundle format, shared by the signer (provisioning) and the kiosk.
+"""The signed update bundle format, shared by the signer (provisioning), the gateway (which verifies
+an upload before it rolls it out) and the kiosk (device/updates/, which verifies it again before it
+applies it). It is in contract/ because that is the only code those three share.
 
 ``bundle.tar`` (plain ustar, no compression) holds exactly:
 
