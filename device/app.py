@@ -30,6 +30,7 @@ from device.audio.player import Announcer
 from device.clock import Clock, SystemClock
 from device.commands import CommandGuard, CommandRunner
 from device.config import KioskConfig
+from device.config_queue import calling_of
 from device.dispatch import ButtonDispatch, PressPacer
 from device.display import DisplayState
 from device.events import EventBuilder
@@ -147,10 +148,10 @@ class Kiosk:
         )
         self.updates.recover()
         self.publisher.start()
-        if self.cfg.calling.appointments.qr_camera:
+        if calling_of(self.cfg).appointments.qr_camera:
             from device.qr_camera import QrCamera
 
-            self.qr_camera = QrCamera(self.cfg.calling.appointments.qr_camera, self.appointments.redeem)
+            self.qr_camera = QrCamera(calling_of(self.cfg).appointments.qr_camera, self.appointments.redeem)
             self.qr_camera.start()
         threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
         for target, name in ((self._tick, "tick"), (self._command_worker, "commands")):

@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from contract.payloads import AppointmentDay, CommandRequest
+from device.config_queue import calling_of
 from device.queue import Outcome
 
 QR_PREFIX = "MOTCUA-HEN:"
@@ -97,7 +98,7 @@ class AppointmentDesk:
 
     def _redeem(self, code: str) -> Outcome:
         k = self.kiosk
-        calling, tz = k.cfg.calling.appointments, k.cfg.device.tz
+        calling, tz = calling_of(k.cfg).appointments, k.cfg.device.tz
         today = k.engine.local_date().isoformat()
         with k.store.read() as cur:
             row = cur.execute(
@@ -151,7 +152,7 @@ class AppointmentDesk:
         """Mark today's bookings not redeemed ``no_show_min`` after their slot as no-shows."""
         k = self.kiosk
         now = k.clock.wall().astimezone(k.cfg.device.tz)
-        cutoff = (now - timedelta(minutes=k.cfg.calling.appointments.no_show_min))
+        cutoff = (now - timedelta(minutes=calling_of(k.cfg).appointments.no_show_min))
         with k.store.tx() as cur:
             return cur.execute(
                 "UPDATE appointments SET state='no_show' WHERE state='booked' AND "

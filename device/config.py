@@ -21,12 +21,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from contract.config_errors import ConfigError, from_validation
-from device.config_queue import CallingConfig
+from device.config_queue import OPTIONAL_BUTTONS, CallingConfig
 from device.config_sections import (
     DEFAULT_LABELS,
     DEFAULT_REASONS,
     OFFICER_BUTTONS,
-    OPTIONAL_BUTTONS,
     REASON_CODE_RE,
     SHORT_TEXT,
     AudioConfig,
@@ -59,7 +58,7 @@ __all__ = [
 ]
 
 # Sections defined in other modules: "[name]" -> its Section model (one line each; see the docstring).
-EXTRA_SECTIONS: dict[str, type[Section]] = {}
+EXTRA_SECTIONS: dict[str, type[Section]] = {"calling": CallingConfig}  # device/config_queue.py
 
 
 def validate_section(name: str, model: type[BaseModel], table: Any, **extra: Any) -> Any:
@@ -91,7 +90,7 @@ def _check_file(section: str, key: str, value: str | None, base: Path | None) ->
 
 BUILTIN_SECTIONS = frozenset(
     {"device", "broker", "queue", "rating", "buttons", "leds", "buzzer", "printer", "audio", "display",
-     "health", "outbox", "clock", "commands", "camera", "updates", "calling"}
+     "health", "outbox", "clock", "commands", "camera", "updates"}
 )
 # Sections with no check beyond their model: validated by validate_section alone.
 _PLAIN = {"audio": AudioConfig, "display": DisplayConfig, "health": HealthConfig, "outbox": OutboxConfig,
@@ -113,9 +112,6 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
     queue = validate_section("queue", QueueConfig, data.get("queue", {}))
     if len(queue.label_prefix) + queue.label_digits > 16:
         raise ConfigError("queue", "label_prefix", "label (prefix + digits) must fit in 16 characters")
-    calling = validate_section("calling", CallingConfig, data.get("calling", {}))
-    if max(len(calling.prefix(k)) for k in ("priority", "appointment")) + len(queue.label(1)) > 16:
-        raise ConfigError("calling", "label_prefix", "label (kind prefix + [queue] label) must fit in 16")
     rating = _rating(data.get("rating", {}))
     buttons = validate_section("buttons", ButtonsConfig, data.get("buttons", {}))
     _check_buttons(buttons.pins, rating.scale)
@@ -136,11 +132,12 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
         printer=printer,
         camera=dict(camera),
         updates=dict(updates),
-        calling=calling,
         source_sha256=hashlib.sha256(source).hexdigest(),
         **{name: validate_section(name, model, data.get(name, {})) for name, model in _PLAIN.items()},
         extra={name: validate_section(name, m, data.get(name, {})) for name, m in EXTRA_SECTIONS.items()},
     )
+    if max(map(len, cfg.extra["calling"].prefixes())) + len(queue.label(1)) > 16:  # device/config_queue.py
+        raise ConfigError("calling", "label_prefix", "label (kind prefix + [queue] label) must fit in 16")
     if cfg.camera_enabled:
         cfg = cfg.model_copy(update={"vision": VisionConfig.from_table(camera)})
     if updates:

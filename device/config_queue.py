@@ -1,8 +1,9 @@
 """Kiosk config section ``[calling]``: ticket kinds, the calling policy, appointments and service fields.
 
-One pydantic model per table (frozen, unknown keys refused, bounded); device/config.py hooks it in
-as ``KioskConfig.calling`` (a kiosk without ``[calling]`` gets the defaults: walk-in tickets only,
-first come first served, exactly as before kinds existed). The policies are explained in
+One pydantic model per table (frozen, unknown keys refused, bounded); device/config.py registers it
+in ``EXTRA_SECTIONS`` and :func:`calling_of` reads it from ``cfg.extra`` (a kiosk without
+``[calling]`` and without a priority button issues walk-in tickets only, first come first served,
+exactly as before kinds existed). The policies are explained in
 docs/kiosk.md#ticket-kinds-and-calling-policy; :func:`policy_text` is what the display shows the
 citizen about them, in Vietnamese.
 """
@@ -10,7 +11,7 @@ citizen about them, in Vietnamese.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -22,6 +23,7 @@ DEFAULT_PRIORITY_GROUPS = [
     "Trẻ em dưới 6 tuổi",
 ]
 FIELD_CODE = r"^[a-z][a-z0-9_]{0,31}$"
+OPTIONAL_BUTTONS = ("priority",)  # the priority-ticket button at the door, beside ``ticket``
 Prefix = Annotated[str, Field(max_length=4, pattern=r"^[A-Z]*$")]
 
 
@@ -80,9 +82,18 @@ class CallingConfig(_Table):
             raise ValueError("priority and appointment label prefixes must differ")
         return self
 
+    def prefixes(self) -> tuple[str, str]:
+        return self.priority.label_prefix, self.appointments.label_prefix
+
     def prefix(self, kind: str) -> str:
         return {"priority": self.priority.label_prefix, "appointment": self.appointments.label_prefix}.get(
             kind, "")
+
+
+def calling_of(cfg: Any) -> CallingConfig:
+    """The kiosk's ``[calling]`` (``cfg.extra["calling"]``, registered in device/config.EXTRA_SECTIONS);
+    the defaults for a config built without it."""
+    return cfg.extra.get("calling") or DEFAULT_CALLING
 
 
 def policy_text(c: CallingConfig) -> str:
@@ -97,3 +108,6 @@ def policy_text(c: CallingConfig) -> str:
     parts.append("các số còn lại theo thứ tự lấy số")
     text = "; ".join(parts)
     return text[0].upper() + text[1:] + "."
+
+
+DEFAULT_CALLING = CallingConfig()

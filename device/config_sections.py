@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contract.mqtt_url import KIOSK_SCHEMES, parse_broker_url
 from contract.topics import DEVICE_ID_RE, OFFICE_CODE_RE
-from device.config_queue import CallingConfig
 from device.vision.config import VisionConfig
 
 DEFAULT_LABELS = {
@@ -31,7 +30,6 @@ DEFAULT_REASONS = {
     "other": "Lý do khác",
 }
 OFFICER_BUTTONS = ("ticket", "next", "recall", "no_show")
-OPTIONAL_BUTTONS = ("priority",)  # the priority-ticket button at the door (device/config_queue.py)
 REASON_CODE_RE = re.compile(r"^[a-z_]{1,32}$")
 SHORT_TEXT = 200  # the wire contract's ShortText (contract/payloads.py): officer_id, labels, reasons
 
@@ -212,7 +210,6 @@ class KioskConfig(BaseModel):
     commands: CommandsConfig
     camera: dict[str, Any]
     updates: dict[str, Any]
-    calling: CallingConfig = CallingConfig()  # ticket kinds and calling policy (device/config_queue.py)
     vision: VisionConfig | None = None  # the [camera] table validated, when [camera] enabled = true
     source_sha256: str = "0" * 64
     path: str | None = None

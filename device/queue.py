@@ -32,7 +32,7 @@ from contract.payloads import EventType
 from device.calling import choose_next
 from device.clock import Clock
 from device.config import KioskConfig
-from device.config_queue import policy_text
+from device.config_queue import calling_of, policy_text
 from device.events import EventBuilder
 from device.store import OutboxFull, Store, StoreError, StoreFull
 
@@ -200,7 +200,7 @@ class QueueEngine:
             row = cur.execute("SELECT next_no FROM day_counter WHERE service_day=?", (day,)).fetchone()
             no = max(row[0] if row else 1, self.store.next_number_floor(day))  # never reuse (highwater)
             self.store.note_number(day, no)
-            label = self.cfg.calling.prefix(kind) + self.cfg.queue.label(no)
+            label = calling_of(self.cfg).prefix(kind) + self.cfg.queue.label(no)
             ahead = self._waiting_count(cur)
             cur.execute(
                 "INSERT INTO day_counter(service_day, next_no) VALUES(?, ?) ON CONFLICT(service_day) "
@@ -273,7 +273,7 @@ class QueueEngine:
             if current is not None:
                 self._complete(cur, current, out)
             now_local = self.clock.wall().astimezone(self.cfg.device.tz)
-            chosen = choose_next(cur, self.cfg.calling, now_local, self.store)
+            chosen = choose_next(cur, calling_of(self.cfg), now_local, self.store)
             t = self._row(
                 cur.execute(f"SELECT {self._COLS} FROM tickets WHERE id=?", (chosen,)).fetchone()
                 if chosen is not None
@@ -513,8 +513,8 @@ class QueueEngine:
             "waiting": waiting,
             "waiting_by_kind": by_kind,
             "appointments": {"booked": 0, "redeemed": 0, "no_show": 0} | appointments,
-            "calling_policy": policy_text(self.cfg.calling),
-            "priority_groups": list(self.cfg.calling.priority.groups),
+            "calling_policy": policy_text(calling_of(self.cfg)),
+            "priority_groups": list(calling_of(self.cfg).priority.groups),
             "next_labels": [r[0] for r in nxt],
             "rating_prompt": (
                 {"label": prompt["label"], "ticket_no": prompt["ticket_no"]} if prompt else None

@@ -155,6 +155,7 @@ def write_qr_clip(path: Path, text: str, frames: int = 40) -> Path:
     return path
 
 
+@pytest.mark.slow  # a camera clip read through at 50 fps (about 13 s on the shared machine)
 def test_qr_from_a_camera_clip_redeems_once_and_keeps_no_frame(tmp_path, clock):
     kiosk = make_kiosk(tmp_path, clock)
     clip = write_qr_clip(tmp_path / "qr.avi", "MOTCUA-HEN:K7P2QX")

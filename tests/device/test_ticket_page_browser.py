@@ -22,6 +22,8 @@ from tests.device.kiosk_proc import KioskProc, write_config
 from tests.device.test_display_browser import ARGS, CHROMIUM
 from tests.support.wait import wait_for
 
+pytestmark = pytest.mark.slow  # a kiosk process and Chromium
+
 OFFICE, DEVICE = "LC-TEST", "kiosk-door"
 
 

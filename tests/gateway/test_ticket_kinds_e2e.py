@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.device.kiosk_proc import KioskProc, write_config
 from tests.gateway.conftest import wait_for
+
+pytestmark = pytest.mark.slow  # a gateway and a kiosk process
 
 
 def test_priority_and_walk_in_waits_reach_the_gateway_by_kind(mosquitto, gateway_factory, tmp_path: Path):

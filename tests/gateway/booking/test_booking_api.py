@@ -54,6 +54,7 @@ def _fifty_at_once(gw: RunningGateway) -> None:
     assert sorted(r.status_code for r in again) == [201] + [409] * 19
 
 
+@pytest.mark.slow  # 70 concurrent requests through the gateway
 def test_capacity_holds_under_50_concurrent_requests_sqlite(mosquitto, gateway_factory):
     _fifty_at_once(gateway_factory(mosquitto.url, booking=booking_section()))
 

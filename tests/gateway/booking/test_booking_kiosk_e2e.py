@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway.commands import command_key, public_hex
 from tests.device.helpers import example_table
@@ -14,6 +15,8 @@ from tests.device.kiosk_proc import KioskProc, write_config
 from tests.device.test_appointments import write_qr_clip
 from tests.gateway.booking.test_booking_api import OFFICE
 from tests.gateway.conftest import wait_for
+
+pytestmark = pytest.mark.slow  # a gateway, a kiosk process and a broker restart
 
 
 def test_booked_codes_redeemed_by_qr_and_typed_offline_and_called_first(mosquitto, gateway_factory,
