@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -111,24 +111,26 @@ token_sha256 = "{sha256_hex(TOKEN)}"
         return statistics.median(took), (sum(p.cpu_times()[:2]) - cpu0) * 1000 / calls
 
 
-def endpoints(after: bool) -> list[tuple[str, str, dict]]:
-    first = {p: (LAST - timedelta(days=n - 1)).isoformat() for p, n in PERIODS.items()}
+def endpoints(after: bool, last: date = LAST) -> list[tuple[str, str, dict]]:
+    """The calls timed, for periods ending on ``last`` (the filled database's last day)."""
+    first = {p: (last - timedelta(days=n - 1)).isoformat() for p, n in PERIODS.items()}
     out = []
     for p in PERIODS:
-        rng = {"from": first[p], "to": LAST.isoformat()}
+        rng = {"from": first[p], "to": last.isoformat()}
         out.append((f"units/{{code}}/kpis ({p})", f"/api/v1/units/{UNIT}/kpis", rng))
         out.append((f"kpis.csv office ({p})", "/api/v1/kpis.csv", {**rng, "level": "office"}))
         if after:
-            per = {"start": first[p], "end": LAST.isoformat(), "by": BY[p]}
+            per = {"start": first[p], "end": last.isoformat(), "by": BY[p]}
             out.append((f"offices/{{code}}/period ({p})", f"/api/v1/offices/{OFFICE}/period", per))
             out.append((f"units/{{code}}/period ({p})", f"/api/v1/units/{UNIT}/period", per))
     return out
 
 
-def measure(repo: Path, db_url: str, broker: str, after: bool, calls: int) -> tuple[dict, int]:
+def measure(repo: Path, db_url: str, broker: str, after: bool, calls: int,
+            last: date = LAST) -> tuple[dict, int]:
     with Gateway(repo, db_url, broker) as gw:
         out = {}
-        for name, path, params in endpoints(after):
+        for name, path, params in endpoints(after, last):
             slow = not after and "year" in name
             out[name] = gw.time(path, params, 1 if slow else calls)
             print(f"    {name}: {out[name][0]:,.0f} ms, gateway CPU {out[name][1]:,.0f} ms "
@@ -156,11 +158,12 @@ def main() -> None:
             print(f"{db}: {info}", flush=True)
             try:
                 print("  after (this branch):", flush=True)
-                ms, rss = measure(here, url, broker.url, True, args.calls)
+                last = date.fromisoformat(info["last"])  # a fill cut short ends earlier
+                ms, rss = measure(here, url, broker.url, True, args.calls, last)
                 results[f"{db} after"] = {"info": info, "ms": ms, "rss": rss}
                 if args.before_repo:
                     print(f"  before ({args.before_repo}):", flush=True)
-                    ms, rss = measure(args.before_repo, url, broker.url, False, max(1, args.calls // 2))
+                    ms, rss = measure(args.before_repo, url, broker.url, False, max(1, args.calls // 2), last)
                     results[f"{db} before"] = {"info": info, "ms": ms, "rss": rss}
             finally:
                 if pg is not None:
