@@ -24,7 +24,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 def test_migrate_then_up_to_date(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'g.sqlite3'}"
     r = _cli("migrate", "--db", db, "--data-dir", str(tmp_path))
-    assert r.returncode == 0 and "applied [1, 2, 3]" in r.stdout, r.stderr
+    assert r.returncode == 0 and "applied [1, 2, 3, 4]" in r.stdout, r.stderr
     r = _cli("migrate", "--db", db, "--data-dir", str(tmp_path))
     assert r.returncode == 0 and "up to date" in r.stdout
 
