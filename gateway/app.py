@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -55,19 +56,7 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
         feed.start()
         ingest.start(mqtt=False)
         if start_ingest:
-            if settings.broker.embedded:
-                from iotcore import Broker
-
-                broker = Broker(port=settings.broker.embedded_port, listen="127.0.0.1").start()
-                log.warning(
-                    "embedded MQTT broker on 127.0.0.1:%d: CHỈ DÙNG CỤC BỘ / LOCAL USE ONLY (anonymous, "
-                    "no TLS, no ACL, queues in RAM; production: Mosquitto, motcua-provision mosquitto-conf)",
-                    settings.broker.embedded_port,
-                )
-            from gateway.mqtt_client import GatewayMqtt
-
-            ingest.mqtt = GatewayMqtt(settings.broker, ingest.on_message, ingest.broker_stats.on_sys)
-            ingest.mqtt.start()
+            broker = _start_mqtt(settings, ingest)
         app.state.broker = broker
         booking_pusher.start()  # the day's appointments to the kiosks (gateway/booking/push.py)
         try:
@@ -100,13 +89,42 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
     app.state.retention = retention
     app.state.feed = feed
     app.state.broker = None
+    app.state.auth = build_authenticator(_auth_settings(settings))
+    _include_routers(app)
+    booking_pusher = install_booking(app, settings, store, kpi.tz)
+    return app
+
+
+def _start_mqtt(settings: Settings, ingest: Ingest) -> Any:
+    """The embedded broker (when ``[broker] url`` is empty; returned so that it stops with the app)
+    and the gateway's MQTT client feeding the ingest."""
+    broker = None
+    if settings.broker.embedded:
+        from iotcore import Broker
+
+        broker = Broker(port=settings.broker.embedded_port, listen="127.0.0.1").start()
+        log.warning(
+            "embedded MQTT broker on 127.0.0.1:%d: CHỈ DÙNG CỤC BỘ / LOCAL USE ONLY (anonymous, "
+            "no TLS, no ACL, queues in RAM; production: Mosquitto, motcua-provision mosquitto-conf)",
+            settings.broker.embedded_port,
+        )
+    from gateway.mqtt_client import GatewayMqtt
+
+    ingest.mqtt = GatewayMqtt(settings.broker, ingest.on_message, ingest.broker_stats.on_sys)
+    ingest.mqtt.start()
+    return broker
+
+
+def _auth_settings(settings: Settings) -> AuthSettings:
     try:
-        auth_settings = AuthSettings.from_table(settings.auth, data_dir=settings.data_dir)
+        return AuthSettings.from_table(settings.auth, data_dir=settings.data_dir)
     except ConfigError:
         raise
     except ValueError as exc:  # checks in gateway.auth beyond the table's model
         raise ConfigError("auth", "", str(exc)) from None
-    app.state.auth = build_authenticator(auth_settings)
+
+
+def _include_routers(app: FastAPI) -> None:
     app.include_router(api_router)
     app.include_router(feed_router)  # /api/v1/feed, /api/v1/hub/*
     app.include_router(metrics_router)
@@ -114,5 +132,3 @@ def create_app(settings: Settings, *, start_ingest: bool = True) -> FastAPI:
     app.include_router(reports_router)
     app.include_router(updates_router)
     app.include_router(kinds_router)
-    booking_pusher = install_booking(app, settings, store, kpi.tz)
-    return app

@@ -37,7 +37,9 @@ from fastapi import HTTPException, Request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
-from gateway.auth_config import MIN_SECRET_LEN, ROLES, ApiToken, User, parse_auth_table, report_scope
+from gateway.auth_config import ROLES, ApiToken, User, parse_auth_table, report_scope
+from gateway.auth_secret import SECRET_ENV as SECRET_ENV  # re-exported
+from gateway.auth_secret import resolve_secret
 
 # re-exported: the CLI, tests and benches import these from gateway.auth
 from gateway.auth_users import USERS_FILE as USERS_FILE
@@ -57,10 +59,8 @@ LOGIN_CSRF_COOKIE = "motcua_login_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-SECRET_ENV = "MOTCUA_SECRET_KEY"
 ADMIN_PASSWORD_ENV = "MOTCUA_ADMIN_PASSWORD"
 ADMIN_USER_ENV = "MOTCUA_ADMIN_USER"
-SECRET_FILE = "secret_key"
 
 # --------------------------------------------------------------------------- settings
 
@@ -99,7 +99,7 @@ class AuthSettings:
         """
         env = os.environ if env is None else env
         parsed = parse_auth_table(dict(table or {}))
-        secret, source = _resolve_secret(parsed.secret_key, data_dir, env)
+        secret, source = resolve_secret(parsed.secret_key, data_dir, env)
         if parsed.users_file is not None:
             users_file: Path | None = Path(parsed.users_file)
         else:
@@ -114,33 +114,6 @@ def _role(value: Any, key: str) -> str:
     if value not in ROLES:
         raise ValueError(f"{key} must be one of {list(ROLES)}, got {value!r}")
     return value
-
-
-def _resolve_secret(value: Any, data_dir: Path | str | None, env: Mapping[str, str]) -> tuple[str, str]:
-    if value is not None:  # (length checked by AuthTable)
-        return value, "config"
-    from_env = env.get(SECRET_ENV)
-    if from_env:
-        if len(from_env) < MIN_SECRET_LEN:
-            raise ValueError(f"{SECRET_ENV} must be at least {MIN_SECRET_LEN} characters")
-        return from_env, "env"
-    if data_dir is not None:
-        path = Path(data_dir) / SECRET_FILE
-        if path.exists():
-            text = path.read_text().strip()
-            if len(text) < MIN_SECRET_LEN:
-                raise ValueError(f"auth.secret_key: {path} holds a key shorter than {MIN_SECRET_LEN}")
-            return text, "file"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(key + "\n")
-        log.info("generated a session secret key in %s", path)
-        return key, "file"
-    log.warning("no auth.secret_key, %s or data dir: using an ephemeral key (sessions end at restart)",
-                SECRET_ENV)
-    return secrets.token_urlsafe(48), "ephemeral"
 
 
 def bootstrap_admin(settings: AuthSettings, env: Mapping[str, str] | None = None) -> User | None:

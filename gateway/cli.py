@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from gateway.auth_config import ROLES
 from gateway.config import ConfigError, Settings
@@ -192,51 +193,50 @@ def _device_id(value: str) -> str:
     return value
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="motcua-gateway", description="MotCua Edge gateway")
-    p.add_argument("--log-level", default="INFO")
-    sub = p.add_subparsers(dest="cmd", required=True)
+def _common(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--config", help="TOML file (see gateway/gateway.example.toml); default: built-in defaults"
+    )
+    sp.add_argument("--data-dir", help="overrides data_dir")
+    sp.add_argument("--db", help="overrides [database] url (or MOTCUA_DB_URL)")
 
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument(
-            "--config", help="TOML file (see gateway/gateway.example.toml); default: built-in defaults"
-        )
-        sp.add_argument("--data-dir", help="overrides data_dir")
-        sp.add_argument("--db", help="overrides [database] url (or MOTCUA_DB_URL)")
 
+def _add_run_migrate_device(sub: Any) -> None:
     r = sub.add_parser("run", help="run web + API + ingest")
-    common(r)
+    _common(r)
     r.add_argument("--broker", help="overrides [broker] url; '' = embedded broker")
     r.add_argument("--port", type=int)
     r.add_argument("--host")
     r.set_defaults(fn=cmd_run)
     mg = sub.add_parser("migrate", help="create/upgrade the database schema")
-    common(mg)
+    _common(mg)
     mg.set_defaults(fn=cmd_migrate)
     dv = sub.add_parser("device", help="manage the device registry")
     dsub = dv.add_subparsers(dest="dcmd", required=True)
     db = dsub.add_parser("bind", help="bind a device to an office counter (audited; see docs/gateway.md)")
-    common(db)
+    _common(db)
     db.add_argument("--device", required=True, type=_device_id, help="device id, e.g. k03390-q1")
     db.add_argument("--office", required=True, help="office code in the registry")
     db.add_argument("--counter", required=True, type=int, help="counter number (1..the office's counters)")
     db.add_argument("--release-held", action="store_true",
                     help="also count the events it sent while unregistered (same rules as live events)")
     db.set_defaults(fn=cmd_device_bind)
+
+
+def _add_user_feed_token(sub: Any) -> None:
     u = sub.add_parser("user", help="manage operator/admin users")
     usub = u.add_subparsers(dest="ucmd", required=True)
     ua = usub.add_parser("add", help="add or replace a user (password from MOTCUA_NEW_PASSWORD or a prompt)")
-    common(ua)
+    _common(ua)
     ua.add_argument("username")
     ua.add_argument("--role", default="operator", choices=list(ROLES))
     ua.add_argument("--office", action="append", default=[],
                     help="office code an office_head reads reports of (repeat for several)")
     ua.set_defaults(fn=cmd_user_add)
     ur = usub.add_parser("remove", help="remove a user from the users file")
-    common(ur)
+    _common(ur)
     ur.add_argument("username")
     ur.set_defaults(fn=cmd_user_remove)
-
     uh = usub.add_parser("hash", help="print an argon2 hash for [[auth.users]] password_hash")
     uh.set_defaults(fn=cmd_user_hash)
     fd = sub.add_parser("feed", help="upward feed / province hub (docs/gateway.md)")
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, text in (("status", "records, push marks and backlogs, hub counters"),
                        ("produce", "compute closed hours now and write new revisions")):
         fp = fsub.add_parser(name, help=text)
-        common(fp)
+        _common(fp)
         fp.set_defaults(fn=cmd_feed)
     tk = sub.add_parser("token", help="API tokens")
     tsub = tk.add_subparsers(dest="tcmd", required=True)
@@ -253,6 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     tn.add_argument("--role", default="admin", choices=[r for r in ROLES if r != "office_head"])
     tn.set_defaults(fn=cmd_token_new)
 
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="motcua-gateway", description="MotCua Edge gateway")
+    p.add_argument("--log-level", default="INFO")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    _add_run_migrate_device(sub)
+    _add_user_feed_token(sub)
     args = p.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -262,7 +269,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)  # "config error: [section] key: problem"
         return 2
-
 
 if __name__ == "__main__":
     sys.exit(main())

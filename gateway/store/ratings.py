@@ -125,6 +125,21 @@ def reconcile(
         (x.office_code, x.counter, x.service_day, x.ticket_no): x
         for x in rows_by_key(conn, v, vcols, set(by_key))
     }
+    duplicates = _store_decisions(conn, by_key, visits)
+    spans: dict[CounterDay, tuple[float, float]] = {}
+    for (office, counter, day, _t), rows in by_key.items():  # counter-days whose ratings were decided
+        lo, hi = spans.get((office, counter, day), (float("inf"), float("-inf")))
+        spans[(office, counter, day)] = (min(lo, *(x.ts for x in rows)), max(hi, *(x.ts for x in rows)))
+    _flag_bursts(conn, spans, rules)
+    return {"duplicate_rating": duplicates} if duplicates else {}
+
+
+CounterDay = tuple[str, int, str]
+
+
+def _store_decisions(conn: Any, by_key: dict[VisitKey, list[Any]], visits: dict[VisitKey, Any]) -> int:
+    """Decide each visit's ratings (``_decide``) and write the statuses and flags that changed;
+    returns how many ratings became duplicates."""
     changes: list[dict[str, Any]] = []
     duplicates = 0
     for key, rows in by_key.items():
@@ -137,20 +152,13 @@ def reconcile(
                 changes.append({"eid": x.event_id, "status": status, "flag": flag})
                 duplicates += status == "duplicate" and x.status != "duplicate"
     if changes:
+        r = s.ratings
         conn.execute(
             update(r).where(r.c.event_id == bindparam("eid")).values(status=bindparam("status"),
                                                                       flag=bindparam("flag")),
             changes,
         )
-    spans: dict[CounterDay, tuple[float, float]] = {}
-    for (office, counter, day, _t), rows in by_key.items():  # counter-days whose ratings were decided
-        lo, hi = spans.get((office, counter, day), (float("inf"), float("-inf")))
-        spans[(office, counter, day)] = (min(lo, *(x.ts for x in rows)), max(hi, *(x.ts for x in rows)))
-    _flag_bursts(conn, spans, rules)
-    return {"duplicate_rating": duplicates} if duplicates else {}
-
-
-CounterDay = tuple[str, int, str]
+    return duplicates
 
 
 def _flag_bursts(conn: Any, spans: dict[CounterDay, tuple[float, float]], rules: IntegritySettings) -> None:
