@@ -14,13 +14,13 @@ seconds, so the same code is in many frames); after that, a second presentation 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import cv2
 
+from contract.worker import Worker
 from device.appointments import QR_PREFIX
 from device.vision.camera import CameraUnavailable, make_source
 
@@ -35,7 +35,7 @@ def decode_frame(detector: Any, frame: Any) -> str | None:
     return text or None
 
 
-class QrCamera:
+class QrCamera(Worker):
     def __init__(self, spec: str, redeem: Callable[[str, str], Any], fps: float = 5.0,
                  mono: Callable[[], float] = time.monotonic) -> None:
         self.spec, self.redeem, self.period, self.mono = spec, redeem, 1.0 / fps, mono
@@ -43,17 +43,7 @@ class QrCamera:
         self.frames = self.redeemed = self.ignored = 0
         self.last_error: str | None = None
         self._recent: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="qr-camera", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        Worker.__init__(self, "qr-camera", self._run, join_timeout_s=10)
 
     def seen(self, text: str) -> bool:
         """Act on one decoded text; True if it was redeemed (or tried)."""

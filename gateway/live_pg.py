@@ -19,6 +19,7 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from contract.worker import Worker
 from gateway.store import Store
 
 log = logging.getLogger("motcua.gateway.live")
@@ -27,26 +28,16 @@ CHANNEL = "motcua_live"
 MAX_PAYLOAD = 7900  # PostgreSQL's NOTIFY payload limit is 8000 bytes
 
 
-class PgLiveBridge:
+class PgLiveBridge(Worker):
     def __init__(self, store: Store, hub: Any) -> None:
         self.store = store
         self.hub = hub
         self.origin = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
         url = make_url(store.url).set(drivername="postgresql")
         self.conninfo = url.render_as_string(hide_password=False)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        Worker.__init__(self, "live-pg-listen", self._listen, join_timeout_s=10)
         self.listening = threading.Event()
         self.relayed = 0
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._listen, name="live-pg-listen", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
 
     def send(self, message: dict[str, Any]) -> None:
         payload = json.dumps({"origin": self.origin, "message": message}, ensure_ascii=False)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 import time
 from typing import Any
 
@@ -22,6 +21,7 @@ import paho.mqtt.client as mqtt
 from sqlalchemy import select
 
 from contract.feed import FEED_TOPIC_PREFIX
+from contract.worker import Worker
 from gateway.feed import mqtt_link
 from gateway.feed import schema as fs
 from gateway.feed.config import HubSettings, PullSource
@@ -78,23 +78,13 @@ class HubSubscriber:
             client.ack(msg.mid, msg.qos)
 
 
-class HubPuller:
+class HubPuller(Worker):
     """Polls each ``[[hub.pull]]`` source every ``pull_interval_s``, page by page until it is current."""
 
     def __init__(self, store: Store, cfg: HubSettings) -> None:
         self.store, self.cfg = store, cfg
         self.errors = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="hub-pull", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        Worker.__init__(self, "hub-pull", self._loop, join_timeout_s=30)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -19,7 +19,6 @@ import base64
 import hashlib
 import json
 import logging
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, select
 
 from contract.feed import FeedRecord
+from contract.worker import Worker
 from gateway.feed import schema as fs
 from gateway.feed.aggregate import Key, empty_figures, hour_figures
 from gateway.feed.config import FeedSettings
@@ -42,14 +42,13 @@ def digest(figures: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(figures, sort_keys=True).encode()).hexdigest()
 
 
-class FeedProducer:
+class FeedProducer(Worker):
     def __init__(self, store: Store, cfg: FeedSettings, *, wait_target_s: float, timezone: str,
                  min_k: int) -> None:
         self.store, self.cfg = store, cfg
         self.target_s, self.tz, self.min_k = wait_target_s, ZoneInfo(timezone), min_k
         self.invalid = 0  # hours whose figures the contract refused (logged; a bug if ever > 0)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        Worker.__init__(self, "feed-producer", self._loop, join_timeout_s=30)
 
     def run_once(self, now: float | None = None) -> int:
         """Recompute, write new revisions; returns how many records were written."""
@@ -97,15 +96,6 @@ class FeedProducer:
         return rows
 
     # ------------------------------------------------------------------ thread
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="feed-producer", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -23,6 +23,7 @@ import paho.mqtt.client as mqtt
 from sqlalchemy import func, select
 
 from contract.feed import feed_topic
+from contract.worker import Worker
 from gateway.feed import mqtt_link
 from gateway.feed import schema as fs
 from gateway.feed.config import FeedSettings
@@ -47,24 +48,14 @@ def save_mark(store: Store, target: str, acked_id: int) -> None:
         conn.execute(stmt.on_conflict_do_update(index_elements=["target"], set_=row))
 
 
-class _Pusher:
+class _Pusher(Worker):
     target = ""
 
     def __init__(self, store: Store, cfg: FeedSettings) -> None:
         self.store, self.cfg = store, cfg
         self.acked = load_mark(store, self.target)
         self.sent = 0  # messages handed to the transport (resends included)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name=f"feed-push-{self.target}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        Worker.__init__(self, f"feed-push-{self.target}", self._loop, join_timeout_s=30)
 
     def backlog(self) -> int:
         """Records not yet acknowledged by this target."""
