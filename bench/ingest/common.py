@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import tomllib
 from pathlib import Path
@@ -13,8 +12,8 @@ from typing import Any
 import httpx
 import tomli_w
 
-from gateway.auth import sha256_hex
 from gateway.config import REGISTRY_DEFAULT
+from hil.harness.gateway import gateway_command, process_config
 from hil.harness.mosquitto import free_port, wait_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,27 +59,12 @@ class GatewayProcess:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.config = workdir / "gateway.toml"
-        self.config.write_text(f"""
-data_dir = "{workdir / "data"}"
-[web]
-port = {self.port}
-[broker]
-url = "{broker_url}"
-client_id = "{client_id}"
-shared_group = "{shared_group}"
-[database]
-url = "{db_url}"
-{f"batch_size = {batch_size}" if batch_size else ""}
-[registry]
-file = "{registry or ""}"
-[auth]
-secret_key = "{"b" * 40}"
-[[auth.api_tokens]]
-name = "bench"
-role = "operator"
-token_sha256 = "{sha256_hex(TOKEN)}"
-{extra}
-""")
+        sections: dict[str, Any] = {"registry": {"file": str(registry or "")}}
+        sections["broker"] = {"shared_group": shared_group}
+        if batch_size:
+            sections["database"] = {"batch_size": batch_size}
+        self.config.write_text(process_config(workdir / "data", self.port, broker_url, db_url, TOKEN,
+                                              client_id=client_id, **sections) + extra)
         self.proc: subprocess.Popen | None = None
         self.client = httpx.Client(
             base_url=f"http://127.0.0.1:{self.port}", timeout=60, headers={"Authorization": f"Bearer {TOKEN}"}
@@ -89,16 +73,7 @@ token_sha256 = "{sha256_hex(TOKEN)}"
     def start(self) -> GatewayProcess:
         log = open(self.workdir / "gateway.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gateway.cli",
-                "--log-level",
-                "WARNING",
-                "run",
-                "--config",
-                str(self.config),
-            ],
+            gateway_command(self.config),
             cwd=REPO,
             stdout=log,
             stderr=log,

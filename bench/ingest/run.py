@@ -229,6 +229,9 @@ def _run(
         poller.join()
         first = next(p for p in poller.polls if p[1] > 0)
         last = poller.polls[-1]
+        if last[0] == first[0]:
+            raise SystemExit(f"the backlog of {n} events was drained within one poll: too few to measure "
+                             "a rate (use --events of 20,000 or more)")
         res["cpu_gw_us"] = (_cpu(gws) - cpu0) / max(1, last[1] - k0) * 1e6
         res["cap_gw"] = (last[1] - first[1]) / (last[0] - first[0])
         res["cap_drained"] = (last[1], first[1])

@@ -29,7 +29,7 @@ import httpx
 import psutil
 
 from bench.scale.cache import LAST, ROOT, postgres_db, sqlite_db
-from gateway.auth import sha256_hex
+from hil.harness.gateway import gateway_command, process_config
 from hil.harness.mosquitto import Mosquitto, free_port, wait_port
 
 TOKEN = "bench-operator-token-0123456789abcdef"
@@ -45,26 +45,9 @@ class Gateway:
         self.repo, self.port = repo, free_port()
         work = Path(tempfile.mkdtemp(prefix="scale-gw-"))
         self.config = work / "gateway.toml"
-        self.config.write_text(f"""
-data_dir = "{work / "data"}"
-[web]
-port = {self.port}
-[broker]
-url = "{broker_url}"
-client_id = "scale-{self.port}"
-[database]
-url = "{db_url}"
-[registry]
-load_on_start = false
-[retention]
-raw_days = 3650
-[auth]
-secret_key = "{"b" * 40}"
-[[auth.api_tokens]]
-name = "bench"
-role = "operator"
-token_sha256 = "{sha256_hex(TOKEN)}"
-""")
+        self.config.write_text(process_config(
+            work / "data", self.port, broker_url, db_url, TOKEN, client_id=f"scale-{self.port}",
+            registry={"load_on_start": False}, retention={"raw_days": 3650}))
         self.log = work / "gateway.log"
         self.peak_rss = 0
         self._stop = threading.Event()
@@ -72,8 +55,7 @@ token_sha256 = "{sha256_hex(TOKEN)}"
     def __enter__(self) -> Gateway:
         py = self.repo / ".venv" / "bin" / "python"
         self.proc = subprocess.Popen(
-            [str(py if py.exists() else sys.executable), "-m", "gateway.cli", "--log-level", "WARNING", "run",
-             "--config", str(self.config)],
+            gateway_command(self.config, str(py if py.exists() else sys.executable)),
             cwd=self.repo, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(self.repo)})
         wait_port(self.port, timeout=180)

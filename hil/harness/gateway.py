@@ -3,12 +3,14 @@ an operator and an admin bearer token, against a real broker and database on loo
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import tomli_w
 import uvicorn
 
 from gateway.app import create_app
@@ -20,6 +22,27 @@ from provisioning.signing import generate_key, load_key, public_raw
 
 OPERATOR_TOKEN = "test-operator-token-0123456789abcdef"
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef012"
+
+
+def process_config(data_dir: Path, port: int, broker_url: str, db_url: str, operator_token: str, *,
+                   client_id: str, **sections: dict[str, Any]) -> str:
+    """The TOML of a gateway run as a child process by a test or bench (``motcua-gateway run
+    --config``): its web port, broker, database and one operator API token (stored as its SHA-256),
+    then any further ``sections`` merged in (e.g. ``broker={"shared_group": "g"}``)."""
+    doc: dict[str, Any] = {
+        "data_dir": str(data_dir), "web": {"port": port},
+        "broker": {"url": broker_url, "client_id": client_id}, "database": {"url": db_url},
+        "auth": {"secret_key": "b" * 40, "api_tokens": [
+            {"name": "harness", "role": "operator", "token_sha256": sha256_hex(operator_token)}]},
+    }
+    for name, table in sections.items():
+        doc.setdefault(name, {}).update(table)
+    return tomli_w.dumps(doc)
+
+
+def gateway_command(config: Path, python: str = sys.executable) -> list[str]:
+    """``motcua-gateway run`` of this checkout's code (``python -m gateway.cli``) with ``config``."""
+    return [python, "-m", "gateway.cli", "--log-level", "WARNING", "run", "--config", str(config)]
 
 
 def gateway_settings(tmp: Path, broker_url: str, db_url: str = "", **sections: dict[str, Any]) -> Settings:

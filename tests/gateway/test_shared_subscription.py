@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 
-from gateway.auth import sha256_hex
+from hil.harness.gateway import gateway_command, process_config
 from tests.gateway.conftest import OPERATOR_TOKEN, wait_for
 from tests.gateway.kiosk_sim import EventFactory, Publisher
 from tests.support.mosquitto import free_port, wait_port
@@ -22,23 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 def _config(tmp: Path, name: str, broker_url: str, db_url: str) -> tuple[Path, int]:
     port = free_port()
     cfg = tmp / f"{name}.toml"
-    cfg.write_text(f"""
-data_dir = "{tmp / name}"
-[web]
-port = {port}
-[broker]
-url = "{broker_url}"
-client_id = "gw-{name}"
-shared_group = "motcua-gw"
-[database]
-url = "{db_url}"
-[auth]
-secret_key = "{"s" * 40}"
-[[auth.api_tokens]]
-name = "ops"
-role = "operator"
-token_sha256 = "{sha256_hex(OPERATOR_TOKEN)}"
-""")
+    cfg.write_text(process_config(tmp / name, port, broker_url, db_url, OPERATOR_TOKEN,
+                                  client_id=f"gw-{name}", broker={"shared_group": "motcua-gw"}))
     return cfg, port
 
 
@@ -51,16 +35,7 @@ def test_two_processes_share_ingest_on_postgres(mosquitto, postgres, tmp_path) -
             log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115
             procs.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "gateway.cli",
-                        "--log-level",
-                        "WARNING",
-                        "run",
-                        "--config",
-                        str(cfg),
-                    ],
+                    gateway_command(cfg),
                     cwd=REPO,
                     stdout=log,
                     stderr=log,
