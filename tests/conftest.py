@@ -12,14 +12,13 @@ than ``FAST_BUDGET_S``, so the tier stays fast.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hil.harness.mosquitto import Mosquitto, free_port
+from hil.harness.mosquitto import Mosquitto, free_port, running_mosquitto
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -98,12 +97,8 @@ def mosquitto() -> Iterator[Mosquitto]:
     user ``mosquitto``, which cannot enter pytest's 0700 base folder, and would then run without its
     persistence file and log.
     """
-    broker = Mosquitto().start()
-    try:
+    with running_mosquitto() as broker:
         yield broker
-    finally:
-        broker.stop()
-        shutil.rmtree(broker.workdir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from provisioning.mosquitto_conf import QueueSizing, limits_conf
@@ -101,3 +103,15 @@ class Mosquitto:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def running_mosquitto() -> Iterator[Mosquitto]:
+    """A started :class:`Mosquitto` (production queue and persistence settings), stopped and its work
+    folder removed on exit."""
+    broker = Mosquitto().start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+        shutil.rmtree(broker.workdir, ignore_errors=True)

@@ -29,7 +29,7 @@ from gateway.store import schema as s
 from gateway.store.integrity import clear_flag
 from gateway.store.writer import Incoming, apply_batch
 from tests.gateway.kiosk_sim import EventFactory
-from tests.gateway.test_integrity_order import TZ, _day_of_events
+from tests.gateway.test_integrity_order import TZ, _apply_shuffled, _day_of_events
 
 
 def _more_events(day) -> list:
@@ -75,19 +75,13 @@ def _recomputed(store: Store) -> dict[str, list[tuple]]:
 
 
 def _apply(store: Store, events: list, rng: random.Random | None) -> None:
-    msgs = [decode(events_topic(e.office_code, e.device_id), encode(e)) for e in events]
-    if rng is None:
-        for m in msgs:
-            apply_batch(store, [Incoming(m, time.time())], {}, TZ, set())
+    """In order, one event per batch (``rng`` None), else shuffled with replays in random batches."""
+    if rng is not None:
+        _apply_shuffled(store, events, rng)
         return
-    msgs += rng.sample(msgs, len(msgs) // 3)  # replays
-    rng.shuffle(msgs)
-    i = 0
-    while i < len(msgs):
-        n = rng.choice([1, 2, 5, 17, 60])
-        apply_batch(store, [Incoming(m, time.time()) for m in msgs[i : i + n]], {}, TZ, set())
-        i += n
-
+    for e in events:
+        m = decode(events_topic(e.office_code, e.device_id), encode(e))
+        apply_batch(store, [Incoming(m, time.time())], {}, TZ, set())
 
 def _reset(store: Store) -> None:
     with store.engine.begin() as conn:

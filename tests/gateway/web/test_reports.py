@@ -8,7 +8,6 @@ through demo.archive (rows identical to the writer's, tests/gateway/test_demo_ar
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import sys
 import time
@@ -23,10 +22,10 @@ import pytest
 from demo.archive import fill
 from demo.history import generate, working_days
 from gateway.auth import hash_password, sha256_hex
+from hil.harness.mosquitto import running_mosquitto
 from tests.gateway.conftest import ADMIN_TOKEN, OPERATOR_TOKEN, RunningGateway, gateway_settings, wait_for
 from tests.gateway.kiosk_sim import Publisher
 from tests.gateway.web.layout import PHONE, horizontal_overflow
-from tests.support.mosquitto import Mosquitto
 
 DEVICES = [("k03390-q1", "03390", 1), ("k03390-q2", "03390", 2), ("k03405-q1", "03405", 1)]
 TOKENS = {"head": "head-token-0123456789abcdef0123456789", "province": "prov-token-0123456789abcdef01234567",
@@ -48,12 +47,8 @@ def _tokens() -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def broker():
     """One Mosquitto for the module (the function-scoped ``mosquitto`` fixture, shared)."""
-    b = Mosquitto().start()
-    try:
+    with running_mosquitto() as b:
         yield b
-    finally:
-        b.stop()
-        shutil.rmtree(b.workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
