@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -25,7 +25,24 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
-class OpenCVSource:
+class _CvCapture:
+    """Reading and releasing a ``cv2.VideoCapture`` opened by the subclass into ``self._cap``."""
+
+    _cap: Any = None
+
+    def read(self) -> np.ndarray | None:
+        if self._cap is None:
+            return None
+        ok, frame = self._cap.read()
+        return frame if ok else None
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class OpenCVSource(_CvCapture):
     """A USB/V4L2 camera through cv2.VideoCapture, asked for 640x480."""
 
     def __init__(self, device: str | int = 0, width: int = 640, height: int = 480) -> None:
@@ -43,16 +60,6 @@ class OpenCVSource:
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         self._cap = cap
 
-    def read(self) -> np.ndarray | None:
-        if self._cap is None:
-            return None
-        ok, frame = self._cap.read()
-        return frame if ok else None
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
 
 
 class Picamera2Source:
@@ -117,7 +124,7 @@ class FolderSource:
         self._files = []
 
 
-class VideoFileSource:
+class VideoFileSource(_CvCapture):
     """A video file, looped."""
 
     def __init__(self, path: str | Path, loop: bool = True) -> None:
@@ -134,18 +141,11 @@ class VideoFileSource:
         self._cap = cap
 
     def read(self) -> np.ndarray | None:
-        if self._cap is None:
-            return None
-        ok, frame = self._cap.read()
-        if not ok and self.loop:
+        frame = super().read()
+        if frame is None and self.loop and self._cap is not None:
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            ok, frame = self._cap.read()
-        return frame if ok else None
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+            frame = super().read()
+        return frame
 
 
 def make_source(spec: str) -> FrameSource:
