@@ -14,6 +14,7 @@ import tomli_w
 
 from gateway.config import REGISTRY_DEFAULT
 from hil.harness.gateway import gateway_command, process_config
+from hil.harness.kiosk_proc import stop_process
 from hil.harness.mosquitto import free_port, wait_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,13 +93,7 @@ class GatewayProcess:
 
     def stop(self) -> None:
         self.client.close()
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def percentile(values: list[float], q: float) -> float:

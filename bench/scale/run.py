@@ -30,6 +30,7 @@ import psutil
 
 from bench.scale.cache import LAST, ROOT, postgres_db, sqlite_db
 from hil.harness.gateway import gateway_command, process_config
+from hil.harness.kiosk_proc import stop_process
 from hil.harness.mosquitto import Mosquitto, free_port, wait_port
 
 TOKEN = "bench-operator-token-0123456789abcdef"
@@ -73,12 +74,7 @@ class Gateway:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self.client.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
     def time(self, path: str, params: dict, calls: int) -> tuple[float, float]:
         """(median wall ms, mean gateway CPU ms) of ``calls`` GETs, body read whole. The CPU time the

@@ -133,6 +133,18 @@ def _totals(report: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Any]:
     return [Paragraph("I. KẾT QUẢ CHUNG", st["h"]), _table(rows, [110 * mm, 50 * mm])]
 
 
+def _style_axes(chart: Any, names: list[str]) -> None:
+    """Category labels slanted under the chart, values from 0, in the report's font."""
+    chart.categoryAxis.categoryNames = names
+    chart.categoryAxis.labels.fontName = FONT
+    chart.categoryAxis.labels.fontSize = 6
+    chart.categoryAxis.labels.angle = 45
+    chart.categoryAxis.labels.boxAnchor = "ne"
+    chart.valueAxis.labels.fontName = FONT
+    chart.valueAxis.labels.fontSize = 7
+    chart.valueAxis.valueMin = 0
+
+
 def _chart(report: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Any]:
     series = report["series"]
     if not series:
@@ -145,14 +157,7 @@ def _chart(report: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Any]:
     bars.x, bars.y, bars.width, bars.height = 12 * mm, 10 * mm, 70 * mm, 42 * mm
     bars.data = [[p["visits"] or 0 for p in series]]
     bars.bars[0].fillColor = colors.HexColor("#2f6db5")
-    bars.categoryAxis.categoryNames = shown
-    bars.categoryAxis.labels.fontName = FONT
-    bars.categoryAxis.labels.fontSize = 6
-    bars.categoryAxis.labels.angle = 45
-    bars.categoryAxis.labels.boxAnchor = "ne"
-    bars.valueAxis.labels.fontName = FONT
-    bars.valueAxis.labels.fontSize = 7
-    bars.valueAxis.valueMin = 0
+    _style_axes(bars, shown)
     line = HorizontalLineChart()
     line.x, line.y, line.width, line.height = 98 * mm, 10 * mm, 70 * mm, 42 * mm
     waits = [(p["avg_wait_s"] or 0) / 60 for p in series]
@@ -161,14 +166,7 @@ def _chart(report: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Any]:
     line.lines[0].strokeWidth = 1.5
     line.lines[1].strokeColor = colors.HexColor("#c0392b")
     line.lines[1].strokeDashArray = (3, 2)
-    line.categoryAxis.categoryNames = shown
-    line.categoryAxis.labels.fontName = FONT
-    line.categoryAxis.labels.fontSize = 6
-    line.categoryAxis.labels.angle = 45
-    line.categoryAxis.labels.boxAnchor = "ne"
-    line.valueAxis.labels.fontName = FONT
-    line.valueAxis.labels.fontSize = 7
-    line.valueAxis.valueMin = 0
+    _style_axes(line, shown)
     d.add(bars)
     d.add(line)
     d.add(String(12 * mm, 56 * mm, "Số lượt khách", fontName=FONT_BOLD, fontSize=8))

@@ -25,26 +25,12 @@ class Store:
         if u.get_backend_name() == "sqlite":
             if u.database and u.database != ":memory:":
                 Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(
-                url,
-                echo=echo,
-                connect_args={"check_same_thread": False, "timeout": 30},
-                pool_size=8,
-                max_overflow=8,
-            )
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            self.engine: Engine = _sqlite_engine(url, echo, 8, 8, _sqlite_pragmas)
             # The ingest writer's own connection, kept across batches with a large page cache: the
             # events table's unique index on random UUIDs is written at random places, and with
             # SQLite's default 2 MiB cache (or another pooled connection each batch, whose cache a
             # write elsewhere has invalidated) every batch re-read those pages from the OS.
-            self.writer_engine: Engine = create_engine(
-                url,
-                echo=echo,
-                connect_args={"check_same_thread": False, "timeout": 30},
-                pool_size=1,
-                max_overflow=2,
-            )
-            event.listen(self.writer_engine, "connect", _sqlite_writer_pragmas)
+            self.writer_engine: Engine = _sqlite_engine(url, echo, 1, 2, _sqlite_writer_pragmas)
         elif u.get_backend_name() == "postgresql":
             # synchronous_commit on for our sessions whatever the server's default: an event is
             # acknowledged to the broker after its commit, so the commit must be on disk by then.
@@ -273,6 +259,14 @@ class Store:
     def event_count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(s.events)).scalar_one())
+
+
+def _sqlite_engine(url: str, echo: bool, pool_size: int, max_overflow: int, on_connect: Any) -> Engine:
+    """An engine on the SQLite file whose every new connection first runs ``on_connect`` (pragmas)."""
+    engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30},
+                           pool_size=pool_size, max_overflow=max_overflow)
+    event.listen(engine, "connect", on_connect)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
