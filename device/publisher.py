@@ -15,9 +15,9 @@ the publisher stops sending events for a backoff (doubling, capped at ``REFUSAL_
 before it resends from the lowest ``seq`` still in the outbox, so that the events flow in order once
 the operator fixes the ACL. MQTT 3.1.1 has no reason codes (Mosquitto acknowledges a denied publish
 as delivered): ``[broker] protocol = "3.1.1"`` exists only for the embedded demo broker, which
-refuses MQTT 5. A broker that drops the connection instead (Mosquitto 2.0.11 with certificate
-identities) never acknowledged the events: they stay, and reconnects back off while no event gets
-through.
+refuses MQTT 5. A broker that drops the connection instead (reported for Mosquitto 2.0.11 with
+certificate identities) never acknowledged the events: they stay, and reconnects back off while no
+event gets through.
 """
 
 from __future__ import annotations
