@@ -172,3 +172,43 @@ def test_certificate_identity_denied_events_stay(tmp_path):
         sub.loop_stop()
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.slow  # reconnect backoff, a broker restart: about 15 s
+def test_broker_that_drops_the_connection_instead_keeps_events_and_backs_off(tmp_path, mosquitto):
+    """The drop path, made real: Mosquitto with a ``max_packet_size`` below the events' size cuts the
+    connection on each event (no PUBACK). Every event stays, reconnects back off (a connection that
+    delivers nothing does not reset the backoff), and all arrive once, in order, after the fix."""
+    limit = "max_packet_size 350\n"
+    mosquitto.stop()
+    conf = mosquitto.conf.read_text()
+    mosquitto.conf.write_text(conf + limit)  # status (~250 B) and the CONNECT fit; an event does not
+    mosquitto.start()
+    store = Store(tmp_path / "k.db", 1 << 24)
+    builder = EventBuilder(DEVICE, OFFICE, FakeClock(datetime(2026, 11, 30, 9, tzinfo=UTC)))
+    data = {"service_day": "2026-11-30", "discarded_waiting": 0, "reason": "x" * 150}
+    with store.tx() as cur:
+        for _ in range(TICKETS):
+            store.append_event(cur, EventType.QUEUE_RESET, builder.builder(EventType.QUEUE_RESET, data))
+    pub = Publisher(BrokerConfig(url=mosquitto.url), DEVICE, OFFICE, store, builder, lambda: b"{}", 3600,
+                    queue.Queue())
+    watcher = Watcher(mosquitto.port)
+    try:
+        pub.start()
+        wait_for(lambda: pub.connects >= 2, 60, "the broker cut the connection on an event")
+        first, connects = time.monotonic(), pub.connects
+        wait_for(lambda: time.monotonic() - first > 6, 30, "a few reconnects")
+        # 0.5 s doubling (jittered 0.25-0.5, 0.5-1, 1-2, 2-4 s): about 4 connects fit in 6 s; a
+        # backoff reset by every connection that got CONNACK would make ~16.
+        assert pub.connects - connects <= 8, f"{pub.connects - connects} reconnects in 6 s: no backoff"
+        assert store.outbox_depth() == TICKETS, "events the broker never acknowledged left the outbox"
+        assert watcher.events() == []
+        mosquitto.stop()
+        mosquitto.conf.write_text(conf)
+        mosquitto.start()
+        assert pub.wait_drained(120), f"outbox holds {store.outbox_depth()}: {pub.last_error}"
+        wait_for(lambda: len(watcher.events()) >= TICKETS, 60, "every kept event delivered")
+        assert [e["seq"] for e in watcher.events()] == list(range(1, TICKETS + 1))
+    finally:
+        pub.stop()
+        watcher.close()
