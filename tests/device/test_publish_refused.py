@@ -31,12 +31,14 @@ from device.config import BrokerConfig
 from device.events import EventBuilder
 from device.publisher import Publisher
 from device.store import Store
+from provisioning.ca import GATEWAY_CN, init_ca
+from provisioning.mosquitto_conf import write_broker_config
 from tests.device.kiosk_proc import KioskProc, Watcher, write_config
-from tests.gateway.test_tls_broker import _cert, _write
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.wait import wait_for
 
 DEVICE, OFFICE, PASSWORD = "kiosk-t1", "LC-TEST", "s3cret-kiosk"
+OFFICE_CODE = "03390"  # the CA issues devices for real office codes
 TICKETS = 8
 # Anonymous clients (the watcher, standing for the gateway) read everything; the kiosk's user may
 # only read its commands: its events, status and health are denied.
@@ -107,46 +109,43 @@ def test_denied_events_stay_in_the_outbox_until_the_acl_is_fixed(tmp_path, acl_b
         watcher.close()
 
 
-@pytest.mark.slow  # TLS broker, reconnect backoff: about 15 s
-def test_certificate_identity_denied_events_stay(tmp_path):
-    """The production set-up: TLS, the certificate's CN as the user name (``use_identity_as_username``).
-    PLATFORM-NOTES say Mosquitto 2.0.11 may then drop the connection after a denied QoS 1 publish;
-    here it answered "Not authorized" (and under 3.1.1 a plain PUBACK: the events were lost, measured
-    once). Either way the events stay, the retries back off, and all arrive once after the fix."""
-    work = Path(tempfile.mkdtemp(prefix="motcua-acl-tls-"))  # readable by user 'mosquitto'
-    os.chmod(work, 0o777)
-    ca_key, ca = _cert("motcua-test-ca", ca=True)
-    for name in ("server", DEVICE, "watcher"):
-        key, cert = _cert("127.0.0.1" if name == "server" else name, ca_key, ca.subject)
-        _write(work / name, key, cert)
-    _write(work / "ca", None, ca)
-    acl = work / "acl"
-    acl.write_text(f"user watcher\ntopic read motcua/v1/#\nuser {DEVICE}\n"
-                   f"topic read motcua/v1/{OFFICE}/{DEVICE}/cmd/#\n")
-    os.chmod(acl, 0o644)
+@pytest.mark.slow  # TLS broker from the production config, retries: about 15 s
+def test_kiosk_issued_after_the_broker_config_keeps_its_events(tmp_path):
+    """Production set-up: the CA, the generated broker config (TLS, certificate CN as user name,
+    ACL ``registry``), and a kiosk certificate issued *after* that config was written, so its identity
+    is not yet in the ACL. The events stay (Mosquitto 2.0.11 answered "Not authorized" here; a drop
+    would keep them too), then the operator reruns mosquitto-conf and reloads: all arrive, in order."""
+    world = Path(tempfile.mkdtemp(prefix="motcua-acl-prov-"))  # traversable by user 'mosquitto'
+    os.chmod(world, 0o755)
+    ca = init_ca(tmp_path / "ca")
     port = free_port()
-    listener = (f"listener {port} 127.0.0.1\nallow_anonymous false\ncafile {work / 'ca.crt'}\n"
-                f"certfile {work / 'server.crt'}\nkeyfile {work / 'server.key'}\nrequire_certificate true\n"
-                f"use_identity_as_username true\nacl_file {acl}\n")
-    broker = Mosquitto(port=port, workdir=work, listener_conf=listener).start()
+    files = write_broker_config(ca, world / "broker", port=port, bind="127.0.0.1", acl_mode="registry")
+    broker = Mosquitto(port=port, workdir=world / "run", listener_conf=files.listener_conf).start()
+    kiosk = ca.issue_device(OFFICE_CODE, 1)
+    gw_key, gw_cert = ca.issue_service(GATEWAY_CN)
+    ids = world / "ids"
+    ids.mkdir()
+    for name, key, cert in (("kiosk", kiosk.key_pem, kiosk.cert_pem), ("gw", gw_key, gw_cert)):
+        (ids / f"{name}.key").write_bytes(key)
+        (ids / f"{name}.crt").write_bytes(cert)
     store = Store(tmp_path / "k.db", 1 << 24)
-    builder = EventBuilder(DEVICE, OFFICE, FakeClock(datetime(2026, 11, 30, 9, tzinfo=UTC)))
+    builder = EventBuilder(kiosk.device_id, OFFICE_CODE, FakeClock(datetime(2026, 11, 30, 9, tzinfo=UTC)))
     data = {"service_day": "2026-11-30", "discarded_waiting": 0, "reason": "acl"}
     with store.tx() as cur:
         for _ in range(TICKETS):
             store.append_event(cur, EventType.QUEUE_RESET, builder.builder(EventType.QUEUE_RESET, data))
     got: list[int] = []
-    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="watcher")
-    sub.tls_set_context(tls_context(*(str(work / f) for f in ("ca.crt", "watcher.crt", "watcher.key"))))
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-test")
+    sub.tls_set_context(tls_context(str(files.cafile), str(ids / "gw.crt"), str(ids / "gw.key")))
     sub.on_message = lambda c, u, m: got.append(json.loads(m.payload)["seq"])
     subscribed = threading.Event()
     sub.on_subscribe = lambda *a: subscribed.set()
     sub.connect("127.0.0.1", port)
-    sub.subscribe(f"motcua/v1/{OFFICE}/{DEVICE}/events", qos=1)
+    sub.subscribe(f"motcua/v1/{OFFICE_CODE}/{kiosk.device_id}/events", qos=1)
     sub.loop_start()
-    cfg = BrokerConfig(url=f"mqtts://127.0.0.1:{port}", ca_file=str(work / "ca.crt"),
-                       cert_file=str(work / f"{DEVICE}.crt"), key_file=str(work / f"{DEVICE}.key"))
-    pub = Publisher(cfg, DEVICE, OFFICE, store, builder, lambda: b"{}", 3600, queue.Queue())
+    cfg = BrokerConfig(url=f"mqtts://127.0.0.1:{port}", ca_file=str(files.cafile),
+                       cert_file=str(ids / "kiosk.crt"), key_file=str(ids / "kiosk.key"))
+    pub = Publisher(cfg, kiosk.device_id, OFFICE_CODE, store, builder, lambda: b"{}", 3600, queue.Queue())
     try:
         assert subscribed.wait(30)
         pub.start()
@@ -154,16 +153,16 @@ def test_certificate_identity_denied_events_stay(tmp_path):
         first = time.monotonic()
         wait_for(lambda: time.monotonic() - first > 6, 30, "a few retries")
         # Either way (refusal: 1 s doubling; drop: 0.5 s doubling) only a few rounds fit in 6 s;
-        # a reconnect or resend loop without backoff would be denied hundreds of times.
+        # a resend or reconnect loop without backoff would be denied hundreds of times.
         denied = _denied_events(broker)
         assert denied <= 8 * TICKETS, f"{denied} denied publishes in 6 s: no backoff"
-        assert store.outbox_depth() == TICKETS, "events the broker never acknowledged left the outbox"
+        assert store.outbox_depth() == TICKETS, "events the broker never accepted left the outbox"
         assert pub.refusals >= TICKETS or pub.connects >= 2, "neither a refusal nor a drop was seen"
-        print(f"certificate identity: {pub.connects} connections, {pub.refusals} "
-              f"refused PUBACKs, {denied} denied publishes; last_error {pub.last_error!r}")
         assert got == []
-        acl.write_text("user watcher\ntopic read motcua/v1/#\npattern readwrite motcua/v1/+/%u/#\n")
-        broker.reload()
+        print(f"certificate identity: {pub.connects} connections, {pub.refusals} refused PUBACKs, "
+              f"{denied} denied publishes; last_error {pub.last_error!r}")
+        write_broker_config(ca, world / "broker", port=port, bind="127.0.0.1", acl_mode="registry")
+        broker.reload()  # the operator's fix: motcua-provision mosquitto-conf, then SIGHUP
         assert pub.wait_drained(120), f"outbox holds {store.outbox_depth()}: {pub.last_error}"
         wait_for(lambda: len(got) >= TICKETS, 60, "every kept event delivered")
         assert got == list(range(1, TICKETS + 1))
@@ -171,7 +170,7 @@ def test_certificate_identity_denied_events_stay(tmp_path):
         pub.stop()
         sub.loop_stop()
         broker.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(world, ignore_errors=True)
 
 
 @pytest.mark.slow  # reconnect backoff, a broker restart: about 15 s
