@@ -50,6 +50,7 @@ SESSION_NEVER_EXPIRES = 0xFFFFFFFF  # MQTT 5 session expiry "never" = 3.1.1 clea
 REFUSAL_BACKOFF_MIN_S = 1.0
 REFUSAL_BACKOFF_MAX_S = 60.0
 BROKER_REFUSED = REFUSED_PREFIX + "broker_publish"  # persistent counter, health/status ``refused``
+REFUSED_TEXT = "broker refused publish:"
 HEALTHY_SESSION_S = 10.0  # a connection that lasted this long resets the reconnect backoff
 
 
@@ -284,6 +285,8 @@ class Publisher:
             self.acked += len(done)
             if not refused:
                 self._refusal_backoff = 0.0
+                if (self.last_error or "").startswith(REFUSED_TEXT):
+                    self.last_error = None  # delivered again: health stops reporting the refusal
         if refused:
             self._refused(refused)
         return done
@@ -292,7 +295,7 @@ class Publisher:
         self.refusals += len(refused)
         self.store.bump(BROKER_REFUSED, len(refused))
         seq, rc = refused[0]
-        self.last_error = f"broker refused publish: {rc} (event seq {seq} kept in the outbox)"[:200]
+        self.last_error = f"{REFUSED_TEXT} {rc} (event seq {seq} kept in the outbox)"[:200]
         if self._rewind:
             return  # the same round of refusals: one backoff step per resend
         self._refusal_backoff = min(max(self._refusal_backoff * 2, REFUSAL_BACKOFF_MIN_S),

@@ -104,6 +104,7 @@ def test_denied_events_stay_in_the_outbox_until_the_acl_is_fixed(tmp_path, acl_b
         assert [e["seq"] for e in events] == list(range(1, depth + 1)), "not once each, in seq order"
         assert len({e["event_id"] for e in events}) == depth
         assert sum(e["type"] == "ticket.issued" for e in events) == TICKETS
+        assert "broker refused publish" not in (k.status()["last_error"] or ""), "still reported"
     finally:
         k.terminate()
         watcher.close()
