@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from device.app import Kiosk
 
 log = logging.getLogger("motcua.kiosk.reload")
-LIVE_SECTIONS = ("queue", "rating", "audio", "printer", "health", "camera", "vision", "calling", "extra")
+LIVE_SECTIONS = ("queue", "rating", "audio", "printer", "health", "camera", "vision", "extra")
 RESTART_SECTIONS = ("buttons", "leds", "buzzer", "device", "outbox", "clock", "commands")
 
 

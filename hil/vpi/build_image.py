@@ -5,11 +5,13 @@
 Only Debian's packages (mmdebstrap + qemu-user-static, as root) and PyPI's aarch64 wheels go in:
 no downloaded OS image. The disk has an MBR with a FAT32 boot partition labelled ``bootfs`` (where
 the Pi's firmware and cloud-init's NoCloud seed live, mounted at /boot/firmware) and an ext4 root,
-made without loop devices (``mkfs.vfat -C`` + ``mcopy``, ``mkfs.ext4 -d``, ``sfdisk`` + ``dd``).
+made without loop devices (``mkfs.vfat -C`` + ``mcopy``, ``sfdisk`` + ``dd``, and ``mkfs.ext4 -d``
+writing the root at its partition's offset).
 
 What the image holds beyond Debian's packages, and why:
 - ``/opt/motcua/wheelhouse``: aarch64 wheels of the kiosk's dependencies, and ``/opt/motcua/deps``,
-  a virtualenv with them installed, so the first boot installs the kiosk with no network.
+  a virtualenv (made in the chroot, without pip) into which the host's pip unpacks them, pip
+  included, so the first boot installs the kiosk with no network (install_deps).
 - The initramfs is built with ``MODULES=list`` (virtio, ext4): the default ``MODULES=most`` takes
   ~9 min per run under qemu-user; a real Pi image uses its own firmware and kernel.
 - ``net.ifnames=0`` gives the NIC the Pi's name ``eth0`` (the bundle's network-config names it).
@@ -17,7 +19,8 @@ What the image holds beyond Debian's packages, and why:
   test rig, not a production image.
 
 The cache folder is keyed by a hash of every input (package list, wheel requirements, hook text,
-agent), so a change rebuilds and an unchanged recipe reuses the image (CI keeps it between runs).
+agent), so a change rebuilds and an unchanged recipe reuses the image (across CI runs only
+when CI keeps the home folder's cache; a cold build takes ~21 min on the loaded 2-core machine).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def test_feed_produce_and_status(tmp_path: Path, capsys: pytest.CaptureFixture[s
     ({"feed": {"pull_tokens_sha256": ["abc"]}}, "pull_tokens_sha256"),
     ({"hub": {"pull": [{"url": "http://x"}]}}, "enabled = false"),
     ({"hub": {"enabled": True, "mqtt": {"url": "mqtt://h", "ca_file": "/no/ca.pem"}}}, "file not found"),
-    ({"hub": {"enabled": True, "bogus": 1}}, "unknown key 'bogus'"),
+    ({"hub": {"enabled": True, "bogus": 1}}, r"\[hub\] bogus: unknown key"),
 ])
 def test_feed_config_errors_name_the_key(raw: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
