@@ -116,7 +116,9 @@ class Health(_Envelope):
         default_factory=dict,
         max_length=32,
         description="Kiosk-side refusals since install, by kind (too_fast, rating_no_prompt, "
-        "rating_duplicate, command_unsigned, command_forged, command_stale, command_replayed).",
+        "rating_duplicate, command_unsigned, command_forged, command_stale, command_replayed), and "
+        "broker_publish: event publishes the broker refused (PUBACK reason >= 0x80, e.g. Not authorized; "
+        "the events stay in the outbox and are resent).",
     )
     interval_s: float = Field(default=60, gt=0, le=86_400)
 

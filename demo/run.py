@@ -151,9 +151,13 @@ def demo_booking(booking: dict, now: datetime | None = None) -> dict:
 
 
 def kiosk_config(device_id: str, office: str, counter: int, command_key_hex: str = "",
-                 office_name: str = "", call_early_min: int | None = None, camera: bool = False) -> str:
+                 office_name: str = "", call_early_min: int | None = None, camera: bool = False,
+                 mqtt_protocol: str = "5") -> str:
     doc = tomllib.loads(KIOSK_EXAMPLE.read_text(encoding="utf-8"))
     doc.setdefault("device", {}).update({"id": device_id, "office_code": office, "counter": counter})
+    # The embedded broker (rumqttd) refuses MQTT 5 connections: the demo's kiosks speak 3.1.1 to it,
+    # which cannot see an ACL refusal (it has no ACL anyway). Production: 5 (docs/kiosk.md).
+    doc.setdefault("broker", {})["protocol"] = mqtt_protocol
     doc["device"].pop("office_name", None)
     if office_name:  # shown on the ticket and the counter display instead of the code
         doc["device"]["office_name"] = office_name
@@ -239,7 +243,8 @@ class Demo:
             cfg.parent.mkdir(parents=True, exist_ok=True)
             camera = counter <= self.args.camera_counters
             text = kiosk_config(device_id, office, counter, gateway_pub, office_names.get(office, ""),
-                                call_early_min=10, camera=camera)
+                                call_early_min=10, camera=camera,
+                                mqtt_protocol="3.1.1" if self.broker is not None else "5")
             cfg.write_text(text, encoding="utf-8")
             http_port = free_port(8101 + i)
             data_dir = self.data / "kiosks" / device_id

@@ -97,6 +97,13 @@ class BrokerConfig(Section):
     cert_file: str | None = None
     key_file: str | None = None
     keepalive: int = Field(default=30, ge=5, le=3600, description="seconds")
+    protocol: Literal["5", "3.1.1"] = Field(
+        default="5",
+        description='MQTT version. "5": a publish the broker refuses (PUBACK reason code, e.g. Not '
+        'authorized) stays in the outbox and is retried. "3.1.1" cannot see that refusal (Mosquitto '
+        "acknowledges a publish its ACL denies, and the kiosk deletes the event): only for the embedded "
+        "demo broker, which refuses MQTT 5; production must use 5.",
+    )
 
     @field_validator("url")
     @classmethod

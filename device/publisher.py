@@ -1,11 +1,23 @@
 """MQTT publisher: drains the durable outbox in ``seq`` order with QoS 1, status, health, commands.
 
 One thread owns the paho client (no shared paho state). Each connection is a fresh paho client with
-the same client id and ``clean_session=False`` (the broker keeps the command subscription and queued
+the same client id and a persistent session (MQTT 5 ``clean_start=False`` with a session that never
+expires, as 3.1.1 ``clean_session=False``: the broker keeps the command subscription and queued
 commands while the kiosk is away). After every (re)connect all events still in the outbox are sent
-again from the lowest ``seq``: an event leaves the outbox only on its PUBACK, so a resend is
-possible and byte-identical (same ``event_id``), never a loss. At most ``max_inflight`` events are
+again from the lowest ``seq``: an event leaves the outbox only on a *successful* PUBACK, so a resend
+is possible and byte-identical (same ``event_id``), never a loss. At most ``max_inflight`` events are
 unacknowledged at once (paho silently loses QoS 1 messages past 65,535 in flight).
+
+A PUBACK with a failure reason code (MQTT 5, >= 0x80; Mosquitto sends "Not authorized" when its ACL
+denies the kiosk's topic) is a refusal, not a delivery: the event stays in the outbox, the refusal
+is counted (``refused.broker_publish``, in health and /api/status) and shown as ``last_error``, and
+the publisher stops sending events for a backoff (doubling, capped at ``REFUSAL_BACKOFF_MAX_S``)
+before it resends from the lowest ``seq`` still in the outbox, so that the events flow in order once
+the operator fixes the ACL. MQTT 3.1.1 has no reason codes (Mosquitto acknowledges a denied publish
+as delivered): ``[broker] protocol = "3.1.1"`` exists only for the embedded demo broker, which
+refuses MQTT 5. A broker that drops the connection instead (reported for Mosquitto 2.0.11 with
+certificate identities) never acknowledged the events: they stay, and reconnects back off while no
+event gets through.
 """
 
 from __future__ import annotations
@@ -22,14 +34,24 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from contract.mqtt_url import configure_client
 from contract.topics import cmd_filter, events_topic, health_topic, status_topic
 from device.config import BrokerConfig
 from device.events import EventBuilder
+from device.queue import REFUSED_PREFIX
 from device.store import Store
 
 log = logging.getLogger("motcua.publisher")
+
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF  # MQTT 5 session expiry "never" = 3.1.1 clean_session=False
+REFUSAL_BACKOFF_MIN_S = 1.0
+REFUSAL_BACKOFF_MAX_S = 60.0
+BROKER_REFUSED = REFUSED_PREFIX + "broker_publish"  # persistent counter, health/status ``refused``
+REFUSED_TEXT = "broker refused publish:"
+HEALTHY_SESSION_S = 10.0  # a connection that lasted this long resets the reconnect backoff
 
 
 class _Kick(threading.Event):
@@ -72,7 +94,11 @@ class Publisher:
         self.connects = 0
         self.published = 0
         self.acked = 0
+        self.refusals = 0  # PUBACKs with a failure reason code since start (persistent: BROKER_REFUSED)
         self.connected_since: float | None = None
+        self._refusal_backoff = 0.0
+        self._hold_until = 0.0  # no event is sent before this (monotonic) after a refusal
+        self._rewind = False  # resend from the lowest outbox seq once the refused ones have settled
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._flush_health = threading.Event()
@@ -105,12 +131,12 @@ class Publisher:
     # ------------------------------------------------------------------ client
 
     def _client(self) -> mqtt.Client:
-        c = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"kiosk-{self.device_id}",
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
-        )
+        client_id = f"kiosk-{self.device_id}"
+        if self.broker.protocol == "5":
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        else:
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
+                            protocol=mqtt.MQTTv311)
         b = self.broker
         configure_client(c, b.url, username=b.username, password=b.password, ca_file=b.ca_file,
                          cert_file=b.cert_file, key_file=b.key_file)
@@ -133,7 +159,7 @@ class Publisher:
         self._sess["lost"] = True
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any) -> None:
-        self._sess["acks"].append(mid)
+        self._sess["acks"].append((mid, rc))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -155,12 +181,14 @@ class Publisher:
                 ok = False
             if self._stop.is_set():
                 break
-            backoff = 0.5 if ok else min(backoff * 2, 30.0)
+            backoff = 0.5 if ok else min(backoff * 2, 30.0)  # ok: a healthy session (see _session)
             delay = backoff * random.uniform(0.5, 1.0)  # jitter: a whole office reconnecting spreads out
             self._stop.wait(delay)
 
     def _session(self) -> bool:
-        """One connection; returns True if it got connected (to reset the backoff)."""
+        """One connection; returns True if it was healthy (to reset the reconnect backoff): it lasted
+        ``HEALTHY_SESSION_S`` or got an event acknowledged. A broker that drops every connection
+        right after a refused publish thus meets a growing backoff, not a reconnect loop."""
         self._sess: dict[str, Any] = {"connack": False, "lost": False, "failed": False, "acks": []}
         client = self._client()
         if not self._connect(client):
@@ -170,8 +198,11 @@ class Publisher:
         log.info("connected to %s", self.broker.url)
         client.publish(self.status_topic, self.builder.status("online", "connected"), qos=1, retain=True)
         client.subscribe(cmd_filter(self.office_code, self.device_id), qos=1)
+        acked_before = self.acked
         try:
-            return self._connected_loop(client)
+            self._connected_loop(client)
+            lasted = time.monotonic() - self.connected_since
+            return self.acked > acked_before or lasted >= HEALTHY_SESSION_S
         finally:
             self.connected = False
             self.kick.client = None
@@ -179,7 +210,13 @@ class Publisher:
     def _connect(self, client: mqtt.Client) -> bool:
         """Connect and wait (at most 15 s) for the broker's CONNACK."""
         try:
-            client.connect(self.broker.host, self.broker.port, keepalive=self.broker.keepalive)
+            if self.broker.protocol == "5":
+                props = Properties(PacketTypes.CONNECT)
+                props.SessionExpiryInterval = SESSION_NEVER_EXPIRES
+                client.connect(self.broker.host, self.broker.port, keepalive=self.broker.keepalive,
+                               clean_start=False, properties=props)
+            else:
+                client.connect(self.broker.host, self.broker.port, keepalive=self.broker.keepalive)
         except (OSError, ssl.SSLError, ValueError) as exc:
             self.last_error = f"broker {self.broker.host}:{self.broker.port}: {exc}"[:200]
             return False
@@ -198,7 +235,7 @@ class Publisher:
                 return False
         return True
 
-    def _connected_loop(self, client: mqtt.Client) -> bool:
+    def _connected_loop(self, client: mqtt.Client) -> None:
         """Drain the outbox in seq order (at most ``max_inflight`` unacknowledged), delete what the
         broker acknowledged, send health on time; until the connection drops or the publisher stops."""
         inflight: dict[int, int] = {}  # mid -> outbox seq
@@ -206,16 +243,17 @@ class Publisher:
         while not self._stop.is_set():
             rc = client.loop(self.poll_s)
             if rc != mqtt.MQTT_ERR_SUCCESS or self._sess["lost"]:
-                self.last_error = f"connection lost ({mqtt.error_string(rc)})"
-                return True
-            acks, self._sess["acks"] = self._sess["acks"], []
-            done = [inflight.pop(m) for m in acks if m in inflight]
-            if done:
-                self.store.ack(done)
-                self.acked += len(done)
+                unacked = f", {len(inflight)} events unacknowledged (kept)" if inflight else ""
+                self.last_error = f"connection lost ({mqtt.error_string(rc)}){unacked}"
+                return
+            done = self._settle(inflight)
             now = time.monotonic()
+            resend = False
+            if self._rewind and not inflight and now >= self._hold_until:
+                self._rewind, last_seq, resend = False, 0, True  # again from the lowest seq kept
             room = self.max_inflight - len(inflight)
-            if room > 0 and (self.kick.is_set() or done or now - last_poll > 1.0):
+            sending = not self._rewind and now >= self._hold_until  # refused: back off first
+            if sending and room > 0 and (resend or self.kick.is_set() or done or now - last_poll > 1.0):
                 self.kick.clear()
                 last_poll = now
                 last_seq = self._publish_pending(client, inflight, last_seq, room)
@@ -227,7 +265,45 @@ class Publisher:
                 except Exception as exc:  # health must never stop the event stream
                     self.last_error = f"health: {exc}"[:200]
         self._say_goodbye(client)
-        return True
+
+    def _settle(self, inflight: dict[int, int]) -> list[int]:
+        """Handle the PUBACKs seen since the last call: delete the events the broker accepted, keep
+        (count, report, back off on) the ones it refused. Returns the seqs deleted."""
+        acks, self._sess["acks"] = self._sess["acks"], []
+        done: list[int] = []
+        refused: list[tuple[int, Any]] = []
+        for mid, rc in acks:
+            seq = inflight.pop(mid, None)
+            if seq is None:
+                continue  # a status publish
+            if rc.is_failure:
+                refused.append((seq, rc))
+            else:
+                done.append(seq)
+        if done:
+            self.store.ack(done)
+            self.acked += len(done)
+            if not refused:
+                self._refusal_backoff = 0.0
+                if (self.last_error or "").startswith(REFUSED_TEXT):
+                    self.last_error = None  # delivered again: health stops reporting the refusal
+        if refused:
+            self._refused(refused)
+        return done
+
+    def _refused(self, refused: list[tuple[int, Any]]) -> None:
+        self.refusals += len(refused)
+        self.store.bump(BROKER_REFUSED, len(refused))
+        seq, rc = refused[0]
+        self.last_error = f"{REFUSED_TEXT} {rc} (event seq {seq} kept in the outbox)"[:200]
+        if self._rewind:
+            return  # the same round of refusals: one backoff step per resend
+        self._refusal_backoff = min(max(self._refusal_backoff * 2, REFUSAL_BACKOFF_MIN_S),
+                                    REFUSAL_BACKOFF_MAX_S)
+        self._hold_until = time.monotonic() + self._refusal_backoff * random.uniform(0.75, 1.0)
+        self._rewind = True
+        log.warning("broker refused %d event(s) (%s); retrying in %.0f s", len(refused), rc,
+                    self._refusal_backoff)
 
     def _publish_pending(self, client: mqtt.Client, inflight: dict[int, int], last_seq: int,
                          room: int) -> int:
