@@ -118,3 +118,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"needs {SHARED_DATA} (the developers' shared data folder), absent in this clone")
     return SHARED_DATA
+
+
+@pytest.fixture
+def iotcore_port() -> Iterator[int]:
+    """The demo's embedded broker (iotcore) on a free loopback port; yields the port."""
+    from iotcore import Broker
+
+    port = free_port()
+    broker = Broker(port=port, listen="127.0.0.1").start()
+    try:
+        yield port
+    finally:
+        broker.stop()

@@ -14,8 +14,6 @@ import tomllib
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
-import pytest
-from iotcore import Broker
 from paho.mqtt.enums import CallbackAPIVersion
 
 from contract.payloads import EventType
@@ -25,18 +23,7 @@ from device.config import BrokerConfig, load_config
 from device.events import EventBuilder
 from device.publisher import Publisher
 from device.store import Store
-from tests.support.mosquitto import free_port
 from tests.support.wait import wait_for
-
-
-@pytest.fixture
-def iotcore_port():
-    port = free_port()
-    broker = Broker(port=port, listen="127.0.0.1").start()
-    try:
-        yield port
-    finally:
-        broker.stop()
 
 
 def test_embedded_broker_refuses_mqtt5(iotcore_port) -> None:

@@ -14,25 +14,14 @@ from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 import pytest
-from iotcore import Broker, IotCoreBroker
+from iotcore import IotCoreBroker
 from paho.mqtt.enums import CallbackAPIVersion
 
 from contract.payloads import MAX_PAYLOAD_BYTES
 from tests.gateway.conftest import wait_for
 from tests.gateway.kiosk_sim import EventFactory, Publisher
-from tests.support.mosquitto import free_port
 
 IOTCORE_MAX_PAYLOAD = 20_480
-
-
-@pytest.fixture
-def iotcore_broker():
-    port = free_port()
-    broker = Broker(port=port, listen="127.0.0.1").start()
-    try:
-        yield port
-    finally:
-        broker.stop()
 
 
 def test_payload_limit_is_above_the_contract() -> None:
@@ -41,8 +30,8 @@ def test_payload_limit_is_above_the_contract() -> None:
     assert MAX_PAYLOAD_BYTES < IOTCORE_MAX_PAYLOAD
 
 
-def test_backlog_kept_for_the_gateway_and_payload_limits(iotcore_broker, gateway_factory) -> None:
-    port = iotcore_broker
+def test_backlog_kept_for_the_gateway_and_payload_limits(iotcore_port, gateway_factory) -> None:
+    port = iotcore_port
     url = f"mqtt://127.0.0.1:{port}"
     gw = gateway_factory(url)
     gw.stop()  # persistent session left at the broker
