@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contract.feed import SourceId
+from contract.mqtt_url import KIOSK_SCHEMES, parse_broker_url
 
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="motcua-gateway token new")]
 
@@ -37,9 +38,8 @@ class UpstreamMqtt(_Section):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        u = urlparse(v)
-        if v and (u.scheme not in ("mqtt", "mqtts") or not u.hostname):
-            raise ValueError("expected mqtt://host:port or mqtts://host:port")
+        if v:
+            parse_broker_url(v, KIOSK_SCHEMES)
         return v
 
     @model_validator(mode="after")

@@ -9,14 +9,13 @@ limits of provisioning/mosquitto_conf.py), TLS from ``ca_file``/``cert_file``/``
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 from typing import Any
-from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from contract.mqtt_url import configure_client
 from gateway.feed.config import UpstreamMqtt
 
 log = logging.getLogger("motcua.gateway.feed.mqtt")
@@ -29,16 +28,9 @@ def make_client(cfg: UpstreamMqtt, client_id: str, *, manual_ack: bool, max_infl
                          clean_session=False, manual_ack=manual_ack)
     client.max_inflight_messages_set(max_inflight)
     client.max_queued_messages_set(0)
-    u = urlparse(cfg.url)
-    tls = u.scheme == "mqtts"
-    host, port = u.hostname or "127.0.0.1", u.port or (8883 if tls else 1883)
-    if cfg.username:
-        client.username_pw_set(cfg.username, cfg.password or None)
-    if tls:
-        ctx = ssl.create_default_context(cafile=cfg.ca_file or None)
-        if cfg.cert_file:
-            ctx.load_cert_chain(cfg.cert_file, cfg.key_file or None)
-        client.tls_set_context(ctx)
+    address = configure_client(client, cfg.url, username=cfg.username, password=cfg.password,
+                               ca_file=cfg.ca_file, cert_file=cfg.cert_file, key_file=cfg.key_file)
+    host, port = address.host, address.port
     client.reconnect_delay_set(max(1, int(retry[0])), max(1, int(retry[1])))
     connected = threading.Event()
 
