@@ -43,9 +43,9 @@ from device.config_sections import (
     QueueConfig,
     RatingConfig,
     Section,
+    UpdatesConfig,
     check_broker_url,
 )
-from device.updates import check_config as check_updates_table
 from device.vision.config import VisionConfig
 
 __all__ = [
@@ -53,8 +53,8 @@ __all__ = [
     "REASON_CODE_RE", "RELEASE_CONFIG", "RELEASE_MODELS", "SHORT_TEXT", "AudioConfig", "BrokerConfig",
     "ButtonsConfig", "ClockConfig", "CommandsConfig", "ConfigError", "DeviceConfig", "DisplayConfig",
     "HealthConfig", "KioskConfig", "OutboxConfig", "OutputPins", "PrinterConfig", "QueueConfig",
-    "RatingConfig", "Section", "check_broker_url", "load_config", "merge_overlay", "parse_config",
-    "with_overrides",
+    "RatingConfig", "Section", "UpdatesConfig", "check_broker_url", "load_config", "merge_overlay",
+    "parse_config", "with_overrides",
 ]
 
 # Sections defined in other modules: "[name]" -> its Section model (one line each; see the docstring).
@@ -94,7 +94,7 @@ BUILTIN_SECTIONS = frozenset(
 )
 # Sections with no check beyond their model: validated by validate_section alone.
 _PLAIN = {"audio": AudioConfig, "display": DisplayConfig, "health": HealthConfig, "outbox": OutboxConfig,
-          "clock": ClockConfig, "commands": CommandsConfig}
+          "clock": ClockConfig, "commands": CommandsConfig, "updates": UpdatesConfig}
 
 
 def known_sections() -> frozenset[str]:
@@ -118,7 +118,7 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
     leds, buzzer = _leds(data.get("leds", {})), _pins("buzzer", data.get("buzzer", {}), False)
     _check_shared_pins(buttons.pins, leds.pins, buzzer.pins)
     printer = _printer(data.get("printer", {}))
-    camera, updates = _table("camera", data), _table("updates", data)
+    camera = _table("camera", data)
     if "enabled" in camera and not isinstance(camera["enabled"], bool):
         raise ConfigError("camera", "enabled", f"must be true or false, got {camera['enabled']!r}")
     cfg = KioskConfig(
@@ -131,7 +131,6 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
         buzzer=buzzer,
         printer=printer,
         camera=dict(camera),
-        updates=dict(updates),
         source_sha256=hashlib.sha256(source).hexdigest(),
         **{name: validate_section(name, model, data.get(name, {})) for name, model in _PLAIN.items()},
         extra={name: validate_section(name, m, data.get(name, {})) for name, m in EXTRA_SECTIONS.items()},
@@ -140,8 +139,6 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
         raise ConfigError("calling", "label_prefix", "label (kind prefix + [queue] label) must fit in 16")
     if cfg.camera_enabled:
         cfg = cfg.model_copy(update={"vision": VisionConfig.from_table(camera)})
-    if updates:
-        _check_updates(updates)
     return cfg
 
 
@@ -224,13 +221,6 @@ def _printer(table: Any) -> PrinterConfig:
     if p.kind == "serial" and not isinstance(params.get("devfile"), str):
         raise ConfigError("printer", "devfile", 'required string for kind = "serial" (e.g. /dev/ttyUSB0)')
     return p
-
-
-def _check_updates(table: dict[str, Any]) -> None:
-    try:
-        check_updates_table(table)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ConfigError("updates", "", str(exc)) from None
 
 
 # Sections an update bundle may not set: identity, broker credentials, local display, update and

@@ -191,11 +191,26 @@ class ClockConfig(Section):
     synced_override: bool | None = None
 
 
+HexPublicKey = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]  # a raw Ed25519 key in hex
+
+
 class CommandsConfig(Section):
-    trusted_keys: list[Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]] = Field(
+    trusted_keys: list[HexPublicKey] = Field(
         default_factory=list, description="hex Ed25519 public keys of the gateway's command key"
     )
     max_age_s: FiniteFloat = Field(default=300.0, ge=10, le=86400, description="older commands are stale")
+
+
+class UpdatesConfig(Section):
+    """Who may sign code and model updates for this kiosk (device/updates/)."""
+
+    trusted_keys: list[HexPublicKey] = Field(
+        default_factory=list, description="hex Ed25519 public keys of the operator's offline update key(s), "
+        "printed by `motcua-provision update keygen`; empty = every update is refused"
+    )
+
+    def raw_keys(self) -> list[bytes]:
+        return [bytes.fromhex(k) for k in self.trusted_keys]
 
 
 class KioskConfig(BaseModel):
@@ -216,7 +231,7 @@ class KioskConfig(BaseModel):
     clock: ClockConfig
     commands: CommandsConfig
     camera: dict[str, Any]
-    updates: dict[str, Any]
+    updates: UpdatesConfig
     vision: VisionConfig | None = None  # the [camera] table validated, when [camera] enabled = true
     source_sha256: str = "0" * 64
     path: str | None = None

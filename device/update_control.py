@@ -96,11 +96,7 @@ class UpdateController:
 
     def cmd_apply_update(self, req: CommandRequest) -> tuple[bool, str, dict]:
         k = self.kiosk
-        keys_raw = k.cfg.updates.get("trusted_keys", [])
-        try:
-            keys = [bytes.fromhex(key) for key in keys_raw]
-        except (TypeError, ValueError):
-            return False, "[updates] trusted_keys must be a list of hex Ed25519 public keys", {}
+        keys = k.cfg.updates.raw_keys()
         self._switch = _Switch()
         data = handle_apply_update(
             dict(req.args),

@@ -23,7 +23,8 @@ Entry point for the kiosk's command dispatcher (``apply_update`` command; import
     # bundle: every failure is an outcome with a message.
 
 Kiosk config: ``[updates] trusted_keys = ["<64 hex>", ...]`` (raw Ed25519 public keys, printed by
-``motcua-provision update keygen``); :func:`check_config` validates that table at kiosk start.
+``motcua-provision update keygen``), validated with the rest of the kiosk config
+(device/config_sections.py ``UpdatesConfig``).
 
 Call :func:`recover_interrupted` once at kiosk start: if the kiosk died while a new release was on
 probation, it swaps back and returns ``update.result`` data (outcome ``rolled_back``) to publish.
@@ -34,21 +35,6 @@ version and bundle id).
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from device.updates.apply import active_release, handle_apply_update, recover_interrupted, release_dir
 
-__all__ = ["active_release", "check_config", "handle_apply_update", "recover_interrupted", "release_dir"]
-
-_HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
-
-
-def check_config(table: dict[str, Any]) -> None:
-    """Validate the kiosk's ``[updates]`` table; raises ValueError naming the problem."""
-    unknown = set(table) - {"trusted_keys"}
-    if unknown:
-        raise ValueError(f"unknown key(s) {sorted(unknown)}; only trusted_keys is recognised")
-    keys = table.get("trusted_keys", [])
-    if not isinstance(keys, list) or not all(isinstance(k, str) and _HEX_KEY.match(k) for k in keys):
-        raise ValueError("trusted_keys must be a list of 64-hex-digit Ed25519 public keys")
+__all__ = ["active_release", "handle_apply_update", "recover_interrupted", "release_dir"]

@@ -45,7 +45,7 @@ def test_device_new_registers_and_writes_a_valid_bundle(gateway, tmp_path: Path,
     cfg = load_config(boot / "motcua" / "kiosk.toml")  # the kiosk's own validator accepts it
     assert (cfg.device.id, cfg.device.office_code, cfg.device.counter) == ("k-03390-02", "03390", 2)
     assert cfg.broker.url == "mqtts://mqtt.laichau.example:8883" and cfg.broker.tls
-    assert cfg.updates["trusted_keys"] == ["ab" * 32]
+    assert cfg.updates.trusted_keys == ["ab" * 32]
     cert = x509.load_pem_x509_certificate(Path(cfg.broker.cert_file).read_bytes())
     key = serialization.load_pem_private_key(Path(cfg.broker.key_file).read_bytes(), None)
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "k-03390-02"

@@ -12,9 +12,11 @@ import pytest
 
 from contract.bundle import canonical_json
 from contract.payloads import UpdateResult
-from device.updates import check_config, handle_apply_update, recover_interrupted
+from device.config import ConfigError, parse_config
+from device.updates import handle_apply_update, recover_interrupted
 from device.updates.apply import active_slot
 from provisioning.signing import generate_key, load_key, pack, public_raw, sign_bundle
+from tests.device.helpers import example_table
 
 CMD = "0b7c3a52-1d7e-4c47-9a53-2f4a8f1f0c11"
 
@@ -167,8 +169,12 @@ def test_power_cut_during_probation_rolls_back_at_next_start(key, tmp_path: Path
     assert recover_interrupted(dd) is None
 
 
-def test_kiosk_config_check() -> None:
-    check_config({"trusted_keys": ["ab" * 32]})
-    for bad in ({"trusted_keys": ["zz"]}, {"trusted_keys": "ab" * 32}, {"keys": []}):
-        with pytest.raises(ValueError):
-            check_config(bad)
+def test_kiosk_updates_section_is_checked_with_the_config() -> None:
+    data = example_table()
+    data["updates"] = {"trusted_keys": ["ab" * 32]}
+    assert parse_config(data).updates.raw_keys() == [bytes.fromhex("ab" * 32)]
+    bad_tables = ({"trusted_keys": ["zz"]}, "trusted_keys"), ({"trusted_keys": "ab" * 32}, "trusted_keys")
+    for bad, key in (*bad_tables, ({"keys": []}, "keys")):
+        data["updates"] = bad
+        with pytest.raises(ConfigError, match=rf"\[updates\] {key}"):
+            parse_config(data)
