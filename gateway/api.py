@@ -10,17 +10,25 @@ import json
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from sqlalchemy import select
+from fastapi import APIRouter, HTTPException, Request, Response
 
 from gateway import api_models as m
-from gateway.api_common import ADMIN, OPERATOR, iso, optional_principal, parse_day
+from gateway.api_common import (
+    AdminUser,
+    IngestDep,
+    KpiDep,
+    MaybeUser,
+    OperatorUser,
+    StoreDep,
+    iso,
+    parse_day,
+)
 from gateway.api_integrity import router as integrity_router
 from gateway.api_period import router as period_router
 from gateway.commands import IngestNotRunning, issue_command
 from gateway.feed.api import overlay_hub
+from gateway.store import fleet as fleet_queries
 from gateway.store import integrity
-from gateway.store import schema as s
 
 router = APIRouter()
 
@@ -33,24 +41,12 @@ def _offices(request: Request, only: str | None = None) -> list[dict[str, Any]]:
     offices = [o for o in st.store.offices() if only is None or o["code"] == only]
     units = st.store.units()
     kpis = overlay_hub(st, st.kpi.all_offices([o["code"] for o in offices]))  # hub mode: province figures
-    online: dict[str, int] = {}
-    total: dict[str, int] = {}
-    with st.store.engine.connect() as conn:
-        q = (
-            select(s.devices.c.device_id, s.devices.c.office_code, s.device_status.c.state)
-            .select_from(
-                s.devices.outerjoin(s.device_status, s.device_status.c.device_id == s.devices.c.device_id)
-            )
-            .where(s.devices.c.registered.is_(True))
-        )
-        for r in conn.execute(q):
-            total[r.office_code] = total.get(r.office_code, 0) + 1
-            if r.state == "online":
-                online[r.office_code] = online.get(r.office_code, 0) + 1
+    devices = fleet_queries.devices_online(st.store)
     out = []
     for o in offices:
         unit = units.get(o["unit_code"], {})
         k = kpis[o["code"]]
+        online, total = devices.get(o["code"], (0, 0))
         out.append(
             {
                 **o,
@@ -59,8 +55,8 @@ def _offices(request: Request, only: str | None = None) -> list[dict[str, Any]]:
                 "kpi_today": k,
                 "wait_class": st.kpi.wait_class(k["avg_wait_s"]),
                 "satisfaction_class": st.kpi.satisfaction_class(k["satisfaction_rate"]),
-                "devices_online": online.get(o["code"], 0),
-                "devices_total": total.get(o["code"], 0),
+                "devices_online": online,
+                "devices_total": total,
             }
         )
     return out
@@ -81,15 +77,15 @@ def get_office(code: str, request: Request) -> dict[str, Any]:
 
 
 @router.get("/api/v1/offices/{code}/kpis", response_model=m.OfficeKpis, tags=["public"])
-def office_kpis(code: str, request: Request, day: str | None = None) -> dict[str, Any]:
+def office_kpis(code: str, request: Request, store: StoreDep, kpi: KpiDep, user: MaybeUser,
+                day: str | None = None) -> dict[str, Any]:
     """One office and day: KPIs, per counter, per hour (arrivals, avg wait), sentiment windows, rating
     distribution, next week's arrivals forecast with its error, and per-officer aggregates. Officers
     are people too: ``officers`` is filled for signed-in operators only (empty for the public)."""
-    if request.app.state.store.office(code) is None:
+    if store.office(code) is None:
         raise HTTPException(404, f"office {code!r} not found")
-    detail = request.app.state.kpi.office_detail(code, parse_day(day, request))
-    principal = optional_principal(request)
-    if principal is None or not principal.has("operator"):
+    detail = kpi.office_detail(code, parse_day(day, request))
+    if user is None or not user.has("operator"):
         detail["officers"] = []
     return detail
 
@@ -120,80 +116,68 @@ def map_geojson(request: Request) -> Response:
 
 
 @router.get("/api/v1/units", tags=["registry"])
-def list_units(request: Request) -> dict[str, Any]:
+def list_units(store: StoreDep) -> dict[str, Any]:
     """Commune-level units (post-2025 codes) and the old→new mapping (old_code null = unknown)."""
-    return {
-        "units": list(request.app.state.store.units().values()),
-        "unit_mapping": request.app.state.store.unit_mapping(),
-    }
+    return {"units": list(store.units().values()), "unit_mapping": store.unit_mapping()}
 
 
 @router.post("/api/v1/offices", response_model=m.Office, status_code=201, tags=["registry"])
-def create_office(body: m.OfficeIn, request: Request, _p: Any = Depends(ADMIN)) -> dict[str, Any]:
-    st = request.app.state
-    if body.unit_code not in st.store.units():
+def create_office(body: m.OfficeIn, request: Request, store: StoreDep, _admin: AdminUser) -> dict[str, Any]:
+    if body.unit_code not in store.units():
         raise HTTPException(422, f"unit_code {body.unit_code!r} is not a known unit")
-    if st.store.office(body.code) is not None:
+    if store.office(body.code) is not None:
         raise HTTPException(409, f"office {body.code!r} exists; use PUT")
-    st.store.upsert_office(body.model_dump())
+    store.upsert_office(body.model_dump())
     return get_office(body.code, request)
 
 
 @router.put("/api/v1/offices/{code}", response_model=m.Office, tags=["registry"])
-def update_office(
-    code: str, body: m.OfficeUpdate, request: Request, _p: Any = Depends(ADMIN)
-) -> dict[str, Any]:
-    st = request.app.state
-    cur = st.store.office(code)
+def update_office(code: str, body: m.OfficeUpdate, request: Request, store: StoreDep, kpi: KpiDep,
+                  _admin: AdminUser) -> dict[str, Any]:
+    cur = store.office(code)
     if cur is None:
         raise HTTPException(404, f"office {code!r} not found")
     new = {**cur, **body.model_dump(exclude_none=True)}
-    if new["unit_code"] not in st.store.units():
+    if new["unit_code"] not in store.units():
         raise HTTPException(422, f"unit_code {new['unit_code']!r} is not a known unit")
-    st.store.upsert_office(new)
-    st.kpi.invalidate([code])
+    store.upsert_office(new)
+    kpi.invalidate([code])
     return get_office(code, request)
 
 
 @router.post("/api/v1/devices", response_model=m.Device, status_code=201, tags=["registry"])
-def register_device(body: m.DeviceIn, request: Request, p: Any = Depends(ADMIN)) -> dict[str, Any]:
+def register_device(body: m.DeviceIn, store: StoreDep, kpi: KpiDep, ingest: IngestDep,
+                    admin: AdminUser) -> dict[str, Any]:
     """Bind a device to an office counter (provisioning calls this). Idempotent; audited.
 
     Events the device sent while unregistered were held (stored, never counted). With
     ``release_held`` they are counted now under the same rules as live events (its office and
     counter must match the binding; ratings must name known visits); without it they stay held."""
-    st = request.app.state
-    office = st.store.office(body.office_code)
+    office = store.office(body.office_code)
     if office is None:
         raise HTTPException(422, f"office_code {body.office_code!r} is not in the registry")
     if body.counter > office["counters"]:
         raise HTTPException(422, f"office {body.office_code} has counters 1..{office['counters']}")
-    actor = getattr(p, "name", None) or "admin"
+    actor = admin.name or "admin"
     released = integrity.bind_device(
-        st.store, body.device_id, body.office_code, body.counter, actor, body.release_held, st.kpi.tz
+        store, body.device_id, body.office_code, body.counter, actor, body.release_held, kpi.tz
     )
-    if st.ingest is not None:
-        st.ingest.registered(body.device_id)
+    if ingest is not None:
+        ingest.registered(body.device_id)
     if released:
-        st.kpi.invalidate([body.office_code])
-    return {**st.store.device(body.device_id), "released": released}
+        kpi.invalidate([body.office_code])
+    return {**store.device(body.device_id), "released": released}
 
 
 # ---------------------------------------------------------------------------- fleet (operator)
 
 
-def fleet(request: Request) -> list[dict[str, Any]]:
-    st = request.app.state
+def fleet(store: StoreDep) -> list[dict[str, Any]]:
     now = time.time()
-    open_alerts: dict[str, list[str]] = {}
-    with st.store.engine.connect() as conn:
-        for r in conn.execute(
-            select(s.alerts.c.device_id, s.alerts.c.kind).where(s.alerts.c.closed_at.is_(None))
-        ):
-            open_alerts.setdefault(r.device_id, []).append(r.kind)
-    held = integrity.held_counts(st.store)
+    open_alerts = fleet_queries.open_alert_kinds(store)
+    held = integrity.held_counts(store)
     out = []
-    for r in st.store.fleet_rows():
+    for r in store.fleet_rows():
         h = r["health"] or {}
         state = r["state"] or "unknown"
         reason = r["reason"] if state == "offline" else None
@@ -224,7 +208,7 @@ def fleet(request: Request) -> list[dict[str, Any]]:
                 "clock_synced": r["clock_synced"],
                 "last_error": r["last_error"],
                 "last_selftest": r["last_selftest"],
-                "open_alerts": sorted(open_alerts.get(r["device_id"], [])),
+                "open_alerts": open_alerts.get(r["device_id"], []),
                 "quarantined": not r["registered"],
                 "held_events": held.get(r["device_id"], 0),
             }
@@ -233,24 +217,20 @@ def fleet(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/api/v1/fleet", response_model=list[m.FleetDevice], tags=["fleet"])
-def get_fleet(request: Request, _p: Any = Depends(OPERATOR)) -> list[dict[str, Any]]:
+def get_fleet(store: StoreDep, _operator: OperatorUser) -> list[dict[str, Any]]:
     """Every device: online/offline since when and why, versions, temperature, outbox, clock, self-test."""
-    return fleet(request)
+    return fleet(store)
 
 
 @router.get("/api/v1/devices", response_model=list[m.FleetDevice], tags=["fleet"])
-def get_devices(request: Request, _p: Any = Depends(OPERATOR)) -> list[dict[str, Any]]:
+def get_devices(store: StoreDep, _operator: OperatorUser) -> list[dict[str, Any]]:
     """Same as /api/v1/fleet."""
-    return fleet(request)
+    return fleet(store)
 
 
 @router.get("/api/v1/alerts", response_model=list[m.Alert], tags=["fleet"])
-def get_alerts(request: Request, open_only: bool = True, _p: Any = Depends(OPERATOR)) -> list[dict[str, Any]]:
-    q = select(s.alerts).order_by(s.alerts.c.id.desc()).limit(500)
-    if open_only:
-        q = q.where(s.alerts.c.closed_at.is_(None))
-    with request.app.state.store.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(q)]
+def get_alerts(store: StoreDep, _operator: OperatorUser, open_only: bool = True) -> list[dict[str, Any]]:
+    rows = fleet_queries.alert_rows(store, open_only)
     for r in rows:
         r["opened_at"], r["closed_at"] = iso(r["opened_at"]), iso(r["closed_at"])
     return rows
@@ -263,35 +243,33 @@ def _command_out(row: dict[str, Any]) -> dict[str, Any]:
 @router.post(
     "/api/v1/devices/{device_id}/commands", response_model=m.Command, status_code=202, tags=["fleet"]
 )
-def send_command(
-    device_id: str, body: m.CommandIn, request: Request, p: Any = Depends(OPERATOR)
-) -> dict[str, Any]:
+def send_command(device_id: str, body: m.CommandIn, request: Request, store: StoreDep,
+                 operator: OperatorUser) -> dict[str, Any]:
     """Publish a CommandRequest on ``.../cmd/<name>``; the result arrives as a cmd.result event."""
-    st = request.app.state
-    dev = st.store.device(device_id)
+    dev = store.device(device_id)
     if dev is None:
         raise HTTPException(404, f"device {device_id!r} not known")
-    issued_by = getattr(p, "name", None) or "gateway"
+    issued_by = operator.name or "gateway"
     try:
-        cmd_id = issue_command(st, device_id, dev["office_code"], body.name.value, body.args, issued_by)
+        cmd_id = issue_command(request.app.state, device_id, dev["office_code"], body.name.value, body.args,
+                               issued_by)
     except IngestNotRunning as exc:
         raise HTTPException(503, str(exc)) from None
-    return _command_out(st.store.command(cmd_id))
+    return _command_out(store.command(cmd_id))
 
 
 @router.get("/api/v1/commands/{cmd_id}", response_model=m.Command, tags=["fleet"])
-def get_command(cmd_id: str, request: Request, _p: Any = Depends(OPERATOR)) -> dict[str, Any]:
-    row = request.app.state.store.command(cmd_id)
+def get_command(cmd_id: str, store: StoreDep, _operator: OperatorUser) -> dict[str, Any]:
+    row = store.command(cmd_id)
     if row is None:
         raise HTTPException(404, f"command {cmd_id!r} not found")
     return _command_out(row)
 
 
 @router.get("/api/v1/stats/ingest", response_model=m.IngestStats, tags=["fleet"])
-def ingest_stats(request: Request, _p: Any = Depends(OPERATOR)) -> dict[str, Any]:
+def ingest_stats(store: StoreDep, ingest: IngestDep, _operator: OperatorUser) -> dict[str, Any]:
     """Accepted, duplicates and rejections by reason (database totals over all gateway processes)."""
-    st = request.app.state
-    c = st.store.counters()
+    c = store.counters()
     return {
         "accepted": c.get("accepted", 0),
         "duplicates": c.get("duplicates", 0),
@@ -300,8 +278,8 @@ def ingest_stats(request: Request, _p: Any = Depends(OPERATOR)) -> dict[str, Any
         "rejected": {k.split(":", 1)[1]: v for k, v in sorted(c.items()) if k.startswith("rejected:")},
         "quarantined": c.get("quarantined", 0),
         "duplicate_rating": c.get("duplicate_rating", 0),
-        "stored_events": st.store.event_count(),
-        "process": st.ingest.snapshot() if st.ingest is not None else {},
+        "stored_events": store.event_count(),
+        "process": ingest.snapshot() if ingest is not None else {},
     }
 
 
@@ -309,16 +287,10 @@ def ingest_stats(request: Request, _p: Any = Depends(OPERATOR)) -> dict[str, Any
 
 
 @router.get("/healthz", tags=["ops"])
-def healthz(request: Request, response: Response) -> dict[str, Any]:
-    st = request.app.state
-    db_ok = True
-    try:
-        with st.store.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-    except Exception:
-        db_ok = False
-    mqtt_ok = bool(st.ingest and st.ingest.mqtt and st.ingest.mqtt.connected.is_set())
-    ingest_running = st.ingest is not None and st.ingest.mqtt is not None
+def healthz(response: Response, store: StoreDep, ingest: IngestDep) -> dict[str, Any]:
+    db_ok = fleet_queries.database_ok(store)
+    mqtt_ok = bool(ingest and ingest.mqtt and ingest.mqtt.connected.is_set())
+    ingest_running = ingest is not None and ingest.mqtt is not None
     ok = db_ok and (mqtt_ok or not ingest_running)
     if not ok:
         response.status_code = 503
@@ -327,7 +299,7 @@ def healthz(request: Request, response: Response) -> dict[str, Any]:
         "database": db_ok,
         "mqtt": mqtt_ok,
         "ingest": ingest_running,
-        "queue_depth": st.ingest.queue.qsize() if st.ingest else 0,
+        "queue_depth": ingest.queue.qsize() if ingest else 0,
     }
 
 

@@ -1,18 +1,51 @@
-"""Helpers shared by the JSON API modules: role dependencies, day parsing, timestamps."""
+"""Helpers shared by the JSON API modules: typed dependencies (the store, the KPI service, the
+signed-in user by role, as in FastAPI's full-stack template), day parsing, timestamps.
+
+Handlers take ``store: StoreDep``, ``kpi: KpiDep``, ``user: OperatorUser`` and so on instead of
+reaching into ``request.app.state``; queries live in gateway/store/, not in handlers.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 
-from gateway.auth import optional_principal, require_role
+from gateway.auth import Principal, optional_principal, require_role
+from gateway.ingest import Ingest
+from gateway.kpi import KpiService
+from gateway.store import Store
 
 OPERATOR = require_role("operator")
 ADMIN = require_role("admin")
 FIRST_DAY = date(2000, 1, 1)  # no one-stop office has figures before; forecasts look a year ahead at most
 
-__all__ = ["ADMIN", "OPERATOR", "iso", "optional_principal", "parse_day"]
+__all__ = [
+    "ADMIN", "OPERATOR", "AdminUser", "IngestDep", "KpiDep", "MaybeUser", "OperatorUser", "StoreDep",
+    "get_ingest", "get_kpi", "get_store", "iso", "optional_principal", "parse_day",
+]
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def get_kpi(request: Request) -> KpiService:
+    return request.app.state.kpi
+
+
+def get_ingest(request: Request) -> Ingest | None:
+    """This process's ingest (None when the gateway serves pages only: ``--no-ingest``)."""
+    return request.app.state.ingest
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+KpiDep = Annotated[KpiService, Depends(get_kpi)]
+IngestDep = Annotated[Ingest | None, Depends(get_ingest)]
+AdminUser = Annotated[Principal, Depends(ADMIN)]
+OperatorUser = Annotated[Principal, Depends(OPERATOR)]
+MaybeUser = Annotated[Principal | None, Depends(optional_principal)]
 
 
 def iso(ts: float | None) -> str | None:

@@ -12,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 
 from gateway.alerts import AlertManager
 from gateway.api import router as api_router
+from gateway.api_kinds import router as kinds_router
 from gateway.auth import AuthSettings, build_authenticator
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.booking.routes import install as install_booking
@@ -26,7 +27,6 @@ from gateway.registry import load_registry
 from gateway.reports.routes import router as reports_router
 from gateway.retention import Retention
 from gateway.store import Store
-from gateway.ticket_kinds import router as kinds_router
 from gateway.updates_api import router as updates_router
 from gateway.web.routes import router as web_router
 

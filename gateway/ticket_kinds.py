@@ -10,11 +10,11 @@ visit's kind wins (a later event cannot relabel it).
 The table is this module's own (``METADATA``), created by :func:`create_tables` at start (from
 ``Store.migrate``), so it needs no step in the shared migration list.
 
-Figures (:func:`kind_kpis`; bookings against redeemed: :func:`appointment_figures`): per
-(kind, field) the tickets issued, called, served and no-show, the mean and 90th-percentile wait
-(issued → called, the kiosk's monotonic ``wait_s``), and for appointment tickets the punctuality:
-minutes between the slot's start and the redeem (issue) time on the office's local clock, only for
-tickets whose kiosk clock was synchronised when issued.
+Figures (:func:`kind_kpis`; bookings against redeemed: :func:`appointment_figures`; served by
+gateway/api_kinds.py): per (kind, field) the tickets issued, called, served and no-show, the mean
+and 90th-percentile wait (issued → called, the kiosk's monotonic ``wait_s``), and for appointment
+tickets the punctuality: minutes between the slot's start and the redeem (issue) time on the
+office's local clock, only for tickets whose kiosk clock was synchronised when issued.
 """
 
 from __future__ import annotations
@@ -24,12 +24,10 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Request
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, and_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from contract.payloads import TICKET_EVENT_TYPES, Event, TicketKind
-from gateway.api_common import parse_day
 from gateway.store import schema as s
 
 METADATA = MetaData()
@@ -118,23 +116,6 @@ def kind_kpis(conn: Any, office: str, day: date, tz: ZoneInfo) -> list[dict[str,
                     "p90_wait_s": _p90(waits),
                     "mean_punctuality_min": round(sum(punct) / len(punct), 1) if punct else None})
     return out
-
-
-router = APIRouter()
-
-
-@router.get("/api/v1/offices/{code}/kinds", tags=["public"])
-def office_kinds(code: str, request: Request, day: str | None = None) -> dict[str, Any]:
-    """Wait, calls and no-shows of one office's day by ticket kind and service field."""
-    store = request.app.state.store
-    if store.office(code) is None:
-        raise HTTPException(404, f"unknown office {code!r}")
-    parsed = parse_day(day, request)
-    with store.engine.connect() as conn:
-        rows = kind_kpis(conn, code, parsed, request.app.state.kpi.tz)
-    return {"office_code": code, "day": parsed.isoformat(), "by_kind": rows,
-            "appointments": appointment_figures(store.engine, code, parsed, rows,
-                                                parsed < request.app.state.kpi.today())}
 
 
 def appointment_figures(engine: Any, office: str, day: date, rows: list[dict[str, Any]],

@@ -24,17 +24,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from contract.feed import FeedPage
-from gateway.api_common import OPERATOR
+from gateway.api_common import OPERATOR, get_store
 from gateway.auth import get_authenticator, sha256_hex
 from gateway.feed.hub_store import accept, hub_offices, hub_period, kpi_block
 from gateway.feed.producer import decode_cursor, encode_cursor, records_after
 from gateway.store import Store
 
 router = APIRouter()
-
-
-def get_store(request: Request) -> Store:
-    return request.app.state.store
 
 
 def _bearer_in(request: Request, digests: list[str]) -> bool:
