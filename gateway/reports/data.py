@@ -27,7 +27,8 @@ def _figures(f: dict[str, Any]) -> dict[str, Any]:
             "rated": f["n_ratings"], "ratings": f["ratings"], "not_satisfied": f["not_satisfied"],
             "satisfaction_rate": f["satisfaction"], "satisfaction_low": f["satisfaction_low"],
             "satisfaction_high": f["satisfaction_high"], "sentiment_score": f["sentiment_index"],
-            "sentiment_visits": f["sentiment_visits"], "class_shares": f["class_shares"],
+            "sentiment_visits": f["sentiment_visits"], "sentiment_windows": f["sentiment_windows"],
+            "class_shares": f["class_shares"],
             "flagged_excluded": f["flagged_excluded"]}
 
 
@@ -72,5 +73,12 @@ def build(request: Request, scope: Scope, period: Period) -> dict[str, Any]:
                      for c in raw["counters"]],
         "officers": [_officer(o) for o in raw["officers"]],
         "reasons": [{"reason": code, "label": fmt.reason(code), "count": n} for code, n in reasons],
+        "agreement": _agreement(raw["agreement"]),
         "forecast": forecast,
     }
+
+
+def _agreement(a: dict[str, Any]) -> dict[str, Any]:
+    """The period API's agreement block; counter-weeks with their Monday as text (the page's scatter)."""
+    weeks = [{**w, "week_start": w["week_start"].isoformat()} for w in a["counter_weeks"]]
+    return {**a, "counter_weeks": weeks}

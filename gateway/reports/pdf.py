@@ -239,6 +239,26 @@ def _forecast(report: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Any
             Spacer(1, 2 * mm), Paragraph(text, st["small"])]
 
 
+def _sentiment(report: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Any]:
+    """The anonymous expression index per counter beside the button ratings, and how well they agree."""
+    a = report["agreement"]
+    rows = [["Quầy", "Đánh giá (nút)", "Hài lòng (nút)", "Chỉ số cảm xúc ẩn danh", "Số khoảng đo"]]
+    for c in report["counters"]:
+        name = f"{c['office_code']} / quầy {c['counter']}" if report["scope"]["kind"] == "unit" else \
+            f"Quầy {c['counter']}"
+        rows.append([name, fmt.count(c["rated"]), fmt.percent(c["satisfaction_rate"]),
+                     fmt.score(c["sentiment_score"]), fmt.count(c["sentiment_windows"])])
+    note = ("Chỉ số cảm xúc (−1..1) là chỉ báo ẩn danh, riêng biệt với đánh giá bằng nút: tính trên các "
+            f"khoảng đo có ít nhất {a['min_windows']} lượt khách, chỉ ở mức quầy, không bao giờ cho từng "
+            f"người dân hay từng cán bộ; một quầy có dưới {a['min_windows']} khoảng đo trong kỳ không được "
+            "hiển thị (–). "
+            f"Chỉ dùng để tham khảo, không dùng để xếp hạng. Quầy-tuần được so sánh khi có ít nhất "
+            f"{a['min_windows']} khoảng đo và {a['min_ratings']} lượt đánh giá.")
+    return [Paragraph("VII. CHỈ SỐ CẢM XÚC ẨN DANH SO VỚI ĐÁNH GIÁ BẰNG NÚT", st["h"]),
+            _table(rows, [40 * mm, 28 * mm, 28 * mm, 40 * mm, 28 * mm]), Spacer(1, 2 * mm),
+            Paragraph(_esc(fmt.agreement_vi(a)), st["base"]), Spacer(1, 1 * mm), Paragraph(note, st["small"])]
+
+
 def _signature(st: dict[str, ParagraphStyle]) -> Table:
     left = [Paragraph("<b><i>Nơi nhận:</i></b>", st["small"]), Paragraph("- Lãnh đạo đơn vị;", st["small"]),
             Paragraph("- Lưu: VT, BPMC.", st["small"])]
@@ -266,7 +286,7 @@ def render(report: dict[str, Any]) -> bytes:
                             bottomMargin=18 * mm, title=f"Báo cáo {report['period']['label_vi']}",
                             author="MotCua Edge")
     story = _heading(report, st) + _totals(report, st) + _chart(report, st) + _counters(report, st)
-    story += _officers(report, st) + _reasons(report, st) + _forecast(report, st)
+    story += _officers(report, st) + _reasons(report, st) + _forecast(report, st) + _sentiment(report, st)
     story += [Spacer(1, 8 * mm), KeepTogether(_signature(st))]
     doc.build(story, onFirstPage=_page_number, onLaterPages=_page_number)
     return out.getvalue()

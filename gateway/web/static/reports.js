@@ -92,6 +92,31 @@
     ].join("");
   }
 
+  const coef = (v) => (v == null ? "—" : new Intl.NumberFormat("vi-VN", { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(v));
+
+  /** The anonymous expression index beside the button ratings, per counter, and how well they agree. */
+  function renderSentiment(r) {
+    const a = r.agreement;
+    const label = (x) => (r.scope.kind === "unit" ? `${x.office_code}/${x.counter}` : `Quầy ${x.counter}`);
+    const rows = r.counters.map((x) => `<tr data-counter="${esc(label(x))}"><td>${esc(label(x))}</td><td>${fmt.num(x.rated)}</td>
+      <td>${fmtPct(x.satisfaction_rate)}</td><td class="sentiment">${fmt.score(x.sentiment_score)}</td><td>${fmt.num(x.sentiment_windows)}</td></tr>`).join("");
+    const text = a.enough_data
+      ? `Tương quan hạng Spearman ρ = <b id="agreement-rho" data-value="${a.spearman}">${coef(a.spearman)}</b>
+         (khoảng tin cậy ${Math.round(a.confidence * 100)} %: <span id="agreement-ci">${coef(a.spearman_low)} đến ${coef(a.spearman_high)}</span>),
+         n = <b id="agreement-n">${fmt.num(a.pairs)}</b> quầy-tuần; Pearson r = ${coef(a.pearson)}.
+         <span class="en">Spearman rank correlation of button satisfaction and the sentiment index over counter-weeks, with its interval and sample size.</span>`
+      : `Chưa đủ dữ liệu: <b id="agreement-n">${fmt.num(a.pairs)}</b> quầy-tuần có cả hai chỉ số, cần ít nhất ${fmt.num(a.min_pairs)}.
+         <span class="en">Not enough counter-weeks to measure the agreement.</span>`;
+    const days = a.counter_weeks.map((d) => ({ ...d, label: `${label(d)}, tuần từ ${d.week_start}` }));
+    $("sentiment").innerHTML = [
+      `<p class="agreement" id="agreement" data-enough="${a.enough_data}">${text}</p>`,
+      RC.scatter("chart-agreement", "Cảm xúc ẩn danh theo hài lòng, mỗi điểm một quầy-tuần <span class=\"en\">Sentiment vs satisfaction per counter-week</span>",
+        days, `Quầy-tuần có ít nhất ${fmt.num(a.min_windows)} khoảng đo ẩn danh và ${fmt.num(a.min_ratings)} lượt đánh giá.`),
+      `<div class="rchart table-wrap"><table class="figures" id="sentiment-table"><thead><tr><th>Quầy <span class="en">Counter</span></th><th>Đánh giá</th><th>Hài lòng (nút)</th><th>Cảm xúc ẩn danh</th><th>Khoảng đo</th></tr></thead><tbody>${rows}</tbody></table></div>`,
+    ].join("");
+    $("sentiment-k").textContent = fmt.num(a.min_windows);
+  }
+
   /** Wide charts are drawn at the width they get (text stays 11 px on a phone and on a desktop). */
   const chartWidth = (el) => Math.round(Math.min(720, Math.max(320, el.clientWidth - 20)));
 
@@ -148,6 +173,7 @@
       renderTrends(r);
       renderCounters(r);
       renderOfficers(r);
+      renderSentiment(r);
       renderReasons(r);
       renderForecast(r);
       $("report").hidden = false;

@@ -107,6 +107,37 @@ def test_who_reads_which_report(gw) -> None:
         assert r.status_code == 422, (bad, r.status_code)
 
 
+def test_period_api_officers_follow_the_report_scope(gw) -> None:
+    """Office heads get their own office's per-officer figures in the period API, the province every
+    office's; anyone else gets the public aggregates, and ?officers=true is refused (401/403)."""
+    anon, viewer, head, prov = (client(gw, w) for w in (None, "viewer", "head", "province"))
+    today = gw.app.state.kpi.today()
+    q = {"start": f"{today.year}-01-01", "end": today.isoformat(), "by": "month"}
+
+    def officers(c: httpx.Client, path: str, **extra: str) -> list[str]:
+        r = c.get(path, params={**q, **extra})
+        assert r.status_code == 200, (path, r.status_code, r.text)
+        assert r.json()["method"]["staff_figures"] == bool(r.json()["officers"])
+        return [o["officer_id"] for o in r.json()["officers"]]
+
+    own, other = "/api/v1/offices/03390/period", "/api/v1/offices/03405/period"
+    own_unit = "/api/v1/units/03390/period"
+    mine = officers(head, own)
+    assert mine and mine == officers(gw.ops, own) == officers(prov, own)
+    assert officers(head, own, officers="true") == mine
+    assert officers(head, own_unit) == officers(prov, own_unit) != []
+    assert officers(head, other) == [] and officers(prov, other) != []  # public figures, no officers
+    assert officers(viewer, own) == [] and officers(anon, own) == []
+    assert officers(prov, own, officers="false") == []
+    totals = head.get(other, params=q).json()["totals"]
+    assert totals == anon.get(other, params=q).json()["totals"]  # the aggregates stay public
+    for c, path, code in ((head, other, 403), (head, "/api/v1/units/03405/period", 403), (viewer, own, 403),
+                          (anon, own, 401)):
+        r = c.get(path, params={**q, "officers": "true"})
+        assert r.status_code == code, (path, r.status_code)
+    assert prov.get(other, params={**q, "officers": "true"}).status_code == 200
+
+
 def _api_period(g, report: dict[str, Any]) -> dict[str, Any]:
     p = report["period"]
     r = g.ops.get(f"/api/v1/{report['scope']['kind']}s/{report['scope']['code']}/period",
@@ -150,6 +181,11 @@ def test_json_pdf_and_xlsx_hold_the_period_apis_numbers(gw, kind: str, code: str
     assert mine == theirs
     assert any(not o["enough_data"] for o in report["officers"]), "the substitute officer has a small sample"
     assert {r["reason"]: r["count"] for r in report["reasons"]} == api["totals"]["reasons"]
+    agreement = api["agreement"]
+    assert report["agreement"] == agreement and agreement["pairs"] > 0
+    assert agreement["enough_data"] == (period != "month")  # one counter's month: 5 counter-weeks
+    want_sentiment = [c["sentiment_index"] for c in api["counters"]]
+    assert [c["sentiment_score"] for c in report["counters"]] == want_sentiment
 
     pdf_resp = prov.get(f"/api/v1/reports/{kind}/{code}/pdf", params=q)
     assert pdf_resp.headers["content-type"] == "application/pdf"
@@ -167,6 +203,14 @@ def test_json_pdf_and_xlsx_hold_the_period_apis_numbers(gw, kind: str, code: str
             lo, hi = (vi_number(o[k] * 100, 1) + " %" for k in ("satisfaction_low", "satisfaction_high"))
             assert f"{lo} – {hi}" in text
     assert "chưa đủ dữ liệu" in text
+    flat = text.replace("\n", " ")
+    if agreement["enough_data"]:
+        assert f"ρ = {vi_number(agreement['spearman'], 2)}" in flat
+        low, high = (vi_number(agreement[k], 2) for k in ("spearman_low", "spearman_high"))
+        assert f"{low} đến {high}" in flat
+        assert f"n = {vi_number(agreement['pairs'], 0)} quầy-tuần" in flat
+    else:
+        assert f"{agreement['pairs']} quầy-tuần có cả hai chỉ số" in flat
 
     xlsx_resp = prov.get(f"/api/v1/reports/{kind}/{code}/xlsx", params=q)
     wb = openpyxl.load_workbook(io.BytesIO(xlsx_resp.content))
@@ -183,6 +227,13 @@ def test_json_pdf_and_xlsx_hold_the_period_apis_numbers(gw, kind: str, code: str
         assert row[2] == o["n"]
         assert row[6] == (o["shrunk_score"] if o["enough_data"] else None)
         assert row[7] == (o["rank"] if o["enough_data"] else None)
+    sheet = wb["Cảm xúc và đánh giá"]
+    cells = {r[0]: r[1] for r in sheet.iter_rows(values_only=True) if r and r[0]}
+    for title, key in (("Spearman ρ", "spearman"), ("Spearman thấp (low)", "spearman_low"),
+                       ("Pearson r", "pearson"), ("Quầy-tuần so sánh (counter-weeks)", "pairs")):
+        assert cells[title] == agreement[key], title
+    last = 1 + len(api["counters"])
+    assert [r[3] for r in sheet.iter_rows(min_row=2, max_row=last, values_only=True)] == want_sentiment
 
 
 def test_missing_font_is_a_clear_error(tmp_path) -> None:
@@ -244,6 +295,15 @@ def test_reports_page_desktop(gw, page_factory, artifacts_dir) -> None:
     assert page.locator("#chart-forecast rect.bar").count() >= 5
     assert "MAPE" in page.locator("#forecast-error").inner_text()
     assert page.locator("#chart-accuracy circle").count() > 0
+    a = report["agreement"]
+    assert page.get_attribute("#agreement", "data-enough") == "true"
+    assert float(page.get_attribute("#agreement-rho", "data-value")) == pytest.approx(a["spearman"])
+    assert page.locator("#agreement-n").inner_text() == f"{a['pairs']:,}".replace(",", ".")
+    assert page.locator("#chart-agreement circle.pt").count() == a["pairs"]
+    sentiment = page.eval_on_selector_all("#sentiment-table td.sentiment",
+                                          "els => els.map(e => e.textContent)")
+    assert len(sentiment) == len(report["counters"]) and all(v != "—" for v in sentiment)
+    page.locator("#sentiment-section").screenshot(path=str(artifacts_dir / "web-reports-sentiment.png"))
     pdf_href = page.get_attribute("#dl-pdf", "href")
     got = page.request.get(gw.base + pdf_href)
     assert got.status == 200 and got.headers["content-type"] == "application/pdf"
