@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from gateway.config import IntegritySettings, KpiSettings, StaffFiguresSettings
 from gateway.fairness import agreement, beta_binomial_prior, rank, wilson
 from gateway.store import Store
 from gateway.store import schema as s
+from gateway.store.kinds import appointment_figures, kind_figures
 from gateway.store.periods import DAY_SUMS, SENTIMENT_SUMS, sums
 from gateway.store.rollups import hist_p90, hist_share_over
 from gateway.store.sentiment_pairs import counter_day_sums
@@ -102,6 +104,7 @@ class PeriodService:
     def __init__(self, store: Store, kpi: KpiSettings, staff: StaffFiguresSettings,
                  integrity: IntegritySettings) -> None:
         self.store, self.kpi, self.staff, self.integrity = store, kpi, staff, integrity
+        self.tz = ZoneInfo(kpi.timezone)
 
     def _fig(self, d: dict[str, Any], sent: dict[str, Any], reasons: dict[str, int]) -> dict[str, Any]:
         return figures(d, sent, reasons, self.kpi.wait_target_s, self.staff.confidence)
@@ -139,6 +142,7 @@ class PeriodService:
             "scope": scope, "code": code, "start": start, "end": end, "by": by, "offices": offices,
             "totals": self._fig(total_d, total_s, total_r), "series": series, "counters": counter_out,
             "officers": officer_out, "agreement": self.agreement(q["pairs"]),
+            "by_kind": q["by_kind"], "appointments": q["appointments"],
             "method": {"wait_target_s": self.kpi.wait_target_s, "p90_error_s": P90_ERROR_S,
                        "confidence": self.staff.confidence, "min_ratings": self.staff.min_ratings,
                        "prior_mean": prior.mean if prior else None, "prior_strength": strength,
@@ -168,6 +172,8 @@ class PeriodService:
                 "officers": sums(conn, s.rollup_day, ["officer_id"], offices, f, t,
                                  named_officers_only=True) if staff else [],
                 "pairs": counter_day_sums(conn, offices, f, t),
+                "by_kind": kind_figures(conn, offices, f, t, self.kpi.wait_target_s, self.tz),
+                "appointments": appointment_figures(conn, offices, f, t, datetime.now(self.tz).date()),
             }
 
     def _k_windows(self, sent: dict[str, Any]) -> dict[str, Any]:

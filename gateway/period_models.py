@@ -98,6 +98,39 @@ class Agreement(_Out):
     counter_weeks: list[CounterWeek]
 
 
+class KindFigures(_Out):
+    """One ticket kind and service field over the period (gateway/store/kinds.py)."""
+
+    kind: Literal["walk_in", "priority", "appointment"]
+    service_field: str | None = Field(description="null: a ticket naming no service field")
+    issued: int
+    called: int
+    served: int
+    no_show: int
+    wait_n: int = Field(description="waits measured (issued → called, the kiosk's monotonic clock)")
+    mean_wait_s: float | None
+    p90_wait_s: float | None = Field(description="nearest rank, exact")
+    over_target_share: float | None
+    mean_punctuality_min: float | None = Field(description="appointments: redeem time − slot start, minutes "
+                                               "(negative = early), clock-synchronised tickets only")
+
+
+class FieldAppointments(_Out):
+    service_field: str
+    booked: int
+    booked_closed_days: int
+    redeemed_closed_days: int
+    no_show_rate: float | None
+
+
+class Appointments(_Out):
+    booked: int = Field(description="bookings of the period, not cancelled")
+    booked_closed_days: int = Field(description="of which on days already over")
+    redeemed_closed_days: int = Field(description="appointment tickets issued on those days")
+    no_show_rate: float | None = Field(description="1 − min(redeemed, booked) ÷ booked, days over only")
+    by_field: list[FieldAppointments]
+
+
 class Method(_Out):
     wait_target_s: float
     p90_error_s: float = Field(description="a p90 read from the histogram is within this of the exact one")
@@ -122,4 +155,6 @@ class Period(_Out):
     counters: list[CounterFigures]
     officers: list[OfficerFigures]
     agreement: Agreement
+    by_kind: list[KindFigures]
+    appointments: Appointments
     method: Method

@@ -74,6 +74,7 @@ def build(request: Request, scope: Scope, period: Period) -> dict[str, Any]:
         "officers": [_officer(o) for o in raw["officers"]],
         "reasons": [{"reason": code, "label": fmt.reason(code), "count": n} for code, n in reasons],
         "agreement": _agreement(raw["agreement"]),
+        "by_kind": raw["by_kind"], "appointments": raw["appointments"],
         "forecast": forecast,
     }
 

@@ -67,3 +67,11 @@ def agreement_vi(a: dict[str, Any]) -> str:
             f"quầy-tuần: ρ = {coefficient(a['spearman'])} (khoảng tin cậy {level} %: "
             f"{coefficient(a['spearman_low'])} đến {coefficient(a['spearman_high'])}), "
             f"n = {count(a['pairs'])} quầy-tuần; hệ số Pearson r = {coefficient(a['pearson'])}.")
+
+
+KINDS_VI = {"walk_in": "Vãng lai", "priority": "Ưu tiên", "appointment": "Hẹn giờ"}
+
+
+def kind(code: str, field: str | None) -> str:
+    """"Hẹn giờ · land": the ticket kind in Vietnamese and the service field as configured."""
+    return KINDS_VI.get(code, code) + (f" · {field}" if field else "")

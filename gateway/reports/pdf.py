@@ -259,6 +259,25 @@ def _sentiment(report: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[An
             Paragraph(_esc(fmt.agreement_vi(a)), st["base"]), Spacer(1, 1 * mm), Paragraph(note, st["small"])]
 
 
+def _kinds(report: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Any]:
+    """Waits by ticket kind and service field; appointments: punctuality and no-show rate."""
+    rows = [["Loại vé · lĩnh vực", "Vé", "Phục vụ", "Không có mặt", "Chờ TB (phút)", "Chờ p90 (phút)",
+             "Đúng hẹn (phút)"]]
+    for k in report["by_kind"]:
+        rows.append([fmt.kind(k["kind"], k["service_field"]), fmt.count(k["issued"]), fmt.count(k["served"]),
+                     fmt.count(k["no_show"]), fmt.minutes(k["mean_wait_s"]), fmt.minutes(k["p90_wait_s"]),
+                     fmt.score(k["mean_punctuality_min"])])
+    a = report["appointments"]
+    text = (f"Lịch hẹn trong kỳ: {fmt.count(a['booked'])} lượt đặt (không tính lượt đã hủy); trong các "
+            f"ngày đã qua {fmt.count(a['booked_closed_days'])} lượt đặt, "
+            f"{fmt.count(a['redeemed_closed_days'])} vé hẹn được lấy; tỷ lệ không đến "
+            f"{fmt.percent(a['no_show_rate'])}. Đúng hẹn: phút lấy vé so với đầu khung giờ hẹn "
+            "(âm = đến sớm).")
+    return [Paragraph("VIII. THEO LOẠI VÉ VÀ LĨNH VỰC", st["h"]),
+            _table(rows, [42 * mm, 16 * mm, 18 * mm, 22 * mm, 22 * mm, 22 * mm, 24 * mm]), Spacer(1, 2 * mm),
+            Paragraph(text, st["small"])]
+
+
 def _signature(st: dict[str, ParagraphStyle]) -> Table:
     left = [Paragraph("<b><i>Nơi nhận:</i></b>", st["small"]), Paragraph("- Lãnh đạo đơn vị;", st["small"]),
             Paragraph("- Lưu: VT, BPMC.", st["small"])]
@@ -287,6 +306,7 @@ def render(report: dict[str, Any]) -> bytes:
                             author="MotCua Edge")
     story = _heading(report, st) + _totals(report, st) + _chart(report, st) + _counters(report, st)
     story += _officers(report, st) + _reasons(report, st) + _forecast(report, st) + _sentiment(report, st)
+    story += _kinds(report, st)
     story += [Spacer(1, 8 * mm), KeepTogether(_signature(st))]
     doc.build(story, onFirstPage=_page_number, onLaterPages=_page_number)
     return out.getvalue()

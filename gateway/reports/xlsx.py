@@ -130,6 +130,30 @@ def _sentiment(wb: Workbook, report: dict[str, Any]) -> None:
         ws.cell(ws.max_row, 2).number_format = number_format
 
 
+KIND_HEADER = ["Loại vé (kind)", "Lĩnh vực (service field)", "Vé (issued)", "Phục vụ (served)",
+               "Không có mặt (no-shows)", "Chờ TB, phút (avg wait, min)", "Chờ p90, phút (p90 wait, min)",
+               "Tỷ lệ quá mục tiêu (over target)", "Đúng hẹn, phút (punctuality, min)"]
+
+
+APPOINTMENT_ROWS = [("Lượt đặt hẹn (booked)", "booked", INT_FMT),
+                    ("Đặt hẹn, ngày đã qua (booked, days over)", "booked_closed_days", INT_FMT),
+                    ("Vé hẹn đã lấy (redeemed)", "redeemed_closed_days", INT_FMT),
+                    ("Tỷ lệ không đến (no-show rate)", "no_show_rate", PCT_FMT)]
+
+
+def _kinds(wb: Workbook, report: dict[str, Any]) -> None:
+    rows = [[fmt.KINDS_VI.get(k["kind"], k["kind"]), k["service_field"], k["issued"], k["served"],
+             k["no_show"], _value(k, "mean_wait_s", "minutes"), _value(k, "p90_wait_s", "minutes"),
+             k["over_target_share"], k["mean_punctuality_min"]] for k in report["by_kind"]]
+    _sheet(wb, "Theo loại vé", KIND_HEADER, rows,
+           [None, None, INT_FMT, INT_FMT, INT_FMT, MIN_FMT, MIN_FMT, PCT_FMT, MIN_FMT])
+    ws, a = wb["Theo loại vé"], report["appointments"]
+    ws.append([])
+    for title, key, number_format in APPOINTMENT_ROWS:
+        ws.append([title, a[key]])
+        ws.cell(ws.max_row, 2).number_format = number_format
+
+
 def render(report: dict[str, Any]) -> bytes:
     wb = Workbook()
     _summary(wb, report)
@@ -144,6 +168,7 @@ def render(report: dict[str, Any]) -> bytes:
            [[fmt.reason(r["reason"]), r["reason"] or "", r["count"]] for r in report["reasons"]],
            [None, None, INT_FMT])
     _sentiment(wb, report)
+    _kinds(wb, report)
     if report.get("forecast"):
         header = ["Ngày (day)", "Giờ (hour)", "Lượt dự báo (arrivals)", "Số quầy (counters)",
                   "Ngày lễ (holiday)", "Dịp Tết (Tết period)"]

@@ -117,6 +117,21 @@
     $("sentiment-k").textContent = fmt.num(a.min_windows);
   }
 
+  const KINDS = { walk_in: "Vãng lai (walk-in)", priority: "Ưu tiên (priority)", appointment: "Hẹn giờ (appointment)" };
+
+  /** Waits by ticket kind and service field; appointments' punctuality and no-show rate. */
+  function renderKinds(r) {
+    const rows = r.by_kind.map((k) => `<tr data-kind="${esc(k.kind)}" data-field="${esc(k.service_field || "")}" data-wait="${k.mean_wait_s}">
+      <td>${esc(KINDS[k.kind] || k.kind)}${k.service_field ? ` · ${esc(k.service_field)}` : ""}</td><td>${fmt.num(k.issued)}</td>
+      <td>${fmt.num(k.served)}</td><td>${fmt.num(k.no_show)}</td><td>${fmtMin(minutes(k.mean_wait_s))}</td>
+      <td>${fmtMin(minutes(k.p90_wait_s))}</td><td>${k.mean_punctuality_min == null ? "—" : fmtMin(k.mean_punctuality_min)}</td></tr>`).join("");
+    const a = r.appointments;
+    $("kinds").innerHTML = `<div class="table-wrap"><table class="figures" id="kind-table"><thead><tr><th>Loại vé · lĩnh vực <span class="en">Kind · field</span></th>
+      <th>Vé</th><th>Phục vụ</th><th>Không có mặt</th><th>Chờ TB</th><th>p90</th><th>Đúng hẹn <span class="en">Punctuality</span></th></tr></thead><tbody>${rows}</tbody></table></div>
+      <p class="note" id="appointments" data-rate="${a.no_show_rate}">Đặt hẹn: ${fmt.num(a.booked)} lượt; các ngày đã qua ${fmt.num(a.booked_closed_days)} lượt đặt,
+      ${fmt.num(a.redeemed_closed_days)} vé hẹn đã lấy; tỷ lệ không đến ${fmtPct(a.no_show_rate)}. <span class="en">Bookings, redeemed appointment tickets and the no-show rate (days over).</span></p>`;
+  }
+
   /** Wide charts are drawn at the width they get (text stays 11 px on a phone and on a desktop). */
   const chartWidth = (el) => Math.round(Math.min(720, Math.max(320, el.clientWidth - 20)));
 
@@ -174,6 +189,7 @@
       renderCounters(r);
       renderOfficers(r);
       renderSentiment(r);
+      renderKinds(r);
       renderReasons(r);
       renderForecast(r);
       $("report").hidden = false;

@@ -11,17 +11,22 @@ import io
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import openpyxl
 import pypdf
 import pytest
+from sqlalchemy import select
 
 from demo.archive import fill
 from demo.history import generate, working_days
 from gateway.auth import hash_password, sha256_hex
+from gateway.booking.store import bookings
+from gateway.store import schema as s
+from gateway.ticket_kinds import visit_kinds
 from hil.harness.mosquitto import running_mosquitto
 from tests.gateway.conftest import ADMIN_TOKEN, OPERATOR_TOKEN, RunningGateway, gateway_settings, wait_for
 from tests.gateway.kiosk_sim import Publisher
@@ -31,6 +36,7 @@ DEVICES = [("k03390-q1", "03390", 1), ("k03390-q2", "03390", 2), ("k03405-q1", "
 TOKENS = {"head": "head-token-0123456789abcdef0123456789", "province": "prov-token-0123456789abcdef01234567",
           "viewer": "view-token-0123456789abcdef012345678"}
 LIVE_DAYS = 8
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 HEAD = ("truong-bp", "head-pass-03390")
 PROVINCE = ("so-noi-vu", "province-pass-12")
 
@@ -66,6 +72,7 @@ def gw(broker, tmp_path_factory):
     older = working_days(today, 110)
     assert older[-LIVE_DAYS:] == live
     fill(g.app.state.store, DEVICES, older[0], older[-LIVE_DAYS - 1], seed=5, today=today)
+    _kinds_and_bookings(g.app.state.store)
     events = generate(DEVICES, LIVE_DAYS, seed=5, today=today)
     pub = Publisher(mosquitto.port)
     for ev in events:
@@ -75,6 +82,32 @@ def gw(broker, tmp_path_factory):
     yield g
     pub.close()
     g.stop()
+
+
+def _kinds_and_bookings(store: Any) -> None:
+    """Every 5th archived ticket of 03390 a priority ticket for "land", every 7th an appointment for
+    "civil" (its slot the issue hour, clock synchronised), and bookings for those days: the kiosks of
+    demo.archive issue walk-ins only."""
+    v = s.visits
+    with store.engine.begin() as conn:
+        rows = conn.execute(select(v.c.counter, v.c.service_day, v.c.ticket_no, v.c.issued_at).where(
+            v.c.office_code == "03390", v.c.issued_at.is_not(None))).all()
+        kinds, books = [], []
+        for r in rows:
+            kind = "priority" if r.ticket_no % 5 == 0 else "appointment" if r.ticket_no % 7 == 0 else None
+            if kind is None:
+                continue
+            slot = None if kind == "priority" else datetime.fromtimestamp(r.issued_at, TZ).strftime("%H:00")
+            kinds.append({"office_code": "03390", "counter": r.counter, "service_day": r.service_day,
+                          "ticket_no": r.ticket_no, "kind": kind, "slot": slot, "issued_synced": True,
+                          "service_field": "land" if kind == "priority" else "civil"})
+            if kind == "appointment":
+                code = f"B{r.counter}{r.service_day.replace('-', '')[2:]}{r.ticket_no:02d}"
+                books += [{"code": f"{code}{i}", "office_code": "03390", "service_field": "civil",
+                           "day": r.service_day, "slot": slot, "created_at": 0.0, "cancelled_at": None}
+                          for i in range(1 + r.counter % 2)]
+        conn.execute(visit_kinds.insert(), kinds)
+        conn.execute(bookings.insert(), books)
 
 
 def client(g, who: str | None) -> httpx.Client:
@@ -184,6 +217,12 @@ def test_json_pdf_and_xlsx_hold_the_period_apis_numbers(gw, kind: str, code: str
     agreement = api["agreement"]
     assert report["agreement"] == agreement and agreement["pairs"] > 0
     assert agreement["enough_data"] == (period != "month")  # one counter's month: 5 counter-weeks
+    assert report["by_kind"] == api["by_kind"] and report["appointments"] == api["appointments"]
+    kinds = {(k["kind"], k["service_field"]): k for k in api["by_kind"]}
+    if code == "03390":
+        assert set(kinds) == {("walk_in", None), ("priority", "land"), ("appointment", "civil")}
+        assert kinds[("appointment", "civil")]["mean_punctuality_min"] is not None
+        assert 0 < api["appointments"]["no_show_rate"] < 1
     want_sentiment = [c["sentiment_index"] for c in api["counters"]]
     assert [c["sentiment_score"] for c in report["counters"]] == want_sentiment
 
@@ -204,6 +243,12 @@ def test_json_pdf_and_xlsx_hold_the_period_apis_numbers(gw, kind: str, code: str
             assert f"{lo} – {hi}" in text
     assert "chưa đủ dữ liệu" in text
     flat = text.replace("\n", " ")
+    assert "VIII. THEO LOẠI VÉ VÀ LĨNH VỰC" in flat
+    for k in api["by_kind"]:
+        if k["mean_wait_s"] is not None and k["kind"] != "walk_in":
+            assert vi_number(k["mean_wait_s"] / 60, 1) in flat
+    rate = api["appointments"]["no_show_rate"]
+    assert f"tỷ lệ không đến {'–' if rate is None else vi_number(rate * 100, 1) + ' %'}" in flat
     if agreement["enough_data"]:
         assert f"ρ = {vi_number(agreement['spearman'], 2)}" in flat
         low, high = (vi_number(agreement[k], 2) for k in ("spearman_low", "spearman_high"))
@@ -227,6 +272,15 @@ def test_json_pdf_and_xlsx_hold_the_period_apis_numbers(gw, kind: str, code: str
         assert row[2] == o["n"]
         assert row[6] == (o["shrunk_score"] if o["enough_data"] else None)
         assert row[7] == (o["rank"] if o["enough_data"] else None)
+    last_kind = 1 + len(api["by_kind"])
+    kind_rows = list(wb["Theo loại vé"].iter_rows(min_row=2, max_row=last_kind, values_only=True))
+    assert [(r[2], r[3], r[4]) for r in kind_rows] == [(k["issued"], k["served"], k["no_show"])
+                                                       for k in api["by_kind"]]
+    assert [r[5] for r in kind_rows] == pytest.approx(
+        [k["mean_wait_s"] / 60 if k["mean_wait_s"] is not None else None for k in api["by_kind"]])
+    appt = {r[0]: r[1] for r in wb["Theo loại vé"].iter_rows(values_only=True) if r and r[0]}
+    want_rate = None if rate is None else pytest.approx(rate, rel=1e-12)
+    assert appt["Tỷ lệ không đến (no-show rate)"] == want_rate
     sheet = wb["Cảm xúc và đánh giá"]
     cells = {r[0]: r[1] for r in sheet.iter_rows(values_only=True) if r and r[0]}
     for title, key in (("Spearman ρ", "spearman"), ("Spearman thấp (low)", "spearman_low"),
@@ -303,6 +357,13 @@ def test_reports_page_desktop(gw, page_factory, artifacts_dir) -> None:
     sentiment = page.eval_on_selector_all("#sentiment-table td.sentiment",
                                           "els => els.map(e => e.textContent)")
     assert len(sentiment) == len(report["counters"]) and all(v != "—" for v in sentiment)
+    kinds = page.eval_on_selector_all("#kind-table tbody tr", "els => els.map(e => [e.dataset.kind, "
+                                      "e.dataset.field, Number(e.dataset.wait)])")
+    assert kinds == [[k["kind"], k["service_field"] or "", pytest.approx(k["mean_wait_s"])]
+                     for k in report["by_kind"]]
+    assert float(page.get_attribute("#appointments", "data-rate")) == pytest.approx(
+        report["appointments"]["no_show_rate"])
+    page.locator("#kinds").screenshot(path=str(artifacts_dir / "web-reports-kinds.png"))
     page.locator("#sentiment-section").screenshot(path=str(artifacts_dir / "web-reports-sentiment.png"))
     pdf_href = page.get_attribute("#dl-pdf", "href")
     got = page.request.get(gw.base + pdf_href)
