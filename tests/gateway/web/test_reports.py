@@ -386,3 +386,43 @@ def test_reports_page_phone_for_an_office_head(gw, page_factory, artifacts_dir) 
     # another office's report, asked for directly, is refused
     assert page.request.get(gw.base + "/api/v1/reports/office/03405").status == 403
     assert not rec.external and not rec.errors, (rec.external, rec.errors)
+
+
+def test_map_panel_shows_todays_kinds(gw, page_factory, artifacts_dir) -> None:
+    """The map's office panel: today's waits by ticket kind and field and the bookings, as
+    /api/v1/offices/{code}/kinds gives them (six tickets of today written here, today may be a
+    weekend: two walk-ins, two priority tickets for "land", two appointments for "civil"; one booking)."""
+    store, now = gw.app.state.store, time.time()
+    today = gw.app.state.kpi.today().isoformat()
+    kinds = ["walk_in", "walk_in", "priority", "priority", "appointment", "appointment"]
+    with store.engine.begin() as conn:
+        conn.execute(s.visits.insert(), [
+            {"office_code": "03390", "counter": 2, "service_day": today, "ticket_no": 900 + i,
+             "issued_at": now - 3000 + 60 * i, "called_at": now - 2000 + 60 * i, "wait_s": 1000.0 + 100 * i}
+            for i in range(6)])
+        conn.execute(visit_kinds.insert(), [
+            {"office_code": "03390", "counter": 2, "service_day": today, "ticket_no": 900 + i, "kind": k,
+             "service_field": {"priority": "land", "appointment": "civil"}[k], "slot": None,
+             "issued_synced": True} for i, k in enumerate(kinds) if k != "walk_in"])
+        conn.execute(bookings.insert(), [{"code": "TODAY1", "office_code": "03390", "service_field": "civil",
+                                          "day": today, "slot": "15:00", "created_at": 0.0,
+                                          "cancelled_at": None}])
+    api = httpx.get(gw.base + "/api/v1/offices/03390/kinds", timeout=30).json()
+    pairs = {(k["kind"], k["service_field"]): k for k in api["by_kind"]}
+    assert pairs[("priority", "land")]["mean_wait_s"] == 1250.0
+    assert pairs[("appointment", "civil")]["issued"] == 2
+    page, rec = page_factory(gw.base, viewport={"width": 1366, "height": 900})
+    page.goto(gw.base + "/map")
+    page.locator('#office-list button[data-office="03390"]').focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#panel-kinds tr[data-kind]", timeout=60_000)
+    got = page.eval_on_selector_all("#panel-kinds tr[data-kind]",
+                                    "els => els.map(e => [e.dataset.kind, e.dataset.field, "
+                                    "+e.dataset.issued])")
+    assert got == [[k["kind"], k["service_field"] or "", k["issued"]] for k in api["by_kind"]]
+    row = page.locator('#panel-kinds tr[data-kind="priority"]').inner_text()
+    assert "Ưu tiên · land" in row and "20,8 phút" in row  # 1,250 s
+    assert "1 lượt đặt, 2 đã lấy vé" in page.locator("#panel-appointments").inner_text()
+    page.locator("#panel-kinds").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts_dir / "web-map-panel-kinds.png"))
+    assert not rec.external and not rec.errors, (rec.external, rec.errors)
