@@ -130,7 +130,11 @@ def _totals(report: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Any]:
             ["Số lượt “Không hài lòng”", fmt.count(t["not_satisfied"])],
             ["Tỷ lệ hài lòng (theo QĐ 766/QĐ-TTg)", fmt.percent(t["satisfaction_rate"])],
             ["Chỉ số cảm xúc ẩn danh (−1..1, tham khảo)", fmt.score(t["sentiment_score"])]]
-    return [Paragraph("I. KẾT QUẢ CHUNG", st["h"]), _table(rows, [110 * mm, 50 * mm])]
+    out = [Paragraph("I. KẾT QUẢ CHUNG", st["h"]), _table(rows, [110 * mm, 50 * mm])]
+    if report.get("source") == "hub":
+        out.append(Paragraph("Số liệu từ luồng dữ liệu tổng hợp ẩn danh theo giờ của xã (tổng hợp tại tỉnh); "
+                             "luồng không có số liệu theo quầy, theo cán bộ và lý do.", st["small"]))
+    return out
 
 
 def _style_axes(chart: Any, names: list[str]) -> None:

@@ -183,6 +183,10 @@
       const r = await getJSON(`${base}?${q}`);
       $("report-heading").textContent = `${r.scope.name} · ${r.period.label_vi} (${r.period.label_en})`;
       $("trend-by").textContent = BY[r.period.by] || "";
+      $("report-source").hidden = r.source !== "hub";
+      $("report-source").textContent = r.source === "hub"
+        ? `Số liệu từ luồng dữ liệu tổng hợp ẩn danh theo giờ của xã (${r.hub_hours} giờ có số liệu; theo quầy, theo cán bộ và lý do không có trong luồng). Figures from the communes' hourly feed (no per-counter, per-officer or reason figures).`
+        : "";
       $("report").hidden = false;  // visible first: the wide charts take the width they get
       renderTotals(r);
       renderTrends(r);
