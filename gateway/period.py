@@ -43,6 +43,10 @@ NAMED = ["visits", "served", "no_shows", "waiting", "wait_sum", "wait_n", "servi
          "flagged_visits", *(f"r{i}" for i in LEVELS), *(f"rf{i}" for i in LEVELS)]
 
 
+# what PeriodService.officers reads: no histogram (an officer's figures have no p90)
+OFFICER_SUMS = tuple(c for c in DAY_SUMS if not c.startswith(("wh", "sh")))
+
+
 def _flagged(g: dict[str, Any]) -> dict[str, int]:
     return {"visits": g["flagged_visits"], "ratings": sum(g[f"rf{i}"] for i in LEVELS)}
 
@@ -170,7 +174,7 @@ class PeriodService:
                 "c_sent": by_key(sums(conn, s.rollup_sentiment, ck, offices, f, t), *ck),
                 "c_why": sums(conn, s.rollup_reasons, [*ck, "reason"], offices, f, t),
                 "officers": sums(conn, s.rollup_day, ["officer_id"], offices, f, t,
-                                 named_officers_only=True) if staff else [],
+                                 named_officers_only=True, columns=OFFICER_SUMS) if staff else [],
                 "pairs": counter_day_sums(conn, offices, f, t),
                 "by_kind": kind_figures(conn, offices, f, t, self.kpi.wait_target_s, self.tz),
                 "appointments": appointment_figures(conn, offices, f, t, datetime.now(self.tz).date()),
