@@ -351,7 +351,7 @@
       <td>${fmt.minutes(k.mean_wait_s)}</td><td>${fmt.minutes(k.p90_wait_s)}</td></tr>`).join("");
     const a = body.appointments;
     el.innerHTML = rows
-      ? `<table class="dist kinds"><thead><tr><th>Loại vé</th><th>Vé</th><th>Chờ TB</th><th>P90</th></tr></thead><tbody>${rows}</tbody></table>
+      ? `<div class="kinds-wrap"><table class="dist kinds"><thead><tr><th>Loại vé</th><th>Vé</th><th>Chờ TB</th><th>P90</th></tr></thead><tbody>${rows}</tbody></table></div>
         <p class="note" id="panel-appointments">Hẹn giờ hôm nay: ${fmt.num(a.booked)} lượt đặt, ${fmt.num(a.redeemed)} đã lấy vé${a.no_show_rate == null ? "" : `; không đến ${fmt.pct(a.no_show_rate)}`}. <span class="en">Bookings today and tickets redeemed.</span></p>`
       : `<p class="note">Chưa có vé hôm nay. (No tickets today.)</p>`;
   }

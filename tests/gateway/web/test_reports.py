@@ -426,3 +426,10 @@ def test_map_panel_shows_todays_kinds(gw, page_factory, artifacts_dir) -> None:
     page.locator("#panel-kinds").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts_dir / "web-map-panel-kinds.png"))
     assert not rec.external and not rec.errors, (rec.external, rec.errors)
+    phone, phone_rec = page_factory(gw.base, **PHONE)  # the table never widens a phone's page
+    phone.goto(gw.base + "/map")
+    phone.locator('#office-list button[data-office="03390"]').click()
+    phone.wait_for_selector("#panel-kinds tr[data-kind]", timeout=60_000)
+    width, viewport = horizontal_overflow(phone)
+    assert width <= viewport, (width, viewport)
+    assert not phone_rec.external and not phone_rec.errors, (phone_rec.external, phone_rec.errors)
