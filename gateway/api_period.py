@@ -1,7 +1,9 @@
 """Period figures and exports, read from the rollups (docs/gateway.md#period-api).
 
 Public: ``/api/v1/offices/{code}/period``, ``/api/v1/units/{code}/period`` (aggregates; ``officers``
-filled only for signed-in roles in :data:`STAFF_ROLES`), ``/api/v1/kpis.csv`` (streamed) and
+filled only for a signed-in principal who reads the reports of every office asked for: an office head
+their own offices, the province, operators and admins all; ``?officers=true`` demands them: 401
+anonymous, 403 outside the scope), ``/api/v1/kpis.csv`` (streamed) and
 ``/api/v1/units/{code}/kpis``. Each is a handful of SQL aggregations over day rollups: a year costs
 what a week does.
 """
@@ -25,7 +27,6 @@ from gateway.store import schema as s
 from gateway.store.periods import DAY_SUMS, SENTIMENT_SUMS, stream_sums
 
 router = APIRouter()
-STAFF_ROLES: tuple[str, ...] = ("operator",)  # who may read per-officer figures
 MAX_DAYS = 366
 
 
@@ -38,9 +39,24 @@ def period_service(request: Request) -> PeriodService:
     return svc
 
 
-def may_see_staff(request: Request) -> bool:
+def staff_figures(request: Request, offices: list[str], demanded: bool | None) -> bool:
+    """Whether ``officers`` is filled: the principal reads the reports of every office in ``offices``
+    (``Principal.reads_reports_of``: the same rule as /reports). ``demanded`` True turns a refusal into
+    401 (anonymous) or 403; False never fills them; None fills them when allowed."""
+    if demanded is False:
+        return False
     principal = optional_principal(request)
-    return principal is not None and any(principal.has(r) for r in STAFF_ROLES)
+    allowed = principal is not None and principal.reads_reports_of(offices)
+    if demanded and not allowed:
+        if principal is None:
+            raise HTTPException(401, "sign in to read per-officer figures")
+        raise HTTPException(403, f"{principal.name!r} does not read the per-officer figures of "
+                                 f"{', '.join(offices) or 'these offices'}")
+    return allowed
+
+
+OfficersParam = Query(default=None, description="per-officer figures: true = required (401/403 when "
+                      "not allowed), false = never, absent = when allowed")
 
 
 def office_units(store: Any) -> dict[str, str]:
@@ -61,18 +77,19 @@ def _range(request: Request, start: str | None, end: str | None) -> tuple[date, 
 
 @router.get("/api/v1/offices/{code}/period", response_model=Period, tags=["public"])
 def office_period(code: str, request: Request, start: str = Query(), end: str = Query(),
-                  by: By = "month") -> dict[str, Any]:
+                  by: By = "month", officers: bool | None = OfficersParam) -> dict[str, Any]:
     """One office over [start, end] (local days, at most 366): totals, a series by day/week/month,
     per counter, and per officer (signed-in staff roles only)."""
     if request.app.state.store.office(code) is None:
         raise HTTPException(404, f"office {code!r} not found")
     d_from, d_to = _range(request, start, end)
-    return period_service(request).period("office", code, [code], d_from, d_to, by, may_see_staff(request))
+    staff = staff_figures(request, [code], officers)
+    return period_service(request).period("office", code, [code], d_from, d_to, by, staff)
 
 
 @router.get("/api/v1/units/{code}/period", response_model=Period, tags=["public"])
 def unit_period(code: str, request: Request, start: str = Query(), end: str = Query(),
-                by: By = "month") -> dict[str, Any]:
+                by: By = "month", officers: bool | None = OfficersParam) -> dict[str, Any]:
     """A commune-level unit over [start, end]: all its offices, with history recorded under the old
     codes merged into it."""
     st = request.app.state
@@ -80,7 +97,9 @@ def unit_period(code: str, request: Request, start: str = Query(), end: str = Qu
         raise HTTPException(404, f"unit {code!r} not found")
     d_from, d_to = _range(request, start, end)
     offices = sorted(o for o, u in office_units(st.store).items() if u == code)
-    return period_service(request).period("unit", code, offices, d_from, d_to, by, may_see_staff(request))
+    current = [o["code"] for o in st.store.offices() if o["unit_code"] == code]  # as /reports checks
+    staff = staff_figures(request, current, officers)
+    return period_service(request).period("unit", code, offices, d_from, d_to, by, staff)
 
 
 # ---------------------------------------------------------------------------- per-day KPI rows

@@ -139,6 +139,11 @@ class StaffFiguresSettings(Section):
     min_ratings: int = Field(30, ge=1, le=100_000, description="fewer ratings than this: shown as "
                              '"not enough data" (chưa đủ dữ liệu), no rank')
     confidence: float = Field(0.95, ge=0.5, le=0.999, description="level of the Wilson intervals")
+    agreement_min_ratings: int = Field(3, ge=1, le=10_000, description="a counter-week enters the agreement "
+                                       "of sentiment and ratings with at least this many ratings (and "
+                                       "[integrity] min_k sentiment windows)")
+    agreement_min_pairs: int = Field(10, ge=4, le=100_000, description="fewer counter-weeks than this: the "
+                                     'agreement is shown as "not enough data"')
 
 
 class Settings(BaseModel):

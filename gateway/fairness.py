@@ -89,3 +89,68 @@ def rank(scores: dict[str, float | None]) -> dict[str, int]:
     for i, (v, k) in enumerate(ordered):
         out[k] = out[ordered[i - 1][1]] if i and math.isclose(v, ordered[i - 1][0]) else i + 1
     return out
+
+
+# ----------------------------------------------------------- agreement of two indicators (sentiment)
+
+@dataclass(frozen=True)
+class Agreement:
+    """Spearman's rank correlation of paired values with a Fisher-z interval (Bonett & Wright 2000:
+    SE = √((1 + ρ²/2) ÷ (n − 3))), and Pearson's r with the classic Fisher-z interval (SE = 1 ÷ √(n − 3))."""
+
+    pairs: int
+    spearman: float | None
+    spearman_low: float | None
+    spearman_high: float | None
+    pearson: float | None
+    pearson_low: float | None
+    pearson_high: float | None
+
+
+def average_ranks(values: list[float]) -> list[float]:
+    """Ranks 1..n, ties sharing the mean of the ranks they span."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    out = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for t in range(i, j + 1):
+            out[order[t]] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
+def pearson(x: list[float], y: list[float]) -> float | None:
+    """Pearson's r; None with fewer than 2 pairs or a constant series."""
+    n = len(x)
+    if n < 2:
+        return None
+    mx, my = sum(x) / n, sum(y) / n
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
+    sxx, syy = sum((a - mx) ** 2 for a in x), sum((b - my) ** 2 for b in y)
+    if sxx == 0 or syy == 0:
+        return None
+    return max(-1.0, min(1.0, sxy / math.sqrt(sxx * syy)))
+
+
+def _fisher(r: float | None, n: int, se_factor: float,
+            confidence: float) -> tuple[float | None, float | None]:
+    if r is None or n < 4:
+        return None, None
+    if abs(r) >= 1:
+        return r, r
+    half = z_for(confidence) * math.sqrt(se_factor / (n - 3))
+    z = math.atanh(r)
+    return math.tanh(z - half), math.tanh(z + half)
+
+
+def agreement(x: list[float], y: list[float], confidence: float = 0.95) -> Agreement:
+    """How well two indicators measured on the same units (counter-weeks) agree."""
+    n = len(x)
+    rho = pearson(average_ranks(x), average_ranks(y))
+    r = pearson(x, y)
+    s_lo, s_hi = _fisher(rho, n, 1 + (rho or 0) ** 2 / 2, confidence)
+    p_lo, p_hi = _fisher(r, n, 1.0, confidence)
+    return Agreement(n, rho, s_lo, s_hi, r, p_lo, p_hi)

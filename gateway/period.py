@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from gateway.config import IntegritySettings, KpiSettings, StaffFiguresSettings
-from gateway.fairness import beta_binomial_prior, rank, wilson
+from gateway.fairness import agreement, beta_binomial_prior, rank, wilson
 from gateway.store import Store
 from gateway.store import schema as s
+from gateway.store.kinds import appointment_figures, kind_figures
 from gateway.store.periods import DAY_SUMS, SENTIMENT_SUMS, sums
 from gateway.store.rollups import hist_p90, hist_share_over
+from gateway.store.sentiment_pairs import counter_day_sums
 
 By = Literal["day", "week", "month"]
 LEVELS = s.RATING_LEVELS
@@ -38,6 +41,10 @@ WH = [f"wh{i}" for i in range(s.HIST_BUCKETS)]
 SH = [f"sh{i}" for i in range(s.HIST_BUCKETS)]
 NAMED = ["visits", "served", "no_shows", "waiting", "wait_sum", "wait_n", "service_sum", "service_n",
          "flagged_visits", *(f"r{i}" for i in LEVELS), *(f"rf{i}" for i in LEVELS)]
+
+
+# what PeriodService.officers reads: no histogram (an officer's figures have no p90)
+OFFICER_SUMS = tuple(c for c in DAY_SUMS if not c.startswith(("wh", "sh")))
 
 
 def _flagged(g: dict[str, Any]) -> dict[str, int]:
@@ -101,6 +108,7 @@ class PeriodService:
     def __init__(self, store: Store, kpi: KpiSettings, staff: StaffFiguresSettings,
                  integrity: IntegritySettings) -> None:
         self.store, self.kpi, self.staff, self.integrity = store, kpi, staff, integrity
+        self.tz = ZoneInfo(kpi.timezone)
 
     def _fig(self, d: dict[str, Any], sent: dict[str, Any], reasons: dict[str, int]) -> dict[str, Any]:
         return figures(d, sent, reasons, self.kpi.wait_target_s, self.staff.confidence)
@@ -128,7 +136,8 @@ class PeriodService:
         for r in q["c_why"]:
             c_reasons[(r["office_code"], r["counter"])][r["reason"]] += r["n"]
         counter_out = [
-            {"office_code": o, "counter": c, **self._fig(row, q["c_sent"].get((o, c), {}), c_reasons[(o, c)])}
+            {"office_code": o, "counter": c, **self._fig(row, self._k_windows(q["c_sent"].get((o, c), {})),
+                                                         c_reasons[(o, c)])}
             for (o, c), row in sorted(q["counters"].items())
         ]
         officer_out, prior = self.officers(q["officers"])
@@ -136,7 +145,8 @@ class PeriodService:
         return {
             "scope": scope, "code": code, "start": start, "end": end, "by": by, "offices": offices,
             "totals": self._fig(total_d, total_s, total_r), "series": series, "counters": counter_out,
-            "officers": officer_out,
+            "officers": officer_out, "agreement": self.agreement(q["pairs"]),
+            "by_kind": q["by_kind"], "appointments": q["appointments"],
             "method": {"wait_target_s": self.kpi.wait_target_s, "p90_error_s": P90_ERROR_S,
                        "confidence": self.staff.confidence, "min_ratings": self.staff.min_ratings,
                        "prior_mean": prior.mean if prior else None, "prior_strength": strength,
@@ -164,8 +174,41 @@ class PeriodService:
                 "c_sent": by_key(sums(conn, s.rollup_sentiment, ck, offices, f, t), *ck),
                 "c_why": sums(conn, s.rollup_reasons, [*ck, "reason"], offices, f, t),
                 "officers": sums(conn, s.rollup_day, ["officer_id"], offices, f, t,
-                                 named_officers_only=True) if staff else [],
+                                 named_officers_only=True, columns=OFFICER_SUMS) if staff else [],
+                "pairs": counter_day_sums(conn, offices, f, t),
+                "by_kind": kind_figures(conn, offices, f, t, self.kpi.wait_target_s, self.tz),
+                "appointments": appointment_figures(conn, offices, f, t, datetime.now(self.tz).date()),
             }
+
+    def _k_windows(self, sent: dict[str, Any]) -> dict[str, Any]:
+        """A counter's sentiment sums, or none below [integrity] min_k windows (never a thin figure)."""
+        return sent if (sent.get("windows") or 0) >= self.integrity.min_k else {}
+
+    def agreement(self, days: list[dict[str, Any]]) -> dict[str, Any]:
+        """Sentiment index against satisfaction over counter-weeks (ISO weeks, Monday; the counter-days
+        of the period summed), each with >= [integrity] min_k windows and >= ``agreement_min_ratings``
+        ratings (gateway.fairness.agreement); no coefficient below ``agreement_min_pairs`` of them."""
+        weeks: dict[tuple[str, int, date], dict[str, Any]] = {}
+        for d in days:
+            monday = bucket_start(date.fromisoformat(d["service_day"]), "week")
+            w = weeks.setdefault((d["office_code"], d["counter"], monday), dict.fromkeys(
+                ("n", "not_satisfied", "windows", "visits", "score_sum"), 0))
+            for c in w:
+                w[c] += d[c]
+        pairs = [{"office_code": o, "counter": c, "week_start": monday, "n": w["n"],
+                  "satisfaction": (w["n"] - w["not_satisfied"]) / w["n"],
+                  "sentiment_index": w["score_sum"] / w["visits"], "windows": w["windows"]}
+                 for (o, c, monday), w in sorted(weeks.items())
+                 if w["windows"] >= self.integrity.min_k and w["n"] >= self.staff.agreement_min_ratings]
+        enough = len(pairs) >= self.staff.agreement_min_pairs
+        a = agreement([p["satisfaction"] for p in pairs], [p["sentiment_index"] for p in pairs],
+                      self.staff.confidence) if enough else None
+        coeffs = ("spearman", "spearman_low", "spearman_high", "pearson", "pearson_low", "pearson_high")
+        return {"pairs": len(pairs), "enough_data": enough,
+                **{c: getattr(a, c) if a else None for c in coeffs},
+                "confidence": self.staff.confidence, "min_windows": self.integrity.min_k,
+                "min_ratings": self.staff.agreement_min_ratings, "min_pairs": self.staff.agreement_min_pairs,
+                "counter_weeks": pairs}
 
     def officers(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Any]:
         """Per officer: n, Wilson interval, empirical-Bayes score (prior over these officers), rank."""

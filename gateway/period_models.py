@@ -48,6 +48,8 @@ class SeriesEntry(Figures):
 
 
 class CounterFigures(Figures):
+    """A counter's figures; its sentiment is null (and class_shares empty) below [integrity] min_k windows."""
+
     office_code: str
     counter: int
 
@@ -66,6 +68,67 @@ class OfficerFigures(_Out):
     wait_avg_s: float | None
     service_avg_s: float | None
     flagged_excluded: Flagged
+
+
+class CounterWeek(_Out):
+    office_code: str
+    counter: int
+    week_start: date = Field(description="Monday of the ISO week (days outside the period not counted)")
+    n: int = Field(description="counted ratings of the counter-week")
+    satisfaction: float
+    sentiment_index: float
+    windows: int = Field(description="k-anonymous sentiment windows of the counter-week (>= min_windows)")
+
+
+class Agreement(_Out):
+    """How well the anonymous expression index and the button ratings agree, over counter-weeks."""
+
+    pairs: int = Field(description="counter-weeks with >= min_windows windows and >= min_ratings ratings")
+    enough_data: bool = Field(description="pairs >= min_pairs; otherwise no coefficient is given")
+    spearman: float | None = Field(description="rank correlation of satisfaction and sentiment index")
+    spearman_low: float | None = Field(description="Fisher-z interval (Bonett-Wright) at confidence")
+    spearman_high: float | None
+    pearson: float | None
+    pearson_low: float | None
+    pearson_high: float | None
+    confidence: float
+    min_windows: int
+    min_ratings: int
+    min_pairs: int
+    counter_weeks: list[CounterWeek]
+
+
+class KindFigures(_Out):
+    """One ticket kind and service field over the period (gateway/store/kinds.py)."""
+
+    kind: Literal["walk_in", "priority", "appointment"]
+    service_field: str | None = Field(description="null: a ticket naming no service field")
+    issued: int
+    called: int
+    served: int
+    no_show: int
+    wait_n: int = Field(description="waits measured (issued → called, the kiosk's monotonic clock)")
+    mean_wait_s: float | None
+    p90_wait_s: float | None = Field(description="nearest rank, exact")
+    over_target_share: float | None
+    mean_punctuality_min: float | None = Field(description="appointments: redeem time − slot start, minutes "
+                                               "(negative = early), clock-synchronised tickets only")
+
+
+class FieldAppointments(_Out):
+    service_field: str
+    booked: int
+    booked_closed_days: int
+    redeemed_closed_days: int
+    no_show_rate: float | None
+
+
+class Appointments(_Out):
+    booked: int = Field(description="bookings of the period, not cancelled")
+    booked_closed_days: int = Field(description="of which on days already over")
+    redeemed_closed_days: int = Field(description="appointment tickets issued on those days")
+    no_show_rate: float | None = Field(description="1 − min(redeemed, booked) ÷ booked, days over only")
+    by_field: list[FieldAppointments]
 
 
 class Method(_Out):
@@ -91,4 +154,7 @@ class Period(_Out):
     series: list[SeriesEntry]
     counters: list[CounterFigures]
     officers: list[OfficerFigures]
+    agreement: Agreement
+    by_kind: list[KindFigures]
+    appointments: Appointments
     method: Method

@@ -10,6 +10,7 @@ columns filled with random counts of the right size), then times, median of 3, i
 
 * one office's year (``PeriodService.period``, by month, with officers);
 * one province's year (100 offices, or all when fewer, by month);
+* the nation's year (every office, by month, no officers: one ``IN`` list of all offices);
 * the year's KPI rows of every office (``periods.stream_sums`` + ``api_period.kpi_row``: what the
   streamed CSV does), with the rows it yields.
 """
@@ -17,11 +18,13 @@ columns filled with random counts of the right size), then times, median of 3, i
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import time
 from datetime import date
 from typing import Any
 
+import psutil
 from sqlalchemy import text
 
 from gateway.api_period import kpi_row
@@ -91,6 +94,7 @@ def all_rows(store: Store, target: float) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--offices", default="38,380,3321")
+    ap.add_argument("--csv-max-offices", type=int, default=100_000)
     args = ap.parse_args()
     pg = PostgresServer().start()
     store = Store(pg.url)
@@ -98,8 +102,8 @@ def main() -> None:
     cfg = Settings()
     svc = PeriodService(store, cfg.kpi, cfg.staff_figures, store.integrity)
     print("| offices | rollup_day rows | visits a year (≈) | office year | province year (≤100 offices) "
-          "| every office's year (CSV rows) | rows |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+          "| national year | every office's year (CSV rows) | rows | RSS after / peak |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     try:
         for n in (int(x) for x in args.offices.split(",")):
             t0 = time.perf_counter()
@@ -108,10 +112,18 @@ def main() -> None:
             province = [f"N{o:04d}" for o in range(1, min(n, 100) + 1)]
             one = median_ms(lambda: svc.period("office", "N0001", ["N0001"], FIRST, LAST, "month", True))
             prov = median_ms(lambda p=province: svc.period("unit", "P", p, FIRST, LAST, "month", True))
-            csv_rows = all_rows(store, cfg.kpi.wait_target_s)
-            every = median_ms(lambda: all_rows(store, cfg.kpi.wait_target_s), 1 if n > 1000 else 3)
-            print(f"| {n:,} | {rows:,} | {rows * 30:,} | {one:,.0f} ms | {prov:,.0f} ms | {every:,.0f} ms "
-                  f"| {csv_rows:,} | (generated in {gen_s:,.0f} s)", flush=True)
+            nation = [f"N{o:04d}" for o in range(1, n + 1)]
+            nat = median_ms(lambda p=nation: svc.period("unit", "VN", p, FIRST, LAST, "month", False))
+            csv_rows, every = 0, None
+            if n <= args.csv_max_offices:
+                csv_rows = all_rows(store, cfg.kpi.wait_target_s)
+                every = median_ms(lambda: all_rows(store, cfg.kpi.wait_target_s), 1 if n > 1000 else 3)
+            rss = psutil.Process().memory_info().rss / 2**20
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            every_txt = f"{every:,.0f} ms" if every is not None else "not run"
+            print(f"| {n:,} | {rows:,} | {rows * 30:,} | {one:,.0f} ms | {prov:,.0f} ms | {nat:,.0f} ms "
+                  f"| {every_txt} | {csv_rows:,} | {rss:,.0f} / {peak:,.0f} MB "
+                  f"| (generated in {gen_s:,.0f} s)", flush=True)
     finally:
         store.close()
         pg.stop()

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import Request
 
 from gateway.api_period import office_units, period_service
-from gateway.reports import fmt
+from gateway.reports import fmt, hub
 from gateway.reports.periods import Period
 from gateway.reports.scopes import Scope
 
@@ -27,7 +27,8 @@ def _figures(f: dict[str, Any]) -> dict[str, Any]:
             "rated": f["n_ratings"], "ratings": f["ratings"], "not_satisfied": f["not_satisfied"],
             "satisfaction_rate": f["satisfaction"], "satisfaction_low": f["satisfaction_low"],
             "satisfaction_high": f["satisfaction_high"], "sentiment_score": f["sentiment_index"],
-            "sentiment_visits": f["sentiment_visits"], "class_shares": f["class_shares"],
+            "sentiment_visits": f["sentiment_visits"], "sentiment_windows": f["sentiment_windows"],
+            "class_shares": f["class_shares"],
             "flagged_excluded": f["flagged_excluded"]}
 
 
@@ -58,7 +59,7 @@ def build(request: Request, scope: Scope, period: Period) -> dict[str, Any]:
     totals = _figures(raw["totals"])
     reasons = sorted(raw["totals"]["reasons"].items(), key=lambda kv: (-kv[1], kv[0]))
     forecast = st.kpi.forecast(scope.code, st.kpi.today()) if scope.kind == "office" else None
-    return {
+    report = {
         "scope": scope.as_dict(),
         "period": {**period.as_dict(), "slug": period.slug},
         "generated_at": datetime.now(st.kpi.tz).isoformat(timespec="seconds"),
@@ -72,5 +73,28 @@ def build(request: Request, scope: Scope, period: Period) -> dict[str, Any]:
                      for c in raw["counters"]],
         "officers": [_officer(o) for o in raw["officers"]],
         "reasons": [{"reason": code, "label": fmt.reason(code), "count": n} for code, n in reasons],
-        "forecast": forecast,
+        "agreement": _agreement(raw["agreement"]),
+        "by_kind": raw["by_kind"], "appointments": raw["appointments"],
+        "forecast": forecast, "source": "local",
     }
+    if st.settings.hub.enabled and not totals["visits"]:
+        _from_hub(request, scope, period, report)
+    return report
+
+
+def _from_hub(request: Request, scope: Scope, period: Period, report: dict[str, Any]) -> None:
+    """On a province hub, offices heard only through the feed: totals and series from its records
+    (gateway/reports/hub.py); the rest stays empty, as the feed does not carry it."""
+    st = request.app.state
+    got = hub.from_feed(st.store, list(scope.offices), report["series"], period.start, period.end, st.kpi.tz,
+                        report["wait_target_s"], report["method"]["confidence"])
+    if got is None:
+        return
+    report.update(totals=got["totals"], series=got["series"], source="hub", hub_offices=got["hub_offices"],
+                  hub_hours=got["hours"])
+
+
+def _agreement(a: dict[str, Any]) -> dict[str, Any]:
+    """The period API's agreement block; counter-weeks with their Monday as text (the page's scatter)."""
+    weeks = [{**w, "week_start": w["week_start"].isoformat()} for w in a["counter_weeks"]]
+    return {**a, "counter_weeks": weeks}

@@ -130,7 +130,11 @@ def _totals(report: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Any]:
             ["Số lượt “Không hài lòng”", fmt.count(t["not_satisfied"])],
             ["Tỷ lệ hài lòng (theo QĐ 766/QĐ-TTg)", fmt.percent(t["satisfaction_rate"])],
             ["Chỉ số cảm xúc ẩn danh (−1..1, tham khảo)", fmt.score(t["sentiment_score"])]]
-    return [Paragraph("I. KẾT QUẢ CHUNG", st["h"]), _table(rows, [110 * mm, 50 * mm])]
+    out = [Paragraph("I. KẾT QUẢ CHUNG", st["h"]), _table(rows, [110 * mm, 50 * mm])]
+    if report.get("source") == "hub":
+        out.append(Paragraph("Số liệu từ luồng dữ liệu tổng hợp ẩn danh theo giờ của xã (tổng hợp tại tỉnh); "
+                             "luồng không có số liệu theo quầy, theo cán bộ và lý do.", st["small"]))
+    return out
 
 
 def _style_axes(chart: Any, names: list[str]) -> None:
@@ -239,6 +243,45 @@ def _forecast(report: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Any
             Spacer(1, 2 * mm), Paragraph(text, st["small"])]
 
 
+def _sentiment(report: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Any]:
+    """The anonymous expression index per counter beside the button ratings, and how well they agree."""
+    a = report["agreement"]
+    rows = [["Quầy", "Đánh giá (nút)", "Hài lòng (nút)", "Chỉ số cảm xúc ẩn danh", "Số khoảng đo"]]
+    for c in report["counters"]:
+        name = f"{c['office_code']} / quầy {c['counter']}" if report["scope"]["kind"] == "unit" else \
+            f"Quầy {c['counter']}"
+        rows.append([name, fmt.count(c["rated"]), fmt.percent(c["satisfaction_rate"]),
+                     fmt.score(c["sentiment_score"]), fmt.count(c["sentiment_windows"])])
+    note = ("Chỉ số cảm xúc (−1..1) là chỉ báo ẩn danh, riêng biệt với đánh giá bằng nút: tính trên các "
+            f"khoảng đo có ít nhất {a['min_windows']} lượt khách, chỉ ở mức quầy, không bao giờ cho từng "
+            f"người dân hay từng cán bộ; một quầy có dưới {a['min_windows']} khoảng đo trong kỳ không được "
+            "hiển thị (–). "
+            f"Chỉ dùng để tham khảo, không dùng để xếp hạng. Quầy-tuần được so sánh khi có ít nhất "
+            f"{a['min_windows']} khoảng đo và {a['min_ratings']} lượt đánh giá.")
+    return [Paragraph("VII. CHỈ SỐ CẢM XÚC ẨN DANH SO VỚI ĐÁNH GIÁ BẰNG NÚT", st["h"]),
+            _table(rows, [40 * mm, 28 * mm, 28 * mm, 40 * mm, 28 * mm]), Spacer(1, 2 * mm),
+            Paragraph(_esc(fmt.agreement_vi(a)), st["base"]), Spacer(1, 1 * mm), Paragraph(note, st["small"])]
+
+
+def _kinds(report: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Any]:
+    """Waits by ticket kind and service field; appointments: punctuality and no-show rate."""
+    rows = [["Loại vé · lĩnh vực", "Vé", "Phục vụ", "Không có mặt", "Chờ TB (phút)", "Chờ p90 (phút)",
+             "Đúng hẹn (phút)"]]
+    for k in report["by_kind"]:
+        rows.append([fmt.kind(k["kind"], k["service_field"]), fmt.count(k["issued"]), fmt.count(k["served"]),
+                     fmt.count(k["no_show"]), fmt.minutes(k["mean_wait_s"]), fmt.minutes(k["p90_wait_s"]),
+                     fmt.score(k["mean_punctuality_min"])])
+    a = report["appointments"]
+    text = (f"Lịch hẹn trong kỳ: {fmt.count(a['booked'])} lượt đặt (không tính lượt đã hủy); trong các "
+            f"ngày đã qua {fmt.count(a['booked_closed_days'])} lượt đặt, "
+            f"{fmt.count(a['redeemed_closed_days'])} vé hẹn được lấy; tỷ lệ không đến "
+            f"{fmt.percent(a['no_show_rate'])}. Đúng hẹn: phút lấy vé so với đầu khung giờ hẹn "
+            "(âm = đến sớm).")
+    return [Paragraph("VIII. THEO LOẠI VÉ VÀ LĨNH VỰC", st["h"]),
+            _table(rows, [42 * mm, 16 * mm, 18 * mm, 22 * mm, 22 * mm, 22 * mm, 24 * mm]), Spacer(1, 2 * mm),
+            Paragraph(text, st["small"])]
+
+
 def _signature(st: dict[str, ParagraphStyle]) -> Table:
     left = [Paragraph("<b><i>Nơi nhận:</i></b>", st["small"]), Paragraph("- Lãnh đạo đơn vị;", st["small"]),
             Paragraph("- Lưu: VT, BPMC.", st["small"])]
@@ -266,7 +309,8 @@ def render(report: dict[str, Any]) -> bytes:
                             bottomMargin=18 * mm, title=f"Báo cáo {report['period']['label_vi']}",
                             author="MotCua Edge")
     story = _heading(report, st) + _totals(report, st) + _chart(report, st) + _counters(report, st)
-    story += _officers(report, st) + _reasons(report, st) + _forecast(report, st)
+    story += _officers(report, st) + _reasons(report, st) + _forecast(report, st) + _sentiment(report, st)
+    story += _kinds(report, st)
     story += [Spacer(1, 8 * mm), KeepTogether(_signature(st))]
     doc.build(story, onFirstPage=_page_number, onLaterPages=_page_number)
     return out.getvalue()

@@ -103,6 +103,57 @@ def _forecast_rows(fc: dict[str, Any]) -> list[list[Any]]:
             for d in fc["next_week"] for h in d["hours"]]
 
 
+SENTIMENT_HEADER = ["Quầy (counter)", "Đánh giá (rated)", "Hài lòng (satisfaction)",
+                    "Chỉ số cảm xúc ẩn danh (anonymous sentiment, −1..1)", "Số khoảng đo (windows)"]
+AGREEMENT_ROWS = [("Quầy-tuần so sánh (counter-weeks)", "pairs", INT_FMT),
+                  ("Spearman ρ", "spearman", SCORE_FMT), ("Spearman thấp (low)", "spearman_low", SCORE_FMT),
+                  ("Spearman cao (high)", "spearman_high", SCORE_FMT), ("Pearson r", "pearson", SCORE_FMT),
+                  ("Pearson thấp (low)", "pearson_low", SCORE_FMT),
+                  ("Pearson cao (high)", "pearson_high", SCORE_FMT),
+                  ("Độ tin cậy (confidence)", "confidence", PCT_FMT),
+                  ("Tối thiểu khoảng đo / quầy-tuần (min windows)", "min_windows", INT_FMT),
+                  ("Tối thiểu đánh giá / quầy-tuần (min ratings)", "min_ratings", INT_FMT),
+                  ("Tối thiểu quầy-tuần (min pairs)", "min_pairs", INT_FMT)]
+
+
+def _sentiment(wb: Workbook, report: dict[str, Any]) -> None:
+    """Per counter the two indicators side by side, then the agreement (empty cells: not enough data)."""
+    rows = [[f"{c['office_code']} / {c['counter']}", c["rated"], c["satisfaction_rate"], c["sentiment_score"],
+             c["sentiment_windows"]] for c in report["counters"]]
+    _sheet(wb, "Cảm xúc và đánh giá", SENTIMENT_HEADER, rows, [None, INT_FMT, PCT_FMT, SCORE_FMT, INT_FMT])
+    ws, a = wb["Cảm xúc và đánh giá"], report["agreement"]
+    ws.append([])
+    ws.append(["Mức độ thống nhất (agreement)", fmt.agreement_vi(a)])
+    ws.cell(ws.max_row, 1).font = Font(bold=True)
+    for title, key, number_format in AGREEMENT_ROWS:
+        ws.append([title, a[key]])
+        ws.cell(ws.max_row, 2).number_format = number_format
+
+
+KIND_HEADER = ["Loại vé (kind)", "Lĩnh vực (service field)", "Vé (issued)", "Phục vụ (served)",
+               "Không có mặt (no-shows)", "Chờ TB, phút (avg wait, min)", "Chờ p90, phút (p90 wait, min)",
+               "Tỷ lệ quá mục tiêu (over target)", "Đúng hẹn, phút (punctuality, min)"]
+
+
+APPOINTMENT_ROWS = [("Lượt đặt hẹn (booked)", "booked", INT_FMT),
+                    ("Đặt hẹn, ngày đã qua (booked, days over)", "booked_closed_days", INT_FMT),
+                    ("Vé hẹn đã lấy (redeemed)", "redeemed_closed_days", INT_FMT),
+                    ("Tỷ lệ không đến (no-show rate)", "no_show_rate", PCT_FMT)]
+
+
+def _kinds(wb: Workbook, report: dict[str, Any]) -> None:
+    rows = [[fmt.KINDS_VI.get(k["kind"], k["kind"]), k["service_field"], k["issued"], k["served"],
+             k["no_show"], _value(k, "mean_wait_s", "minutes"), _value(k, "p90_wait_s", "minutes"),
+             k["over_target_share"], k["mean_punctuality_min"]] for k in report["by_kind"]]
+    _sheet(wb, "Theo loại vé", KIND_HEADER, rows,
+           [None, None, INT_FMT, INT_FMT, INT_FMT, MIN_FMT, MIN_FMT, PCT_FMT, MIN_FMT])
+    ws, a = wb["Theo loại vé"], report["appointments"]
+    ws.append([])
+    for title, key, number_format in APPOINTMENT_ROWS:
+        ws.append([title, a[key]])
+        ws.cell(ws.max_row, 2).number_format = number_format
+
+
 def render(report: dict[str, Any]) -> bytes:
     wb = Workbook()
     _summary(wb, report)
@@ -116,6 +167,8 @@ def render(report: dict[str, Any]) -> bytes:
     _sheet(wb, "Lý do không hài lòng", ["Lý do (reason)", "Mã (code)", "Số lượt (count)"],
            [[fmt.reason(r["reason"]), r["reason"] or "", r["count"]] for r in report["reasons"]],
            [None, None, INT_FMT])
+    _sentiment(wb, report)
+    _kinds(wb, report)
     if report.get("forecast"):
         header = ["Ngày (day)", "Giờ (hour)", "Lượt dự báo (arrivals)", "Số quầy (counters)",
                   "Ngày lễ (holiday)", "Dịp Tết (Tết period)"]

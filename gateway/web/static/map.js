@@ -333,9 +333,27 @@
       <h3>Lượt đến theo giờ <span class="en">Arrivals per hour</span></h3>
       ${hourlyChart(detail)}
       <h3 id="forecast-title">Dự báo lượt khách 7 ngày tới <span class="en">7-day visitor forecast</span></h3>
-      ${forecastChart(detail)}`;
+      ${forecastChart(detail)}
+      <h3>Theo loại vé và lĩnh vực <span class="en">By ticket kind and service field</span></h3>
+      <div id="panel-kinds"><p class="note">Đang tải… (loading)</p></div>`;
     panel.dataset.office = o.code;
     panel.dataset.visits = String(kpi.visits ?? "");
+  }
+
+  const KINDS = { walk_in: "Vãng lai", priority: "Ưu tiên", appointment: "Hẹn giờ" };
+
+  /** Today's waits by ticket kind and service field, and the appointments (/api/v1/offices/{code}/kinds). */
+  function renderKinds(body) {
+    const el = document.getElementById("panel-kinds");
+    if (!el) return;
+    const rows = body.by_kind.map((k) => `<tr data-kind="${esc(k.kind)}" data-field="${esc(k.service_field || "")}" data-issued="${k.issued}">
+      <td>${esc(KINDS[k.kind] || k.kind)}${k.service_field ? ` · ${esc(k.service_field)}` : ""}</td><td>${fmt.num(k.issued)}</td>
+      <td>${fmt.minutes(k.mean_wait_s)}</td><td>${fmt.minutes(k.p90_wait_s)}</td></tr>`).join("");
+    const a = body.appointments;
+    el.innerHTML = rows
+      ? `<div class="kinds-wrap"><table class="dist kinds"><thead><tr><th>Loại vé</th><th>Vé</th><th>Chờ TB</th><th>P90</th></tr></thead><tbody>${rows}</tbody></table></div>
+        <p class="note" id="panel-appointments">Hẹn giờ hôm nay: ${fmt.num(a.booked)} lượt đặt, ${fmt.num(a.redeemed)} đã lấy vé${a.no_show_rate == null ? "" : `; không đến ${fmt.pct(a.no_show_rate)}`}. <span class="en">Bookings today and tickets redeemed.</span></p>`
+      : `<p class="note">Chưa có vé hôm nay. (No tickets today.)</p>`;
   }
 
   async function loadPanel(code) {
@@ -343,7 +361,10 @@
     if (!o) return;
     try {
       const k = await getJSON(`/api/v1/offices/${encodeURIComponent(code)}/kpis`);
-      if (state.selected === code) renderPanel(o, k);
+      if (state.selected !== code) return;
+      renderPanel(o, k);
+      const kinds = await getJSON(`/api/v1/offices/${encodeURIComponent(code)}/kinds`);
+      if (state.selected === code) renderKinds(kinds);
     } catch (e) {
       panelTitle.textContent = o.name;
       panelBody.innerHTML = `<p class="error">Không tải được số liệu (could not load KPIs): ${esc(e.message)}</p>`;

@@ -130,5 +130,21 @@ const RC = (() => {
     return `<div class="rchart wide" id="${esc(id)}"><h3>${title}</h3><svg viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(title)}">${out}</svg></div>`;
   }
 
-  return { bars, lines, intervals, hbars };
+  /** Scatter of counter-weeks: satisfaction (x, 0..1) against the anonymous sentiment index (y, −1..1). */
+  function scatter(id, title, points, legend) {
+    if (!points.length) return frame(id, title, "", legend, title);
+    const y = (v) => T + (H - T - B) * (1 - (v + 1) / 2);
+    const x = (v) => L + (W - L - R) * v;
+    let out = `<line class="axis" x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}"/>`;
+    for (const v of [-1, 0, 1]) {
+      out += `<line class="grid-line" x1="${L}" y1="${f1(y(v))}" x2="${W - R}" y2="${f1(y(v))}"/>`;
+      out += `<text x="${L - 4}" y="${f1(y(v) + 4)}" text-anchor="end">${esc(MC.fmt.score(v))}</text>`;
+    }
+    for (const v of [0, 0.5, 1]) out += `<text x="${f1(x(v))}" y="${H - B + 14}" text-anchor="middle">${Math.round(v * 100)}%</text>`;
+    out += `<text x="${f1((L + W - R) / 2)}" y="${H - 6}" text-anchor="middle">tỷ lệ hài lòng theo nút (satisfaction)</text>`;
+    const marks = points.map((p) => `<circle class="pt s0" r="2.8" cx="${f1(x(p.satisfaction))}" cy="${f1(y(p.sentiment_index))}" data-x="${p.satisfaction}" data-y="${p.sentiment_index}"><title>${esc(p.label)}: hài lòng ${MC.fmt.pct(p.satisfaction)}, cảm xúc ${esc(MC.fmt.score(p.sentiment_index))}</title></circle>`).join("");
+    return frame(id, title, out + marks, legend, `${title}: ${points.length}`);
+  }
+
+  return { bars, lines, intervals, hbars, scatter };
 })();

@@ -92,6 +92,46 @@
     ].join("");
   }
 
+  const coef = (v) => (v == null ? "—" : new Intl.NumberFormat("vi-VN", { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(v));
+
+  /** The anonymous expression index beside the button ratings, per counter, and how well they agree. */
+  function renderSentiment(r) {
+    const a = r.agreement;
+    const label = (x) => (r.scope.kind === "unit" ? `${x.office_code}/${x.counter}` : `Quầy ${x.counter}`);
+    const rows = r.counters.map((x) => `<tr data-counter="${esc(label(x))}"><td>${esc(label(x))}</td><td>${fmt.num(x.rated)}</td>
+      <td>${fmtPct(x.satisfaction_rate)}</td><td class="sentiment">${fmt.score(x.sentiment_score)}</td><td>${fmt.num(x.sentiment_windows)}</td></tr>`).join("");
+    const text = a.enough_data
+      ? `Tương quan hạng Spearman ρ = <b id="agreement-rho" data-value="${a.spearman}">${coef(a.spearman)}</b>
+         (khoảng tin cậy ${Math.round(a.confidence * 100)} %: <span id="agreement-ci">${coef(a.spearman_low)} đến ${coef(a.spearman_high)}</span>),
+         n = <b id="agreement-n">${fmt.num(a.pairs)}</b> quầy-tuần; Pearson r = ${coef(a.pearson)}.
+         <span class="en">Spearman rank correlation of button satisfaction and the sentiment index over counter-weeks, with its interval and sample size.</span>`
+      : `Chưa đủ dữ liệu: <b id="agreement-n">${fmt.num(a.pairs)}</b> quầy-tuần có cả hai chỉ số, cần ít nhất ${fmt.num(a.min_pairs)}.
+         <span class="en">Not enough counter-weeks to measure the agreement.</span>`;
+    const days = a.counter_weeks.map((d) => ({ ...d, label: `${label(d)}, tuần từ ${d.week_start}` }));
+    $("sentiment").innerHTML = [
+      `<p class="agreement" id="agreement" data-enough="${a.enough_data}">${text}</p>`,
+      RC.scatter("chart-agreement", "Cảm xúc ẩn danh theo hài lòng, mỗi điểm một quầy-tuần <span class=\"en\">Sentiment vs satisfaction per counter-week</span>",
+        days, `Quầy-tuần có ít nhất ${fmt.num(a.min_windows)} khoảng đo ẩn danh và ${fmt.num(a.min_ratings)} lượt đánh giá.`),
+      `<div class="rchart table-wrap"><table class="figures" id="sentiment-table"><thead><tr><th>Quầy <span class="en">Counter</span></th><th>Đánh giá</th><th>Hài lòng (nút)</th><th>Cảm xúc ẩn danh</th><th>Khoảng đo</th></tr></thead><tbody>${rows}</tbody></table></div>`,
+    ].join("");
+    $("sentiment-k").textContent = fmt.num(a.min_windows);
+  }
+
+  const KINDS = { walk_in: "Vãng lai (walk-in)", priority: "Ưu tiên (priority)", appointment: "Hẹn giờ (appointment)" };
+
+  /** Waits by ticket kind and service field; appointments' punctuality and no-show rate. */
+  function renderKinds(r) {
+    const rows = r.by_kind.map((k) => `<tr data-kind="${esc(k.kind)}" data-field="${esc(k.service_field || "")}" data-wait="${k.mean_wait_s}">
+      <td>${esc(KINDS[k.kind] || k.kind)}${k.service_field ? ` · ${esc(k.service_field)}` : ""}</td><td>${fmt.num(k.issued)}</td>
+      <td>${fmt.num(k.served)}</td><td>${fmt.num(k.no_show)}</td><td>${fmtMin(minutes(k.mean_wait_s))}</td>
+      <td>${fmtMin(minutes(k.p90_wait_s))}</td><td>${k.mean_punctuality_min == null ? "—" : fmtMin(k.mean_punctuality_min)}</td></tr>`).join("");
+    const a = r.appointments;
+    $("kinds").innerHTML = `<div class="table-wrap"><table class="figures" id="kind-table"><thead><tr><th>Loại vé · lĩnh vực <span class="en">Kind · field</span></th>
+      <th>Vé</th><th>Phục vụ</th><th>Không có mặt</th><th>Chờ TB</th><th>p90</th><th>Đúng hẹn <span class="en">Punctuality</span></th></tr></thead><tbody>${rows}</tbody></table></div>
+      <p class="note" id="appointments" data-rate="${a.no_show_rate}">Đặt hẹn: ${fmt.num(a.booked)} lượt; các ngày đã qua ${fmt.num(a.booked_closed_days)} lượt đặt,
+      ${fmt.num(a.redeemed_closed_days)} vé hẹn đã lấy; tỷ lệ không đến ${fmtPct(a.no_show_rate)}. <span class="en">Bookings, redeemed appointment tickets and the no-show rate (days over).</span></p>`;
+  }
+
   /** Wide charts are drawn at the width they get (text stays 11 px on a phone and on a desktop). */
   const chartWidth = (el) => Math.round(Math.min(720, Math.max(320, el.clientWidth - 20)));
 
@@ -143,11 +183,17 @@
       const r = await getJSON(`${base}?${q}`);
       $("report-heading").textContent = `${r.scope.name} · ${r.period.label_vi} (${r.period.label_en})`;
       $("trend-by").textContent = BY[r.period.by] || "";
+      $("report-source").hidden = r.source !== "hub";
+      $("report-source").textContent = r.source === "hub"
+        ? `Số liệu từ luồng dữ liệu tổng hợp ẩn danh theo giờ của xã (${r.hub_hours} giờ có số liệu; theo quầy, theo cán bộ và lý do không có trong luồng). Figures from the communes' hourly feed (no per-counter, per-officer or reason figures).`
+        : "";
       $("report").hidden = false;  // visible first: the wide charts take the width they get
       renderTotals(r);
       renderTrends(r);
       renderCounters(r);
       renderOfficers(r);
+      renderSentiment(r);
+      renderKinds(r);
       renderReasons(r);
       renderForecast(r);
       $("report").hidden = false;

@@ -11,17 +11,22 @@ import io
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import openpyxl
 import pypdf
 import pytest
+from sqlalchemy import select
 
 from demo.archive import fill
 from demo.history import generate, working_days
 from gateway.auth import hash_password, sha256_hex
+from gateway.booking.store import bookings
+from gateway.store import schema as s
+from gateway.ticket_kinds import visit_kinds
 from hil.harness.mosquitto import running_mosquitto
 from tests.gateway.conftest import ADMIN_TOKEN, OPERATOR_TOKEN, RunningGateway, gateway_settings, wait_for
 from tests.gateway.kiosk_sim import Publisher
@@ -31,6 +36,7 @@ DEVICES = [("k03390-q1", "03390", 1), ("k03390-q2", "03390", 2), ("k03405-q1", "
 TOKENS = {"head": "head-token-0123456789abcdef0123456789", "province": "prov-token-0123456789abcdef01234567",
           "viewer": "view-token-0123456789abcdef012345678"}
 LIVE_DAYS = 8
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 HEAD = ("truong-bp", "head-pass-03390")
 PROVINCE = ("so-noi-vu", "province-pass-12")
 
@@ -66,6 +72,7 @@ def gw(broker, tmp_path_factory):
     older = working_days(today, 110)
     assert older[-LIVE_DAYS:] == live
     fill(g.app.state.store, DEVICES, older[0], older[-LIVE_DAYS - 1], seed=5, today=today)
+    _kinds_and_bookings(g.app.state.store)
     events = generate(DEVICES, LIVE_DAYS, seed=5, today=today)
     pub = Publisher(mosquitto.port)
     for ev in events:
@@ -75,6 +82,32 @@ def gw(broker, tmp_path_factory):
     yield g
     pub.close()
     g.stop()
+
+
+def _kinds_and_bookings(store: Any) -> None:
+    """Every 5th archived ticket of 03390 a priority ticket for "land", every 7th an appointment for
+    "civil" (its slot the issue hour, clock synchronised), and bookings for those days: the kiosks of
+    demo.archive issue walk-ins only."""
+    v = s.visits
+    with store.engine.begin() as conn:
+        rows = conn.execute(select(v.c.counter, v.c.service_day, v.c.ticket_no, v.c.issued_at).where(
+            v.c.office_code == "03390", v.c.issued_at.is_not(None))).all()
+        kinds, books = [], []
+        for r in rows:
+            kind = "priority" if r.ticket_no % 5 == 0 else "appointment" if r.ticket_no % 7 == 0 else None
+            if kind is None:
+                continue
+            slot = None if kind == "priority" else datetime.fromtimestamp(r.issued_at, TZ).strftime("%H:00")
+            kinds.append({"office_code": "03390", "counter": r.counter, "service_day": r.service_day,
+                          "ticket_no": r.ticket_no, "kind": kind, "slot": slot, "issued_synced": True,
+                          "service_field": "land" if kind == "priority" else "civil"})
+            if kind == "appointment":
+                code = f"B{r.counter}{r.service_day.replace('-', '')[2:]}{r.ticket_no:02d}"
+                books += [{"code": f"{code}{i}", "office_code": "03390", "service_field": "civil",
+                           "day": r.service_day, "slot": slot, "created_at": 0.0, "cancelled_at": None}
+                          for i in range(1 + r.counter % 2)]
+        conn.execute(visit_kinds.insert(), kinds)
+        conn.execute(bookings.insert(), books)
 
 
 def client(g, who: str | None) -> httpx.Client:
@@ -105,6 +138,37 @@ def test_who_reads_which_report(gw) -> None:
                 "?period=month&year=2026&index=13", "?period=year&year=abc"):
         r = prov.get("/api/v1/reports/office/03390" + bad)
         assert r.status_code == 422, (bad, r.status_code)
+
+
+def test_period_api_officers_follow_the_report_scope(gw) -> None:
+    """Office heads get their own office's per-officer figures in the period API, the province every
+    office's; anyone else gets the public aggregates, and ?officers=true is refused (401/403)."""
+    anon, viewer, head, prov = (client(gw, w) for w in (None, "viewer", "head", "province"))
+    today = gw.app.state.kpi.today()
+    q = {"start": f"{today.year}-01-01", "end": today.isoformat(), "by": "month"}
+
+    def officers(c: httpx.Client, path: str, **extra: str) -> list[str]:
+        r = c.get(path, params={**q, **extra})
+        assert r.status_code == 200, (path, r.status_code, r.text)
+        assert r.json()["method"]["staff_figures"] == bool(r.json()["officers"])
+        return [o["officer_id"] for o in r.json()["officers"]]
+
+    own, other = "/api/v1/offices/03390/period", "/api/v1/offices/03405/period"
+    own_unit = "/api/v1/units/03390/period"
+    mine = officers(head, own)
+    assert mine and mine == officers(gw.ops, own) == officers(prov, own)
+    assert officers(head, own, officers="true") == mine
+    assert officers(head, own_unit) == officers(prov, own_unit) != []
+    assert officers(head, other) == [] and officers(prov, other) != []  # public figures, no officers
+    assert officers(viewer, own) == [] and officers(anon, own) == []
+    assert officers(prov, own, officers="false") == []
+    totals = head.get(other, params=q).json()["totals"]
+    assert totals == anon.get(other, params=q).json()["totals"]  # the aggregates stay public
+    for c, path, code in ((head, other, 403), (head, "/api/v1/units/03405/period", 403), (viewer, own, 403),
+                          (anon, own, 401)):
+        r = c.get(path, params={**q, "officers": "true"})
+        assert r.status_code == code, (path, r.status_code)
+    assert prov.get(other, params={**q, "officers": "true"}).status_code == 200
 
 
 def _api_period(g, report: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +214,17 @@ def test_json_pdf_and_xlsx_hold_the_period_apis_numbers(gw, kind: str, code: str
     assert mine == theirs
     assert any(not o["enough_data"] for o in report["officers"]), "the substitute officer has a small sample"
     assert {r["reason"]: r["count"] for r in report["reasons"]} == api["totals"]["reasons"]
+    agreement = api["agreement"]
+    assert report["agreement"] == agreement and agreement["pairs"] > 0
+    assert agreement["enough_data"] == (period != "month")  # one counter's month: 5 counter-weeks
+    assert report["by_kind"] == api["by_kind"] and report["appointments"] == api["appointments"]
+    kinds = {(k["kind"], k["service_field"]): k for k in api["by_kind"]}
+    if code == "03390":
+        assert set(kinds) == {("walk_in", None), ("priority", "land"), ("appointment", "civil")}
+        assert kinds[("appointment", "civil")]["mean_punctuality_min"] is not None
+        assert 0 < api["appointments"]["no_show_rate"] < 1
+    want_sentiment = [c["sentiment_index"] for c in api["counters"]]
+    assert [c["sentiment_score"] for c in report["counters"]] == want_sentiment
 
     pdf_resp = prov.get(f"/api/v1/reports/{kind}/{code}/pdf", params=q)
     assert pdf_resp.headers["content-type"] == "application/pdf"
@@ -167,6 +242,20 @@ def test_json_pdf_and_xlsx_hold_the_period_apis_numbers(gw, kind: str, code: str
             lo, hi = (vi_number(o[k] * 100, 1) + " %" for k in ("satisfaction_low", "satisfaction_high"))
             assert f"{lo} – {hi}" in text
     assert "chưa đủ dữ liệu" in text
+    flat = text.replace("\n", " ")
+    assert "VIII. THEO LOẠI VÉ VÀ LĨNH VỰC" in flat
+    for k in api["by_kind"]:
+        if k["mean_wait_s"] is not None and k["kind"] != "walk_in":
+            assert vi_number(k["mean_wait_s"] / 60, 1) in flat
+    rate = api["appointments"]["no_show_rate"]
+    assert f"tỷ lệ không đến {'–' if rate is None else vi_number(rate * 100, 1) + ' %'}" in flat
+    if agreement["enough_data"]:
+        assert f"ρ = {vi_number(agreement['spearman'], 2)}" in flat
+        low, high = (vi_number(agreement[k], 2) for k in ("spearman_low", "spearman_high"))
+        assert f"{low} đến {high}" in flat
+        assert f"n = {vi_number(agreement['pairs'], 0)} quầy-tuần" in flat
+    else:
+        assert f"{agreement['pairs']} quầy-tuần có cả hai chỉ số" in flat
 
     xlsx_resp = prov.get(f"/api/v1/reports/{kind}/{code}/xlsx", params=q)
     wb = openpyxl.load_workbook(io.BytesIO(xlsx_resp.content))
@@ -183,6 +272,22 @@ def test_json_pdf_and_xlsx_hold_the_period_apis_numbers(gw, kind: str, code: str
         assert row[2] == o["n"]
         assert row[6] == (o["shrunk_score"] if o["enough_data"] else None)
         assert row[7] == (o["rank"] if o["enough_data"] else None)
+    last_kind = 1 + len(api["by_kind"])
+    kind_rows = list(wb["Theo loại vé"].iter_rows(min_row=2, max_row=last_kind, values_only=True))
+    assert [(r[2], r[3], r[4]) for r in kind_rows] == [(k["issued"], k["served"], k["no_show"])
+                                                       for k in api["by_kind"]]
+    assert [r[5] for r in kind_rows] == pytest.approx(
+        [k["mean_wait_s"] / 60 if k["mean_wait_s"] is not None else None for k in api["by_kind"]])
+    appt = {r[0]: r[1] for r in wb["Theo loại vé"].iter_rows(values_only=True) if r and r[0]}
+    want_rate = None if rate is None else pytest.approx(rate, rel=1e-12)
+    assert appt["Tỷ lệ không đến (no-show rate)"] == want_rate
+    sheet = wb["Cảm xúc và đánh giá"]
+    cells = {r[0]: r[1] for r in sheet.iter_rows(values_only=True) if r and r[0]}
+    for title, key in (("Spearman ρ", "spearman"), ("Spearman thấp (low)", "spearman_low"),
+                       ("Pearson r", "pearson"), ("Quầy-tuần so sánh (counter-weeks)", "pairs")):
+        assert cells[title] == agreement[key], title
+    last = 1 + len(api["counters"])
+    assert [r[3] for r in sheet.iter_rows(min_row=2, max_row=last, values_only=True)] == want_sentiment
 
 
 def test_missing_font_is_a_clear_error(tmp_path) -> None:
@@ -244,6 +349,22 @@ def test_reports_page_desktop(gw, page_factory, artifacts_dir) -> None:
     assert page.locator("#chart-forecast rect.bar").count() >= 5
     assert "MAPE" in page.locator("#forecast-error").inner_text()
     assert page.locator("#chart-accuracy circle").count() > 0
+    a = report["agreement"]
+    assert page.get_attribute("#agreement", "data-enough") == "true"
+    assert float(page.get_attribute("#agreement-rho", "data-value")) == pytest.approx(a["spearman"])
+    assert page.locator("#agreement-n").inner_text() == f"{a['pairs']:,}".replace(",", ".")
+    assert page.locator("#chart-agreement circle.pt").count() == a["pairs"]
+    sentiment = page.eval_on_selector_all("#sentiment-table td.sentiment",
+                                          "els => els.map(e => e.textContent)")
+    assert len(sentiment) == len(report["counters"]) and all(v != "—" for v in sentiment)
+    kinds = page.eval_on_selector_all("#kind-table tbody tr", "els => els.map(e => [e.dataset.kind, "
+                                      "e.dataset.field, Number(e.dataset.wait)])")
+    assert kinds == [[k["kind"], k["service_field"] or "", pytest.approx(k["mean_wait_s"])]
+                     for k in report["by_kind"]]
+    assert float(page.get_attribute("#appointments", "data-rate")) == pytest.approx(
+        report["appointments"]["no_show_rate"])
+    page.locator("#kinds").screenshot(path=str(artifacts_dir / "web-reports-kinds.png"))
+    page.locator("#sentiment-section").screenshot(path=str(artifacts_dir / "web-reports-sentiment.png"))
     pdf_href = page.get_attribute("#dl-pdf", "href")
     got = page.request.get(gw.base + pdf_href)
     assert got.status == 200 and got.headers["content-type"] == "application/pdf"
@@ -265,3 +386,50 @@ def test_reports_page_phone_for_an_office_head(gw, page_factory, artifacts_dir) 
     # another office's report, asked for directly, is refused
     assert page.request.get(gw.base + "/api/v1/reports/office/03405").status == 403
     assert not rec.external and not rec.errors, (rec.external, rec.errors)
+
+
+def test_map_panel_shows_todays_kinds(gw, page_factory, artifacts_dir) -> None:
+    """The map's office panel: today's waits by ticket kind and field and the bookings, as
+    /api/v1/offices/{code}/kinds gives them (six tickets of today written here, today may be a
+    weekend: two walk-ins, two priority tickets for "land", two appointments for "civil"; one booking)."""
+    store, now = gw.app.state.store, time.time()
+    today = gw.app.state.kpi.today().isoformat()
+    kinds = ["walk_in", "walk_in", "priority", "priority", "appointment", "appointment"]
+    with store.engine.begin() as conn:
+        conn.execute(s.visits.insert(), [
+            {"office_code": "03390", "counter": 2, "service_day": today, "ticket_no": 900 + i,
+             "issued_at": now - 3000 + 60 * i, "called_at": now - 2000 + 60 * i, "wait_s": 1000.0 + 100 * i}
+            for i in range(6)])
+        conn.execute(visit_kinds.insert(), [
+            {"office_code": "03390", "counter": 2, "service_day": today, "ticket_no": 900 + i, "kind": k,
+             "service_field": {"priority": "land", "appointment": "civil"}[k], "slot": None,
+             "issued_synced": True} for i, k in enumerate(kinds) if k != "walk_in"])
+        conn.execute(bookings.insert(), [{"code": "TODAY1", "office_code": "03390", "service_field": "civil",
+                                          "day": today, "slot": "15:00", "created_at": 0.0,
+                                          "cancelled_at": None}])
+    api = httpx.get(gw.base + "/api/v1/offices/03390/kinds", timeout=30).json()
+    pairs = {(k["kind"], k["service_field"]): k for k in api["by_kind"]}
+    assert pairs[("priority", "land")]["mean_wait_s"] == 1250.0
+    assert pairs[("appointment", "civil")]["issued"] == 2
+    page, rec = page_factory(gw.base, viewport={"width": 1366, "height": 900})
+    page.goto(gw.base + "/map")
+    page.locator('#office-list button[data-office="03390"]').focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#panel-kinds tr[data-kind]", timeout=60_000)
+    got = page.eval_on_selector_all("#panel-kinds tr[data-kind]",
+                                    "els => els.map(e => [e.dataset.kind, e.dataset.field, "
+                                    "+e.dataset.issued])")
+    assert got == [[k["kind"], k["service_field"] or "", k["issued"]] for k in api["by_kind"]]
+    row = page.locator('#panel-kinds tr[data-kind="priority"]').inner_text()
+    assert "Ưu tiên · land" in row and "20,8 phút" in row  # 1,250 s
+    assert "1 lượt đặt, 2 đã lấy vé" in page.locator("#panel-appointments").inner_text()
+    page.locator("#panel-kinds").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts_dir / "web-map-panel-kinds.png"))
+    assert not rec.external and not rec.errors, (rec.external, rec.errors)
+    phone, phone_rec = page_factory(gw.base, **PHONE)  # the table never widens a phone's page
+    phone.goto(gw.base + "/map")
+    phone.locator('#office-list button[data-office="03390"]').click()
+    phone.wait_for_selector("#panel-kinds tr[data-kind]", timeout=60_000)
+    width, viewport = horizontal_overflow(phone)
+    assert width <= viewport, (width, viewport)
+    assert not phone_rec.external and not phone_rec.errors, (phone_rec.external, phone_rec.errors)
