@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 
 from contract.payloads import (
     CommandResultEvent,
@@ -72,6 +72,22 @@ class Projection:
     stated: dict[VisitKey, set[str]] = field(default_factory=dict)  # steps a visit has (stored + batch)
     decisive: set[VisitKey] = field(default_factory=set)  # visits called, no-show or completed here
     conflicts: list[str] = field(default_factory=list)  # event_ids of restated steps, not projected
+    waiting: dict[tuple[str, str], set[VisitKey]] = field(default_factory=dict)  # (device, day) → stored
+
+    def load_waiting(self, events: list[Event]) -> set[VisitKey]:
+        """The stored waiting visits the batch's queue resets may discard, read before anything is
+        projected: a reset discards only these (and the batch's own), so the rollup deltas
+        (gateway.store.rollup_deltas) know every visit the batch changes beforehand."""
+        v = s.visits
+        for ev in events:
+            if isinstance(ev, QueueResetEvent):
+                day = ev.data.service_day.isoformat()
+                q = select(v.c.office_code, v.c.counter, v.c.service_day, v.c.ticket_no).where(
+                    and_(v.c.device_id == ev.device_id, v.c.service_day == day, *_WAITING)
+                )
+                found = {tuple(x) for x in self.conn.execute(q)}
+                self.waiting.setdefault((ev.device_id, day), set()).update(found)
+        return set().union(*self.waiting.values()) if self.waiting else set()
 
     def load_stated(self, events: list[Event]) -> None:
         """The steps the stored visits of ``events`` already have (one read per office and day)."""
@@ -245,15 +261,12 @@ def sentiment_window(p: Projection, ev: SentimentWindowEvent) -> None:
 def queue_reset(p: Projection, ev: QueueResetEvent) -> None:
     ts, day = ev.ts.timestamp(), ev.data.service_day.isoformat()
     v = s.visits
-    waiting = and_(
-        v.c.device_id == ev.device_id,
-        v.c.service_day == day,
-        v.c.called_at.is_(None),
-        v.c.no_show_at.is_(None),
-        v.c.completed_at.is_(None),
-        v.c.discarded_at.is_(None),
-    )
-    p.conn.execute(update(v).where(waiting).values(discarded_at=ts))
+    keys = sorted(p.waiting.get((ev.device_id, day), ()))  # Projection.load_waiting
+    if keys:
+        one = and_(v.c.office_code == bindparam("o"), v.c.counter == bindparam("c"),
+                   v.c.service_day == bindparam("d"), v.c.ticket_no == bindparam("t"), *_WAITING)
+        p.conn.execute(update(v).where(one).values(discarded_at=ts),
+                       [{"o": o, "c": c, "d": d, "t": t} for o, c, d, t in keys])
     for key, row in p.visits.items():  # same-batch tickets of that device and day
         if (
             row["device_id"] == ev.device_id
@@ -320,6 +333,8 @@ def device_started(p: Projection, ev: DeviceStartedEvent) -> None:
     p.conn.execute(update(ds).where(ds.c.device_id == ev.device_id).values(last_started=started))
     p.devices_changed[ev.device_id] = ev.office_code
 
+
+_WAITING = tuple(s.visits.c[c].is_(None) for c in ("called_at", "no_show_at", "completed_at", "discarded_at"))
 
 # The visit column each step sets: stated once per visit (see the module docstring).
 STEP_COLUMN: dict[type[Event], str] = {
