@@ -52,7 +52,7 @@ from contract.payloads import (
     UpdateResultEvent,
 )
 from gateway.store import schema as s
-from gateway.store.pgtypes import VISIT_COLS, upsert_visits
+from gateway.store.pgtypes import VISIT_COLS, insert_ratings, upsert_visits
 
 VisitKey = tuple[str, int, str, int]  # office, counter, service day (ISO), ticket
 CONFLICTING_VISIT = "conflicting_visit"
@@ -128,8 +128,7 @@ class Projection:
                 for k, row in self.visits.items()
             ]
             upsert_visits(self.conn, self.dialect, rows)
-        if self.ratings:
-            self.conn.execute(_insert(self.dialect, s.ratings).on_conflict_do_nothing(), self.ratings)
+        insert_ratings(self.conn, self.dialect, self.ratings)
         if self.windows:
             stmt = _insert(self.dialect, s.sentiment_windows).on_conflict_do_nothing()
             self.conn.execute(stmt, self.windows)
@@ -146,24 +145,36 @@ def _key(ev: Any) -> VisitKey:
     return (ev.office_code, d.counter, d.service_day.isoformat(), d.ticket_no)
 
 
-def rows_by_key(conn: Any, table: Any, cols: list[Any], keys: set[VisitKey], where: Any = None) -> list[Any]:
-    """Rows of ``keys`` (and ``where``), read per (office, service day) through the day index, then
-    filtered here."""
+def rows_by_key(
+    conn: Any, table: Any, cols: list[Any], keys: set[VisitKey], status: str | None = None
+) -> list[Any]:
+    """Rows of ``keys`` (and ``status``, for ratings), read per (office, service day) through the day
+    index, then filtered here. SQL text on the DB-API (built per call, no SQLAlchemy compilation):
+    this runs several times per batch on the hot path."""
     groups: dict[tuple[str, str], set[VisitKey]] = defaultdict(set)
     for k in keys:
         groups[(k[0], k[2])].add(k)
+    pg = conn.dialect.name == "postgresql"
+    names = ", ".join(c.name for c in cols)
+    head = f"SELECT {names} FROM {table.name} WHERE service_day = %s AND office_code = %s"
+    tail = " AND status = %s" if status is not None else ""
     out: list[Any] = []
     for (office, day), group in sorted(groups.items()):
         counters = sorted({k[1] for k in group})
         tickets = sorted({k[3] for k in group})
         for i in range(0, len(tickets), 500):
-            q = select(*cols).where(
-                and_(table.c.service_day == day, table.c.office_code == office, table.c.counter.in_(counters),
-                     table.c.ticket_no.in_(tickets[i : i + 500]))
-            )
-            if where is not None:
-                q = q.where(where)
-            out.extend(x for x in conn.execute(q) if (office, x.counter, day, x.ticket_no) in group)
+            chunk = tickets[i : i + 500]
+            if pg:
+                sql = head + " AND counter = ANY(%s) AND ticket_no = ANY(%s)" + tail
+                params: tuple[Any, ...] = (day, office, counters, chunk)
+            else:
+                sql = (head + f" AND counter IN ({', '.join(['%s'] * len(counters))})"
+                       f" AND ticket_no IN ({', '.join(['%s'] * len(chunk))})" + tail).replace("%s", "?")
+                params = (day, office, *counters, *chunk)
+            if status is not None:
+                params = (*params, status)
+            out.extend(x for x in conn.exec_driver_sql(sql, params)
+                       if (office, x.counter, day, x.ticket_no) in group)
     return out
 
 

@@ -105,7 +105,7 @@ class RollupDeltas:
             return [], []
         v, r = s.visits, s.ratings
         visits = [dict(x._mapping) for x in rows_by_key(self.conn, v, list(v.c), keys)]
-        counted = rows_by_key(self.conn, r, list(r.c), keys, r.c.status == "counted")
+        counted = rows_by_key(self.conn, r, list(r.c), keys, "counted")
         ratings = [dict(x._mapping) for x in counted]
         return visits, ratings
 
