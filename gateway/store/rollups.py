@@ -52,7 +52,8 @@ def bucket(seconds: float) -> int:
     return max(0, bisect_left(s.HIST_EDGES_S, seconds) - 1)
 
 
-def _lock(conn: Any, dialect: str, pairs: list[OfficeDay]) -> None:
+def lock_office_days(conn: Any, dialect: str, pairs: list[OfficeDay]) -> None:
+    """PostgreSQL: the office-days' exclusive advisory locks (the ingest deltas take them shared)."""
     if dialect != "postgresql" or not pairs:
         return
     names = sorted(f"{o}|{d}" for o, d in pairs)
@@ -67,7 +68,7 @@ def refresh(conn: Any, dialect: str, pairs: set[OfficeDay], min_k: int, tz: Zone
     ordered = sorted(pairs)
     if not ordered:
         return
-    _lock(conn, dialect, ordered)
+    lock_office_days(conn, dialect, ordered)
     tables = s.ROLLUP_TABLES if tz is not None else (s.rollup_day,)
     for i in range(0, len(ordered), 200):
         chunk = ordered[i : i + 200]
