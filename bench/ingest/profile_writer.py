@@ -79,12 +79,13 @@ def main() -> None:
         if a.postgres:
             from hil.harness.pg import PostgresServer
 
-            pg = PostgresServer(work / "pg", durable=True).start()
+            pg = PostgresServer(Path(tempfile.mkdtemp(prefix="motcua-pg-")), durable=True).start()
             url = pg.new_database("profile")
         _run(url, a.events, a.batch, a.devices, work, a.profile)
     finally:
         if pg:
             pg.stop()
+            shutil.rmtree(pg.workdir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
 
