@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, select, update
 
 from gateway.store import schema as s
 from gateway.store.db import Store
-from gateway.store.rollups import refresh
+from gateway.store.rollups import lock_office_days, refresh
 from gateway.store.screening import HELD_UNREGISTERED
 from gateway.store.writer import release_held
 
@@ -120,6 +120,8 @@ def clear_flag(store: Store, kind: str, office: str, key: dict[str, Any], actor:
     cond = and_(cond, t.c.flag.is_not(None), t.c.flag_cleared_at.is_(None))
     now = time.time()
     with store.engine.begin() as conn:
+        days = _office_days(conn, kind, office, key)
+        lock_office_days(conn, store.dialect, sorted(days))  # before any row lock (ingest: shared)
         n = conn.execute(update(t).where(cond).values(flag_cleared_by=actor, flag_cleared_at=now)).rowcount
         if n:
             _audit(conn, actor, "clear_flag", office, {"kind": kind, **key})
@@ -131,7 +133,7 @@ def clear_flag(store: Store, kind: str, office: str, key: dict[str, Any], actor:
                     update(r).where(same_visit & r.c.flag.is_not(None) & r.c.flag_cleared_at.is_(None))
                     .values(flag_cleared_by=actor, flag_cleared_at=now)
                 )
-            refresh(conn, store.dialect, _office_days(conn, kind, office, key), store.integrity.min_k, None)
+            refresh(conn, store.dialect, days, store.integrity.min_k, None)
     return bool(n)
 
 
@@ -140,5 +142,5 @@ def _office_days(conn: Any, kind: str, office: str, key: dict[str, Any]) -> set[
     if kind == "visit":
         return {(office, key["service_day"])}
     r = s.ratings
-    day = conn.execute(select(r.c.service_day).where(r.c.event_id == key["event_id"])).scalar_one()
-    return {(office, day)}
+    day = conn.execute(select(r.c.service_day).where(r.c.event_id == key["event_id"])).scalar()
+    return {(office, day)} if day is not None else set()  # no such rating: nothing to clear

@@ -125,3 +125,16 @@ def _v6(conn: Connection) -> None:
 
 
 STEPS.append((6, "upward feed: feed records, push marks, province hub records and pull cursors", _v6))
+
+
+def _v7(conn: Connection) -> None:
+    """Rollup sums rebuilt once with quantised values (gateway.store.rollups.quantum): ingest now adds
+    and subtracts each visit's contribution (gateway.store.rollup_deltas), exact only if every stored
+    sum is a sum of quantised values."""
+    for table in schema.ROLLUP_TABLES:
+        conn.execute(table.delete())
+    rollups.refresh(conn, conn.dialect.name, rollups.all_office_days(conn), IntegritySettings().min_k,
+                    ZoneInfo(KpiSettings().timezone))
+
+
+STEPS.append((7, "rollups: sums of quantised values, kept by deltas at ingest (rebuilt once)", _v7))

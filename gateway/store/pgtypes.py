@@ -128,3 +128,23 @@ def upsert_visits(conn: Any, dialect: str, rows: list[dict[str, Any]]) -> None:
         conn.exec_driver_sql(sql, _columns(s.visits, _VISIT_ALL, tuples))
     else:
         conn.exec_driver_sql(_VISITS_UPSERT, tuples)
+
+
+RATING_COLS = (
+    "event_id", "office_code", "counter", "device_id", "service_day", "ticket_no", "ts", "level", "scale",
+    "reason", "officer_id", "seq", "status", "flag",
+)
+
+
+def insert_ratings(conn: Any, dialect: str, rows: list[dict[str, Any]]) -> None:
+    """Insert rating rows (keyed by ``event_id``; an existing one is left alone), one statement."""
+    if not rows:
+        return
+    tuples = [tuple(r[c] for c in RATING_COLS) for r in rows]
+    head = f"INSERT INTO ratings ({', '.join(RATING_COLS)}) "
+    if dialect == "postgresql":
+        sql = head + _unnest(s.ratings, RATING_COLS) + " ON CONFLICT (event_id) DO NOTHING"
+        conn.exec_driver_sql(sql, _columns(s.ratings, RATING_COLS, tuples))
+    else:
+        values = f"VALUES ({', '.join('?' * len(RATING_COLS))}) ON CONFLICT (event_id) DO NOTHING"
+        conn.exec_driver_sql(head + values, tuples)

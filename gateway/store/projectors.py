@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 
 from contract.payloads import (
     CommandResultEvent,
@@ -52,7 +52,7 @@ from contract.payloads import (
     UpdateResultEvent,
 )
 from gateway.store import schema as s
-from gateway.store.pgtypes import VISIT_COLS, upsert_visits
+from gateway.store.pgtypes import VISIT_COLS, insert_ratings, upsert_visits
 
 VisitKey = tuple[str, int, str, int]  # office, counter, service day (ISO), ticket
 CONFLICTING_VISIT = "conflicting_visit"
@@ -72,6 +72,22 @@ class Projection:
     stated: dict[VisitKey, set[str]] = field(default_factory=dict)  # steps a visit has (stored + batch)
     decisive: set[VisitKey] = field(default_factory=set)  # visits called, no-show or completed here
     conflicts: list[str] = field(default_factory=list)  # event_ids of restated steps, not projected
+    waiting: dict[tuple[str, str], set[VisitKey]] = field(default_factory=dict)  # (device, day) → stored
+
+    def load_waiting(self, events: list[Event]) -> set[VisitKey]:
+        """The stored waiting visits the batch's queue resets may discard, read before anything is
+        projected: a reset discards only these (and the batch's own), so the rollup deltas
+        (gateway.store.rollup_deltas) know every visit the batch changes beforehand."""
+        v = s.visits
+        for ev in events:
+            if isinstance(ev, QueueResetEvent):
+                day = ev.data.service_day.isoformat()
+                q = select(v.c.office_code, v.c.counter, v.c.service_day, v.c.ticket_no).where(
+                    and_(v.c.device_id == ev.device_id, v.c.service_day == day, *_WAITING)
+                )
+                found = {tuple(x) for x in self.conn.execute(q)}
+                self.waiting.setdefault((ev.device_id, day), set()).update(found)
+        return set().union(*self.waiting.values()) if self.waiting else set()
 
     def load_stated(self, events: list[Event]) -> None:
         """The steps the stored visits of ``events`` already have (one read per office and day)."""
@@ -112,8 +128,7 @@ class Projection:
                 for k, row in self.visits.items()
             ]
             upsert_visits(self.conn, self.dialect, rows)
-        if self.ratings:
-            self.conn.execute(_insert(self.dialect, s.ratings).on_conflict_do_nothing(), self.ratings)
+        insert_ratings(self.conn, self.dialect, self.ratings)
         if self.windows:
             stmt = _insert(self.dialect, s.sentiment_windows).on_conflict_do_nothing()
             self.conn.execute(stmt, self.windows)
@@ -130,24 +145,36 @@ def _key(ev: Any) -> VisitKey:
     return (ev.office_code, d.counter, d.service_day.isoformat(), d.ticket_no)
 
 
-def rows_by_key(conn: Any, table: Any, cols: list[Any], keys: set[VisitKey], where: Any = None) -> list[Any]:
-    """Rows of ``keys`` (and ``where``), read per (office, service day) through the day index, then
-    filtered here."""
+def rows_by_key(
+    conn: Any, table: Any, cols: list[Any], keys: set[VisitKey], status: str | None = None
+) -> list[Any]:
+    """Rows of ``keys`` (and ``status``, for ratings), read per (office, service day) through the day
+    index, then filtered here. SQL text on the DB-API (built per call, no SQLAlchemy compilation):
+    this runs several times per batch on the hot path."""
     groups: dict[tuple[str, str], set[VisitKey]] = defaultdict(set)
     for k in keys:
         groups[(k[0], k[2])].add(k)
+    pg = conn.dialect.name == "postgresql"
+    names = ", ".join(c.name for c in cols)
+    head = f"SELECT {names} FROM {table.name} WHERE service_day = %s AND office_code = %s"
+    tail = " AND status = %s" if status is not None else ""
     out: list[Any] = []
     for (office, day), group in sorted(groups.items()):
         counters = sorted({k[1] for k in group})
         tickets = sorted({k[3] for k in group})
         for i in range(0, len(tickets), 500):
-            q = select(*cols).where(
-                and_(table.c.service_day == day, table.c.office_code == office, table.c.counter.in_(counters),
-                     table.c.ticket_no.in_(tickets[i : i + 500]))
-            )
-            if where is not None:
-                q = q.where(where)
-            out.extend(x for x in conn.execute(q) if (office, x.counter, day, x.ticket_no) in group)
+            chunk = tickets[i : i + 500]
+            if pg:
+                sql = head + " AND counter = ANY(%s) AND ticket_no = ANY(%s)" + tail
+                params: tuple[Any, ...] = (day, office, counters, chunk)
+            else:
+                sql = (head + f" AND counter IN ({', '.join(['%s'] * len(counters))})"
+                       f" AND ticket_no IN ({', '.join(['%s'] * len(chunk))})" + tail).replace("%s", "?")
+                params = (day, office, *counters, *chunk)
+            if status is not None:
+                params = (*params, status)
+            out.extend(x for x in conn.exec_driver_sql(sql, params)
+                       if (office, x.counter, day, x.ticket_no) in group)
     return out
 
 
@@ -245,15 +272,12 @@ def sentiment_window(p: Projection, ev: SentimentWindowEvent) -> None:
 def queue_reset(p: Projection, ev: QueueResetEvent) -> None:
     ts, day = ev.ts.timestamp(), ev.data.service_day.isoformat()
     v = s.visits
-    waiting = and_(
-        v.c.device_id == ev.device_id,
-        v.c.service_day == day,
-        v.c.called_at.is_(None),
-        v.c.no_show_at.is_(None),
-        v.c.completed_at.is_(None),
-        v.c.discarded_at.is_(None),
-    )
-    p.conn.execute(update(v).where(waiting).values(discarded_at=ts))
+    keys = sorted(p.waiting.get((ev.device_id, day), ()))  # Projection.load_waiting
+    if keys:
+        one = and_(v.c.office_code == bindparam("o"), v.c.counter == bindparam("c"),
+                   v.c.service_day == bindparam("d"), v.c.ticket_no == bindparam("t"), *_WAITING)
+        p.conn.execute(update(v).where(one).values(discarded_at=ts),
+                       [{"o": o, "c": c, "d": d, "t": t} for o, c, d, t in keys])
     for key, row in p.visits.items():  # same-batch tickets of that device and day
         if (
             row["device_id"] == ev.device_id
@@ -320,6 +344,8 @@ def device_started(p: Projection, ev: DeviceStartedEvent) -> None:
     p.conn.execute(update(ds).where(ds.c.device_id == ev.device_id).values(last_started=started))
     p.devices_changed[ev.device_id] = ev.office_code
 
+
+_WAITING = tuple(s.visits.c[c].is_(None) for c in ("called_at", "no_show_at", "completed_at", "discarded_at"))
 
 # The visit column each step sets: stated once per visit (see the module docstring).
 STEP_COLUMN: dict[type[Event], str] = {

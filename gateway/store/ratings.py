@@ -26,6 +26,7 @@ late), so counting entries into ``duplicate`` counts each duplicate once.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, select, update
@@ -92,17 +93,19 @@ def reconcile(
     visits_changed: set[VisitKey],
     rated: set[VisitKey],
     new_ratings: list[str],
-) -> dict[str, int]:
+) -> tuple[dict[str, int], dict[str, FlagChange]]:
     """Decide the ratings of the visits whose call, no-show or completion was just stored (all their
     ratings) and of the visits ``rated`` by ``new_ratings`` (only those and the rating counted so far:
     the visit did not change, so nothing else stored can change). Returns counter deltas
     (``duplicate_rating``) and re-flags the bursts of the counters and days involved.
 
+    Also returns the ratings whose burst flag changed (for the rollup deltas).
+
     Reading only these keeps each batch's cost bounded by its own events: thousands of repeated or
     never-matched ratings of one visit are not read again by every later batch."""
     keys = visits_changed | rated
     if not keys:
-        return {}
+        return {}, {}
     _lock(conn, dialect, keys)
     v, r = s.visits, s.ratings
     by_key: dict[VisitKey, list[Any]] = defaultdict(list)
@@ -118,7 +121,7 @@ def reconcile(
     for x in found.values():
         by_key[(x.office_code, x.counter, x.service_day, x.ticket_no)].append(x)
     if not by_key:  # no rating names these visits (most ticket events)
-        return {}
+        return {}, {}
     vcols = [v.c.office_code, v.c.counter, v.c.service_day, v.c.ticket_no, v.c.device_id, v.c.called_at,
              v.c.completed_at, v.c.no_show_at, v.c.served_seq, v.c.flag]
     visits = {
@@ -130,11 +133,20 @@ def reconcile(
     for (office, counter, day, _t), rows in by_key.items():  # counter-days whose ratings were decided
         lo, hi = spans.get((office, counter, day), (float("inf"), float("-inf")))
         spans[(office, counter, day)] = (min(lo, *(x.ts for x in rows)), max(hi, *(x.ts for x in rows)))
-    _flag_bursts(conn, spans, rules)
-    return {"duplicate_rating": duplicates} if duplicates else {}
+    flags = _flag_bursts(conn, spans, rules)
+    return ({"duplicate_rating": duplicates} if duplicates else {}), flags
 
 
 CounterDay = tuple[str, int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class FlagChange:
+    """A counted rating whose burst flag changed (its visit key, the flag before and after)."""
+
+    key: VisitKey
+    old_flag: str | None
+    new_flag: str | None
 
 
 def _store_decisions(conn: Any, by_key: dict[VisitKey, list[Any]], visits: dict[VisitKey, Any]) -> int:
@@ -161,35 +173,66 @@ def _store_decisions(conn: Any, by_key: dict[VisitKey, list[Any]], visits: dict[
     return duplicates
 
 
-def _flag_bursts(conn: Any, spans: dict[CounterDay, tuple[float, float]], rules: IntegritySettings) -> None:
+def _flag_bursts(
+    conn: Any, spans: dict[CounterDay, tuple[float, float]], rules: IntegritySettings
+) -> dict[str, FlagChange]:
     """Flag counted top ratings that sit in a run of ``burst_top_ratings`` within ``burst_window_s``
-    at one counter and day; unflag those no longer in one (a rating demoted to duplicate).
+    at one counter and day; unflag those no longer in one (a rating demoted to duplicate). Returns
+    the ratings whose flag changed (for the rollup deltas, gateway.store.rollup_deltas).
 
     Only ratings within one window of the span of ratings just decided can change: their runs lie
-    within two windows of it, so that much is read and the inner part re-flagged."""
+    within two windows of it, so that much is read (one query per office and day, all its counters)
+    and the inner part re-flagged. Only counted ratings make a burst or carry its flag (reconcile
+    drops it from a demoted one), at most one per real visit: pending or repeated ratings, however
+    many, are not read."""
     r, w = s.ratings, rules.burst_window_s
-    # only counted ratings make a burst or carry its flag (reconcile drops it from a demoted one), at
-    # most one per real visit: pending or repeated ratings, however many, are not read
-    relevant = r.c.status == "counted"
-    for (office, counter, day), (lo, hi) in sorted(spans.items()):
+    by_day: dict[tuple[str, str], dict[int, tuple[float, float]]] = defaultdict(dict)
+    for (office, counter, day), span in spans.items():
+        by_day[(office, day)][counter] = span
+    changes: dict[str, FlagChange] = {}
+    for (office, day), counters in sorted(by_day.items()):
+        lo_all = min(lo for lo, _hi in counters.values())
+        hi_all = max(hi for _lo, hi in counters.values())
         rows = conn.execute(
-            select(r.c.event_id, r.c.ts, r.c.level, r.c.scale, r.c.status, r.c.flag)
-            .where(and_(r.c.office_code == office, r.c.counter == counter, r.c.service_day == day,
-                        r.c.ts >= lo - 2 * w, r.c.ts <= hi + 2 * w, relevant))
-            .order_by(r.c.ts, r.c.event_id)
+            select(r.c.event_id, r.c.counter, r.c.ticket_no, r.c.ts, r.c.level, r.c.scale, r.c.flag)
+            .where(and_(r.c.office_code == office, r.c.service_day == day, r.c.counter.in_(sorted(counters)),
+                        r.c.ts >= lo_all - 2 * w, r.c.ts <= hi_all + 2 * w, r.c.status == "counted"))
+            .order_by(r.c.counter, r.c.ts, r.c.event_id)
         ).all()
-        top = [x for x in rows if x.status == "counted" and x.level == x.scale and x.flag != "short_service"]
-        in_burst: set[str] = set()
-        n, start = rules.burst_top_ratings, 0
-        for end in range(len(top)):
-            while top[end].ts - top[start].ts > w:
-                start += 1
-            if end - start + 1 >= n:
-                in_burst.update(x.event_id for x in top[start : end + 1])
+        by_counter: dict[int, list[Any]] = defaultdict(list)
         for x in rows:
-            if not lo - w <= x.ts <= hi + w:
-                continue
-            keep = None if x.flag == "top_rating_burst" else x.flag
-            want = "top_rating_burst" if x.event_id in in_burst else keep
-            if want != x.flag:
-                conn.execute(update(r).where(r.c.event_id == x.event_id).values(flag=want))
+            lo, hi = counters[x.counter]
+            if lo - 2 * w <= x.ts <= hi + 2 * w:
+                by_counter[x.counter].append(x)
+        for counter, mine in by_counter.items():
+            for x, want in _burst_flags(mine, counters[counter], rules):
+                changes[x.event_id] = FlagChange((office, counter, day, x.ticket_no), x.flag, want)
+    if changes:
+        conn.execute(update(r).where(r.c.event_id == bindparam("eid")).values(flag=bindparam("want")),
+                     [{"eid": eid, "want": c.new_flag} for eid, c in sorted(changes.items())])
+    return changes
+
+
+def _burst_flags(
+    rows: list[Any], span: tuple[float, float], rules: IntegritySettings
+) -> list[tuple[Any, str | None]]:
+    """(rating, flag it should have) for the ratings of one counter-day, in ts order, whose flag
+    changes within one window of ``span``."""
+    lo, hi, w = span[0], span[1], rules.burst_window_s
+    top = [x for x in rows if x.level == x.scale and x.flag != "short_service"]
+    in_burst: set[str] = set()
+    n, start = rules.burst_top_ratings, 0
+    for end in range(len(top)):
+        while top[end].ts - top[start].ts > w:
+            start += 1
+        if end - start + 1 >= n:
+            in_burst.update(x.event_id for x in top[start : end + 1])
+    out: list[tuple[Any, str | None]] = []
+    for x in rows:
+        if not lo - w <= x.ts <= hi + w:
+            continue
+        keep = None if x.flag == "top_rating_burst" else x.flag
+        want = "top_rating_burst" if x.event_id in in_burst else keep
+        if want != x.flag:
+            out.append((x, want))
+    return out

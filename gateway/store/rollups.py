@@ -1,18 +1,20 @@
 """Day rollups kept current at ingest: any period's KPIs become a small SQL aggregation.
 
 Invariant: the rollup rows of an (office, service day) equal a recomputation from that day's derived
-rows (``visits``, ``ratings`` with status ``counted``, k-anonymous ``sentiment_windows``). It holds
-because the writer calls :func:`refresh_events` in the same transaction as the derived rows, after
-the rating rules ran, and :func:`refresh` *recomputes* every (office, day) the batch touched from
-those rows (delete, then insert) instead of adding deltas. So every correction the integrity rules
-make later (a pending rating decided, a duplicate demoted, a burst flag raised, a visit completed
-after being called, a queue reset discarding waiting tickets, an operator clearing a flag) lands in
-the rollup exactly: nothing is counted twice by a replay, nothing depends on the order of arrival.
-The cost is bounded by the touched office-days (about a hundred visits each), not by history.
+rows (``visits``, ``ratings`` with status ``counted``, k-anonymous ``sentiment_windows``). This module
+holds that recomputation (:func:`refresh`: delete, then insert, per office-day; used by the
+migrations' backfills and by an operator clearing a flag) and the contribution functions
+(:func:`day_rows`, :func:`hour_rows`, :func:`reason_rows`, :func:`sentiment_rows`). The ingest
+writer does not recompute: :mod:`gateway.store.rollup_deltas` applies, in the same transaction as
+the derived rows and after the rating rules ran, the difference between the contribution of the
+visits the batch changed after and before the batch, computed with these same functions. So every
+correction the integrity rules make later (a pending rating decided, a duplicate demoted, a burst
+flag raised, a visit completed after being called, a queue reset discarding waiting tickets) lands in
+the rollup exactly, at a cost bounded by the batch, not by the size of the day. Sums add values
+quantised to :data:`QUANTUM`, so they are exact whatever the order of additions and subtractions.
 
-PostgreSQL with several gateway processes: an advisory lock per (office, day), taken after the
-derived rows are written and before they are read again, orders two writers of one office-day so the
-second recomputes from the first's committed rows (READ COMMITTED: each statement sees the latest).
+PostgreSQL with several gateway processes: :func:`refresh` takes an advisory lock per (office, day)
+(exclusive; the deltas take it shared), so a recomputation never interleaves with a delta.
 
 Figures (docs/gateway.md#kpis): a visit is live unless a queue reset discarded it; waits exclude
 no-shows never served; a rating counts for the officer recorded on its visit; staff (``staff_*``)
@@ -24,17 +26,24 @@ from __future__ import annotations
 import json
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, select, tuple_
 
-from contract.payloads import Event, SentimentWindowEvent
 from gateway.store import schema as s
 
 OfficeDay = tuple[str, str]  # office code, service day (ISO)
+
+
+QUANTUM = 2.0**-20  # sums add values rounded to this (≈ 1 µs): exact in any order (rollup_deltas)
+
+
+def quantum(x: float) -> float:
+    """``x`` rounded to a multiple of :data:`QUANTUM`: sums of such values (below 2**33) are exact in
+    binary floating point, so adding and subtracting them in any order gives the same bits."""
+    return round(x / QUANTUM) * QUANTUM
 
 
 def bucket(seconds: float) -> int:
@@ -43,24 +52,8 @@ def bucket(seconds: float) -> int:
     return max(0, bisect_left(s.HIST_EDGES_S, seconds) - 1)
 
 
-def touched(events: Iterable[Event], tz: ZoneInfo) -> set[OfficeDay]:
-    """The (office, service day) pairs a batch of projected events can change."""
-    out: set[OfficeDay] = set()
-    for ev in events:
-        day = getattr(ev.data, "service_day", None)
-        if isinstance(ev, SentimentWindowEvent):
-            out.add((ev.office_code, ev.data.window_start.astimezone(tz).date().isoformat()))
-        elif day is not None:
-            out.add((ev.office_code, day.isoformat()))
-    return out
-
-
-def refresh_events(conn: Any, dialect: str, tz: ZoneInfo, min_k: int, events: list[Event]) -> None:
-    """The writer's hook: recompute the rollups of the office-days ``events`` touched."""
-    refresh(conn, dialect, touched(events, tz), min_k, tz)
-
-
-def _lock(conn: Any, dialect: str, pairs: list[OfficeDay]) -> None:
+def lock_office_days(conn: Any, dialect: str, pairs: list[OfficeDay]) -> None:
+    """PostgreSQL: the office-days' exclusive advisory locks (the ingest deltas take them shared)."""
     if dialect != "postgresql" or not pairs:
         return
     names = sorted(f"{o}|{d}" for o, d in pairs)
@@ -75,7 +68,7 @@ def refresh(conn: Any, dialect: str, pairs: set[OfficeDay], min_k: int, tz: Zone
     ordered = sorted(pairs)
     if not ordered:
         return
-    _lock(conn, dialect, ordered)
+    lock_office_days(conn, dialect, ordered)
     tables = s.ROLLUP_TABLES if tz is not None else (s.rollup_day,)
     for i in range(0, len(ordered), 200):
         chunk = ordered[i : i + 200]
@@ -136,18 +129,18 @@ def day_rows(visits: list[dict[str, Any]], ratings: list[dict[str, Any]]) -> lis
         a["waiting"] += v["called_at"] is None and v["no_show_at"] is None and v["completed_at"] is None
         if v["wait_s"] is not None and not no_show:
             a["wait_n"] += 1
-            a["wait_sum"] += v["wait_s"]
+            a["wait_sum"] += quantum(v["wait_s"])
             a[f"wh{bucket(v['wait_s'])}"] += 1
             if staff:
                 a["staff_wait_n"] += 1
-                a["staff_wait_sum"] += v["wait_s"]
+                a["staff_wait_sum"] += quantum(v["wait_s"])
         if v["service_s"] is not None:
             a["service_n"] += 1
-            a["service_sum"] += v["service_s"]
+            a["service_sum"] += quantum(v["service_s"])
             a[f"sh{bucket(v['service_s'])}"] += 1
             if staff:
                 a["staff_service_n"] += 1
-                a["staff_service_sum"] += v["service_s"]
+                a["staff_service_sum"] += quantum(v["service_s"])
     for r in ratings:
         visit_key = (r["office_code"], r["counter"], r["service_day"], r["ticket_no"])
         officer = officer_of.get(visit_key, r["officer_id"] or "")
@@ -181,7 +174,7 @@ def hour_rows(visits: list[dict[str, Any]], tz: ZoneInfo) -> list[dict[str, Any]
         a["arrivals"] += 1
         if v["wait_s"] is not None and not (v["no_show_at"] is not None and v["completed_at"] is None):
             a["wait_n"] += 1
-            a["wait_sum"] += v["wait_s"]
+            a["wait_sum"] += quantum(v["wait_s"])
     return [{"service_day": d, "office_code": o, "counter": c, "hour": h, **a}
             for (d, o, c, h), a in sorted(acc.items())]
 
@@ -200,9 +193,9 @@ def sentiment_rows(windows: list[dict[str, Any]], min_k: int) -> list[dict[str, 
                             **{f"cs_{c}": 0.0 for c in s.EXPRESSION_COLUMNS}})
         a["windows"] += 1
         a["visits"] += w["visits"]
-        a["score_sum"] += w["score"] * w["visits"]
+        a["score_sum"] += quantum(w["score"] * w["visits"])
         for c in s.EXPRESSION_COLUMNS:
-            a[f"cs_{c}"] += (shares or {}).get(c, 0.0) * w["visits"]
+            a[f"cs_{c}"] += quantum((shares or {}).get(c, 0.0) * w["visits"])
     return [{"service_day": d, "office_code": o, "counter": c, **a} for (d, o, c), a in sorted(acc.items())]
 
 

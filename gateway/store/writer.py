@@ -29,7 +29,7 @@ from gateway.store.db import Store
 from gateway.store.pgtypes import insert_events
 from gateway.store.projectors import CONFLICTING_VISIT, Projection, VisitKey
 from gateway.store.ratings import reconcile
-from gateway.store.rollups import refresh_events
+from gateway.store.rollup_deltas import RollupDeltas, visit_keys
 from gateway.store.screening import (
     HELD_UNREGISTERED,
     Screen,
@@ -155,8 +155,11 @@ def apply_batch(
 
 
 def _project(store: Store, conn: Any, tz: ZoneInfo, events: list[Event], out: BatchOutcome) -> dict[str, int]:
-    """Run each event's projector, write the rows, decide the ratings of the visits touched."""
+    """Run each event's projector, write the rows, decide the ratings of the visits touched, and add
+    the change of their contribution to the rollups (gateway.store.rollup_deltas)."""
     p = Projection(conn, store.dialect, tz, store.integrity.min_service_s)
+    rollup = RollupDeltas(conn, store.dialect, tz, store.integrity.min_k)
+    rollup.before(visit_keys(events) | p.load_waiting(events))  # locks the counter-days first
     p.load_stated(events)
     for ev in events:
         p.project(ev)
@@ -176,8 +179,9 @@ def _project(store: Store, conn: Any, tz: ZoneInfo, events: list[Event], out: Ba
     out.offices_changed |= p.offices_changed
     out.devices_changed.update(p.devices_changed)
     new_ids = [ev.event_id for ev in rated]
-    deltas |= reconcile(conn, store.dialect, store.integrity, p.decisive, keys, new_ids)
-    refresh_events(conn, store.dialect, tz, store.integrity.min_k, events)  # rollups, same transaction
+    decided, flag_changes = reconcile(conn, store.dialect, store.integrity, p.decisive, keys, new_ids)
+    deltas |= decided
+    rollup.after(flag_changes, p.windows)  # rollups, same transaction
     return deltas
 
 

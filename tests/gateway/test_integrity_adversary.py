@@ -20,8 +20,9 @@ OFFICE = "03390"
 
 
 def _processed(gw: RunningGateway) -> int:
-    st = gw.stats()
-    return st["accepted"] + st["duplicates"] + sum(st["rejected"].values())
+    st = gw.stats()  # a restated visit step is stored (accepted) *and* counted as conflicting_visit
+    rejected = sum(n for reason, n in st["rejected"].items() if reason != "conflicting_visit")
+    return st["accepted"] + st["duplicates"] + rejected
 
 
 def _send(gw: RunningGateway, pub: Publisher, messages: list[Any]) -> None:

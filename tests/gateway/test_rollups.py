@@ -44,6 +44,12 @@ def _more_events(day) -> list:
     events += q2.visit(20, day, start, 30.0, None)[:1]  # waiting, then discarded by the reset below
     events.append(q2.sentiment(start, 8, 0.4))
     events.append(q2.sentiment(start + timedelta(hours=1), 6, -0.9))
+    q3 = EventFactory("k03390-q3", "03390", 3)  # waits and services in fractions of a second
+    for no in range(1, 15):
+        issued = start + timedelta(minutes=5 * no + 0.37)
+        events += q3.visit(no, day, issued, 61.373 * no + 0.1, 97.0 / 3 + no / 7,
+                           officer=f"cb-3{no % 3}", no_show=no == 6)
+        events.append(q3.rating(no, day, 1 + no % 3, issued + timedelta(minutes=30), officer="cb-30"))
     other = EventFactory("k03405-q1", "03405", 1)
     for no in range(1, 6):
         events += other.visit(no, day, start + timedelta(minutes=9 * no), 1500.0 + 60 * no, 400.0,
@@ -124,6 +130,16 @@ def rollups_p90(hist: list[int]) -> float:
     return p
 
 
+def _apply_with_restart(url: str, store: Store, events: list, rng: random.Random) -> Store:
+    """Shuffled with replays, the gateway restarted (a new Store on the same database) half-way."""
+    half = len(events) // 2
+    _apply_shuffled(store, events[:half], rng)
+    store.close()
+    store = Store(url)
+    _apply_shuffled(store, events[half // 2 :], rng)  # overlaps the first half: replays across the restart
+    return store
+
+
 def _run(url: str) -> None:
     store = Store(url)
     store.migrate()
@@ -143,6 +159,12 @@ def _run(url: str) -> None:
             _apply(store, events, random.Random(seed))
             _apply(store, _reset_queue(day), None)
             assert _snapshot(store) == want, f"seed {seed}"
+        for seed in (11, 12):
+            _reset(store)
+            store = _apply_with_restart(url, store, random.Random(seed).sample(events, len(events)),
+                                        random.Random(seed))
+            _apply(store, _reset_queue(day), None)
+            assert _snapshot(store) == want, f"seed {seed}, restarted"
         # an operator clears a short-service flag: the staff figures take the visit back, exactly
         before = sum(r["staff_served"] for r in _rows(store, "03390"))
         assert clear_flag(store, "visit", "03390", {"counter": 1, "service_day": day.isoformat(),
@@ -185,6 +207,25 @@ def test_v4_migration_backfills_an_existing_database(tmp_path) -> None:
     assert store.migrate() == [4]
     assert _snapshot(store) == want and want["rollup_day"]
     assert store.migrate() == []
+    store.close()
+
+
+def test_v7_migration_rebuilds_sums_of_quantised_values(tmp_path) -> None:
+    """A database whose rollup sums were added unquantised (before v7): migrating rebuilds them, so
+    that the deltas ingest adds and subtracts afterwards stay exact."""
+    store = Store(f"sqlite:///{tmp_path / 'g.sqlite3'}")
+    store.migrate()
+    store.load_registry(load_registry(Settings().registry_file))
+    day = datetime.now(TZ).date()
+    _apply(store, _day_of_events()[0] + _more_events(day), random.Random(5))
+    want = _snapshot(store)
+    d = s.rollup_day
+    with store.engine.begin() as conn:  # as the v4 code summed: raw floats, in read order
+        conn.execute(d.update().values(wait_sum=d.c.wait_sum + 1e-9))
+        conn.execute(s.schema_version.delete().where(s.schema_version.c.version == 7))
+    assert _snapshot(store) != want
+    assert store.migrate() == [7]
+    assert _snapshot(store) == want
     store.close()
 
 
