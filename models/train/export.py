@@ -178,6 +178,7 @@ def manifest_entry(path, net, history, ck, val, before, after, t, flip, check) -
         "sha256": sha256_file(path),
         "source": "trained here: models/train (depthwise-separable residual network, "
                   f"stages {list(STAGES)}), FER-2013 train only; epoch chosen on publictest",
+        "source_package": "none: trained in this repository (models/train)",
         "licence": "Apache-2.0 (this project's code and weights); trained on FER-2013 (research data, "
                    "not redistributed)",
         "converter": f"torch.onnx.export (TorchScript), torch {torch.__version__}, opset 17",
