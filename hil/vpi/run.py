@@ -94,7 +94,9 @@ class GuestRig:
         self.vm = vm
 
     def _call(self, method: str, path: str) -> dict:
-        out = self.vm.run(guest_http(method, f"{KIOSK_HTTP}{path}"), timeout=120).strip()
+        # generous: a press commits to SQLite with fsync, slow when the host's disk is busy (a
+        # 60 s timeout was hit once while a second card image was being flashed beside the run)
+        out = self.vm.run(guest_http(method, f"{KIOSK_HTTP}{path}", timeout=240), timeout=300).strip()
         status, _, body = out.partition(" ")
         if status != "200":
             raise AssertionError(f"{method} {path} → {out[:300]}")
