@@ -32,6 +32,9 @@ from pathlib import Path
 
 BROKER_IP, GATEWAY_IP = "10.0.2.100", "10.0.2.101"
 BROKER_GUEST_PORT, GATEWAY_GUEST_PORT = 8883, 8080
+# TCG on a loaded host: udev once took more than systemd's default 90 s to create
+# /dev/disk/by-label/bootfs, /boot/firmware was not mounted and the first boot failed.
+SLOW_BOOT_ARGS = "systemd.default_device_timeout_sec=900"
 
 
 class GuestError(RuntimeError):
@@ -73,7 +76,8 @@ class VirtualPi:
             "-m", "2048",
             "-display", "none", "-no-reboot",
             "-kernel", str(self.image_dir / "vmlinuz"), "-initrd", str(self.image_dir / "initrd.img"),
-            "-append", f"root=/dev/vda2 {self.kernel_args} rootwait console=ttyAMA0 net.ifnames=0 panic=10",
+            "-append", f"root=/dev/vda2 {self.kernel_args} rootwait console=ttyAMA0 net.ifnames=0 panic=10 "
+                       f"{SLOW_BOOT_ARGS}",
             "-drive", f"file={self.disk},format=raw,if=none,id=hd0",
             "-device", "virtio-blk-pci,drive=hd0", *data,
             "-netdev", net, "-device", "virtio-net-pci,netdev=net0",
