@@ -20,6 +20,10 @@ CONFIG_DIR = "/etc/motcua"
 DATA_DIR = "/var/lib/motcua"
 VENV = "/opt/motcua/venv"
 DISPLAY_URL = "http://127.0.0.1:8101/"  # the kiosk's [display] default host and port
+# Raspberry Pi OS ships this rule (99-com.rules); plain Debian leaves /dev/gpiochip* to root, and the
+# kiosk runs as motcua in group gpio (found on the virtual Pi's GPIO step, hil/vpi/gpio_step.py).
+GPIO_UDEV_RULE = 'SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"'
+GPIO_UDEV_FILE = "/etc/udev/rules.d/60-motcua-gpio.rules"
 DEFAULT_NTP = ["0.vn.pool.ntp.org", "1.asia.pool.ntp.org", "2.asia.pool.ntp.org"]
 # Files from the bundle's motcua/ folder: (name, destination, mode, secret)
 INSTALLED = [
@@ -83,7 +87,9 @@ class FirstBoot:
         cmds.append(f"shred -u {src}/device.key || rm -f {src}/device.key")
         if self.wheels:
             cmds.append(f"sh {src}/install-kiosk.sh " + " ".join(f"{src}/wheels/{w}" for w in self.wheels))
-        cmds += [f"install -m 0644 {src}/motcua-kiosk.service /etc/systemd/system/motcua-kiosk.service",
+        cmds += [f"printf '%s\\n' '{GPIO_UDEV_RULE}' > {GPIO_UDEV_FILE}",
+                 "udevadm trigger --subsystem-match=gpio && udevadm settle",
+                 f"install -m 0644 {src}/motcua-kiosk.service /etc/systemd/system/motcua-kiosk.service",
                  "install -d -m 0755 /etc/systemd/journald.conf.d",
                  f"install -m 0644 {src}/journald-motcua.conf /etc/systemd/journald.conf.d/motcua.conf",
                  "systemctl restart systemd-journald",

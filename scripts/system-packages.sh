@@ -16,6 +16,7 @@ if [ "$role" = test ] || [ "$role" = vpi ]; then
   have_cmd espeak-ng || need+=(espeak-ng)
   have_cmd mcopy || need+=(mtools dosfstools)
   have_cmd systemd-analyze || need+=(systemd)  # the unit's hardening score (tests/vpi)
+  have_cmd mkfs.ext4 || need+=(e2fsprogs)  # the virtual Pi's data disk (tests/vpi, make vpi)
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
   ldconfig -p 2>/dev/null | grep -q libportaudio.so.2 || need+=(libportaudio2)
   ldconfig -p 2>/dev/null | grep -q libsndfile.so.1 || need+=(libsndfile1)
@@ -26,7 +27,6 @@ if [ "$role" = vpi ]; then
   have_cmd mmdebstrap || need+=(mmdebstrap)
   have_cmd socat || need+=(socat)  # qemu guestfwd: one socat per guest connection
   have_cmd sfdisk || need+=(fdisk)
-  have_cmd mkfs.ext4 || need+=(e2fsprogs)
   have_cmd mkfs.vfat || need+=(dosfstools)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0

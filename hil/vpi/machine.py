@@ -11,6 +11,11 @@ Wiring, and why:
   our own markers and on what reaches the gateway, never on interleaved console text).
 - Power cut: SIGKILL of qemu. Writes the guest had flushed are in the host file; the guest's
   page cache is lost, as on a Pi whose plug is pulled.
+- ``acpi=off``: the board then describes itself by device tree only, and QEMU wires its power
+  button to PL061 GPIO line 3 (a ``gpio-key``); the GPIO step drives that line (hil/vpi/gpio_step.py).
+- Data disk: a second small virtio disk (ext4, label ``motcua-data``) stands in for the card's third
+  partition that the read-only-root option keeps ``/var/lib/motcua`` on (hil/vpi/readonly_step.py);
+  unused until that step moves the data dir onto it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from pathlib import Path
 
 BROKER_IP, GATEWAY_IP = "10.0.2.100", "10.0.2.101"
 BROKER_GUEST_PORT, GATEWAY_GUEST_PORT = 8883, 8080
+# TCG on a loaded host: udev once took more than systemd's default 90 s to create
+# /dev/disk/by-label/bootfs, /boot/firmware was not mounted and the first boot failed.
+SLOW_BOOT_ARGS = "systemd.default_device_timeout_sec=900"
 
 
 class GuestError(RuntimeError):
@@ -40,8 +48,11 @@ class Forwards:
 
 
 class VirtualPi:
-    def __init__(self, image_dir: Path, disk: Path, work: Path, fwd: Forwards, smp: int = 2) -> None:
+    def __init__(self, image_dir: Path, disk: Path, work: Path, fwd: Forwards, smp: int = 2,
+                 data_disk: Path | None = None) -> None:
         self.image_dir, self.disk, self.work, self.fwd, self.smp = image_dir, disk, work, fwd, smp
+        self.data_disk = data_disk
+        self.kernel_args = "rw"  # "ro systemd.volatile=state" for the read-only-root boot
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
         self._buf = b""
@@ -58,13 +69,17 @@ class VirtualPi:
                f"TCP:127.0.0.1:{self.fwd.broker_port},"
                f"guestfwd=tcp:{GATEWAY_IP}:{GATEWAY_GUEST_PORT}-cmd:socat STDIO "
                f"TCP:127.0.0.1:{self.fwd.gateway_port}")
+        data = (["-drive", f"file={self.data_disk},format=raw,if=none,id=hd1",
+                 "-device", "virtio-blk-pci,drive=hd1"] if self.data_disk else [])
         return [
-            "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", str(self.smp), "-m", "2048",
+            "qemu-system-aarch64", "-M", "virt,acpi=off", "-cpu", "cortex-a72", "-smp", str(self.smp),
+            "-m", "2048",
             "-display", "none", "-no-reboot",
             "-kernel", str(self.image_dir / "vmlinuz"), "-initrd", str(self.image_dir / "initrd.img"),
-            "-append", "root=/dev/vda2 rw rootwait console=ttyAMA0 net.ifnames=0 panic=10",
+            "-append", f"root=/dev/vda2 {self.kernel_args} rootwait console=ttyAMA0 net.ifnames=0 panic=10 "
+                       f"{SLOW_BOOT_ARGS}",
             "-drive", f"file={self.disk},format=raw,if=none,id=hd0",
-            "-device", "virtio-blk-pci,drive=hd0",
+            "-device", "virtio-blk-pci,drive=hd0", *data,
             "-netdev", net, "-device", "virtio-net-pci,netdev=net0",
             "-device", "virtio-serial-pci",
             "-chardev", f"socket,id=agent,path={self.work / 'agent.sock'},server=on,wait=off",
@@ -102,6 +117,17 @@ class VirtualPi:
                 self.proc.kill()
                 self.proc.wait()
         self._close()
+
+    def shutdown(self, timeout: float = 600) -> float:
+        """Clean power-off from inside the guest; seconds until qemu exited (``-no-reboot``)."""
+        t0 = time.monotonic()
+        try:
+            self.run("systemctl poweroff", timeout=10, check=False)
+        except GuestError as exc:  # the guest may go down before it answers
+            print(f"poweroff: {exc}", file=sys.stderr)
+        self.proc.wait(timeout)
+        self._close()
+        return time.monotonic() - t0
 
     def _close(self) -> None:
         if self.sock is not None:
@@ -196,6 +222,16 @@ class VirtualPi:
 
     def set_link(self, up: bool) -> None:
         self.monitor(f"set_link net0 {'on' if up else 'off'}")
+
+    def hostfwd(self, host_port: int, guest_port: int) -> None:
+        """Forward 127.0.0.1:host_port on the host to the guest's guest_port (slirp ``hostfwd``)."""
+        out = self.monitor(f"hostfwd_add net0 tcp:127.0.0.1:{host_port}-:{guest_port}")
+        if "error" in out.lower() or "could not" in out.lower():
+            raise GuestError(f"hostfwd_add: {out.strip()}")
+
+    def power_button(self) -> None:
+        """QEMU's power button: with ``acpi=off`` a 100 ms high pulse on PL061 line 3."""
+        self.monitor("system_powerdown")
 
 
 def guest_http(method: str, url: str, timeout: float = 60) -> str:

@@ -10,14 +10,18 @@
    key from the boot partition, installs the kiosk offline, systemd starts ``motcua-kiosk.service``
    (Type=notify) which connects over mTLS through qemu's ``guestfwd``; boot-to-online is timed.
 4. Buttons: QEMU's ``virt`` board has one PL061 GPIO controller with 8 lines and no Pi header, and
-   Debian's arm64 kernels build neither ``gpio-sim`` nor ``gpio-mockup``, so lgpio cannot be driven
-   from outside here. The kiosk runs with ``--simulate`` (a systemd drop-in written by user-data,
-   the only virtual-Pi difference) and presses go through its sim API, which drives gpiozero's mock
-   pins: everything above the pin is the production path. Scenarios S1-S5 are hil/run.py's own.
+   Debian's arm64 kernels build neither ``gpio-sim`` nor ``gpio-mockup``; only line 3 (the power
+   button) can be driven from outside. The kiosk runs with ``--simulate`` (a systemd drop-in written
+   by user-data, the only virtual-Pi difference) and S1-S5 press through its sim API, which drives
+   gpiozero's mock pins: everything above the pin is the production path. One step
+   (hil/vpi/gpio_step.py) runs it without ``--simulate`` and presses ``ticket`` on PL061 line 3
+   through gpiozero/lgpio. Scenarios S1-S5 are hil/run.py's own.
 5. Faults: kill -9 (systemd restarts it), SIGSTOP (the watchdog restarts it), power cut (qemu
    SIGKILLed right after acknowledged presses), network cut (the NIC's link set down, then up).
 6. Signed code update into the inactive slot, applied; a broken one rolled back (both read back
    from the gateway's /api/v1/updates/{id}).
+7. The display unit verified and its page fetched from the host (hil/vpi/display_step.py); last, a
+   reboot into the read-only-root layout (hil/vpi/readonly_step.py).
 
 Every step is PASS/FAIL with its time in one table (hil/verdict.py); exit status 1 on any FAIL.
 """
@@ -45,6 +49,8 @@ from hil.run import (
 )
 from hil.verdict import Verdict
 from hil.vpi import build_image
+from hil.vpi.display_step import display_step
+from hil.vpi.gpio_step import gpio_press_step
 from hil.vpi.machine import (
     BROKER_IP,
     Forwards,
@@ -53,6 +59,7 @@ from hil.vpi.machine import (
     free_port,
     guest_http,
 )
+from hil.vpi.readonly_step import make_data_disk, readonly_root_step
 from provisioning.cloudinit import CONFIG_DIR, DATA_DIR, VENV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,7 +94,9 @@ class GuestRig:
         self.vm = vm
 
     def _call(self, method: str, path: str) -> dict:
-        out = self.vm.run(guest_http(method, f"{KIOSK_HTTP}{path}"), timeout=120).strip()
+        # generous: a press commits to SQLite with fsync, slow when the host's disk is busy (a
+        # 60 s timeout was hit once while a second card image was being flashed beside the run)
+        out = self.vm.run(guest_http(method, f"{KIOSK_HTTP}{path}", timeout=240), timeout=300).strip()
         status, _, body = out.partition(" ")
         if status != "200":
             raise AssertionError(f"{method} {path} → {out[:300]}")
@@ -189,7 +198,8 @@ class Scenario:
         self.watcher = Broker(f"mqtts://127.0.0.1:{port}", OFFICE, DEVICE,
                               tls={"ca_certs": str(watch / "ca.crt"), "certfile": str(watch / "gateway.crt"),
                                    "keyfile": str(watch / "gateway.key")})
-        self.vm = VirtualPi(self.image_dir, card, w, Forwards(port, gw.port))
+        make_data_disk(w / "data.img")
+        self.vm = VirtualPi(self.image_dir, card, w, Forwards(port, gw.port), data_disk=w / "data.img")
         return f"{whl.name}; device {DEVICE} registered; flashed + verified in {time.monotonic() - t0:.0f} s"
 
     def fleet_row(self) -> dict:
@@ -348,6 +358,7 @@ class Scenario:
         if not v.run("first boot → online", lambda: self.boot_to_online("boot-to-online")):
             return v
         v.run("first-boot checks", self.first_boot_checks)
+        v.run("display unit + page via hostfwd", lambda: display_step(self))
         rig = GuestRig(self.vm)
         if skip_faults:
             v.run("S1 visit (buttons)", lambda: scenario_visit(rig, self.watcher))
@@ -361,6 +372,7 @@ class Scenario:
         v.run("S2 officer buttons", lambda: scenario_officer(rig, self.watcher))
         v.run("S3 reason", lambda: scenario_reason(rig, self.watcher))
         v.run("events at the gateway", self.events_at_gateway)
+        v.run("button on kernel GPIO (PL061, lgpio)", lambda: gpio_press_step(self))
         v.run("vision models arm64 = x86-64", self.vision)
         v.run("kill -9 → systemd restart", lambda: self.restart_after("KILL"))
         v.run("SIGSTOP → watchdog restart", lambda: self.restart_after("STOP"))
@@ -371,6 +383,7 @@ class Scenario:
             from hil.vpi.update_steps import code_update_steps
 
             code_update_steps(self)
+        v.run("read-only root (reboot)", lambda: readonly_root_step(self))
         return v
 
     def close(self) -> None:

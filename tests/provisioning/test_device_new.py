@@ -63,6 +63,7 @@ def test_device_new_registers_and_writes_a_valid_bundle(gateway, tmp_path: Path,
             in cmds)
     assert "shred -u /boot/firmware/motcua/device.key" in cmds
     assert "systemctl enable --now motcua-kiosk.service" in cmds
+    assert 'GROUP="gpio", MODE="0660"\' > /etc/udev/rules.d/60-motcua-gpio.rules' in cmds
     assert any(u.get("name") == "motcua" for u in ud["users"] if isinstance(u, dict))
     net = yaml.safe_load((boot / "network-config").read_text())["network"]
     assert net["wifis"]["wlan0"]["access-points"]["UBND Bình Lư"]["password"] == "mat-khau-wifi"
