@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from contract.config_errors import ConfigError, from_validation
+from device.config_line import LineConfig
 from device.config_queue import OPTIONAL_BUTTONS, CallingConfig
 from device.config_sections import (
     DEFAULT_LABELS,
@@ -58,7 +59,10 @@ __all__ = [
 ]
 
 # Sections defined in other modules: "[name]" -> its Section model (one line each; see the docstring).
-EXTRA_SECTIONS: dict[str, type[Section]] = {"calling": CallingConfig}  # device/config_queue.py
+EXTRA_SECTIONS: dict[str, type[Section]] = {
+    "calling": CallingConfig,  # device/config_queue.py
+    "line": LineConfig,  # device/config_line.py
+}
 
 
 def validate_section(name: str, model: type[BaseModel], table: Any, **extra: Any) -> Any:
@@ -138,6 +142,8 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
     )
     if max(map(len, cfg.extra["calling"].prefixes())) + len(queue.label(1)) > 16:  # device/config_queue.py
         raise ConfigError("calling", "label_prefix", "label (kind prefix + [queue] label) must fit in 16")
+    if cfg.extra["line"].role == "entrance" and not cfg.extra["calling"].fields:
+        raise ConfigError("line", "role", 'an entrance kiosk needs its service fields in [calling.fields]')
     if cfg.camera_enabled:
         cfg = cfg.model_copy(update={"vision": VisionConfig.from_table(camera)})
     if updates:
@@ -234,8 +240,8 @@ def _check_updates(table: dict[str, Any]) -> None:
 
 
 # Sections an update bundle may not set: identity, broker credentials, local display, update and
-# command trust.
-LOCAL_ONLY_SECTIONS = ("device", "broker", "display", "updates", "commands")
+# command trust, the shared line's role and token.
+LOCAL_ONLY_SECTIONS = ("device", "broker", "display", "updates", "commands", "line")
 RELEASE_CONFIG = "config/kiosk.toml"  # the overlay file inside an update release
 RELEASE_MODELS = "models"  # model folder inside an update release (with its manifest.json)
 

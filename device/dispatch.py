@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from device.line_client import MSG_NOT_HERE, NOT_HERE
 from device.printer import TicketInfo
 from device.queue import REFUSED_PREFIX, Outcome
 
@@ -85,7 +86,11 @@ class ButtonDispatch:
             return out
 
     def _run(self, name: str) -> Outcome:
-        engine = self.kiosk.engine
+        engine, client = self.kiosk.engine, self.kiosk.line_client
+        if client is not None and name in TICKET_BUTTONS:  # a counter on shared lines issues nothing
+            return Outcome(False, name, MSG_NOT_HERE, kind=NOT_HERE)
+        if client is not None and name in ("next", "recall", "no_show"):
+            return client.press(name)  # a request to the entrance kiosk (device/line_client.py)
         if name in TICKET_BUTTONS:
             out = engine.issue(kind=TICKET_BUTTONS[name])
             if out.ok:
