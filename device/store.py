@@ -62,16 +62,13 @@ CREATE TABLE IF NOT EXISTS appointments (
     state TEXT NOT NULL DEFAULT 'booked' CHECK (state IN ('booked','redeemed','no_show')),
     PRIMARY KEY (service_day, code)
 );
-CREATE TABLE IF NOT EXISTS field_counter (
-    service_day TEXT NOT NULL, field TEXT NOT NULL, next_no INTEGER NOT NULL,
-    PRIMARY KEY (service_day, field)
-);
-CREATE TABLE IF NOT EXISTS line_requests (
-    request_id TEXT PRIMARY KEY, counter INTEGER NOT NULL, response TEXT NOT NULL, created_ts TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS line_outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL
-);
+-- shared lines: per-field numbers and answered requests (entrance), ratings to forward (counter)
+CREATE TABLE IF NOT EXISTS field_counter (service_day TEXT NOT NULL, field TEXT NOT NULL,
+    next_no INTEGER NOT NULL, PRIMARY KEY (service_day, field));
+CREATE TABLE IF NOT EXISTS line_requests (request_id TEXT PRIMARY KEY, counter INTEGER NOT NULL,
+    response TEXT NOT NULL, created_ts TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS line_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY,
     event_id TEXT NOT NULL UNIQUE,
