@@ -84,5 +84,13 @@ def test_line_api_refuses_a_wrong_token_and_bad_requests(tmp_path, mosquitto):
         assert r.status_code == 200 and r.json()["ok"] is False
         assert office.entrance.status()["refused"].get("line_rating_refused") == 1
         assert httpx.get(f"{office.entrance_url}/api/sim/press/ticket", timeout=10).status_code == 404
+        # the same request sent twice (its answer was lost) is answered twice with the same ticket
+        assert [office.ticket("land")["label"] for _ in range(2)] == ["1001", "1002"]
+        once = httpx.post(url, json=body, headers=auth, timeout=10).json()
+        again = httpx.post(url, json=body, headers=auth, timeout=10).json()
+        assert once["called"]["label"] == again["called"]["label"] == "1001" and again["replayed"]
+        other = httpx.post(url, json=body | {"request_id": "ef" * 16}, headers=auth, timeout=10).json()
+        assert other["called"]["label"] == "1002"  # counter 3 finished 1001 and called the next
+        assert other["completed"]["label"] == "1001"
     finally:
         office.stop()
