@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from contract.config_errors import ConfigError, from_validation
+from contract.payloads import MAX_TICKET_NO
 from device.config_line import LineConfig
 from device.config_queue import OPTIONAL_BUTTONS, CallingConfig
 from device.config_sections import (
@@ -142,8 +143,12 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
     )
     if max(map(len, cfg.extra["calling"].prefixes())) + len(queue.label(1)) > 16:  # device/config_queue.py
         raise ConfigError("calling", "label_prefix", "label (kind prefix + [queue] label) must fit in 16")
-    if cfg.extra["line"].role == "entrance" and not cfg.extra["calling"].fields:
+    line, fields = cfg.extra["line"], cfg.extra["calling"].fields
+    if line.role == "entrance" and not fields:
         raise ConfigError("line", "role", 'an entrance kiosk needs its service fields in [calling.fields]')
+    if line.role == "entrance" and (len(fields) + 1) * line.block > MAX_TICKET_NO:
+        raise ConfigError("line", "block", f"{len(fields)} fields x block {line.block} exceed ticket numbers "
+                          f"(at most {MAX_TICKET_NO})")
     if cfg.camera_enabled:
         cfg = cfg.model_copy(update={"vision": VisionConfig.from_table(camera)})
     if updates:

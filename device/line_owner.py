@@ -96,11 +96,13 @@ class LineOwner:
             out = self.engine._run(req.op, op)
             if not out.ok:  # storage: nothing committed; the counter keeps its request and retries
                 return 503, {"ok": False, "message": out.message}
-            if out.called_label and not answer.get("replayed"):
+            if out.called_label and not answer.get("replayed"):  # the hall: display and voice
                 self.recent.appendleft({"label": out.called_label, "counter": req.counter})
                 k.audio.announce(out.called_label, req.counter)
                 k.display.called = out.called_label
-            k.after(out)
+                k.after(out)
+            elif out.event_ids:  # a counter's other outcomes are not the hall's news
+                k.publisher.kick.set()
         return 200, answer
 
     # ------------------------------------------------------------------ operations (inside the transaction)
