@@ -163,6 +163,8 @@ class Kiosk:
         threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
         if self.line_client is not None:
             self.line_client.start()
+        if self.line_owner is not None:
+            self.line_owner.purge()
         for target, name in ((self._tick, "tick"), (self._command_worker, "commands")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()

@@ -51,6 +51,8 @@ class CounterEngine(QueueEngine):
     """The queue engine of a counter on shared lines: ratings go to ``line_outbox``; the display's
     current ticket is the one the entrance last gave this counter."""
 
+    line_waiting: int | None = None  # the entrance's count for this counter's fields (device/line_client.py)
+
     def _emit(self, cur: sqlite3.Cursor, etype: EventType, data: dict[str, Any], out: Outcome) -> None:
         if etype is not EventType.RATING_SUBMITTED:
             return super()._emit(cur, etype, data, out)
@@ -66,7 +68,8 @@ class CounterEngine(QueueEngine):
         return snap | {
             "serving": serving["label"] if serving else None,
             "serving_ticket_no": serving["ticket_no"] if serving else None,
-            "waiting": int(self.store.get_meta("line.waiting", "0") or 0),
+            "waiting": self.line_waiting if self.line_waiting is not None else int(
+                self.store.get_meta("line.waiting", "0") or 0),
             "next_labels": [],
             "line": {"role": "counter", "entrance": line.entrance_url, "fields": list(line.fields),
                      "pending": bool(self.store.get_meta(PENDING, "")), "ratings_unsent": unsent},
@@ -168,6 +171,7 @@ class LineClient:
             if self.kiosk.engine.store.get_meta(PENDING, ""):
                 self._resume()
             self._forward_ratings()
+            self._poll_waiting()
 
     def _resume(self) -> None:
         """A request left pending (kill -9, power cut, lost answer) is resolved: same request id."""
@@ -184,6 +188,18 @@ class LineClient:
                 k.audio.announce(out.called_label, k.cfg.device.counter)
                 k.display.called = out.called_label
             k.after(out)
+
+    def _poll_waiting(self) -> None:
+        """How many wait in this counter's fields, for its display (kept in memory, never written)."""
+        line = self.line
+        try:
+            r = httpx.get(line.entrance_url.rstrip("/") + "/api/line/status",
+                          headers={"Authorization": f"Bearer {line.token}"}, timeout=line.timeout_s)
+            fields = r.json()["fields"] if r.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            fields = None
+        self.kiosk.engine.line_waiting = (
+            None if fields is None else sum(int(f["waiting"]) for f in fields if f["code"] in line.fields))
 
     def _forward_ratings(self) -> None:
         store = self.kiosk.engine.store

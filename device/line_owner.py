@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import deque
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -34,6 +35,7 @@ from device.dispatch import TOO_FAST
 from device.queue import REFUSED_PREFIX, Outcome, _duration
 
 RATING_REFUSED = "line_rating_refused"
+KEEP_REQUESTS_DAYS = 7
 
 
 class LineRequest(BaseModel):
@@ -200,6 +202,13 @@ class LineOwner:
         self.engine.store.set_meta(cur, rated_key, "1")
         self.engine._emit(cur, EventType.RATING_SUBMITTED, data, out)
         return {"ok": True, "message": "rated"}
+
+    def purge(self, keep_days: int = KEEP_REQUESTS_DAYS) -> int:
+        """At start: forget answers older than ``keep_days`` (a counter's request is resolved within
+        seconds of the entrance or the counter coming back; the table would otherwise only grow)."""
+        cutoff = (self.kiosk.clock.wall() - timedelta(days=keep_days)).isoformat()
+        with self.kiosk.store.tx() as cur:
+            return cur.execute("DELETE FROM line_requests WHERE created_ts < ?", (cutoff,)).rowcount
 
     def status(self) -> dict[str, Any]:
         """For the hall display and /api/status: waiting per field, latest calls (label → counter)."""

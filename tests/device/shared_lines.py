@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from hil.harness.kiosk_proc import example_table
 from hil.harness.mosquitto import free_port
 from tests.device.kiosk_proc import KioskProc, write_config
 
@@ -26,7 +27,7 @@ class Office:
         cfg = write_config(
             tmp / "entrance.toml", device_id="kiosk-entrance", office=OFFICE,
             device={"counter": 99},
-            buttons={"min_gap_ms": 0},
+            buttons={"min_gap_ms": 0, "pins": example_table()["buttons"]["pins"] | {"field_civil": 20}},
             calling={"policy": policy, "fields": FIELDS},
             line={"role": "entrance", "token": TOKEN, "listen_host": "127.0.0.1",
                   "listen_port": self.line_port},

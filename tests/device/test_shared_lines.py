@@ -20,6 +20,9 @@ def test_counters_share_a_field_line_priority_voice_rating_and_uplink_cut(tmp_pa
         labels = [office.ticket("land")["label"] for _ in range(3)]
         assert labels == ["1001", "1002", "1003"]  # field 1's series; unique per field and day
         assert office.ticket("civil")["label"] == "2001"
+        assert office.entrance.press("field_civil")["label"] == "2002"  # the field's button at the door
+        refused = office.entrance.press("next")  # the entrance calls nobody: counters do
+        assert not refused["ok"] and refused["kind"] == "line_entrance_choose_field"
         prio = office.ticket("land", "priority")
         assert prio["label"] == "U1004" and prio["waiting_ahead"] == 3  # ahead in its own line only
         c3, c5 = office.counters[3], office.counters[5]
@@ -40,8 +43,10 @@ def test_counters_share_a_field_line_priority_voice_rating_and_uplink_cut(tmp_pa
         assert done["called_label"] == "1002" and done["prompt_label"] == "U1004"
         rated = c3.press("rate_3")
         assert rated["ok"], rated
-        assert office.ticket("civil")["label"] == "2002"
+        assert office.ticket("civil")["label"] == "2003"
         assert c5.status()["serving"] == "1001"
+        wait_for(lambda: c5.status()["waiting"] == 4, 30, "counter 5 shows 1003, 2001-2003 waiting")
+        assert c3.press("ticket")["kind"] == "line_ticket_at_entrance"
         wait_for(lambda: c3.status()["line"]["ratings_unsent"] == 0, 60, "rating forwarded on the LAN")
         assert "line_rating_refused" not in office.entrance.status()["refused"]
         mosquitto.start()
