@@ -37,6 +37,11 @@ def take_number(store: Any, cfg: Any, cur: sqlite3.Cursor, day: str, field: str 
     row = cur.execute("SELECT next_no FROM field_counter WHERE service_day=? AND field=?",
                       (day, field)).fetchone()
     no = max(row[0] if row else first, store.next_number_floor(key), first)
+    # A range reassigned during the day ([calling.fields] reordered and reloaded) may already hold
+    # another field's numbers: skip them, a number is never issued twice (UNIQUE(service_day, ticket_no)).
+    while no <= last and cur.execute("SELECT 1 FROM tickets WHERE service_day=? AND ticket_no=?",
+                                     (day, no)).fetchone():
+        no += 1
     if no > last:
         return None
     store.note_number(key, no)

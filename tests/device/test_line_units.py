@@ -67,3 +67,14 @@ def test_a_fields_series_used_up_is_refused_without_issuing(tmp_path):
     assert not out.ok and out.kind == LINE_FULL and "Đã hết số" in out.message
     assert q.issue(service_field="civil").label == "0201"  # other fields go on
     assert len([e for e in outbox_events(store) if e["type"] == "ticket.issued"]) == 100
+
+
+def test_fields_reordered_during_the_day_never_reuse_a_number(tmp_path):
+    fields = {"land": "Đất đai", "civil": "Hộ tịch"}
+    q, store, clock = make_engine(tmp_path, cfg=make_config(line=ENTRANCE, calling={"fields": fields}))
+    assert [q.issue(service_field="land").label for _ in range(2)] == ["1001", "1002"]
+    q.cfg = make_config(line=ENTRANCE, calling={"fields": {"tax": "Thuế"} | fields})  # tax takes 1001…
+    assert q.issue(service_field="tax").label == "1003"  # skips land's numbers of the day
+    assert q.issue(service_field="land").label == "2001"
+    numbers = [e["data"]["ticket_no"] for e in outbox_events(store) if e["type"] == "ticket.issued"]
+    assert len(numbers) == len(set(numbers)) == 4
