@@ -4,6 +4,9 @@ Mosquitto; the uplink cut is the broker stopped (the LAN, here loopback HTTP, st
 
 from __future__ import annotations
 
+import json
+import sqlite3
+
 import httpx
 import pytest
 
@@ -99,3 +102,38 @@ def test_line_api_refuses_a_wrong_token_and_bad_requests(tmp_path, mosquitto):
         assert other["completed"]["label"] == "1001"
     finally:
         office.stop()
+
+
+@pytest.mark.slow
+def test_counter_killed_after_the_entrance_answered_shows_the_same_citizen(tmp_path, mosquitto):
+    """The crash window: counter 3 wrote its request, the entrance committed the call, the counter died
+    before recording the answer. At restart it resends the same request and shows the same ticket;
+    nobody else is called."""
+    watcher = Watcher(mosquitto.port)
+    office = Office(tmp_path, mosquitto.url, {3: ["land"]}).start()
+    c3 = office.counters[3]
+    try:
+        assert [office.ticket("land")["label"] for _ in range(2)] == ["1001", "1002"]
+        c3.kill9()
+        request_id = "0123456789abcdef" * 2
+        db = sqlite3.connect(c3.data_dir / "kiosk.db")
+        with db:
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('line.pending', ?)",
+                       (json.dumps({"request_id": request_id, "op": "next"}),))
+        db.close()
+        body = {"request_id": request_id, "counter": 3, "op": "next", "fields": ["land"]}
+        answer = httpx.post(f"{office.entrance_url}/api/line/request", json=body,
+                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json()
+        assert answer["called"]["label"] == "1001"  # the call the dead counter never recorded
+        c3.proc = None
+        c3.start()
+        wait_for(lambda: c3.status()["serving"] == "1001", 60, "counter 3 shows its citizen again")
+        assert c3.status()["line"]["pending"] is False
+        watcher.wait_for(lambda: len(typed(watcher, "ticket.called")) >= 1, 60, "the call")
+        assert c3.press("next")["called_label"] == "1002"  # completes 1001, calls 1002
+        watcher.wait_for(lambda: len(typed(watcher, "ticket.called")) == 2, 60, "the second call")
+        called = [e["data"]["label"] for e in typed(watcher, "ticket.called")]
+        assert called == ["1001", "1002"]  # 1001 called once, by counter 3
+    finally:
+        office.stop()
+        watcher.close()
