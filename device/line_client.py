@@ -176,12 +176,11 @@ class LineClient:
     def _resume(self) -> None:
         """A request left pending (kill -9, power cut, lost answer) is resolved: same request id."""
         k = self.kiosk
-        raw = k.engine.store.get_meta(PENDING, "")
-        if not raw:
-            return
-        op = json.loads(raw)["op"]
-        with k.lock:
-            out = self.press(op)
+        with k.lock:  # read under the lock: a press may resolve it meanwhile (then nothing is sent)
+            raw = k.engine.store.get_meta(PENDING, "")
+            if not raw:
+                return
+            out = self.press(json.loads(raw)["op"])
             if out.kind == UNREACHABLE:
                 return
             if out.called_label:
