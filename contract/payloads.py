@@ -177,6 +177,11 @@ class _Ticket(_Strict):
         default=None, exclude_if=lambda v: v is None,
         description="Appointment tickets only: the booked slot's local start time (HH:MM).",
     )
+    serving_counter: Counter | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="Shared lines only: the counter that called or served the ticket; ``counter`` is then "
+        "the entrance kiosk's line number, the same in every event of the visit (docs/kiosk.md).",
+    )
 
     @model_validator(mode="after")
     def _slot_for_appointments(self) -> _Ticket:
@@ -238,6 +243,10 @@ class RatingSubmitted(_Strict):
         default=None, description="Reason code offered after the lowest level, e.g. 'waited_too_long'."
     )
     officer_id: ShortText | None = None
+    serving_counter: Counter | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="Shared lines only: the counter whose visit is rated (its rating buttons).",
+    )
 
     @model_validator(mode="after")
     def _level_in_scale(self) -> RatingSubmitted:

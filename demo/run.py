@@ -44,6 +44,12 @@ DEMO_REPORT_USERS = (
      "$argon2id$v=19$m=65536,t=3,p=4$YAX4u9kkEGNTro/eB0fZRQ$pYe/zdun2mX9XycbQt8bPfjRD1Gh09keYdN8EPGmKJg"),
 )
 BOOKING_OFFICE = "03390"  # takes appointments in the demo (gateway.example.toml [booking])
+# Shared lines (docs/kiosk.md#one-queue-per-service-field-across-counters): Bình Lư's citizens take a
+# ticket per service field at an entrance kiosk, which owns the lines; its counters call from them.
+SHARED_LINE_OFFICE = "03390"
+ENTRANCE_COUNTER = 4  # the lines' number at the gateway (every event of a shared-line visit carries it)
+COUNTER_FIELDS = {1: ["land"], 2: ["land", "civil"], 3: ["civil", "insurance"]}  # others: every field
+DEMO_LINE_TOKEN = "demo-line-token-local-only"  # the office LAN's shared secret (demo only)
 # Priority tickets only where the counters keep up: at an overloaded office "priority_first" serves
 # every priority ticket at once and starves the walk-ins, and a wait averaged over *called* tickets
 # then falls (docs/kiosk.md#ticket-kinds-and-calling-policy): Tả Lèng would never turn red.
@@ -152,8 +158,10 @@ def demo_booking(booking: dict, now: datetime | None = None) -> dict:
 
 def kiosk_config(device_id: str, office: str, counter: int, command_key_hex: str = "",
                  office_name: str = "", call_early_min: int | None = None, camera: bool = False,
-                 mqtt_protocol: str = "5") -> str:
+                 mqtt_protocol: str = "5", line: dict | None = None) -> str:
     doc = tomllib.loads(KIOSK_EXAMPLE.read_text(encoding="utf-8"))
+    if line:  # [line]: the entrance kiosk or a counter on shared lines (device/config_line.py)
+        doc["line"] = {"token": DEMO_LINE_TOKEN, **line}
     doc.setdefault("device", {}).update({"id": device_id, "office_code": office, "counter": counter})
     # The embedded broker (rumqttd) refuses MQTT 5 connections: the demo's kiosks speak 3.1.1 to it,
     # which cannot see an ACL refusal (it has no ACL anyway). Production: 5 (docs/kiosk.md).
@@ -169,6 +177,24 @@ def kiosk_config(device_id: str, office: str, counter: int, command_key_hex: str
     if command_key_hex:  # the kiosks run only commands signed by this gateway (docs/kiosk.md)
         doc.setdefault("commands", {})["trusted_keys"] = [command_key_hex]
     return tomli_w.dumps(doc)
+
+
+def shared_line_registry(gw_cfg: Path, out: Path) -> None:
+    """The bundled registry plus Bình Lư's entrance kiosk, bound to the lines' number
+    (``ENTRANCE_COUNTER``, one more than the office's counters): its events carry that number, and the
+    gateway refuses a counter outside the office's range (docs/kiosk.md#shared-lines-at-the-gateway)."""
+    from gateway.config import Settings
+
+    registry = tomllib.loads(Settings().registry_file.read_text(encoding="utf-8"))
+    for office in registry["offices"]:
+        if office["code"] == SHARED_LINE_OFFICE:
+            office["counters"] = max(office["counters"], ENTRANCE_COUNTER)
+    registry["devices"].append({"device_id": f"k{SHARED_LINE_OFFICE}-cua", "office_code": SHARED_LINE_OFFICE,
+                                "counter": ENTRANCE_COUNTER})
+    out.write_text(tomli_w.dumps(registry), encoding="utf-8")
+    doc = tomllib.loads(gw_cfg.read_text(encoding="utf-8"))
+    doc.setdefault("registry", {})["file"] = str(out)
+    gw_cfg.write_text(tomli_w.dumps(doc), encoding="utf-8")
 
 
 def registry_office_names() -> dict[str, str]:
@@ -222,6 +248,8 @@ class Demo:
         gw_cfg = self.data / "gateway.toml"
         gw_cfg.write_text(gateway_config(self.args.time_scale, DEMO_K if self.args.camera_counters else None),
                           encoding="utf-8")
+        if self.args.shared_lines:
+            shared_line_registry(gw_cfg, self.data / "registry.toml")
         gw = self.spawn("gateway", [py, "-m", "gateway.cli", "run", "--config", str(gw_cfg),
                                     "--broker", broker_url, "--port", str(web_port),
                                     "--data-dir", str(self.data / "gateway")],
@@ -238,13 +266,20 @@ class Demo:
 
         gateway_pub = public_hex(command_key(self.data / "gateway"))
         office_names = registry_office_names()
+        entrance = None  # (display URL, line API URL) of Bình Lư's entrance kiosk
+        if self.args.shared_lines:
+            entrance = self.start_entrance(broker_url, gateway_pub, office_names)
         for i, (device_id, office, counter) in enumerate(devices):
             cfg = self.data / "kiosks" / f"{device_id}.toml"
             cfg.parent.mkdir(parents=True, exist_ok=True)
             camera = counter <= self.args.camera_counters
+            line = None
+            if entrance and office == SHARED_LINE_OFFICE:
+                fields = COUNTER_FIELDS.get(counter, ["land", "civil", "insurance"])
+                line = {"role": "counter", "entrance_url": entrance[1], "fields": fields}
             text = kiosk_config(device_id, office, counter, gateway_pub, office_names.get(office, ""),
                                 call_early_min=10, camera=camera,
-                                mqtt_protocol="3.1.1" if self.broker is not None else "5")
+                                mqtt_protocol="3.1.1" if self.broker is not None else "5", line=line)
             cfg.write_text(text, encoding="utf-8")
             http_port = free_port(8101 + i)
             data_dir = self.data / "kiosks" / device_id
@@ -266,13 +301,21 @@ class Demo:
                 cmd = [py, "-m", "device.simulate.citizens", "--seed", f"{self.args.seed}{office}",
                        "--rate-per-min", str(rate), "--service-s", *map(str, service),
                        "--priority-share", str(PRIORITY_SHARE[office])]
+                shared = entrance is not None and office == SHARED_LINE_OFFICE
+                if shared:
+                    cmd += ["--entrance", entrance[0]]
                 for device_id, url, _, _ in urls:
                     if device_id.startswith(f"k{office}-"):
-                        cmd += ["--kiosk", url]
+                        counter = int(device_id.rsplit("q", 1)[1])
+                        fields = COUNTER_FIELDS.get(counter, ["land", "civil", "insurance"])
+                        cmd += ["--kiosk", f"{url}#{','.join(fields)}" if shared else url]
                 self.spawn(f"citizens-{office}", cmd)
             print("• Simulated citizens: taking tickets (15 % priority at Bình Lư), being served, rating "
                   "(Tả Lèng busier than its counters can serve, so its waits grow)")
-            self.start_bookings([url for d, url, _, _ in urls if d.startswith(f"k{BOOKING_OFFICE}-")])
+            if entrance and BOOKING_OFFICE == SHARED_LINE_OFFICE:  # codes are redeemed at the entrance
+                self.start_bookings([entrance[0]])
+            else:
+                self.start_bookings([url for d, url, _, _ in urls if d.startswith(f"k{BOOKING_OFFICE}-")])
         if self.args.archive_months:
             self.fill_archive()
         self.archive_due = time.monotonic() + ARCHIVE_LATEST_S if self.args.archive_months else None
@@ -288,6 +331,27 @@ class Demo:
         heads = ", ".join(f"{u} / {pw} ({role})" for u, pw, role, _o, _h in DEMO_REPORT_USERS)
         print(f"  Báo cáo / reports (login {heads}, or admin):  {self.web}/reports")
         print(f"  API docs:  {self.web}/docs      Logs: {self.data / 'logs'}\n")
+
+    def start_entrance(self, broker_url: str, gateway_pub: str,
+                       office_names: dict[str, str]) -> tuple[str, str]:
+        """Bình Lư's entrance kiosk (owner of its shared lines): (display URL, LAN line API URL)."""
+        device_id, office = f"k{SHARED_LINE_OFFICE}-cua", SHARED_LINE_OFFICE
+        line_port, http_port = free_port(8110), free_port(8100)
+        cfg = self.data / "kiosks" / f"{device_id}.toml"
+        cfg.parent.mkdir(parents=True, exist_ok=True)
+        line = {"role": "entrance", "listen_host": "127.0.0.1", "listen_port": line_port}
+        protocol = "3.1.1" if self.broker is not None else "5"
+        text = kiosk_config(device_id, office, ENTRANCE_COUNTER, gateway_pub, office_names.get(office, ""),
+                            call_early_min=10, mqtt_protocol=protocol, line=line)
+        cfg.write_text(text, encoding="utf-8")
+        proc = self.spawn(device_id, [sys.executable, "-m", "device.cli", "run", "--config", str(cfg),
+                                      "--simulate", "--broker", broker_url, "--data-dir",
+                                      str(self.data / "kiosks" / device_id), "--http-port", str(http_port)])
+        wait_port(line_port, 60, proc)
+        url = f"http://127.0.0.1:{http_port}"
+        print(f"• Entrance kiosk {device_id} (máy cấp số, shared lines per field): {url}/  "
+              f"line API for the counters http://127.0.0.1:{line_port}")
+        return url, f"http://127.0.0.1:{line_port}"
 
     def fill_archive(self) -> None:
         """The months before the published history, written as the writer's rows by ``demo.archive``
@@ -418,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh", action="store_true", help="start from empty data")
     ap.add_argument("--seed", type=int, default=468)
     ap.add_argument("--no-citizens", action="store_true")
+    ap.add_argument("--no-shared-lines", dest="shared_lines", action="store_false",
+                    help="Bình Lư without its entrance kiosk (each counter keeps its own line)")
     ap.add_argument("--camera-counters", type=int, default=3,
                     help="counters per office whose kiosk runs its camera on the generated clip "
                          "demo/camera (default 3 = all; 0 = cameras off)")

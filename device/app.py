@@ -30,6 +30,7 @@ from device.audio.player import Announcer
 from device.clock import Clock, SystemClock
 from device.commands import CommandGuard, CommandRunner
 from device.config import KioskConfig
+from device.config_line import line_of
 from device.config_queue import calling_of
 from device.dispatch import ButtonDispatch, PressPacer
 from device.display import DisplayState
@@ -39,6 +40,8 @@ from device.hardware.buttons import ButtonBank
 from device.hardware.feedback import Feedback
 from device.health import RecentErrors
 from device.kiosk_status import KioskStatus
+from device.line_client import CounterEngine, LineClient
+from device.line_owner import LineOwner
 from device.printer import Printer
 from device.publisher import Publisher
 from device.queue import STORAGE_KINDS, Outcome, QueueEngine
@@ -63,7 +66,11 @@ class Kiosk:
         self.clock = clock or SystemClock(cfg.clock.synced_override)
         self.store = Store(self.data_dir / "kiosk.db", cfg.outbox.quota_bytes, max_pages=store_max_pages)
         self.builder = EventBuilder(cfg.device.id, cfg.device.office_code, self.clock)
-        self.engine = QueueEngine(cfg, self.store, self.clock, self.builder)
+        role = line_of(cfg).role  # shared lines (device/config_line.py): entrance owner or counter
+        self.engine = (CounterEngine if role == "counter" else QueueEngine)(cfg, self.store, self.clock,
+                                                                            self.builder)
+        self.line_owner = LineOwner(self) if role == "entrance" else None  # device/line_owner.py
+        self.line_client = LineClient(self) if role == "counter" else None  # device/line_client.py
         self.printer = Printer(cfg.printer, self.data_dir)
         self.audio = Announcer(cfg.audio, self.data_dir, simulate)
         self.pacer = PressPacer(cfg.buttons.min_gap_ms, self.clock.monotonic)
@@ -154,6 +161,10 @@ class Kiosk:
             self.qr_camera = QrCamera(calling_of(self.cfg).appointments.qr_camera, self.appointments.redeem)
             self.qr_camera.start()
         threading.Thread(target=self._warm_up, name="warm-up", daemon=True).start()
+        if self.line_client is not None:
+            self.line_client.start()
+        if self.line_owner is not None:
+            self.line_owner.purge()
         for target, name in ((self._tick, "tick"), (self._command_worker, "commands")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
@@ -168,6 +179,8 @@ class Kiosk:
                 log.exception("vision stop failed at shutdown")
         if self.qr_camera is not None:
             self.qr_camera.stop()
+        if self.line_client is not None:
+            self.line_client.stop()
         self.publisher.stop()
         self.audio.close()
         self.buttons.close()

@@ -84,6 +84,10 @@ class AppointmentDesk:
     def redeem(self, raw: str, source: str = "typed") -> Outcome:
         """Redeem a code (typed or from a QR); prints and announces like a ticket button."""
         k = self.kiosk
+        if k.line_client is not None:  # a counter on shared lines: the entrance kiosk redeems codes
+            from device.line_client import MSG_NOT_HERE, NOT_HERE
+
+            return Outcome(False, f"appointment_{source}", MSG_NOT_HERE, kind=NOT_HERE)
         with k.lock, self._lock:
             out = self._redeem(normalise(raw))
             out.action = f"appointment_{source}"

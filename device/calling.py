@@ -27,9 +27,12 @@ from device.config_queue import CallingConfig
 INTERLEAVE_KEY = "calling.regular_since_priority"
 
 
-def _oldest(cur: sqlite3.Cursor, where: str, args: tuple = (), order: str = "id") -> int | None:
+def _oldest(cur: sqlite3.Cursor, where: str, args: tuple = (), order: str = "id",
+            fields: tuple[str, ...] = ()) -> int | None:
+    scope = f" AND service_field IN ({','.join('?' * len(fields))})" if fields else ""
     row = cur.execute(
-        f"SELECT id FROM tickets WHERE state='waiting' AND {where} ORDER BY {order} LIMIT 1", args
+        f"SELECT id FROM tickets WHERE state='waiting' AND {where}{scope} ORDER BY {order} LIMIT 1",
+        (*args, *fields),
     ).fetchone()
     return int(row[0]) if row else None
 
@@ -39,30 +42,37 @@ def due_time(now_local: datetime, calling: CallingConfig) -> str:
     return (now_local + timedelta(minutes=calling.appointments.call_early_min)).strftime("%H:%M")
 
 
-def choose_next(cur: sqlite3.Cursor, calling: CallingConfig, now_local: datetime, meta) -> int | None:
-    """The id of the ticket to call now, or None. ``meta`` is the store (get_meta/set_meta on ``cur``)."""
+def choose_next(cur: sqlite3.Cursor, calling: CallingConfig, now_local: datetime, meta,
+                fields: tuple[str, ...] = ()) -> int | None:
+    """The id of the ticket to call now, or None. ``meta`` is the store (get_meta/set_meta on ``cur``).
+    ``fields``: only tickets of these service fields (a counter calling from shared lines); the
+    interleave count is then kept per set of fields."""
+    def oldest(where: str, args: tuple = (), order: str = "id") -> int | None:
+        return _oldest(cur, where, args, order, fields)
+
     if calling.appointments_first:
-        due = _oldest(cur, "kind='appointment' AND slot<=?", (due_time(now_local, calling),), "slot, id")
+        due = oldest("kind='appointment' AND slot<=?", (due_time(now_local, calling),), "slot, id")
         if due is not None:
             return due
         regular = "kind='walk_in'"
     else:
         regular = "kind IN ('walk_in','appointment')"
     if calling.policy == "fifo":
-        return _oldest(cur, "1=1")
-    prio = _oldest(cur, "kind='priority'")
-    reg = _oldest(cur, regular)
+        return oldest("1=1")
+    prio = oldest("kind='priority'")
+    reg = oldest(regular)
     if calling.policy == "priority_first":
         chosen = prio if prio is not None else reg
     else:
-        since = int(meta.get_meta(INTERLEAVE_KEY, "0", cur) or 0)
+        key = INTERLEAVE_KEY + ("." + ",".join(sorted(fields)) if fields else "")
+        since = int(meta.get_meta(key, "0", cur) or 0)
         if prio is not None and (reg is None or since >= calling.priority_every):
             chosen = prio
-            meta.set_meta(cur, INTERLEAVE_KEY, "0")
+            meta.set_meta(cur, key, "0")
         else:
             chosen = reg
             if reg is not None:
-                meta.set_meta(cur, INTERLEAVE_KEY, str(since + 1))
+                meta.set_meta(cur, key, str(since + 1))
     if chosen is None:  # only appointment tickets that are not due yet: nobody else waits
-        chosen = _oldest(cur, "kind='appointment'", (), "slot, id")
+        chosen = oldest("kind='appointment'", (), "slot, id")
     return chosen

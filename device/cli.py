@@ -15,8 +15,10 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from device.config import ConfigError, KioskConfig, load_config, with_overrides
+from device.config_line import line_of
 from device.hardware import HardwareError
 from device.updates import recover_interrupted, release_dir
 from device.updates.slots import exec_release_code
@@ -105,6 +107,22 @@ def _serve(kiosk, cfg: KioskConfig, stop: threading.Event | None = None):
     return server
 
 
+def _serve_line(kiosk) -> Any:
+    """The entrance kiosk's LAN listener (device/web/line_api.py), in a thread; None on other kiosks."""
+    if kiosk.line_owner is None:
+        return None
+    import uvicorn
+
+    from device.web.line_api import create_line_app
+
+    line = line_of(kiosk.cfg)
+    config = uvicorn.Config(create_line_app(kiosk), host=line.listen_host, port=line.listen_port,
+                            log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    threading.Thread(target=server.run, name="line-api", daemon=True).start()
+    return server
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     kiosk = _kiosk(a)
     cfg = kiosk.cfg
@@ -117,6 +135,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     kiosk.restart_hook = _restart
     kiosk.start()
+    line_server = _serve_line(kiosk)
     print(
         f"kiosk {cfg.device.id} ({cfg.device.office_code}, quầy {cfg.device.counter}) display on "
         f"http://{cfg.display.http_host}:{cfg.display.http_port}/ broker {cfg.broker.url}"
@@ -137,6 +156,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         server.run()  # returns after SIGTERM/SIGINT; then the retained offline status is published
     finally:
         notifier.stop(restarting=restart.is_set())
+        if line_server is not None:
+            line_server.should_exit = True
         kiosk.shutdown()
     if restart.is_set():
         print("restarting the kiosk (an update to apply, or its database to check)", flush=True)

@@ -21,6 +21,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from contract.config_errors import ConfigError, from_validation
+from contract.payloads import MAX_TICKET_NO
+from device.config_line import LineConfig
 from device.config_queue import OPTIONAL_BUTTONS, CallingConfig
 from device.config_sections import (
     DEFAULT_LABELS,
@@ -58,7 +60,10 @@ __all__ = [
 ]
 
 # Sections defined in other modules: "[name]" -> its Section model (one line each; see the docstring).
-EXTRA_SECTIONS: dict[str, type[Section]] = {"calling": CallingConfig}  # device/config_queue.py
+EXTRA_SECTIONS: dict[str, type[Section]] = {
+    "calling": CallingConfig,  # device/config_queue.py
+    "line": LineConfig,  # device/config_line.py
+}
 
 
 def validate_section(name: str, model: type[BaseModel], table: Any, **extra: Any) -> Any:
@@ -137,6 +142,16 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
     )
     if max(map(len, cfg.extra["calling"].prefixes())) + len(queue.label(1)) > 16:  # device/config_queue.py
         raise ConfigError("calling", "label_prefix", "label (kind prefix + [queue] label) must fit in 16")
+    line, fields = cfg.extra["line"], cfg.extra["calling"].fields
+    if line.role == "entrance" and not fields:
+        raise ConfigError("line", "role", 'an entrance kiosk needs its service fields in [calling.fields]')
+    for name in cfg.buttons.pins:  # the entrance kiosk's buttons per service field (device/line_owner.py)
+        if name.startswith("field_") and (line.role != "entrance" or name[6:] not in fields):
+            raise ConfigError("buttons.pins", name, 'field_<code> buttons are for [line] role = "entrance" '
+                              "and a code of [calling.fields]")
+    if line.role == "entrance" and (len(fields) + 1) * line.block > MAX_TICKET_NO:
+        raise ConfigError("line", "block", f"{len(fields)} fields x block {line.block} exceed ticket numbers "
+                          f"(at most {MAX_TICKET_NO})")
     if cfg.camera_enabled:
         cfg = cfg.model_copy(update={"vision": VisionConfig.from_table(camera)})
     return cfg
@@ -171,14 +186,18 @@ def _rating(table: Any) -> RatingConfig:
     return r.model_copy(update={"labels": labels})
 
 
+BUTTON_NAME_RE = r"rate_\d+|field_[a-z][a-z0-9_]*"  # rating levels; an entrance kiosk's field buttons
+
+
 def _check_buttons(pins: dict[str, int], scale: int) -> None:
     for need in OFFICER_BUTTONS + tuple(f"rate_{i}" for i in range(1, scale + 1)):
         if need not in pins:
             raise ConfigError("buttons.pins", need, "required button pin is missing")
     for name in pins:
-        if name not in OFFICER_BUTTONS + OPTIONAL_BUTTONS and not re.fullmatch(r"rate_\d+", name):
+        if name not in OFFICER_BUTTONS + OPTIONAL_BUTTONS and not re.fullmatch(BUTTON_NAME_RE, name):
             raise ConfigError(
-                "buttons.pins", name, "unknown button name (ticket, priority, next, recall, no_show, rate_N)"
+                "buttons.pins", name,
+                "unknown button name (ticket, priority, next, recall, no_show, rate_N, field_<code>)"
             )
         if name.startswith("rate_") and not 1 <= int(name[5:]) <= scale:
             raise ConfigError("buttons.pins", name, f"outside the {scale}-level rating scale")
@@ -224,8 +243,8 @@ def _printer(table: Any) -> PrinterConfig:
 
 
 # Sections an update bundle may not set: identity, broker credentials, local display, update and
-# command trust.
-LOCAL_ONLY_SECTIONS = ("device", "broker", "display", "updates", "commands")
+# command trust, the shared line's role and token.
+LOCAL_ONLY_SECTIONS = ("device", "broker", "display", "updates", "commands", "line")
 RELEASE_CONFIG = "config/kiosk.toml"  # the overlay file inside an update release
 RELEASE_MODELS = "models"  # model folder inside an update release (with its manifest.json)
 

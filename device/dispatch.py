@@ -23,16 +23,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from device.line_client import MSG_NOT_HERE, NOT_HERE
 from device.printer import TicketInfo
 from device.queue import REFUSED_PREFIX, Outcome
 
 log = logging.getLogger("motcua.kiosk.dispatch")
 TOO_FAST = "too_fast"
 TICKET_BUTTONS = {"ticket": "walk_in", "priority": "priority"}  # button at the door -> ticket kind
+ENTRANCE_ONLY = "line_entrance_choose_field"
+MSG_ENTRANCE = "Vui lòng chọn lĩnh vực trên màn hình (choose a service field; the counters call from here)"
 
 
 def press_group(button: str) -> str:
-    return "ticket" if button in TICKET_BUTTONS else "counter"
+    return "ticket" if button in TICKET_BUTTONS or button.startswith("field_") else "counter"
 
 
 class PressPacer:
@@ -85,7 +88,13 @@ class ButtonDispatch:
             return out
 
     def _run(self, name: str) -> Outcome:
-        engine = self.kiosk.engine
+        engine, client = self.kiosk.engine, self.kiosk.line_client
+        if client is not None and name in TICKET_BUTTONS:  # a counter on shared lines issues nothing
+            return Outcome(False, name, MSG_NOT_HERE, kind=NOT_HERE)
+        if client is not None and name in ("next", "recall", "no_show"):
+            return client.press(name)  # a request to the entrance kiosk (device/line_client.py)
+        if self.kiosk.line_owner is not None:  # the entrance kiosk: tickets per field, no calling
+            return self._entrance(name)
         if name in TICKET_BUTTONS:
             out = engine.issue(kind=TICKET_BUTTONS[name])
             if out.ok:
@@ -100,6 +109,14 @@ class ButtonDispatch:
         if name.startswith("rate_"):
             return engine.rate(int(name[5:]))
         return Outcome(False, name, f"unknown button {name}")
+
+    def _entrance(self, name: str) -> Outcome:
+        if name.startswith("field_"):  # a ticket in that field's line
+            out = self.kiosk.engine.issue(kind="walk_in", service_field=name[6:])
+            if out.ok:
+                self.print_ticket(out)
+            return out
+        return Outcome(False, name, MSG_ENTRANCE, kind=ENTRANCE_ONLY)
 
     def print_ticket(self, out: Outcome) -> None:
         k = self.kiosk

@@ -18,6 +18,13 @@ from pathlib import Path
 KEEP_DAYS = 7  # service days never go back, so only the latest ones can still be issued
 
 
+def _recent(numbers: dict[str, int]) -> dict[str, int]:
+    """The marks of the latest ``KEEP_DAYS`` days. A key is a day (``2026-12-05``) or, on an entrance
+    kiosk, a day and a service field (``2026-12-05#land``, device/line_owner.py)."""
+    days = sorted({k.split("#")[0] for k in numbers})[-KEEP_DAYS:]
+    return {k: v for k, v in sorted(numbers.items()) if k.split("#")[0] in days}
+
+
 class HighWaterError(OSError):
     """The high-water file could not be written (e.g. the disk is full)."""
 
@@ -62,7 +69,7 @@ class HighWater:
         new_numbers = dict(self.numbers)
         if day is not None and number is not None:
             new_numbers[day] = max(number, new_numbers.get(day, 0))
-        new_numbers = dict(sorted(new_numbers.items())[-KEEP_DAYS:])
+        new_numbers = _recent(new_numbers)
         new_seq = max(seq, self.seq)
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:

@@ -46,6 +46,8 @@ class KioskStatus:
             {"button": f"rate_{i}", "level": i, "label": cfg.rating.label(i)}
             for i in range(cfg.rating.scale, 0, -1)
         ]
+        if k.line_owner is not None:  # the entrance kiosk: waiting per field, latest calls (hall display)
+            snap = snap | {"line": k.line_owner.status()}
         return snap | {
             "device_id": cfg.device.id,
             "office_code": cfg.device.office_code,

@@ -32,8 +32,10 @@ from contract.payloads import EventType
 from device.calling import choose_next
 from device.clock import Clock
 from device.config import KioskConfig
+from device.config_line import line_of
 from device.config_queue import calling_of, policy_text
 from device.events import EventBuilder
+from device.numbering import take_number
 from device.rating_desk import RatingDesk
 from device.store import OutboxFull, Store, StoreError, StoreFull
 
@@ -46,6 +48,8 @@ REFUSED_PREFIX = "refused."  # meta keys of the kiosk's refusal counters (health
 
 MSG_OUTBOX_FULL = "Tạm ngừng cấp số: bộ nhớ đầy, vui lòng báo cán bộ (outbox full)"
 MSG_DISK_FULL = "Tạm ngừng: lỗi lưu trữ, vui lòng báo cán bộ (storage full)"
+LINE_FULL = "line_full"
+MSG_LINE_FULL = "Đã hết số hôm nay cho lĩnh vực này, vui lòng báo cán bộ (field's numbers used up)"
 
 
 @dataclass
@@ -153,8 +157,12 @@ class QueueEngine(RatingDesk):
             ).fetchone()
         )
 
-    def _waiting_count(self, cur: sqlite3.Cursor | sqlite3.Connection) -> int:
-        return int(cur.execute("SELECT count(*) FROM tickets WHERE state='waiting'").fetchone()[0])
+    def _waiting_count(self, cur: sqlite3.Cursor | sqlite3.Connection, field: str | None = None) -> int:
+        """Tickets waiting (in ``field``'s line when the kiosk keeps lines per field)."""
+        if field is None or line_of(self.cfg).role != "entrance":
+            return int(cur.execute("SELECT count(*) FROM tickets WHERE state='waiting'").fetchone()[0])
+        return int(cur.execute("SELECT count(*) FROM tickets WHERE state='waiting' AND service_field=?",
+                               (field,)).fetchone()[0])
 
     def _run(self, action: str, fn) -> Outcome:
         out = Outcome(ok=True, action=action)
@@ -197,32 +205,17 @@ class QueueEngine(RatingDesk):
             day = self._service_day(cur)
             if also is not None:
                 also(cur, day)
-            row = cur.execute("SELECT next_no FROM day_counter WHERE service_day=?", (day,)).fetchone()
-            no = max(row[0] if row else 1, self.store.next_number_floor(day))  # never reuse (highwater)
-            self.store.note_number(day, no)
+            no = take_number(self.store, self.cfg, cur, day, service_field)  # never reused (highwater)
+            if no is None:
+                out.ok, out.kind, out.message = False, LINE_FULL, MSG_LINE_FULL
+                return
             label = calling_of(self.cfg).prefix(kind) + self.cfg.queue.label(no)
-            ahead = self._waiting_count(cur)
-            cur.execute(
-                "INSERT INTO day_counter(service_day, next_no) VALUES(?, ?) ON CONFLICT(service_day) "
-                "DO UPDATE SET next_no=excluded.next_no",
-                (day, no + 1),
-            )
+            ahead = self._waiting_count(cur, service_field)
             cur.execute(
                 "INSERT INTO tickets(service_day, ticket_no, label, state, issued_mono, issued_boot, "
                 "issued_ts, kind, service_field, slot, appointment_code) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    day,
-                    no,
-                    label,
-                    "waiting",
-                    self.clock.monotonic(),
-                    self.clock.boot_id,
-                    self.clock.wall().isoformat(),
-                    kind,
-                    service_field,
-                    slot,
-                    appointment_code,
-                ),
+                (day, no, label, "waiting", self.clock.monotonic(), self.clock.boot_id,
+                 self.clock.wall().isoformat(), kind, service_field, slot, appointment_code),
             )
             data = {
                 "ticket_no": no,

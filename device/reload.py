@@ -52,6 +52,9 @@ class ConfigReloader:
         k = self.kiosk
         new = new.model_copy(update={"broker": k.cfg.broker, "display": k.cfg.display})
         restart_needed = [s for s in RESTART_SECTIONS if getattr(new, s) != getattr(k.cfg, s)]
+        if new.extra.get("line") != k.cfg.extra.get("line"):  # shared-line role and token: read at start
+            restart_needed.append("line")
+            new = new.model_copy(update={"extra": new.extra | {"line": k.cfg.extra.get("line")}})
         vision_changed = new.camera != k.cfg.camera or new.vision != k.cfg.vision
         with k.lock:
             update = {s: getattr(new, s) for s in LIVE_SECTIONS}

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS tickets (
     ended_mono REAL, ended_boot TEXT,
     recall_count INTEGER NOT NULL DEFAULT 0,
     kind TEXT NOT NULL DEFAULT 'walk_in', service_field TEXT, slot TEXT, appointment_code TEXT,
+    called_counter INTEGER,
     UNIQUE (service_day, ticket_no)
 );
 CREATE INDEX IF NOT EXISTS tickets_state ON tickets(state, id);
@@ -61,6 +62,13 @@ CREATE TABLE IF NOT EXISTS appointments (
     state TEXT NOT NULL DEFAULT 'booked' CHECK (state IN ('booked','redeemed','no_show')),
     PRIMARY KEY (service_day, code)
 );
+-- shared lines: per-field numbers and answered requests (entrance), ratings to forward (counter)
+CREATE TABLE IF NOT EXISTS field_counter (service_day TEXT NOT NULL, field TEXT NOT NULL,
+    next_no INTEGER NOT NULL, PRIMARY KEY (service_day, field));
+CREATE TABLE IF NOT EXISTS line_requests (request_id TEXT PRIMARY KEY, counter INTEGER NOT NULL,
+    response TEXT NOT NULL, created_ts TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS line_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY,
     event_id TEXT NOT NULL UNIQUE,
@@ -94,7 +102,7 @@ class OutboxFull(StoreError):
 # Columns added to ``tickets`` after its first release (ticket kinds, docs/kiosk.md#ticket-kinds): an
 # older database gets them at open, its tickets read as walk-in.
 TICKET_COLUMNS_ADDED = ("kind TEXT NOT NULL DEFAULT 'walk_in'", "service_field TEXT", "slot TEXT",
-                        "appointment_code TEXT")
+                        "appointment_code TEXT", "called_counter INTEGER")
 CORRUPTION_MARKERS = ("malformed", "not a database", "corrupt")
 
 

@@ -2,6 +2,13 @@
 
     python -m device.simulate.citizens --kiosk http://127.0.0.1:8101 --kiosk http://127.0.0.1:8102 \\
         [--rate-per-min 2] [--service-s 15 60] [--seed 1] [--duration S]
+    python -m device.simulate.citizens --entrance http://127.0.0.1:8107 \\
+        --kiosk http://127.0.0.1:8101#land --kiosk http://127.0.0.1:8103#land,civil …
+
+Shared lines (docs/kiosk.md#one-queue-per-service-field-across-counters): with ``--entrance``, a
+kiosk given as ``URL#field,field`` is a counter calling from those fields' lines; its arrivals take
+their ticket at the entrance kiosk (``/api/line/ticket/<field>/<kind>``), in one of its fields, and
+its officer calls when the entrance shows someone waiting in them.
 
 Per kiosk: citizens arrive at random (Poisson, busier mid-morning and mid-afternoon like an office
 day, compressed to a few minutes), take a ticket; the officer calls the next one, serves for a
@@ -36,8 +43,12 @@ class Params:
 
 
 class CounterSim:
-    def __init__(self, base: str, params: Params, rng: random.Random, stop: threading.Event) -> None:
+    def __init__(self, base: str, params: Params, rng: random.Random, stop: threading.Event,
+                 entrance: str | None = None) -> None:
+        base, _, fields = base.partition("#")
         self.base, self.p, self.rng, self.stop = base.rstrip("/"), params, rng, stop
+        self.entrance = entrance.rstrip("/") if entrance and fields else None
+        self.fields = fields.split(",")
         self.http = httpx.Client(timeout=30)
         self.presses = 0
         self.errors = 0
@@ -72,7 +83,7 @@ class CounterSim:
         while not self.stop.is_set():
             now = time.monotonic()
             if now >= next_arrival:
-                self.press("priority" if self.rng.random() < self.p.priority_share else "ticket")
+                self.arrive()
                 rate = self.p.rate_per_min / 60 * self.load_factor(now - t0)
                 next_arrival = now + self.rng.expovariate(rate)
             if serving_until is None and no_show_at is None:
@@ -81,7 +92,7 @@ class CounterSim:
                     self.stop.wait(2)
                     continue
                 scale = len(st.get("rating_levels", [])) or 3
-                if st.get("waiting", 0) > 0:
+                if self.waiting(st) > 0:
                     serving_until, no_show_at, recalled = self._called(self.press("next"), now)
             elif no_show_at is not None:
                 if not recalled and now > no_show_at - 5:
@@ -98,6 +109,29 @@ class CounterSim:
                     self.stop.wait(self.rng.uniform(1.0, 3.0))  # the citizen reads the prompt
                     self.rate(scale)
             self.stop.wait(0.25)
+
+    def arrive(self) -> None:
+        priority = self.rng.random() < self.p.priority_share
+        if self.entrance is None:
+            self.press("priority" if priority else "ticket")
+            return
+        field, kind = self.rng.choice(self.fields), "priority" if priority else "walk_in"
+        try:
+            self.http.post(f"{self.entrance}/api/line/ticket/{field}/{kind}")
+            self.presses += 1
+        except httpx.HTTPError:
+            self.errors += 1
+
+    def waiting(self, st: dict) -> int:
+        """Citizens this counter could call: its own line, or its fields' lines at the entrance."""
+        if self.entrance is None:
+            return int(st.get("waiting", 0))
+        try:
+            lines = self.http.get(f"{self.entrance}/api/status").json()["line"]["fields"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            self.errors += 1
+            return 0
+        return sum(f["waiting"] for f in lines if f["code"] in self.fields)
 
     def _called(self, out: dict | None, now: float) -> tuple[float | None, float | None, bool]:
         """After a ``next``: (serving_until, no_show_at, recalled) for the citizen it called, if any."""
@@ -122,7 +156,9 @@ class CounterSim:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--kiosk", action="append", required=True, help="kiosk base URL (repeat)")
+    ap.add_argument("--kiosk", action="append", required=True,
+                    help="kiosk base URL (repeat); URL#field,field: a counter on shared lines")
+    ap.add_argument("--entrance", default=None, help="the entrance kiosk of shared lines (base URL)")
     ap.add_argument("--rate-per-min", type=float, default=2.0, help="mean arrivals per minute per kiosk")
     ap.add_argument("--service-s", type=float, nargs=2, default=(15.0, 60.0), metavar=("MIN", "MAX"))
     ap.add_argument("--seed", type=int, default=None)
@@ -132,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     master = random.Random(a.seed)
     stop = threading.Event()
     params = Params(a.rate_per_min, tuple(a.service_s), priority_share=a.priority_share)
-    sims = [CounterSim(url, params, random.Random(master.random()), stop) for url in a.kiosk]
+    sims = [CounterSim(url, params, random.Random(master.random()), stop, a.entrance) for url in a.kiosk]
     threads = [threading.Thread(target=s.run, name=s.base, daemon=True) for s in sims]
     for t in threads:
         t.start()

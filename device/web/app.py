@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from device.store import StoreError
+from device.web.line_api import add_entrance_routes
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -55,6 +56,8 @@ def create_app(kiosk: Any) -> FastAPI:
         return kiosk.status()
 
     _add_touch_routes(app, kiosk)
+    if kiosk.line_owner is not None:
+        add_entrance_routes(app, kiosk)  # device/web/line_api.py
     if kiosk.simulate:
         _add_sim_routes(app, kiosk)
     return app

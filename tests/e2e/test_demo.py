@@ -1,4 +1,5 @@
-"""``make demo`` end to end: embedded broker, gateway, six simulated kiosks, simulated citizens.
+"""``make demo`` end to end: embedded broker, gateway, simulated kiosks (Bình Lư with an entrance kiosk and
+shared lines), simulated citizens.
 
 Runs ``python -m demo.run`` as the Makefile does (on free ports, fresh data; compressed time ×20 as
 `make demo`) and checks that the two demo offices show live figures through the
@@ -29,6 +30,7 @@ from tests.support.wait import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 OFFICES = {"03390", "03405"}
+DEVICES = {"03390": 4, "03405": 3}  # Bình Lư: three counters on shared lines and the entrance kiosk
 # as `make demo`: wait target 1200 s / 20 = 60 s, amber from 48 s (at x40 the 6-s amber band was
 # crossed between two polls on a loaded machine)
 TIME_SCALE = 20
@@ -58,6 +60,13 @@ def _watch_until_red(api: httpx.Client, demo: subprocess.Popen, tmp_path: Path) 
     return seen
 
 
+def _entrance_url(out: Path) -> str:
+    for line in out.read_text(encoding="utf-8").splitlines():
+        if line.startswith("• Entrance kiosk k03390-cua"):
+            return line.split(": ", 1)[1].split("/ ", 1)[0]
+    raise AssertionError("no entrance kiosk printed")
+
+
 def _display_url(out: Path, device_id: str) -> str:
     for line in out.read_text(encoding="utf-8").splitlines():
         if f"Kiosk {device_id}: counter display " in line:
@@ -80,7 +89,7 @@ def test_demo_shows_offices_live_on_the_map(tmp_path: Path, artifacts_dir: Path)
             if demo.poll() is not None:
                 raise AssertionError(f"demo exited: {(tmp_path / 'demo.out').read_text()[-3000:]}")
             offices = {o["code"]: o for o in api.get("/api/v1/offices").json()}
-            ok = all(offices[c]["devices_online"] == 3 and offices[c]["kpi_today"]["visits"] > 0
+            ok = all(offices[c]["devices_online"] == DEVICES[c] and offices[c]["kpi_today"]["visits"] > 0
                      and offices[c]["kpi_today"]["avg_wait_s"] is not None for c in OFFICES)
             return offices if ok else None
 
@@ -96,6 +105,11 @@ def test_demo_shows_offices_live_on_the_map(tmp_path: Path, artifacts_dir: Path)
         past = api.get(f"/api/v1/offices/03405/kpis?day={day}").json()
         assert past["kpi"]["visits"] > 0 and past["kpi"]["rated"] > 0, past["kpi"]
         assert past["forecast"]["error"]["value"] is not None
+        # Bình Lư's visits come from its shared lines: the entrance kiosk's hall display names the counter
+        hall = _entrance_url(tmp_path / "demo.out")
+        calls = _poll(lambda: httpx.get(f"{hall}/api/status", timeout=10).json()["line"]["calls"],
+                      "a call on Bình Lư's shared lines", timeout=120)
+        assert {c["counter"] for c in calls} <= {1, 2, 3} and calls[0]["label"][-4] in "123", calls
         geo = api.get("/api/v1/map.geojson").json()
         assert {f["properties"]["code"] for f in geo["features"]} >= OFFICES
 

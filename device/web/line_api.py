@@ -1,0 +1,57 @@
+"""The entrance kiosk's LAN listener for shared lines (``[line] listen_host``/``listen_port``).
+
+It serves only the line API, never the display, touch or simulation routes, so opening it to the
+office LAN exposes nothing else; every request must carry ``Authorization: Bearer <[line] token>``
+(compared in constant time), else 401.
+
+``POST /api/line/request`` (device/line_owner.py ``LineRequest``): a counter's ``next``, ``recall``,
+``no_show`` or ``rate``; 200 with the answer (the stored answer for a request seen before), 422 for a
+malformed request or an unknown field, 503 when the entrance's storage refused (nothing committed:
+the counter sends the same request again). ``GET /api/line/status``: waiting per field, latest calls.
+
+The entrance's own touch choice ``POST /api/line/ticket/{field}/{kind}`` is on the display app
+(loopback, its own screen), added by :func:`add_entrance_routes`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from device.config_line import line_of
+from device.line_owner import LineRequest
+
+
+def create_line_app(kiosk: Any) -> FastAPI:
+    app = FastAPI(title="MotCua entrance line API", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def authorised(authorization: Annotated[str, Header()] = "") -> None:
+        expected = f"Bearer {line_of(kiosk.cfg).token}".encode()
+        if not hmac.compare_digest(authorization.encode(), expected):
+            raise HTTPException(401, "line token missing or wrong")
+
+    auth = [Depends(authorised)]
+
+    @app.post("/api/line/request", dependencies=auth)
+    async def request(body: LineRequest) -> JSONResponse:
+        status, answer = await run_in_threadpool(kiosk.line_owner.handle, body)
+        return JSONResponse(answer, status_code=status)
+
+    @app.get("/api/line/status", dependencies=auth)
+    def status() -> dict[str, Any]:
+        return kiosk.line_owner.status()
+
+    return app
+
+
+def add_entrance_routes(app: FastAPI, kiosk: Any) -> None:
+    """The entrance kiosk's touch choices: a ticket of ``kind`` (walk_in, priority) in ``field``."""
+
+    @app.post("/api/line/ticket/{field}/{kind}")
+    async def ticket(field: str, kind: str) -> JSONResponse:
+        out = await run_in_threadpool(kiosk.line_owner.issue, field, kind)
+        return JSONResponse(out.as_dict(), status_code=200 if out.ok else 409)
