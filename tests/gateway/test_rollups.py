@@ -191,15 +191,19 @@ def test_rollups_exact_any_order_postgres(postgres) -> None:
     _run(postgres.url)
 
 
-def test_v4_migration_backfills_an_existing_database(tmp_path) -> None:
-    """A database at v3 (no rollup tables) with a day of data: migrating builds the rollups from its
-    derived rows, equal to those ingest keeps."""
+def _a_filled_day(tmp_path, seed: int) -> tuple[Store, dict]:
+    """A migrated SQLite store holding today's events in a random order, and its rollups."""
     store = Store(f"sqlite:///{tmp_path / 'g.sqlite3'}")
     store.migrate()
     store.load_registry(load_registry(Settings().registry_file))
-    day = datetime.now(TZ).date()
-    _apply(store, _day_of_events()[0] + _more_events(day), random.Random(7))
-    want = _snapshot(store)
+    _apply(store, _day_of_events()[0] + _more_events(datetime.now(TZ).date()), random.Random(seed))
+    return store, _snapshot(store)
+
+
+def test_v4_migration_backfills_an_existing_database(tmp_path) -> None:
+    """A database at v3 (no rollup tables) with a day of data: migrating builds the rollups from its
+    derived rows, equal to those ingest keeps."""
+    store, want = _a_filled_day(tmp_path, seed=7)
     with store.engine.begin() as conn:  # back to v3, as a gateway of the previous release left it
         for t in s.ROLLUP_TABLES:
             t.drop(conn)
@@ -213,12 +217,7 @@ def test_v4_migration_backfills_an_existing_database(tmp_path) -> None:
 def test_v7_migration_rebuilds_sums_of_quantised_values(tmp_path) -> None:
     """A database whose rollup sums were added unquantised (before v7): migrating rebuilds them, so
     that the deltas ingest adds and subtracts afterwards stay exact."""
-    store = Store(f"sqlite:///{tmp_path / 'g.sqlite3'}")
-    store.migrate()
-    store.load_registry(load_registry(Settings().registry_file))
-    day = datetime.now(TZ).date()
-    _apply(store, _day_of_events()[0] + _more_events(day), random.Random(5))
-    want = _snapshot(store)
+    store, want = _a_filled_day(tmp_path, seed=5)
     d = s.rollup_day
     with store.engine.begin() as conn:  # as the v4 code summed: raw floats, in read order
         conn.execute(d.update().values(wait_sum=d.c.wait_sum + 1e-9))
