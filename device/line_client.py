@@ -17,24 +17,30 @@ Invariants, and why:
   the same transaction (instead of this kiosk's MQTT outbox) and is forwarded, oldest first, until the
   entrance has it; the entrance emits it, so the rating and its visit come from the same device.
 * **Uplink cut**: only the LAN is used here; events reach the gateway later from the entrance's outbox.
+* **Standard library HTTP**, with proxies off: the kiosk image carries only the ``kiosk`` extra (no
+  HTTP client library; the virtual Pi found a kiosk that could not start on an import of one), and the
+  office token must go to the entrance on the LAN, never to a proxy from the environment.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import sqlite3
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from typing import Any
-
-import httpx
 
 from contract.payloads import EventType
 from device.config_line import line_of
 from device.queue import Outcome, QueueEngine
 
 log = logging.getLogger("motcua.line")
+_LAN = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
+TRANSPORT_ERRORS = (OSError, http.client.HTTPException)  # refused, reset, timeout, bad answer
 UNREACHABLE = "line_unreachable"
 NOT_HERE = "line_ticket_at_entrance"
 MSG_UNREACHABLE = ("Không kết nối được máy cấp số ở cửa vào, vui lòng bấm lại "
@@ -89,17 +95,17 @@ class LineClient:
     def _post(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         line = self.line
         try:
-            r = httpx.post(line.entrance_url.rstrip("/") + "/api/line/request", json=body,
-                           headers={"Authorization": f"Bearer {line.token}"}, timeout=line.timeout_s)
-        except httpx.HTTPError as exc:
+            status, raw = entrance_call(line.entrance_url, "/api/line/request", line.token, line.timeout_s,
+                                        body)
+        except TRANSPORT_ERRORS as exc:
             raise Unreachable(str(exc)) from None
-        if r.status_code >= 500 or r.status_code in (401, 403):  # kept and resent: storage, or token
-            raise Unreachable(f"HTTP {r.status_code}" + (" (token refused)" if r.status_code < 500 else ""))
+        if status >= 500 or status in (401, 403):  # kept and resent: storage, or token
+            raise Unreachable(f"HTTP {status}" + (" (token refused)" if status < 500 else ""))
         try:
-            answer = r.json()
+            answer = json.loads(raw)
         except ValueError:
-            raise Unreachable(f"HTTP {r.status_code}: not JSON") from None
-        return r.status_code, answer if isinstance(answer, dict) else {}
+            raise Unreachable(f"HTTP {status}: not JSON") from None
+        return status, answer if isinstance(answer, dict) else {}
 
     def _body(self, pending: dict[str, Any]) -> dict[str, Any]:
         cfg = self.kiosk.cfg
@@ -192,10 +198,9 @@ class LineClient:
         """How many wait in this counter's fields, for its display (kept in memory, never written)."""
         line = self.line
         try:
-            r = httpx.get(line.entrance_url.rstrip("/") + "/api/line/status",
-                          headers={"Authorization": f"Bearer {line.token}"}, timeout=line.timeout_s)
-            fields = r.json()["fields"] if r.status_code == 200 else None
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            status, raw = entrance_call(line.entrance_url, "/api/line/status", line.token, line.timeout_s)
+            fields = json.loads(raw)["fields"] if status == 200 else None
+        except (*TRANSPORT_ERRORS, ValueError, KeyError, TypeError):
             fields = None
         self.kiosk.engine.line_waiting = (
             None if fields is None else sum(int(f["waiting"]) for f in fields if f["code"] in line.fields))
@@ -216,3 +221,18 @@ class LineClient:
                 store.bump("refused.line_rating_refused")
             with store.tx() as cur:
                 cur.execute("DELETE FROM line_outbox WHERE id=?", (rid,))
+
+
+def entrance_call(base_url: str, path: str, token: str, timeout_s: float,
+                  body: dict[str, Any] | None = None) -> tuple[int, bytes]:
+    """One request to the entrance's line API: POST ``body`` as JSON, or GET without one; returns
+    (HTTP status, body). Transport failures raise (``TRANSPORT_ERRORS``); an HTTP error is a status."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    req = urllib.request.Request(base_url.rstrip("/") + path, data=data, headers=headers,
+                                 method="GET" if body is None else "POST")
+    try:
+        with _LAN.open(req, timeout=timeout_s) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
