@@ -4,8 +4,9 @@
 const MC = (() => {
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');
 
-  async function getJSON(url) {
-    const r = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  /** GET a JSON document; `signal` (an AbortController's) lets a newer request cancel this one. */
+  async function getJSON(url, signal) {
+    const r = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", signal });
     if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
     return r.json();
   }

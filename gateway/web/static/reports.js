@@ -173,14 +173,23 @@
     ].join("");
   }
 
+  /* Each change of scope, period or year starts a request; answers can arrive out of order (a year
+     of a unit is slower than a month of an office). Only the latest request may render: the earlier
+     ones are aborted, so the page never shows a report other than the one the form asks for. */
+  let latest = null;
+
   async function load() {
+    if (latest) latest.abort();
+    const ctl = new AbortController();
+    latest = ctl;
     const { base, q } = query();
     $("dl-pdf").href = `${base}/pdf?${q}`;
     $("dl-xlsx").href = `${base}/xlsx?${q}`;
     status.textContent = "Đang tải… (loading)";
     root.dataset.loaded = "";
     try {
-      const r = await getJSON(`${base}?${q}`);
+      const r = await getJSON(`${base}?${q}`, ctl.signal);
+      if (ctl !== latest) return;
       $("report-heading").textContent = `${r.scope.name} · ${r.period.label_vi} (${r.period.label_en})`;
       $("trend-by").textContent = BY[r.period.by] || "";
       $("report-source").hidden = r.source !== "hub";
@@ -200,6 +209,7 @@
       status.textContent = r.totals.visits ? "" : "Không có lượt khách nào trong kỳ này. (No visits in this period.)";
       root.dataset.loaded = `${r.scope.kind}/${r.scope.code}/${r.period.slug}`;
     } catch (e) {
+      if (ctl !== latest) return;  // superseded (aborted): the newer request renders
       status.textContent = `Không tải được báo cáo (could not load the report): ${e.message}`;
       root.dataset.loaded = "error";
     }

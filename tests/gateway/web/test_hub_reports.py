@@ -9,7 +9,6 @@ commune's own period API; the unit report of B's unit too; the page in Chromium 
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from tests.gateway.conftest import RunningGateway, gateway_settings, wait_for
 from tests.gateway.feed.scenario import TZ, Office, expected, past_hours
 from tests.gateway.feed.test_feed_hub import FEED_TOKEN, _feed, _matches, _send
 from tests.gateway.kiosk_sim import EventFactory
+from tests.gateway.web.reports_page import login, wait_loaded
 from tests.support.mosquitto import Mosquitto
 
 PROVINCE = ("so-noi-vu", "province-pass-12")
@@ -101,18 +101,11 @@ def test_hub_reports_show_the_communes_offices(tmp_path: Path, page_factory, art
 
 def _browser(hub: RunningGateway, page_factory: Any, artifacts_dir: Path, year: int, visits: int) -> None:
     page, rec = page_factory(hub.base, viewport={"width": 1366, "height": 900})
-    page.goto(hub.base + "/reports")
-    page.fill("#username", PROVINCE[0])
-    page.fill("#password", PROVINCE[1])
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url(hub.base + "/reports")
+    login(page, hub.base, *PROVINCE)
     page.select_option("#scope", "office/03390")
     page.select_option("#period", "year")
     page.select_option("#year", str(year))
-    deadline = time.monotonic() + 90
-    while page.evaluate("() => document.querySelector('.reports').dataset.loaded") != f"office/03390/{year}":
-        assert time.monotonic() < deadline, "hub report not shown"
-        page.wait_for_timeout(100)
+    wait_loaded(page, f"office/03390/{year}")
     assert page.locator('#totals [data-key="visits"] .v').inner_text() == str(visits)
     assert "luồng dữ liệu" in page.locator("#report-source").inner_text()
     bars = page.eval_on_selector_all("#chart-visits rect.bar", "els => els.map(e => Number(e.dataset.value))")

@@ -31,6 +31,7 @@ from hil.harness.mosquitto import running_mosquitto
 from tests.gateway.conftest import ADMIN_TOKEN, OPERATOR_TOKEN, RunningGateway, gateway_settings, wait_for
 from tests.gateway.kiosk_sim import Publisher
 from tests.gateway.web.layout import PHONE, horizontal_overflow
+from tests.gateway.web.reports_page import login, wait_loaded
 
 DEVICES = [("k03390-q1", "03390", 1), ("k03390-q2", "03390", 2), ("k03405-q1", "03405", 1)]
 TOKENS = {"head": "head-token-0123456789abcdef0123456789", "province": "prov-token-0123456789abcdef01234567",
@@ -302,33 +303,14 @@ def test_missing_font_is_a_clear_error(tmp_path) -> None:
 
 # ---------------------------------------------------------------------------- in headless Chromium
 
-def _login(page: Any, base: str, user: str, password: str) -> None:
-    page.goto(base + "/reports")
-    assert "/login" in page.url  # signed out: the login page, then back to /reports
-    page.fill("#username", user)
-    page.fill("#password", password)
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url(base + "/reports")
-
-
-def _loaded(page: Any, key: str, timeout_s: float = 90) -> None:
-    """Poll the page's marker through CDP with Playwright waits (no 'unsafe-eval' under our CSP, and
-    routed requests keep flowing: PLATFORM-NOTES)."""
-    deadline = time.monotonic() + timeout_s
-    while (got := page.evaluate("() => document.querySelector('.reports').dataset.loaded")) != key:
-        assert got != "error", page.locator("#report-status").inner_text()
-        assert time.monotonic() < deadline, f"report {key} not shown (marker {got!r})"
-        page.wait_for_timeout(100)
-
-
 def test_reports_page_desktop(gw, page_factory, artifacts_dir) -> None:
     page, rec = page_factory(gw.base, viewport={"width": 1366, "height": 900})
-    _login(page, gw.base, *PROVINCE)
+    login(page, gw.base, *PROVINCE)
     year = gw.app.state.kpi.today().year
     page.select_option("#scope", "office/03390")
     page.select_option("#period", "year")
     page.select_option("#year", str(year))
-    _loaded(page, f"office/03390/{year}")
+    wait_loaded(page, f"office/03390/{year}")
     report = client(gw, "province").get("/api/v1/reports/office/03390",
                                         params={"period": "year", "year": year}).json()
     # the charts draw the report's figures: one bar per month with a visit, officers ranked or not
@@ -374,13 +356,44 @@ def test_reports_page_desktop(gw, page_factory, artifacts_dir) -> None:
     assert not rec.external and not rec.errors, (rec.external, rec.errors)
 
 
+def test_reports_page_shows_the_last_choice_when_answers_cross(gw, page_factory) -> None:
+    """Answers that arrive out of order (an earlier, slower report after the one the form asks for)
+    never replace it: the requests for the other periods are held until the year's report is shown,
+    then released."""
+    page, rec = page_factory(gw.base, viewport={"width": 1366, "height": 900})
+    held: list[Any] = []
+
+    def hold_other_periods(route: Any) -> None:
+        if "period=year" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/v1/reports/office/**", hold_other_periods)
+    login(page, gw.base, *PROVINCE)
+    year = gw.app.state.kpi.today().year
+    page.select_option("#scope", "office/03390")
+    page.select_option("#period", "year")
+    page.select_option("#year", str(year))
+    wait_loaded(page, f"office/03390/{year}")
+    assert held, "no earlier request was held: the test would prove nothing"
+    visits = page.locator('#totals [data-key="visits"] .v').inner_text()
+    for route in held:
+        route.continue_()
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => document.querySelector('.reports').dataset.loaded") == f"office/03390/{year}"
+    assert page.locator('#totals [data-key="visits"] .v').inner_text() == visits
+    assert not rec.external, rec.external
+
+
 def test_reports_page_phone_for_an_office_head(gw, page_factory, artifacts_dir) -> None:
     page, rec = page_factory(gw.base, **PHONE)
-    _login(page, gw.base, *HEAD)
+    login(page, gw.base, *HEAD)
     options = page.eval_on_selector_all("#scope option", "els => els.map(e => e.value)")
     assert options == ["office/03390", "unit/03390"]  # only the head's office and its unit
     quarter = (gw.app.state.kpi.today().month - 1) // 3 + 1
-    _loaded(page, f"office/03390/{gw.app.state.kpi.today().year}-Q{quarter}")
+    wait_loaded(page, f"office/03390/{gw.app.state.kpi.today().year}-Q{quarter}")
     assert page.locator("#chart-visits rect.bar").count() > 5
     width, viewport = horizontal_overflow(page)
     assert width <= viewport, (width, viewport)
