@@ -191,14 +191,22 @@
     markQuarantined();
   }
 
+  /* Loads overlap (live events, command results); an answer older than the one already shown is
+     dropped, so the table never steps back to an earlier state. */
+  let started = 0, shown = 0;
+
   async function load() {
+    const mine = ++started;
     try {
       const quarantine = getJSON("/api/v1/quarantine").catch((e) => {  // the table still shows without it
         flash.replaceChildren(node("p", "flash error",
           `Không tải được danh sách thiết bị chưa đăng ký (could not load the quarantine): ${e.message}`));
         return [];
       });
-      [state.devices, state.quarantine] = await Promise.all([getJSON("/api/v1/fleet"), quarantine]);
+      const answers = await Promise.all([getJSON("/api/v1/fleet"), quarantine]);
+      if (mine < shown) return;
+      shown = mine;
+      [state.devices, state.quarantine] = answers;
       render();
     } catch (e) {
       flash.innerHTML = `<p class="flash error">Không tải được danh sách thiết bị (could not load the fleet): ${esc(e.message)}</p>`;

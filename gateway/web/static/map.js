@@ -366,6 +366,7 @@
       const kinds = await getJSON(`/api/v1/offices/${encodeURIComponent(code)}/kinds`);
       if (state.selected === code) renderKinds(kinds);
     } catch (e) {
+      if (state.selected !== code) return;  // another office was chosen meanwhile: its answer renders
       panelTitle.textContent = o.name;
       panelBody.innerHTML = `<p class="error">Không tải được số liệu (could not load KPIs): ${esc(e.message)}</p>`;
     }
