@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, Response
@@ -31,11 +31,10 @@ from pydantic import BaseModel, Field
 
 from contract.bundle import BundleError, verify_bundle
 from contract.payloads import CommandName
-from gateway.auth import require_role
+from gateway.api_common import AdminUser, OperatorUser, StoreDep
+from gateway.auth import Principal
 from gateway.commands import issue_command
 
-OPERATOR = require_role("operator")
-ADMIN = require_role("admin")
 KEYS_ENV = "MOTCUA_UPDATE_KEYS"
 _BUNDLE_ID = re.compile(r"^b-[0-9a-f]{16}$")
 _HEX_KEY = re.compile(r"^[0-9a-f]{64}$")
@@ -53,6 +52,9 @@ def updates_dir(request: Request) -> Path:
     d = Path(request.app.state.settings.data_dir) / "updates"
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+UpdatesDir = Annotated[Path, Depends(updates_dir)]
 
 
 def trusted_keys(base: Path) -> list[bytes]:
@@ -149,13 +151,12 @@ class KeyIn(BaseModel):
     public_key: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
 
 
-def _who(p: Any) -> str:
+def _who(p: Principal) -> str:
     return str(getattr(p, "name", None) or "gateway")
 
 
 @router.post("/api/v1/updates/keys", status_code=201)
-def add_key(body: KeyIn, request: Request, _p: Any = Depends(ADMIN)) -> dict[str, Any]:
-    base = updates_dir(request)
+def add_key(body: KeyIn, base: UpdatesDir, _p: AdminUser) -> dict[str, Any]:
     key = body.public_key.lower()
     f = base / "trusted_keys"
     lines = f.read_text().splitlines() if f.exists() else []
@@ -165,12 +166,13 @@ def add_key(body: KeyIn, request: Request, _p: Any = Depends(ADMIN)) -> dict[str
 
 
 @router.post("/api/v1/updates", status_code=201)
-async def upload_bundle(request: Request, response: Response, p: Any = Depends(ADMIN)) -> dict[str, Any]:
+async def upload_bundle(request: Request, response: Response, base: UpdatesDir,
+                        p: AdminUser) -> dict[str, Any]:
     data = await request.body()
     if not data:
         raise HTTPException(422, "empty body: send the bundle.tar bytes (Content-Type: application/x-tar)")
     try:
-        meta, created = store_bundle(updates_dir(request), data, _who(p))
+        meta, created = store_bundle(base, data, _who(p))
     except BundleError as exc:
         raise HTTPException(422, f"bundle refused: {exc}") from None
     if not created:
@@ -179,8 +181,7 @@ async def upload_bundle(request: Request, response: Response, p: Any = Depends(A
 
 
 @router.get("/api/v1/updates")
-def list_bundles(request: Request, _p: Any = Depends(OPERATOR)) -> list[dict[str, Any]]:
-    base = updates_dir(request)
+def list_bundles(base: UpdatesDir, _p: OperatorUser) -> list[dict[str, Any]]:
     out = []
     for m in sorted(base.glob("b-*/meta.json")):
         meta = json.loads(m.read_text())
@@ -190,10 +191,9 @@ def list_bundles(request: Request, _p: Any = Depends(OPERATOR)) -> list[dict[str
 
 
 @router.get("/api/v1/updates/{bundle_id}")
-def bundle_detail(bundle_id: str, request: Request, _p: Any = Depends(OPERATOR)) -> dict[str, Any]:
+def bundle_detail(bundle_id: str, base: UpdatesDir, store: StoreDep, _p: OperatorUser) -> dict[str, Any]:
     """The bundle with each rollout stage's per-device command status and update outcome."""
-    meta = _meta(updates_dir(request), bundle_id)
-    store = request.app.state.store
+    meta = _meta(base, bundle_id)
     summary: dict[str, int] = {}
     for stage in meta["rollouts"]:
         for d in stage["devices"]:
@@ -209,19 +209,19 @@ def bundle_detail(bundle_id: str, request: Request, _p: Any = Depends(OPERATOR))
 
 
 @router.post("/api/v1/updates/{bundle_id}/rollout", status_code=202)
-def rollout(bundle_id: str, body: RolloutIn, request: Request, p: Any = Depends(ADMIN)) -> dict[str, Any]:
-    base = updates_dir(request)
+def rollout(bundle_id: str, body: RolloutIn, request: Request, base: UpdatesDir, store: StoreDep,
+            p: AdminUser) -> dict[str, Any]:
     meta = _meta(base, bundle_id)
     root = (body.base_url or str(request.base_url)).rstrip("/")
     if not root.startswith(("http://", "https://")):
         raise HTTPException(422, "base_url must start with http:// or https://")
     url = f"{root}/api/v1/updates/{bundle_id}/bundle.tar"
-    known = {o["code"] for o in request.app.state.store.offices()}
+    known = {o["code"] for o in store.offices()}
     unknown = sorted(set(body.offices) - known)
     if unknown:
         raise HTTPException(422, f"unknown office codes {unknown}")
     try:
-        stage = start_rollout(meta, request.app.state.store.devices(), body.offices, url,
+        stage = start_rollout(meta, store.devices(), body.offices, url,
                               app_publisher(request, _who(p)))
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
@@ -231,8 +231,7 @@ def rollout(bundle_id: str, body: RolloutIn, request: Request, p: Any = Depends(
 
 
 @router.get("/api/v1/updates/{bundle_id}/bundle.tar")
-def download_bundle(bundle_id: str, request: Request) -> FileResponse:
-    base = updates_dir(request)
+def download_bundle(bundle_id: str, base: UpdatesDir) -> FileResponse:
     meta = _meta(base, bundle_id)
     return FileResponse(base / bundle_id / "bundle.tar", media_type="application/x-tar",
                         headers={"Cache-Control": "no-store", "X-Bundle-Sha256": meta["sha256"]})
