@@ -19,6 +19,7 @@ from gateway.api_common import (
     KpiDep,
     MaybeUser,
     OperatorUser,
+    SettingsDep,
     StoreDep,
     iso,
     parse_day,
@@ -26,9 +27,11 @@ from gateway.api_common import (
 from gateway.api_integrity import router as integrity_router
 from gateway.api_period import router as period_router
 from gateway.commands import IngestNotRunning, issue_command
+from gateway.config import Settings
 from gateway.feed.api import overlay_hub
+from gateway.kpi import KpiService
+from gateway.store import Store, integrity
 from gateway.store import fleet as fleet_queries
-from gateway.store import integrity
 
 router = APIRouter()
 
@@ -36,12 +39,13 @@ router = APIRouter()
 # ---------------------------------------------------------------------------- offices (public)
 
 
-def _offices(request: Request, only: str | None = None) -> list[dict[str, Any]]:
-    st = request.app.state
-    offices = [o for o in st.store.offices() if only is None or o["code"] == only]
-    units = st.store.units()
-    kpis = overlay_hub(st, st.kpi.all_offices([o["code"] for o in offices]))  # hub mode: province figures
-    devices = fleet_queries.devices_online(st.store)
+def _offices(store: Store, kpi: KpiService, settings: Settings, only: str | None = None
+             ) -> list[dict[str, Any]]:
+    offices = [o for o in store.offices() if only is None or o["code"] == only]
+    units = store.units()
+    # hub mode: offices with no visits of their own show the province's figures
+    kpis = overlay_hub(settings, store, kpi.all_offices([o["code"] for o in offices]))
+    devices = fleet_queries.devices_online(store)
     out = []
     for o in offices:
         unit = units.get(o["unit_code"], {})
@@ -53,8 +57,8 @@ def _offices(request: Request, only: str | None = None) -> list[dict[str, Any]]:
                 "unit_name": unit.get("name", ""),
                 "province_code": unit.get("province_code", ""),
                 "kpi_today": k,
-                "wait_class": st.kpi.wait_class(k["avg_wait_s"]),
-                "satisfaction_class": st.kpi.satisfaction_class(k["satisfaction_rate"]),
+                "wait_class": kpi.wait_class(k["avg_wait_s"]),
+                "satisfaction_class": kpi.satisfaction_class(k["satisfaction_rate"]),
                 "devices_online": online,
                 "devices_total": total,
             }
@@ -63,14 +67,14 @@ def _offices(request: Request, only: str | None = None) -> list[dict[str, Any]]:
 
 
 @router.get("/api/v1/offices", response_model=list[m.Office], tags=["public"])
-def list_offices(request: Request) -> list[dict[str, Any]]:
+def list_offices(store: StoreDep, kpi: KpiDep, settings: SettingsDep) -> list[dict[str, Any]]:
     """All one-stop offices with today's KPIs (local day, Asia/Ho_Chi_Minh)."""
-    return _offices(request)
+    return _offices(store, kpi, settings)
 
 
 @router.get("/api/v1/offices/{code}", response_model=m.Office, tags=["public"])
-def get_office(code: str, request: Request) -> dict[str, Any]:
-    found = _offices(request, only=code)
+def get_office(code: str, store: StoreDep, kpi: KpiDep, settings: SettingsDep) -> dict[str, Any]:
+    found = _offices(store, kpi, settings, only=code)
     if not found:
         raise HTTPException(404, f"office {code!r} not found")
     return found[0]
@@ -95,10 +99,10 @@ def office_kpis(code: str, request: Request, store: StoreDep, kpi: KpiDep, user:
     tags=["public"],
     responses={200: {"content": {"application/geo+json": {}}, "description": "GeoJSON FeatureCollection"}},
 )
-def map_geojson(request: Request) -> Response:
+def map_geojson(store: StoreDep, kpi: KpiDep, settings: SettingsDep) -> Response:
     """GeoJSON FeatureCollection of offices (properties = the /offices fields) for national maps."""
     feats = []
-    for o in _offices(request):
+    for o in _offices(store, kpi, settings):
         props = {k: v for k, v in o.items() if k not in ("lat", "lon")}
         feats.append(
             {

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from gateway.auth import Principal, optional_principal, require_role
+from gateway.config import Settings
 from gateway.ingest import Ingest
 from gateway.kpi import KpiService
 from gateway.store import Store
@@ -22,8 +23,9 @@ ADMIN = require_role("admin")
 FIRST_DAY = date(2000, 1, 1)  # no one-stop office has figures before; forecasts look a year ahead at most
 
 __all__ = [
-    "ADMIN", "OPERATOR", "AdminUser", "IngestDep", "KpiDep", "MaybeUser", "OperatorUser", "StoreDep",
-    "get_ingest", "get_kpi", "get_store", "iso", "optional_principal", "parse_day",
+    "ADMIN", "OPERATOR", "AdminUser", "IngestDep", "KpiDep", "MaybeUser", "OperatorUser", "SettingsDep",
+    "StoreDep", "get_ingest", "get_kpi", "get_settings", "get_store", "iso", "optional_principal",
+    "parse_day",
 ]
 
 
@@ -35,6 +37,10 @@ def get_kpi(request: Request) -> KpiService:
     return request.app.state.kpi
 
 
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
 def get_ingest(request: Request) -> Ingest | None:
     """This process's ingest (None when the gateway serves pages only: ``--no-ingest``)."""
     return request.app.state.ingest
@@ -42,6 +48,7 @@ def get_ingest(request: Request) -> Ingest | None:
 
 StoreDep = Annotated[Store, Depends(get_store)]
 KpiDep = Annotated[KpiService, Depends(get_kpi)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 IngestDep = Annotated[Ingest | None, Depends(get_ingest)]
 AdminUser = Annotated[Principal, Depends(ADMIN)]
 OperatorUser = Annotated[Principal, Depends(OPERATOR)]

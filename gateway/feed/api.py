@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from contract.feed import FeedPage
 from gateway.api_common import OPERATOR, get_store
 from gateway.auth import get_authenticator, sha256_hex
+from gateway.config import Settings
 from gateway.feed.hub_store import accept, hub_offices, hub_period, kpi_block
 from gateway.feed.producer import decode_cursor, encode_cursor, records_after
 from gateway.store import Store
@@ -112,14 +113,15 @@ def feed_status(request: Request, store: Annotated[Store, Depends(get_store)]) -
     return {**request.app.state.feed.status(), "hub_counters": counters}
 
 
-def overlay_hub(state: Any, kpis: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def overlay_hub(settings: Settings, store: Store, kpis: dict[str, dict[str, Any]]
+                ) -> dict[str, dict[str, Any]]:
     """In hub mode, an office with no visits of its own today shows the hub's figures for today (the
     province map); a commune gateway's own offices keep their live figures."""
-    if not state.settings.hub.enabled:
+    if not settings.hub.enabled:
         return kpis
-    tz = ZoneInfo(state.settings.kpi.timezone)
+    tz = ZoneInfo(settings.kpi.timezone)
     start = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     empty = [c for c, k in kpis.items() if not k["visits"]]
-    sums = hub_period(state.store, start, start + 86400, empty) if empty else {}
-    target = state.settings.kpi.wait_target_s
+    sums = hub_period(store, start, start + 86400, empty) if empty else {}
+    target = settings.kpi.wait_target_s
     return {**kpis, **{c: kpi_block(v, target) for c, v in sums.items()}}
