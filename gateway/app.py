@@ -10,11 +10,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from contract.body_limit import BodyLimitMiddleware
 from gateway.alerts import AlertManager
 from gateway.api import router as api_router
 from gateway.api_kinds import router as kinds_router
 from gateway.auth import AuthSettings, build_authenticator
-from gateway.body_limit import BodyLimitMiddleware
 from gateway.booking.routes import install as install_booking
 from gateway.config import ConfigError, Settings
 from gateway.feed.api import router as feed_router

@@ -2,7 +2,10 @@
 
 It serves only the line API, never the display, touch or simulation routes, so opening it to the
 office LAN exposes nothing else; every request must carry ``Authorization: Bearer <[line] token>``
-(compared in constant time), else 401.
+(compared in constant time), else 401. Bodies over 16 KiB are refused (413) before anything reads
+them (contract/body_limit.py): FastAPI reads a JSON body before the token check runs, and a 300 MB
+anonymous POST from the LAN grew the entrance kiosk by ~600 MB (out of memory on a Pi: the office's
+lines down).
 
 ``POST /api/line/request`` (device/line_owner.py ``LineRequest``): a counter's ``next``, ``recall``,
 ``no_show`` or ``rate``; 200 with the answer (the stored answer for a request seen before), 422 for a
@@ -22,12 +25,16 @@ from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from contract.body_limit import BodyLimitMiddleware
 from device.config_line import line_of
 from device.line_owner import LineRequest
+
+MAX_BODY_BYTES = 16 * 1024  # a line request is a few hundred bytes
 
 
 def create_line_app(kiosk: Any) -> FastAPI:
     app = FastAPI(title="MotCua entrance line API", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
 
     def authorised(authorization: Annotated[str, Header()] = "") -> None:
         expected = f"Bearer {line_of(kiosk.cfg).token}".encode()

@@ -80,6 +80,10 @@ def test_line_api_refuses_a_wrong_token_and_bad_requests(tmp_path, mosquitto):
         assert httpx.post(url, json=body, timeout=10).status_code == 401
         wrong = {"Authorization": "Bearer nope"}
         assert httpx.post(url, json=body, headers=wrong, timeout=10).status_code == 401
+        # a large body from anyone on the LAN is refused before it is read (declared or streamed)
+        big = b"x" * (1 << 20)
+        assert httpx.post(url, content=big, timeout=30).status_code == 413
+        assert httpx.post(url, content=iter([big[:65536]] * 16), timeout=30).status_code == 413
         auth = {"Authorization": f"Bearer {TOKEN}"}
         assert httpx.post(url, json=body | {"fields": ["tax"]}, headers=auth, timeout=10).status_code == 422
         assert httpx.post(url, json=body | {"counter": 0}, headers=auth, timeout=10).status_code == 422
