@@ -87,8 +87,17 @@ class FeedSettings(_Section):
 
 class PullSource(_Section):
     url: str = Field(description="a commune gateway's base URL, e.g. https://gw-03390.example:8000")
+    source: SourceId = Field(description="the source id this commune's records carry; a record naming "
+                             "another is refused (source_mismatch): one commune cannot speak for another")
     token: str = Field("", description="bearer token for its /api/v1/feed")
     ca_file: str = ""
+
+
+class IngestToken(_Section):
+    """An HTTPS-push token, bound to the one source whose records it may bring."""
+
+    source: SourceId = Field(description="the commune gateway's [feed] source_id")
+    token_sha256: Sha256Hex
 
 
 class HubSettings(_Section):
@@ -101,12 +110,17 @@ class HubSettings(_Section):
     pull: list[PullSource] = Field(default_factory=list, description="commune feeds to pull")
     pull_interval_s: float = Field(30.0, gt=0, le=86_400)
     pull_page: int = Field(500, ge=1, le=5000)
-    ingest_tokens_sha256: list[Sha256Hex] = Field(
-        default_factory=list, description="SHA-256 of tokens that may POST records to /api/v1/hub/records")
+    ingest_tokens: list[IngestToken] = Field(
+        default_factory=list, description="tokens that may POST records to /api/v1/hub/records, each for "
+        "one source")
     min_k: int = Field(5, ge=2, le=1000, description="sentiment blocks over fewer visits are rejected")
 
     @model_validator(mode="after")
     def _coherent(self) -> HubSettings:
-        if not self.enabled and (self.mqtt.url or self.pull or self.ingest_tokens_sha256):
+        if not self.enabled and (self.mqtt.url or self.pull or self.ingest_tokens):
             raise ValueError("hub sources set but enabled = false")
+        bound = {p.source for p in self.pull} | {t.source for t in self.ingest_tokens}
+        if self.sources and not bound <= set(self.sources):
+            extra = sorted(bound - set(self.sources))
+            raise ValueError(f"pull/ingest_tokens name sources not in [hub] sources: {extra}")
         return self

@@ -5,7 +5,8 @@ revision rule). MQTT: a persistent session under a fixed client id subscribed to
 ``motcua-feed/v1/+/+`` at QoS 1 with manual acknowledgement, so a record is acknowledged only after
 ``accept`` returned (stored or counted as refused); a database error leaves it unacknowledged and
 the broker delivers it again after a reconnect. Pull: per source, ``GET <url>/api/v1/feed`` from the
-cursor stored in ``hub_pull_state``, the cursor saved after the page's records were handled.
+cursor stored in ``hub_pull_state``, the cursor saved after the page's records were handled; a
+pulled record must carry the source configured for its URL.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class HubPuller(Worker):
                         or not isinstance(page.get("next_cursor"), str):
                     raise ValueError("not a feed page")
                 for rec in page["records"]:
-                    accept(self.store, json.dumps(rec, ensure_ascii=False), self.cfg)
+                    accept(self.store, json.dumps(rec, ensure_ascii=False), self.cfg, source=src.source)
                 n += len(page["records"])
                 cursor = page["next_cursor"]
                 self._save(src.url, cursor)

@@ -43,7 +43,8 @@ def test_feed_produce_and_status(tmp_path: Path, capsys: pytest.CaptureFixture[s
     ({"feed": {"enabled": True, "source_id": "LC A"}}, "source_id"),
     ({"feed": {"enabled": True, "source_id": "lc-a", "https_url": "ftp://x"}}, "https_url"),
     ({"feed": {"pull_tokens_sha256": ["abc"]}}, "pull_tokens_sha256"),
-    ({"hub": {"pull": [{"url": "http://x"}]}}, "enabled = false"),
+    ({"hub": {"pull": [{"url": "http://x", "source": "lc-a"}]}}, "enabled = false"),
+    ({"hub": {"enabled": True, "pull": [{"url": "http://x"}]}}, r"pull.0.source: required key is missing"),
     ({"hub": {"enabled": True, "mqtt": {"url": "mqtt://h", "ca_file": "/no/ca.pem"}}}, "file not found"),
     ({"hub": {"enabled": True, "bogus": 1}}, r"\[hub\] bogus: unknown key"),
 ])
