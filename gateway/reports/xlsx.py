@@ -3,6 +3,10 @@
 Cells hold the raw numbers of the report dict (waits in minutes = seconds ÷ 60, shares as fractions
 with a percent format) so that an office can compute with them; an absent figure is an empty cell,
 never 0. Sheet and column titles are Vietnamese with the English beside them.
+
+No cell is a formula: openpyxl stores a string starting with "=" as one, and names in a report come
+from outside (an officer id a kiosk reported, an office name set through the API), so before saving
+every such string is marked text (:func:`_texts_only`); the file shows the name, it runs nothing.
 """
 
 from __future__ import annotations
@@ -174,6 +178,16 @@ def render(report: dict[str, Any]) -> bytes:
                   "Ngày lễ (holiday)", "Dịp Tết (Tết period)"]
         formats = [None, None, "0.00", INT_FMT, None, None]
         _sheet(wb, "Dự báo", header, _forecast_rows(report["forecast"]), formats)
+    _texts_only(wb)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def _texts_only(wb: Workbook) -> None:
+    """Every string cell is text: one starting with "=" (a formula to openpyxl) is marked a string."""
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    cell.data_type = "s"
