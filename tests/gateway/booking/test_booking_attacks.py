@@ -127,3 +127,32 @@ def test_a_phone_number_takes_ascii_digits_only(tmp_path, phone):
         svc.book(Choice(OFFICE, "land", clock.now.date(), "08:00", phone), "198.51.100.7")
     assert exc.value.status == 422
     assert bs.day_list(svc.engine, OFFICE, "2026-12-07") == []
+
+
+CROSS = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
+IMAGE = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}
+
+
+def test_another_site_cannot_book_cancel_or_spend_a_visitors_budget(mosquitto, gateway_factory):
+    """Before: a page on any site could post the booking form from its visitors' browsers (each from
+    its own address, so past the per-client budget: an office's calendar filled by a popular page), or
+    load six wrong code pages as images and lock a visitor out of booking for an hour."""
+    gw = gateway_factory(mosquitto.url, booking=booking_section(capacity=5, per_hour=2))
+    day = _day(gw)
+    form = {"office": OFFICE, "field": "land", "day": day, "slot": "08:00"}
+    for headers in (CROSS, IMAGE):
+        r = gw.public.post("/dat-lich", data=form, headers=headers)
+        assert r.status_code == 403 and "trang web khác" in r.text
+    for _ in range(4):  # wrong codes from another site's images: refused, nothing spent
+        assert gw.public.get("/dat-lich/ma/ZZZZZZ", headers=IMAGE).status_code == 403
+    assert bs.day_list(gw.app.state.store.engine, OFFICE, day) == []
+    same = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"}
+    r = gw.public.post("/dat-lich", data=form, headers=same, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    code = r.headers["location"].rsplit("/", 1)[1]
+    assert gw.public.get(f"/dat-lich/ma/{code}", headers=CROSS).status_code == 200  # a link from a message
+    assert gw.public.post("/dat-lich/huy", data={"code": code}, headers=CROSS).status_code == 403
+    assert gw.public.delete(f"/api/v1/booking/{code}", headers=IMAGE).status_code == 403
+    assert [a["code"] for a in bs.day_list(gw.app.state.store.engine, OFFICE, day)] == [code]
+    assert gw.public.post("/dat-lich/huy", data={"code": code}, headers=same).status_code == 200
+    assert bs.day_list(gw.app.state.store.engine, OFFICE, day) == []
