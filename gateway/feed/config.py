@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from contract.feed import SourceId
 from contract.mqtt_url import KIOSK_SCHEMES, parse_broker_url
+from contract.payloads import OfficeCode
 
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="motcua-gateway token new")]
 
@@ -114,11 +115,21 @@ class HubSettings(_Section):
         default_factory=list, description="tokens that may POST records to /api/v1/hub/records, each for "
         "one source")
     min_k: int = Field(5, ge=2, le=1000, description="sentiment blocks over fewer visits are rejected")
+    source_offices: dict[SourceId, list[OfficeCode]] = Field(
+        default_factory=dict, description="the offices each source speaks for; an office listed here "
+        "is refused from any other source (foreign_office), and a listed source may send only its own. "
+        "Offices listed nowhere belong to the first source heard")
 
     @model_validator(mode="after")
     def _coherent(self) -> HubSettings:
         if not self.enabled and (self.mqtt.url or self.pull or self.ingest_tokens):
             raise ValueError("hub sources set but enabled = false")
+        claimed: dict[str, str] = {}
+        for src, offices in self.source_offices.items():
+            for office in offices:
+                if claimed.setdefault(office, src) != src:
+                    raise ValueError(f"source_offices: office {office} listed for two sources "
+                                     f"({claimed[office]}, {src})")
         bound = {p.source for p in self.pull} | {t.source for t in self.ingest_tokens}
         if self.sources and not bound <= set(self.sources):
             extra = sorted(bound - set(self.sources))

@@ -5,11 +5,14 @@ passes, in order: the contract (``FeedRecord``: types, bounds, internal consiste
 source list, the source its transport is bound to (a pulled URL's ``source``, an HTTPS push token's
 ``source``: without it one commune could post another's source id and replace that commune's
 figures with a higher revision), the topic it came on (MQTT: ``motcua-feed/v1/<source>/<office>``
-must match; the broker's ACL binds the topic to the client), the hub's
-own k for sentiment, the registry (an unknown office is refused), the clock (an hour that has not
-ended yet) and ownership (an office's records come from the first source that sent it; another
-source claiming it is refused). Every refusal is counted as ``hub:rejected:<reason>`` in
-``ingest_counters``; nothing raises to the transport, which acknowledges either way (a forged
+must match; the broker's ACL binds the topic to the client), the hub's own k for sentiment, the
+registry (an unknown office is refused), ``[hub] source_offices`` (an office configured for another
+source, or a configured source naming an office not its own: ``foreign_office``), the clock (an
+hour that has not ended yet) and ownership (an office's records come from the first source that
+sent it; another source claiming it is refused). Without ``source_offices`` the first source heard
+owns an office, so a commune that sends first could take a neighbour's office (or one in another
+province of the hub's registry): list them. Every refusal is counted as ``hub:rejected:<reason>``
+in ``ingest_counters``; nothing raises to the transport, which acknowledges either way (a forged
 record redelivered forever would block the queue).
 
 Storage keeps one row per (office, hour): a higher revision replaces it (``ON CONFLICT ... WHERE
@@ -64,9 +67,19 @@ def _refusal(rec: FeedRecord, cfg: HubSettings, topic: tuple[str, str] | None, b
         return "below_k"
     if rec.office_code not in offices:
         return "unknown_office"
+    if _foreign(rec, cfg.source_offices):
+        return "foreign_office"
     if rec.hour_start.timestamp() + 3600 > now + 600:  # senders publish closed hours only
         return "future_hour"
     return None
+
+
+def _foreign(rec: FeedRecord, source_offices: dict[str, list[str]]) -> bool:
+    """The office is configured for another source, or the source for other offices."""
+    mine = source_offices.get(rec.source)
+    if mine is not None:
+        return rec.office_code not in mine
+    return any(rec.office_code in offices for offices in source_offices.values())
 
 
 def accept(store: Store, raw: bytes | str, cfg: HubSettings, *, topic: tuple[str, str] | None = None,

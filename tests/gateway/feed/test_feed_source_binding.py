@@ -17,7 +17,7 @@ from gateway.auth import sha256_hex
 from gateway.config import Settings
 from gateway.feed.config import HubSettings
 from gateway.feed.hub import HubPuller
-from gateway.feed.hub_store import hub_period
+from gateway.feed.hub_store import accept, hub_period
 from gateway.registry import load_registry
 from gateway.store import Store
 from tests.gateway.conftest import gateway_settings
@@ -96,3 +96,26 @@ def test_every_bound_source_must_be_an_accepted_source(tmp_path: Path):
     with pytest.raises(ConfigError, match="lc-z"):
         gateway_settings(tmp_path, "mqtt://127.0.0.1:1", hub={"enabled": True, "sources": ["lc-a"], "pull": [
             {"url": "http://127.0.0.1:1", "source": "lc-z"}]})
+
+
+def test_a_commune_cannot_take_an_office_listed_for_another(tmp_path: Path):
+    """Before: an office belonged to the first source heard, so a commune that sent first (a rogue one,
+    or one misconfigured with a neighbour's code) took the office, and its real commune was refused."""
+    store = Store(f"sqlite:///{tmp_path / 'hub.sqlite3'}")
+    store.migrate()
+    store.load_registry(load_registry(Settings().registry_file))
+    cfg = HubSettings(enabled=True, source_offices={"lc-a": ["03390"], "lc-b": ["03405"]})
+    now = HOUR + 7200
+    try:
+        assert accept(store, _of("lc-a", "03405", 1, 90), cfg, now=now) == "rejected:foreign_office"
+        assert accept(store, _of("lc-b", "03390", 1, 90), cfg, now=now) == "rejected:foreign_office"
+        assert accept(store, _of("lc-x", "03405", 1, 90), cfg, now=now) == "rejected:foreign_office"
+        assert accept(store, _of("lc-b", "03405", 1, 4), cfg, now=now) == "stored"
+        assert accept(store, _of("lc-a", "03390", 1, 3), cfg, now=now) == "stored"
+        sums = hub_period(store, HOUR, HOUR + 3600)
+        assert {o: v["visits"] for o, v in sums.items()} == {"03390": 3, "03405": 4}
+    finally:
+        store.close()
+    with pytest.raises(ConfigError, match="03405"):
+        gateway_settings(tmp_path, "mqtt://127.0.0.1:1", hub={"enabled": True, "source_offices": {
+            "lc-a": ["03405"], "lc-b": ["03405"]}})
