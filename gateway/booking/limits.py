@@ -54,7 +54,14 @@ class ClientBudget:
                 self._trim(now)
             return 0
 
+    def tracked(self) -> int:
+        """How many clients are remembered (at most ``MAX_TRACKED`` after a trim)."""
+        with self._lock:
+            return len(self._hits)
+
     def _wait(self, key: str, now: float) -> int:
+        if key not in self._hits:  # a check alone keeps nothing: only spending is remembered
+            return 0
         q = self._window(key, now)
         if len(q) < self.per_hour:
             return 0

@@ -156,3 +156,13 @@ def test_another_site_cannot_book_cancel_or_spend_a_visitors_budget(mosquitto, g
     assert [a["code"] for a in bs.day_list(gw.app.state.store.engine, OFFICE, day)] == [code]
     assert gw.public.post("/dat-lich/huy", data={"code": code}, headers=same).status_code == 200
     assert bs.day_list(gw.app.state.store.engine, OFFICE, day) == []
+
+
+def test_checking_the_budget_keeps_nothing():
+    """Right-code look-ups check the budget; a flood of them from fresh IPv6 /64s must not grow memory."""
+    budget = ClientBudget(3)
+    for i in range(1000):
+        assert budget.retry_after(f"2001:db8:{i:x}::1") == 0
+    assert budget.tracked() == 0
+    budget.spend("2001:db8:1::1")
+    assert budget.tracked() == 1
