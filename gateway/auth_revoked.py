@@ -35,7 +35,10 @@ class RevokedSessions:
             self._reload()
             self._ids = {s: t for s, t in self._ids.items() if t > now} | {sid: until}
             if self.path is not None:
-                self._write(self.path)
+                try:
+                    self._write(self.path)
+                except OSError as e:  # still refused by this process; logged, as a logout never fails
+                    log.error("could not write %s (this logout is kept in memory only): %s", self.path, e)
 
     def __contains__(self, sid: str) -> bool:
         with self._lock:
