@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 
 from gateway.auth import SESSION_COOKIE, add_user
 from tests.gateway.conftest import RunningGateway
@@ -33,6 +34,7 @@ def _status(gw: RunningGateway, cookie: str) -> int:
         return c.get(PROTECTED).status_code
 
 
+@pytest.mark.slow  # two gateways, one after the other
 def test_a_logout_outlives_a_restart(mosquitto, gateway_factory):
     first = gateway_factory(mosquitto.url)
     add_user(first.settings.data_dir / "users.json", USER, PASSWORD, "operator")
