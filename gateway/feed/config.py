@@ -16,6 +16,18 @@ from contract.feed import SourceId
 from contract.mqtt_url import KIOSK_SCHEMES, parse_broker_url
 from contract.payloads import OfficeCode
 
+
+def check_web_url(url: str, key: str) -> None:
+    """``https://``, or ``http://`` to this machine only: a bearer token and the records must not
+    cross a network in clear (anyone on the path could read the token or change the figures)."""
+    parts = urlparse(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        return
+    raise ValueError(f"{key}={url!r}: must be https:// (http:// on loopback only)")
+
+
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="motcua-gateway token new")]
 
 
@@ -79,8 +91,8 @@ class FeedSettings(_Section):
             raise ValueError("source_id is required when the feed is enabled")
         if (self.mqtt.url or self.https_url) and not self.enabled:
             raise ValueError("push targets set but enabled = false")
-        if self.https_url and urlparse(self.https_url).scheme not in ("http", "https"):
-            raise ValueError(f"https_url={self.https_url!r}: must be https:// (http:// on loopback only)")
+        if self.https_url:
+            check_web_url(self.https_url, "https_url")
         if self.retry_max_s < self.retry_min_s:
             raise ValueError("retry_max_s must be >= retry_min_s")
         return self
@@ -92,6 +104,12 @@ class PullSource(_Section):
                              "another is refused (source_mismatch): one commune cannot speak for another")
     token: str = Field("", description="bearer token for its /api/v1/feed")
     ca_file: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        check_web_url(v, "url")
+        return v
 
 
 class IngestToken(_Section):
