@@ -30,6 +30,7 @@ from gateway.feed.hub_store import accept
 from gateway.store import Store
 
 log = logging.getLogger("motcua.gateway.hub")
+MAX_PAGES_PER_ROUND = 50  # then the next source gets its turn; the rest waits for the next round
 
 
 def topic_parts(topic: str) -> tuple[str, str] | None:
@@ -99,11 +100,15 @@ class HubPuller(Worker):
             self._stop.wait(self.cfg.pull_interval_s)
 
     def pull(self, src: PullSource) -> int:
-        """Fetch and store everything after the saved cursor; returns how many records were handled."""
+        """Fetch and store what follows the saved cursor, at most ``MAX_PAGES_PER_ROUND`` pages (a
+        source that always says ``more``, or never moves its cursor, cannot keep the others from
+        their turn); returns how many records were handled."""
         headers = {"Authorization": f"Bearer {src.token}"} if src.token else {}
         cursor, n = self._cursor(src.url), 0
         with httpx.Client(base_url=src.url, headers=headers, timeout=30, verify=src.ca_file or True) as http:
-            while not self._stop.is_set():
+            for _page in range(MAX_PAGES_PER_ROUND):
+                if self._stop.is_set():
+                    return n
                 r = http.get("/api/v1/feed", params={"cursor": cursor, "limit": self.cfg.pull_page})
                 r.raise_for_status()
                 page = r.json()
@@ -113,10 +118,11 @@ class HubPuller(Worker):
                 for rec in page["records"]:
                     accept(self.store, json.dumps(rec, ensure_ascii=False), self.cfg, source=src.source)
                 n += len(page["records"])
-                cursor = page["next_cursor"]
+                moved, cursor = page["next_cursor"] != cursor, page["next_cursor"]
                 self._save(src.url, cursor)
-                if not page.get("more"):
+                if not page.get("more") or not moved:
                     return n
+        log.warning("hub pull %s: more after %d pages; the rest next round", src.url, MAX_PAGES_PER_ROUND)
         return n
 
     def _cursor(self, url: str) -> str:
