@@ -7,7 +7,7 @@
   session id, a per-session CSRF token and a stamp of the user's password hash (a new password ends
   every session opened with the old one); state-changing requests made with the cookie must send
   the token (header ``X-CSRF-Token`` or form field ``csrf_token``). Bearer-token requests are exempt.
-  Logout revokes the session id in ``<data_dir>/revoked_sessions.json`` (``gateway.auth_revoked``:
+  Logout revokes the session id in ``revoked_sessions.json`` beside ``users.json`` (``gateway.auth_revoked``:
   it outlives a restart and holds in every process sharing the folder).
 - API tokens: ``Authorization: Bearer <token>``; the config stores only the token's SHA-256.
 - Passwords: argon2id (``gateway.auth_users``, with ``users.json``). Login failures are limited

@@ -1,4 +1,5 @@
-"""Revoked session ids (logout), kept in ``<data_dir>/revoked_sessions.json`` so that a logout
+"""Revoked session ids (logout), kept in ``revoked_sessions.json`` beside ``users.json`` (normally in
+``<data_dir>``) so that a logout
 outlives a restart of the gateway and holds in every process that shares the data folder.
 
 Why a file: a session cookie is signed, not stored, so the only way to end one before it expires
