@@ -1,6 +1,6 @@
 """Revoked session ids (logout), kept in ``revoked_sessions.json`` beside ``users.json`` (normally in
-``<data_dir>``) so that a logout
-outlives a restart of the gateway and holds in every process that shares the data folder.
+``<data_dir>``), so that a logout outlives a restart of the gateway and holds in every process that
+shares the folder.
 
 Why a file: a session cookie is signed, not stored, so the only way to end one before it expires
 is to remember its id until then. Kept in memory only, a logged-out cookie (copied from a shared
