@@ -4,8 +4,11 @@
   chain, report readers: ``office_head`` (bound to office codes: reads only their reports) and
   ``province`` (reads all); operators and admins read all reports too (``Principal.report_scope``).
 - Browser sessions: a signed cookie (itsdangerous, HttpOnly, SameSite=Lax) carrying the user, a
-  session id and a per-session CSRF token; state-changing requests made with the cookie must send
+  session id, a per-session CSRF token and a stamp of the user's password hash (a new password ends
+  every session opened with the old one); state-changing requests made with the cookie must send
   the token (header ``X-CSRF-Token`` or form field ``csrf_token``). Bearer-token requests are exempt.
+  Logout revokes the session id in ``revoked_sessions.json`` beside ``users.json`` (``gateway.auth_revoked``:
+  it outlives a restart and holds in every process sharing the folder).
 - API tokens: ``Authorization: Bearer <token>``; the config stores only the token's SHA-256.
 - Passwords: argon2id (``gateway.auth_users``, with ``users.json``). Login failures are limited
   per (client, user) and per client, and slowed (never blocked) per user across all clients: see
@@ -38,6 +41,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth_config import ROLES, ApiToken, User, parse_auth_table, report_scope
+from gateway.auth_revoked import REVOKED_FILE, RevokedSessions
 from gateway.auth_secret import SECRET_ENV as SECRET_ENV  # re-exported
 from gateway.auth_secret import resolve_secret
 
@@ -56,6 +60,7 @@ log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "motcua_session"
 LOGIN_CSRF_COOKIE = "motcua_login_csrf"
+SESSION_KEYS = ("u", "sid", "csrf", "pw")  # user, session id, CSRF token, password stamp
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -170,7 +175,8 @@ class Authenticator:
         self._login_serializer = URLSafeTimedSerializer(settings.secret_key, salt="motcua-login-csrf")
         self._lock = threading.Lock()
         self.limiter = LoginLimiter(settings.login_limits, clock)
-        self._revoked: dict[str, float] = {}
+        users_file = settings.users_file
+        self._revoked = RevokedSessions(users_file.parent / REVOKED_FILE if users_file is not None else None)
         self._file_users: list[User] = []
         self._file_stamp: tuple[int, int, int] | None = None  # (inode, mtime ns, size) of users.json
         self.rejected_logins = 0
@@ -237,7 +243,9 @@ class Authenticator:
 
     # sessions ------------------------------------------------------------
     def session_cookie(self, principal: Principal) -> str:
-        return self._serializer.dumps({"u": principal.name, "sid": principal.sid, "csrf": principal.csrf})
+        user = self.users().get(principal.name)
+        return self._serializer.dumps({"u": principal.name, "sid": principal.sid, "csrf": principal.csrf,
+                                       "pw": _password_stamp(user)})
 
     def read_session(self, cookie: str | None) -> Principal | None:
         if not cookie:
@@ -246,24 +254,21 @@ class Authenticator:
             data = self._serializer.loads(cookie, max_age=self.settings.session_ttl_s)
         except (BadSignature, SignatureExpired):
             return None
-        if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("u", "sid", "csrf")):
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in SESSION_KEYS):
             return None
-        with self._lock:
-            if data["sid"] in self._revoked:
-                return None
+        if data["sid"] in self._revoked:
+            return None
         user = self.users().get(data["u"])
-        if user is None:  # removed since login
-            return None
+        if user is None or not hmac.compare_digest(data["pw"], _password_stamp(user)):
+            return None  # removed, or its password changed, since login
         return Principal(user.username, user.role, "session", csrf=data["csrf"], sid=data["sid"],
                          offices=user.offices)
 
     def revoke(self, principal: Principal) -> None:
         """Log out: the session id is refused until it would have expired anyway."""
         now = self._clock()
-        with self._lock:
-            self._revoked = {s: t for s, t in self._revoked.items() if t > now}
-            if principal.sid:
-                self._revoked[principal.sid] = now + self.settings.session_ttl_s
+        if principal.sid:
+            self._revoked.add(principal.sid, now + self.settings.session_ttl_s, now)
 
     # tokens --------------------------------------------------------------
     def read_bearer(self, header: str | None) -> Principal | None:
@@ -296,6 +301,11 @@ class Authenticator:
         except (BadSignature, SignatureExpired):
             return False
         return isinstance(nonce, str) and hmac.compare_digest(nonce, form_value)
+
+
+def _password_stamp(user: User | None) -> str:
+    """A short digest of the user's password hash: the session ends when the password changes."""
+    return sha256_hex(user.password_hash)[:16] if user is not None else ""
 
 
 def build_authenticator(settings: AuthSettings, env: Mapping[str, str] | None = None) -> Authenticator:

@@ -5,6 +5,12 @@ works on any phone and with the back button), ``POST /dat-lich`` (book; 303 to t
 ``GET /dat-lich/ma/{code}`` (code, QR, details, cancel button), ``POST /dat-lich/huy`` (cancel).
 API: ``GET /api/v1/booking/offices``, ``GET /api/v1/booking/slots``, ``POST /api/v1/booking``,
 ``DELETE /api/v1/booking/{code}``. Refusals: 404/409/422/429 with a message, never a 500.
+
+Cross-site requests (``Sec-Fetch-Site: cross-site``, which every current browser sends) may open the
+pages, but not book, cancel or look up a code from another site's form, image or script (403,
+nothing spent): otherwise any web page could make its visitors' browsers book an office's slots,
+each from its own address (past the per-client budget), or spend a visitor's budget on wrong codes.
+A link to a code page (a top-level navigation) still opens it.
 """
 
 from __future__ import annotations
@@ -36,6 +42,16 @@ Booking = Annotated[BookingService, Depends(get_booking)]
 
 def _client(request: Request) -> str:
     return request.app.state.auth.client_of(request)
+
+
+def _refuse_cross_site(request: Request, navigation_ok: bool = False) -> None:
+    """403 for a request another site made a browser send (a form, image or script)."""
+    if request.headers.get("sec-fetch-site") != "cross-site":
+        return
+    if navigation_ok and request.headers.get("sec-fetch-mode") == "navigate" and request.method == "GET":
+        return
+    raise BookingRefused(403, "Yêu cầu từ trang web khác không được chấp nhận; vui lòng dùng trang đặt lịch "
+                              "(cross-site request refused)")
 
 
 def _office_names(request: Request, svc: BookingService) -> dict[str, str]:
@@ -90,6 +106,7 @@ def book_form(request: Request, svc: Booking, office: Annotated[str, Form(max_le
               slot: Annotated[str, Form(max_length=5)], phone: Annotated[str, Form(max_length=20)] = "",
               consent: Annotated[str, Form(max_length=10)] = "") -> Response:
     try:
+        _refuse_cross_site(request)
         if _phone(phone) and consent != "yes":
             raise BookingRefused(422, "Cần đồng ý mục đích sử dụng số điện thoại, hoặc để trống "
                                       "(consent needed for the phone number, or leave it empty)")
@@ -103,6 +120,7 @@ def book_form(request: Request, svc: Booking, office: Annotated[str, Form(max_le
 @router.get("/dat-lich/ma/{code}", response_class=HTMLResponse, tags=["booking"])
 def code_page(request: Request, svc: Booking, code: str) -> Response:
     try:
+        _refuse_cross_site(request, navigation_ok=True)
         b = svc.lookup(code, _client(request))
     except BookingRefused as exc:
         return _page(request, "booking_code.html", {"error": exc.message, "b": None}, exc.status)
@@ -116,6 +134,7 @@ def code_page(request: Request, svc: Booking, code: str) -> Response:
 @router.post("/dat-lich/huy", response_class=HTMLResponse, tags=["booking"])
 def cancel_form(request: Request, svc: Booking, code: Annotated[str, Form(max_length=16)]) -> Response:
     try:
+        _refuse_cross_site(request)
         b = svc.cancel(code, _client(request))
     except BookingRefused as exc:
         return _page(request, "booking_code.html", {"error": exc.message, "b": None}, exc.status)
@@ -159,6 +178,7 @@ def api_slots(svc: Booking, office: str, service_field: str, day: str) -> Any:
 @router.post("/api/v1/booking", status_code=201, tags=["booking"])
 def api_book(request: Request, svc: Booking, body: BookingRequest) -> Any:
     try:
+        _refuse_cross_site(request)
         phone = _phone(body.phone)
         if phone and not body.phone_consent:
             raise BookingRefused(422, "phone_consent must be true when a phone number is given")
@@ -173,6 +193,7 @@ def api_book(request: Request, svc: Booking, body: BookingRequest) -> Any:
 @router.delete("/api/v1/booking/{code}", tags=["booking"])
 def api_cancel(request: Request, svc: Booking, code: str) -> Any:
     try:
+        _refuse_cross_site(request)
         b = svc.cancel(code[:16], _client(request))
     except BookingRefused as exc:
         return _refused(exc)

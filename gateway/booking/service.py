@@ -16,7 +16,7 @@ from typing import Any
 from gateway.booking import store as bs
 from gateway.booking.config import BookingSettings, OfficeBooking
 
-PHONE_RE = re.compile(r"^0\d{9,10}$")  # Vietnamese numbers: 10 digits (11 for old landlines)
+PHONE_RE = re.compile(r"^0[0-9]{9,10}$")  # 10 digits (11 for old landlines), ASCII only: \d takes any script
 
 
 class BookingRefused(Exception):
@@ -75,11 +75,19 @@ class BookingService:
     # ------------------------------------------------------------------ actions
 
     def _spend(self, client: str) -> None:
+        wait = self.budget.spend(client)
+        if wait:
+            raise self._over_budget(wait)
+
+    def _check_budget(self, client: str) -> None:
         wait = self.budget.retry_after(client)
         if wait:
-            raise BookingRefused(429, f"Quá nhiều yêu cầu, vui lòng thử lại sau {wait // 60 + 1} phút "
-                                 "(too many requests)", retry_after=wait)
-        self.budget.spend(client)
+            raise self._over_budget(wait)
+
+    @staticmethod
+    def _over_budget(wait: int) -> BookingRefused:
+        return BookingRefused(429, f"Quá nhiều yêu cầu, vui lòng thử lại sau {wait // 60 + 1} phút "
+                              "(too many requests)", retry_after=wait)
 
     def book(self, c: Choice, client: str) -> str:
         office = self._check(c.office, c.field, c.day)
@@ -100,6 +108,9 @@ class BookingService:
         return code
 
     def lookup(self, raw: str, client: str) -> bs.Booking:
+        """The booking of a code. A wrong code costs budget; over budget every code is refused
+        (429) before it is looked up, so the answer cannot tell a right code from a wrong one."""
+        self._check_budget(client)
         code = bs.normalise_code(raw)
         found = bs.find(self.engine, code) if len(code) == bs.CODE_LEN else None
         if found is None:
@@ -108,9 +119,15 @@ class BookingService:
         return found
 
     def cancel(self, raw: str, client: str) -> bs.Booking:
+        """Cancel before the slot starts; after that the booking is kept or missed (409)."""
         self._spend(client)
-        done = bs.cancel(self.engine, bs.normalise_code(raw), self.now_local().date().isoformat())
+        code, now = bs.normalise_code(raw), self.now_local()
+        done = bs.cancel(self.engine, code, now.date().isoformat(), now.strftime("%H:%M"))
         if done is None:
+            found = bs.find(self.engine, code) if len(code) == bs.CODE_LEN else None
+            if found is not None and not found.cancelled:
+                raise BookingRefused(409, "Lịch hẹn đã đến giờ, không huỷ được nữa (the slot has started: "
+                                          "an appointment can be cancelled only before its time)")
             raise BookingRefused(404, "Không có lịch hẹn đang hiệu lực với mã này (no active appointment)")
         self._notify(done.office_code, done.day)
         return done

@@ -7,7 +7,8 @@ WHERE .. AND booked < capacity``. On PostgreSQL the UPDATE takes the row lock an
 condition after a concurrent commit; on SQLite the first write takes the database's write lock
 (waiting up to ``busy_timeout``), so the check and the increment are serialised. An UPDATE that
 matched no row means the slot is full; nothing else is written. A cancel decrements in the same
-way, in the transaction that marks the booking cancelled (only once: ``cancelled_at IS NULL``).
+way, in the transaction that marks the booking cancelled (only once: ``cancelled_at IS NULL``), and
+only before the slot starts (a kept or missed appointment is history, not a cancel).
 
 Codes are six characters from an alphabet without look-alikes (no 0/O, 1/I), drawn with
 ``secrets`` (32**6 ≈ 10**9 codes): a code is unique for ever (primary key), not only per day.
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, and_, select, update
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -113,11 +114,14 @@ def book(engine: Engine, office: str, field: str, day: str, slot: str, capacity:
     raise RuntimeError("no free booking code after 10 draws")  # 10**9 codes: not expected
 
 
-def cancel(engine: Engine, code: str, today: str) -> Booking | None:
-    """Cancel an active booking of today or later (its place is freed); None if there is none."""
+def cancel(engine: Engine, code: str, today: str, now_hm: str) -> Booking | None:
+    """Cancel an active booking whose slot has not started (after ``now_hm`` today, or a later
+    day): its place is freed. None if there is none. A booking whose slot has started stays: it was
+    kept or missed, and cancelling it afterwards would take a no-show out of the no-show rate."""
     b = bookings.c
+    not_started = or_(b.day > today, and_(b.day == today, b.slot > now_hm))
     with engine.begin() as conn:
-        row = conn.execute(update(bookings).where(b.code == code, b.cancelled_at.is_(None), b.day >= today)
+        row = conn.execute(update(bookings).where(b.code == code, b.cancelled_at.is_(None), not_started)
                            .values(cancelled_at=time.time(), phone=None, phone_delete_after=None)
                            .returning(b.office_code, b.service_field, b.day, b.slot)).first()
         if row is None:

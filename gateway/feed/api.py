@@ -5,9 +5,10 @@
   after the cursor in production order; the cursor is opaque and monotonic, so asking again with the
   same cursor gives the same records (plus any produced since) and nothing is skipped. The records
   are the stored JSON, byte for byte as pushed.
-* ``POST /api/v1/hub/records`` (hub, HTTPS push): a token from ``[hub] ingest_tokens_sha256``; the
-  answer is 200 with the outcome even for a refused record (counted), so a sender never retries a
-  record forever; 401 without a valid token.
+* ``POST /api/v1/hub/records`` (hub, HTTPS push): a token from ``[hub] ingest_tokens``, which may
+  bring records of its own source only (another is ``rejected:source_mismatch``); the answer is 200
+  with the outcome even for a refused record (counted), so a sender never retries a record forever;
+  401 without a valid token.
 * ``GET /api/v1/hub/offices``, ``/api/v1/hub/map.geojson`` (public, as ``/api/v1/offices``: anonymous
   aggregates), ``GET /api/v1/feed/status`` (operator): the feed's and hub's state and counters.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hmac
 import json
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -40,6 +42,19 @@ def _bearer_in(request: Request, digests: list[str]) -> bool:
         return False
     d = sha256_hex(header[7:].strip())
     return any(hmac.compare_digest(d, x) for x in digests)
+
+
+def _bearer_source(request: Request, tokens: list[Any]) -> str | None:
+    """The source whose ingest token the request carries, or None."""
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None
+    d = sha256_hex(header[7:].strip())
+    found = None
+    for t in tokens:  # every entry compared: the time does not tell which one matched
+        if hmac.compare_digest(d, t.token_sha256):
+            found = t.source
+    return found
 
 
 def feed_reader(request: Request) -> None:
@@ -77,10 +92,11 @@ async def hub_receive(request: Request) -> dict[str, str]:
     cfg = request.app.state.settings.hub
     if not cfg.enabled:
         raise HTTPException(404, "hub mode is not enabled on this gateway ([hub] enabled)")
-    if not _bearer_in(request, cfg.ingest_tokens_sha256):
+    source = _bearer_source(request, cfg.ingest_tokens)
+    if source is None:
         raise HTTPException(401, "a hub ingest token is required", headers={"WWW-Authenticate": "Bearer"})
     body = await request.body()
-    outcome = await run_in_threadpool(accept, request.app.state.store, body, cfg)
+    outcome = await run_in_threadpool(partial(accept, source=source), request.app.state.store, body, cfg)
     return {"outcome": outcome}
 
 

@@ -14,6 +14,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from contract.feed import SourceId
 from contract.mqtt_url import KIOSK_SCHEMES, parse_broker_url
+from contract.payloads import OfficeCode
+
+
+def check_web_url(url: str, key: str) -> None:
+    """``https://``, or ``http://`` to this machine only: a bearer token and the records must not
+    cross a network in clear (anyone on the path could read the token or change the figures)."""
+    parts = urlparse(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        return
+    raise ValueError(f"{key}={url!r}: must be https:// (http:// on loopback only)")
+
 
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="motcua-gateway token new")]
 
@@ -78,8 +91,8 @@ class FeedSettings(_Section):
             raise ValueError("source_id is required when the feed is enabled")
         if (self.mqtt.url or self.https_url) and not self.enabled:
             raise ValueError("push targets set but enabled = false")
-        if self.https_url and urlparse(self.https_url).scheme not in ("http", "https"):
-            raise ValueError(f"https_url={self.https_url!r}: must be https:// (http:// on loopback only)")
+        if self.https_url:
+            check_web_url(self.https_url, "https_url")
         if self.retry_max_s < self.retry_min_s:
             raise ValueError("retry_max_s must be >= retry_min_s")
         return self
@@ -87,8 +100,23 @@ class FeedSettings(_Section):
 
 class PullSource(_Section):
     url: str = Field(description="a commune gateway's base URL, e.g. https://gw-03390.example:8000")
+    source: SourceId = Field(description="the source id this commune's records carry; a record naming "
+                             "another is refused (source_mismatch): one commune cannot speak for another")
     token: str = Field("", description="bearer token for its /api/v1/feed")
     ca_file: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        check_web_url(v, "url")
+        return v
+
+
+class IngestToken(_Section):
+    """An HTTPS-push token, bound to the one source whose records it may bring."""
+
+    source: SourceId = Field(description="the commune gateway's [feed] source_id")
+    token_sha256: Sha256Hex
 
 
 class HubSettings(_Section):
@@ -101,12 +129,27 @@ class HubSettings(_Section):
     pull: list[PullSource] = Field(default_factory=list, description="commune feeds to pull")
     pull_interval_s: float = Field(30.0, gt=0, le=86_400)
     pull_page: int = Field(500, ge=1, le=5000)
-    ingest_tokens_sha256: list[Sha256Hex] = Field(
-        default_factory=list, description="SHA-256 of tokens that may POST records to /api/v1/hub/records")
+    ingest_tokens: list[IngestToken] = Field(
+        default_factory=list, description="tokens that may POST records to /api/v1/hub/records, each for "
+        "one source")
     min_k: int = Field(5, ge=2, le=1000, description="sentiment blocks over fewer visits are rejected")
+    source_offices: dict[SourceId, list[OfficeCode]] = Field(
+        default_factory=dict, description="the offices each source speaks for; an office listed here "
+        "is refused from any other source (foreign_office), and a listed source may send only its own. "
+        "Offices listed nowhere belong to the first source heard")
 
     @model_validator(mode="after")
     def _coherent(self) -> HubSettings:
-        if not self.enabled and (self.mqtt.url or self.pull or self.ingest_tokens_sha256):
+        if not self.enabled and (self.mqtt.url or self.pull or self.ingest_tokens):
             raise ValueError("hub sources set but enabled = false")
+        claimed: dict[str, str] = {}
+        for src, offices in self.source_offices.items():
+            for office in offices:
+                if claimed.setdefault(office, src) != src:
+                    raise ValueError(f"source_offices: office {office} listed for two sources "
+                                     f"({claimed[office]}, {src})")
+        bound = {p.source for p in self.pull} | {t.source for t in self.ingest_tokens}
+        if self.sources and not bound <= set(self.sources):
+            extra = sorted(bound - set(self.sources))
+            raise ValueError(f"pull/ingest_tokens name sources not in [hub] sources: {extra}")
         return self

@@ -5,7 +5,8 @@ revision rule). MQTT: a persistent session under a fixed client id subscribed to
 ``motcua-feed/v1/+/+`` at QoS 1 with manual acknowledgement, so a record is acknowledged only after
 ``accept`` returned (stored or counted as refused); a database error leaves it unacknowledged and
 the broker delivers it again after a reconnect. Pull: per source, ``GET <url>/api/v1/feed`` from the
-cursor stored in ``hub_pull_state``, the cursor saved after the page's records were handled.
+cursor stored in ``hub_pull_state``, the cursor saved after the page's records were handled; a
+pulled record must carry the source configured for its URL.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from gateway.feed.hub_store import accept
 from gateway.store import Store
 
 log = logging.getLogger("motcua.gateway.hub")
+MAX_PAGES_PER_ROUND = 50  # then the next source gets its turn; the rest waits for the next round
 
 
 def topic_parts(topic: str) -> tuple[str, str] | None:
@@ -98,11 +100,15 @@ class HubPuller(Worker):
             self._stop.wait(self.cfg.pull_interval_s)
 
     def pull(self, src: PullSource) -> int:
-        """Fetch and store everything after the saved cursor; returns how many records were handled."""
+        """Fetch and store what follows the saved cursor, at most ``MAX_PAGES_PER_ROUND`` pages (a
+        source that always says ``more``, or never moves its cursor, cannot keep the others from
+        their turn); returns how many records were handled."""
         headers = {"Authorization": f"Bearer {src.token}"} if src.token else {}
         cursor, n = self._cursor(src.url), 0
         with httpx.Client(base_url=src.url, headers=headers, timeout=30, verify=src.ca_file or True) as http:
-            while not self._stop.is_set():
+            for _page in range(MAX_PAGES_PER_ROUND):
+                if self._stop.is_set():
+                    return n
                 r = http.get("/api/v1/feed", params={"cursor": cursor, "limit": self.cfg.pull_page})
                 r.raise_for_status()
                 page = r.json()
@@ -110,12 +116,13 @@ class HubPuller(Worker):
                         or not isinstance(page.get("next_cursor"), str):
                     raise ValueError("not a feed page")
                 for rec in page["records"]:
-                    accept(self.store, json.dumps(rec, ensure_ascii=False), self.cfg)
+                    accept(self.store, json.dumps(rec, ensure_ascii=False), self.cfg, source=src.source)
                 n += len(page["records"])
-                cursor = page["next_cursor"]
+                moved, cursor = page["next_cursor"] != cursor, page["next_cursor"]
                 self._save(src.url, cursor)
-                if not page.get("more"):
+                if not page.get("more") or not moved:
                     return n
+        log.warning("hub pull %s: more after %d pages; the rest next round", src.url, MAX_PAGES_PER_ROUND)
         return n
 
     def _cursor(self, url: str) -> str:

@@ -2,11 +2,17 @@
 
 :func:`accept` is the single entry for MQTT, HTTP pull and HTTPS push. A record is stored only if it
 passes, in order: the contract (``FeedRecord``: types, bounds, internal consistency), the hub's
-source list, the topic it came on (MQTT: ``motcua-feed/v1/<source>/<office>`` must match), the hub's
-own k for sentiment, the registry (an unknown office is refused), the clock (an hour that has not
-ended yet) and ownership (an office's records come from the first source that sent it; another
-source claiming it is refused). Every refusal is counted as ``hub:rejected:<reason>`` in
-``ingest_counters``; nothing raises to the transport, which acknowledges either way (a forged
+source list, the source its transport is bound to (a pulled URL's ``source``, an HTTPS push token's
+``source``: without it one commune could post another's source id and replace that commune's
+figures with a higher revision), the topic it came on (MQTT: ``motcua-feed/v1/<source>/<office>``
+must match; the broker's ACL binds the topic to the client), the hub's own k for sentiment, the
+registry (an unknown office is refused), ``[hub] source_offices`` (an office configured for another
+source, or a configured source naming an office not its own: ``foreign_office``), the clock (an
+hour that has not ended yet) and ownership (an office's records come from the first source that
+sent it; another source claiming it is refused). Without ``source_offices`` the first source heard
+owns an office, so a commune that sends first could take a neighbour's office (or one in another
+province of the hub's registry): list them. Every refusal is counted as ``hub:rejected:<reason>``
+in ``ingest_counters``; nothing raises to the transport, which acknowledges either way (a forged
 record redelivered forever would block the queue).
 
 Storage keeps one row per (office, hour): a higher revision replaces it (``ON CONFLICT ... WHERE
@@ -49,34 +55,47 @@ def row_of(rec: FeedRecord, raw: str, now: float) -> dict[str, Any]:
     return row
 
 
-def _refusal(rec: FeedRecord, cfg: HubSettings, topic: tuple[str, str] | None, offices: set[str],
-             now: float) -> str | None:
+def _refusal(rec: FeedRecord, cfg: HubSettings, topic: tuple[str, str] | None, bound: str | None,
+             offices: set[str], now: float) -> str | None:
     if cfg.sources and rec.source not in cfg.sources:
         return "unknown_source"
+    if bound is not None and rec.source != bound:
+        return "source_mismatch"
     if topic is not None and topic != (rec.source, rec.office_code):
         return "topic_mismatch"
     if rec.sentiment is not None and rec.sentiment.visits < max(cfg.min_k, rec.sentiment.windows * cfg.min_k):
         return "below_k"
     if rec.office_code not in offices:
         return "unknown_office"
+    if _foreign(rec, cfg.source_offices):
+        return "foreign_office"
     if rec.hour_start.timestamp() + 3600 > now + 600:  # senders publish closed hours only
         return "future_hour"
     return None
 
 
+def _foreign(rec: FeedRecord, source_offices: dict[str, list[str]]) -> bool:
+    """The office is configured for another source, or the source for other offices."""
+    mine = source_offices.get(rec.source)
+    if mine is not None:
+        return rec.office_code not in mine
+    return any(rec.office_code in offices for offices in source_offices.values())
+
+
 def accept(store: Store, raw: bytes | str, cfg: HubSettings, *, topic: tuple[str, str] | None = None,
-           now: float | None = None) -> str:
+           source: str | None = None, now: float | None = None) -> str:
     """Validate and store one record; returns ``stored``, ``duplicate``, ``stale`` or
-    ``rejected:<reason>`` (also counted)."""
+    ``rejected:<reason>`` (also counted). ``source``: the one source the transport speaks for (a
+    pulled URL's, an HTTPS token's); a record naming another is ``source_mismatch``."""
     now = time.time() if now is None else now
-    outcome = _accept(store, raw, cfg, topic, now)
+    outcome = _accept(store, raw, cfg, topic, source, now)
     with store.engine.begin() as conn:
         store.add_counters(conn, {f"hub:{outcome}": 1})
     return outcome
 
 
 def _accept(store: Store, raw: bytes | str, cfg: HubSettings, topic: tuple[str, str] | None,
-            now: float) -> str:
+            bound: str | None, now: float) -> str:
     if len(raw) > MAX_RECORD_BYTES:
         return "rejected:too_large"
     try:
@@ -85,7 +104,7 @@ def _accept(store: Store, raw: bytes | str, cfg: HubSettings, topic: tuple[str, 
     except (UnicodeDecodeError, ValidationError):
         return "rejected:invalid"
     offices = {o["code"] for o in store.offices()}
-    reason = _refusal(rec, cfg, topic, offices, now)
+    reason = _refusal(rec, cfg, topic, bound, offices, now)
     if reason:
         return f"rejected:{reason}"
     h, row = fs.hub_records, row_of(rec, rec.model_dump_json(), now)  # canonical, whatever the transport

@@ -3,6 +3,12 @@
 Cells hold the raw numbers of the report dict (waits in minutes = seconds ÷ 60, shares as fractions
 with a percent format) so that an office can compute with them; an absent figure is an empty cell,
 never 0. Sheet and column titles are Vietnamese with the English beside them.
+
+No cell is a formula: openpyxl stores a string starting with "=" as one, and names in a report come
+from outside (an officer id a kiosk reported, an office name set through the API), so before saving
+every such string is marked text (:func:`_texts_only`); the file shows the name, it runs nothing.
+Control characters, which a worksheet cannot hold (openpyxl refuses the cell: the whole download
+was a 500), are shown as U+FFFD (:func:`_clean`).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import io
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -47,7 +54,7 @@ def _sheet(wb: Workbook, title: str, header: list[str], rows: list[list[Any]],
         cell.fill = HEADER_FILL
         cell.alignment = Alignment(wrap_text=True, vertical="center")
     for row in rows:
-        ws.append(row)
+        ws.append(_clean(row))
     for i, f in enumerate(formats, start=1):
         ws.column_dimensions[get_column_letter(i)].width = 16 if i > 1 else 30
         if f:
@@ -69,7 +76,7 @@ def _summary(wb: Workbook, report: dict[str, Any]) -> None:
     info = wb.active
     info.title = "Tổng hợp"
     scope, period, t = report["scope"], report["period"], report["totals"]
-    info.append(["Báo cáo (report)", f"{scope['name']} ({scope['code']})"])
+    info.append(_clean(["Báo cáo (report)", f"{scope['name']} ({scope['code']})"]))
     info.append(["Kỳ báo cáo (period)", f"{period['label_vi']} ({period['label_en']})"])
     info.append(["Từ ngày (from)", period["start"]])
     info.append(["Đến ngày (to)", period["end"]])
@@ -174,6 +181,21 @@ def render(report: dict[str, Any]) -> bytes:
                   "Ngày lễ (holiday)", "Dịp Tết (Tết period)"]
         formats = [None, None, "0.00", INT_FMT, None, None]
         _sheet(wb, "Dự báo", header, _forecast_rows(report["forecast"]), formats)
+    _texts_only(wb)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def _clean(row: list[Any]) -> list[Any]:
+    """Strings from outside (names, officer ids) without the control characters a cell cannot hold."""
+    return [ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v for v in row]
+
+
+def _texts_only(wb: Workbook) -> None:
+    """Every string cell is text: one starting with "=" (a formula to openpyxl) is marked a string."""
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    cell.data_type = "s"

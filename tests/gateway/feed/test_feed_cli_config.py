@@ -43,7 +43,13 @@ def test_feed_produce_and_status(tmp_path: Path, capsys: pytest.CaptureFixture[s
     ({"feed": {"enabled": True, "source_id": "LC A"}}, "source_id"),
     ({"feed": {"enabled": True, "source_id": "lc-a", "https_url": "ftp://x"}}, "https_url"),
     ({"feed": {"pull_tokens_sha256": ["abc"]}}, "pull_tokens_sha256"),
-    ({"hub": {"pull": [{"url": "http://x"}]}}, "enabled = false"),
+    ({"hub": {"pull": [{"url": "https://x", "source": "lc-a"}]}}, "enabled = false"),
+    ({"hub": {"enabled": True, "pull": [{"url": "https://x"}]}}, r"pull.0.source: required key is missing"),
+    # a token and figures in clear across a network: refused (before, http:// to any host was taken)
+    ({"feed": {"enabled": True, "source_id": "lc-a", "https_url": "http://hub.example/api/v1/hub/records"}},
+     "loopback only"),
+    ({"hub": {"enabled": True, "pull": [{"url": "http://gw-03405.example:8000", "source": "lc-a"}]}},
+     "loopback only"),
     ({"hub": {"enabled": True, "mqtt": {"url": "mqtt://h", "ca_file": "/no/ca.pem"}}}, "file not found"),
     ({"hub": {"enabled": True, "bogus": 1}}, r"\[hub\] bogus: unknown key"),
 ])

@@ -78,7 +78,7 @@ def test_two_communes_and_a_hub_survive_a_cut(tmp_path: Path, brokers: dict[str,
     up = brokers["up"]
     hub = _gateway(tmp_path / "hub", brokers["h"], hub={
         "enabled": True, "mqtt": {"url": up.url, "client_id": "hub-test"}, "sources": ["lc-a", "lc-b"],
-        "ingest_tokens_sha256": [sha256_hex(HUB_TOKEN)]})
+        "ingest_tokens": [{"source": "lc-b", "token_sha256": sha256_hex(HUB_TOKEN)}]})
     a = _gateway(tmp_path / "a", brokers["a"], feed=_feed("lc-a", mqtt={"url": up.url, "client_id": "lc-a"}))
     b = _gateway(tmp_path / "b", brokers["b"], feed=_feed(
         "lc-b", https_url=f"{hub.base}/api/v1/hub/records", https_token=HUB_TOKEN))

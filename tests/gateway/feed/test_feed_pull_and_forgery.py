@@ -68,8 +68,9 @@ def test_pull_auth_cursor_and_forged_records(tmp_path: Path) -> None:
         a = RunningGateway(gateway_settings(tmp_path / "a", ka.url, feed=_feed("lc-a"))).start()
         hub = RunningGateway(gateway_settings(tmp_path / "hub", kh.url, hub={
             "enabled": True, "mqtt": {"url": up.url, "client_id": "hub-forge"}, "sources": ["lc-a", "lc-b"],
-            "pull": [{"url": a.base, "token": FEED_TOKEN}], "pull_interval_s": 0.3, "pull_page": 2,
-            "ingest_tokens_sha256": [sha256_hex(HUB_TOKEN)]})).start()
+            "pull": [{"url": a.base, "source": "lc-a", "token": FEED_TOKEN}], "pull_interval_s": 0.3,
+            "pull_page": 2,
+            "ingest_tokens": [{"source": "lc-a", "token_sha256": sha256_hex(HUB_TOKEN)}]})).start()
         try:
             _run(a, hub, ka, up)
         finally:
@@ -127,8 +128,9 @@ def _run(a: RunningGateway, hub: RunningGateway, ka: Mosquitto, up: Mosquitto) -
                      for o, _t, p in forged if o not in ("rejected:topic_mismatch", "rejected:too_large")]
     push.close()
     want = Counter(o for o, _t, _p in forged)
-    assert http_outcomes == [o for o, _t, _p in forged if o not in ("rejected:topic_mismatch",
-                                                                    "rejected:too_large")]
+    # the push token is lc-a's: a record naming lc-b is refused before ownership is even asked
+    assert http_outcomes == [o.replace("foreign_source", "source_mismatch") for o, _t, _p in forged
+                             if o not in ("rejected:topic_mismatch", "rejected:too_large")]
     want.update(http_outcomes)
     status = hub.ops.get("/api/v1/feed/status").json()
     wait_for(lambda: _counted(hub, want), timeout=60, what="every forgery counted")

@@ -50,7 +50,8 @@ def test_https_push_waits_for_the_hub_then_catches_up(tmp_path: Path) -> None:
         wait_for(lambda: pusher.failures >= 3, what="pushes failing while the hub is down")
         assert pusher.acked == 0 and load_mark(store, "https") == 0
         hub = RunningGateway(gateway_settings(tmp_path / "hub", broker.url, web={"port": port}, hub={
-            "enabled": True, "ingest_tokens_sha256": [sha256_hex(HUB_TOKEN)]})).start()
+            "enabled": True,
+            "ingest_tokens": [{"source": "lc-a", "token_sha256": sha256_hex(HUB_TOKEN)}]})).start()
         wait_for(lambda: pusher.backlog() == 0, what="backlog sent once the hub answers")
         with store.engine.connect() as conn:
             last, count = conn.execute(select(func.max(fs.feed_records.c.id), func.count())).one()

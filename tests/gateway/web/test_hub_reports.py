@@ -63,7 +63,8 @@ def test_hub_reports_show_the_communes_offices(tmp_path: Path, page_factory, art
         b = RunningGateway(gateway_settings(tmp_path / "b", kb.url, feed=_feed("lc-b"))).start()
         hub = RunningGateway(gateway_settings(tmp_path / "hub", kh.url, auth={"users": users}, hub={
             "enabled": True, "sources": ["lc-a", "lc-b"], "pull_interval_s": 0.3,
-            "pull": [{"url": a.base, "token": FEED_TOKEN}, {"url": b.base, "token": FEED_TOKEN}]})).start()
+            "pull": [{"url": a.base, "source": "lc-a", "token": FEED_TOKEN},
+                     {"url": b.base, "source": "lc-b", "token": FEED_TOKEN}]})).start()
         try:
             offices = {"03390": (Office("03390", [EventFactory("k03390-q1", "03390", 1),
                                                   EventFactory("k03390-q2", "03390", 2)]), a, ka),
