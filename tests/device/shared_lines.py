@@ -20,23 +20,28 @@ class Office:
     """``entrance`` owns the lines; ``counters[n]`` calls from ``fields`` of it."""
 
     def __init__(self, tmp: Path, broker_url: str, counters: dict[int, list[str]],
-                 policy: str = "priority_first") -> None:
+                 policy: str = "priority_first", office: str = OFFICE,
+                 entrance: dict[str, dict] | None = None, entrance_counter: int = 99) -> None:
+        """``entrance``: more sections of the entrance's config (``calling`` is merged, not replaced)."""
         self.tmp, self.broker_url = tmp, broker_url
+        more = dict(entrance or {})
+        calling = {"policy": policy, "fields": FIELDS} | more.pop("calling", {})
         self.line_port = free_port()
         self.entrance_url = f"http://127.0.0.1:{self.line_port}"
         cfg = write_config(
-            tmp / "entrance.toml", device_id="kiosk-entrance", office=OFFICE,
-            device={"counter": 99},
+            tmp / "entrance.toml", device_id="kiosk-entrance", office=office,
+            device={"counter": entrance_counter},
             buttons={"min_gap_ms": 0, "pins": example_table()["buttons"]["pins"] | {"field_civil": 20}},
-            calling={"policy": policy, "fields": FIELDS},
+            calling=calling,
             line={"role": "entrance", "token": TOKEN, "listen_host": "127.0.0.1",
                   "listen_port": self.line_port},
+            **more,
         )
         self.entrance = KioskProc(cfg, broker_url, tmp / "entrance")
         self.counters: dict[int, KioskProc] = {}
         for n, fields in counters.items():
             c = write_config(
-                tmp / f"counter{n}.toml", device_id=f"kiosk-counter-{n}", office=OFFICE,
+                tmp / f"counter{n}.toml", device_id=f"kiosk-counter-{n}", office=office,
                 device={"counter": n}, buttons={"min_gap_ms": 0},
                 line={"role": "counter", "token": TOKEN, "entrance_url": self.entrance_url, "fields": fields,
                       "timeout_s": 3.0},
@@ -51,6 +56,11 @@ class Office:
 
     def ticket(self, field: str, kind: str = "walk_in") -> dict:
         r = httpx.post(f"{self.entrance.base}/api/line/ticket/{field}/{kind}", timeout=30)
+        return {"status": r.status_code} | r.json()
+
+    def redeem(self, code: str) -> dict:
+        """An appointment code typed on the entrance's touch page."""
+        r = httpx.post(f"{self.entrance.base}/api/appointment", json={"code": code}, timeout=30)
         return {"status": r.status_code} | r.json()
 
     def stop(self) -> None:
