@@ -95,6 +95,8 @@ class AppointmentDesk:
         with k.lock, self._lock:
             out = self._redeem(normalise(raw))
             out.action = f"appointment_{source}"
+            if out.ok and k.entrance is not None:  # shared lines: which line, which counters
+                out.message += f" – {k.entrance.line_text(out.service_field)}"
             if out.ok:
                 k.dispatch.print_ticket(out)
             k.after(out)
