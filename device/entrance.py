@@ -48,10 +48,14 @@ class EntranceDesk:
     def issue(self, field: str, kind: str) -> Outcome:
         """A touch choice: a ticket of ``kind`` in ``field``'s line, under the door's human pace."""
         k = self.kiosk
+        if field not in calling_of(k.cfg).fields or kind not in KINDS:  # a stale page; not a press
+            return self._unknown(field, kind, "ticket")
+        # The pace is checked when the tap arrives, before waiting for the lock: a second tap that came
+        # while the first ticket was printing is still a double tap.
+        if not k.pacer.allow("ticket"):  # the door's human pace (device/dispatch.py)
+            k.store.bump(REFUSED_PREFIX + TOO_FAST)
+            return Outcome(False, "ticket", MSG_TOO_FAST, kind=TOO_FAST)
         with k.lock:
-            if not k.pacer.allow("ticket"):  # the door's human pace (device/dispatch.py)
-                k.store.bump(REFUSED_PREFIX + TOO_FAST)
-                return Outcome(False, "ticket", MSG_TOO_FAST, kind=TOO_FAST)
             out = self.ticket(field, kind)
             k.after(out)
             return out
@@ -77,9 +81,7 @@ class EntranceDesk:
         k = self.kiosk
         fields = calling_of(k.cfg).fields
         if field not in fields or kind not in KINDS:
-            k.store.bump(REFUSED_PREFIX + UNKNOWN_FIELD)
-            return Outcome(False, action, f"Lĩnh vực không có ở máy này, vui lòng chọn lại (unknown field "
-                                          f"{field[:40]!r} or kind {kind[:20]!r})", kind=UNKNOWN_FIELD)
+            return self._unknown(field, kind, action)
         out = k.engine.issue(kind=kind, service_field=field)
         out.action = action
         if out.ok:
@@ -87,6 +89,11 @@ class EntranceDesk:
             out.message = f"{prefix}: {out.label} – {self.line_text(field)}"
             k.dispatch.print_ticket(out)
         return out
+
+    def _unknown(self, field: str, kind: str, action: str) -> Outcome:
+        self.kiosk.store.bump(REFUSED_PREFIX + UNKNOWN_FIELD)
+        return Outcome(False, action, f"Lĩnh vực này không có ở máy cấp số, vui lòng chọn lại (unknown field "
+                                      f"{field[:40]!r} or kind {kind[:20]!r})", kind=UNKNOWN_FIELD)
 
     # ------------------------------------------------------------------ where to go
 

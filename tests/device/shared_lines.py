@@ -22,21 +22,20 @@ class Office:
     def __init__(self, tmp: Path, broker_url: str, counters: dict[int, list[str]],
                  policy: str = "priority_first", office: str = OFFICE,
                  entrance: dict[str, dict] | None = None, entrance_counter: int = 99) -> None:
-        """``entrance``: more sections of the entrance's config (``calling`` is merged, not replaced)."""
+        """``entrance``: more keys of the entrance's config, merged into each section."""
         self.tmp, self.broker_url = tmp, broker_url
-        more = dict(entrance or {})
-        calling = {"policy": policy, "fields": FIELDS} | more.pop("calling", {})
         self.line_port = free_port()
         self.entrance_url = f"http://127.0.0.1:{self.line_port}"
-        cfg = write_config(
-            tmp / "entrance.toml", device_id="kiosk-entrance", office=office,
-            device={"counter": entrance_counter},
-            buttons={"min_gap_ms": 0, "pins": example_table()["buttons"]["pins"] | {"field_civil": 20}},
-            calling=calling,
-            line={"role": "entrance", "token": TOKEN, "listen_host": "127.0.0.1",
-                  "listen_port": self.line_port},
-            **more,
-        )
+        sections: dict[str, dict] = {
+            "device": {"counter": entrance_counter},
+            "buttons": {"min_gap_ms": 0, "pins": example_table()["buttons"]["pins"] | {"field_civil": 20}},
+            "calling": {"policy": policy, "fields": FIELDS},
+            "line": {"role": "entrance", "token": TOKEN, "listen_host": "127.0.0.1",
+                     "listen_port": self.line_port},
+        }
+        for name, values in (entrance or {}).items():
+            sections[name] = sections.get(name, {}) | values
+        cfg = write_config(tmp / "entrance.toml", device_id="kiosk-entrance", office=office, **sections)
         self.entrance = KioskProc(cfg, broker_url, tmp / "entrance")
         self.counters: dict[int, KioskProc] = {}
         for n, fields in counters.items():
