@@ -62,6 +62,28 @@ def test_field_priority_and_global_priority_buttons_on_mock_pins(tmp_path):
         kiosk.shutdown()
 
 
+def test_a_shared_line_ticket_names_its_field_and_the_counters_that_call_from_it(tmp_path):
+    clock = FakeClock(datetime(2026, 12, 5, 8, 0, tzinfo=VN))
+    kiosk = make_entrance(tmp_path, clock)
+    printed: list = []
+    real = kiosk.printer.print_ticket
+    kiosk.printer.print_ticket = lambda t: (printed.append(t), real(t))[1]  # what goes to the printer
+    try:
+        first = kiosk.buttons.sim_press("field_land")
+        assert printed[0].line == "Đất đai" and printed[0].where == "Màn hình sẽ báo quầy"
+        assert first.message == ("Số của bạn: 1001 – Đất đai. Khi đến lượt, màn hình và loa sẽ báo số quầy "
+                                 "của bạn.")
+        kiosk.entrance.saw_request(3, ["land", "civil"])  # counter 3's request named its fields
+        kiosk.entrance.saw_request(5, ["land"])
+        clock.advance(1)
+        second = kiosk.entrance.issue("land", "walk_in")
+        assert printed[1].where == "Quầy phục vụ: 3, 5" and "Quầy phục vụ: 3, 5." in second.message
+        assert printed[1].counter == kiosk.cfg.device.counter  # still on the QR reference
+        assert [f["counters"] for f in kiosk.status()["line"]["fields"]] == [[3, 5], [3], []]
+    finally:
+        kiosk.shutdown()
+
+
 @pytest.mark.parametrize(("line", "pins"), [
     ({}, {"priority_land": 20}),  # a per-field priority button on a counter's own line
     (ENTRANCE, {"priority_tax": 20}),  # not a field of [calling.fields]
