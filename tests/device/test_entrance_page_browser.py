@@ -152,6 +152,16 @@ def test_entrance_touch_page_field_priority_code_and_bad_input(
         refused_counts = office.entrance.status()["refused"]
         assert refused_counts.get("line_unknown_field") == 1 and refused_counts.get("too_fast", 0) >= 1
         assert office.counters[3].press("next")["called_label"] == "U1001"  # the line the page issued into
+        assert office.counters[3].press("next")["called_label"] == "H1002"  # early; nobody else waits in land
+        page.goto(office.entrance.base + "/")  # the entrance's own screen: the hall's display
+        expect(page.locator("#serving")).to_have_text("H1002")
+        expect(page.locator("#to-counter")).to_have_text("đến quầy số 3")
+        expect(page.locator("#head")).to_have_text("Bảng gọi số")  # not the entrance's counter number
+        expect(page.locator("#calls")).to_have_text("U1001 → quầy 3")
+        expect(page.locator("#next")).to_contain_text("Hộ tịch: 3")
+        assert horizontal_overflow(page)[0] <= 800
+        assert page.eval_on_selector("#serving", "e => e.scrollWidth <= e.clientWidth")  # inside its column
+        page.screenshot(path=str(artifacts_dir / "entrance-hall-display.png"))
         phone.close()
         page.close()
     finally:
