@@ -99,6 +99,8 @@ class AppointmentDesk:
                 out.message += f" – {k.entrance.line_text(out.service_field)}"
             if out.ok:
                 k.dispatch.print_ticket(out)
+            if source == "qr":
+                k.display.qr_redeemed(out)
             k.after(out)
             return out
 

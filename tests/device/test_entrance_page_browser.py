@@ -1,7 +1,8 @@
 """The entrance kiosk's touch page ``/lay-so`` in real (Debian) Chromium, driving a real entrance kiosk
 process of shared lines with a counter kiosk process calling from it, on real Mosquitto: a service
 field, then a priority ticket (its groups stated), the ticket number with its line and counters; an
-appointment code typed on the on-screen keys after the signed list arrived; a wrong code, a field the
+appointment code typed on the on-screen keys after the signed list arrived, and another shown as a QR
+to the entrance's camera (a clip), answered on the page as if typed; a wrong code, a field the
 kiosk does not have (a stale page) and a double tap each get a clear message and never a second
 ticket. At the kiosk's panel (800x480, the smallest Raspberry Pi touch display) and on a 390 px phone.
 Screenshots in build/test-artifacts."""
@@ -9,6 +10,7 @@ Screenshots in build/test-artifacts."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.commands import public_hex
 from tests.device.shared_lines import Office
+from tests.device.test_appointments import write_qr_clip
 from tests.device.test_ticket_page_browser import send_list
 from tests.gateway.web.conftest import browser, page_factory  # noqa: F401 - the project's Playwright fixtures
 from tests.gateway.web.layout import PHONE, horizontal_overflow
@@ -52,16 +55,19 @@ def test_entrance_touch_page_field_priority_code_and_bad_input(
     key = Ed25519PrivateKey.generate()
     now = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh"))
     slot = min(now + timedelta(minutes=30), now.replace(hour=23, minute=59)).strftime("%H:%M")
+    clip = tmp_path / "qr.avi"  # the entrance's QR camera: a clip that appears at the end of the test
     office = Office(tmp_path, mosquitto.url, {3: ["land"]}, entrance={
         "commands": {"trusted_keys": [public_hex(key)]}, "buttons": {"min_gap_ms": GAP_MS},
-        "device": {"office_name": "Bộ phận Một cửa xã Bình Lư"}}).start()
+        "device": {"office_name": "Bộ phận Một cửa xã Bình Lư"},
+        "calling": {"appointments": {"qr_camera": f"video:{clip}"}}}).start()
     try:
         office.counters[3].press("next")  # nobody waits yet; the entrance learns that counter 3 calls land
         wait_for(lambda: office.entrance.status()["broker_connected"], what="entrance connected")
         send_list(mosquitto.port, key, now.date().isoformat(),
-                  [{"code": "K7P2QX", "service_field": "land", "slot": slot}], office="LC-LINES",
+                  [{"code": "K7P2QX", "service_field": "land", "slot": slot},
+                   {"code": "QRSTUV", "service_field": "land", "slot": slot}], office="LC-LINES",
                   device="kiosk-entrance")
-        wait_for(lambda: office.entrance.status()["appointments"]["booked"] == 1, what="signed list loaded")
+        wait_for(lambda: office.entrance.status()["appointments"]["booked"] == 2, what="signed list loaded")
 
         page, rec = page_factory(office.entrance.base, **KIOSK_PANEL)
         page.goto(office.entrance.base + "/lay-so")
@@ -82,7 +88,7 @@ def test_entrance_touch_page_field_priority_code_and_bad_input(
         page.get_by_role("button", name="Lấy số ưu tiên").tap()
         expect(page.locator("#result-label")).to_have_text("U1001")
         expect(page.locator("#result-caption")).to_have_text("Số ưu tiên của bạn")
-        expect(page.locator("#result-text")).to_contain_text("Đất đai. Quầy phục vụ: 3.")
+        expect(page.locator("#result-text")).to_have_text(re.compile("^Đất đai. Quầy phục vụ: 3."))
         page.screenshot(path=str(artifacts_dir / "entrance-page-ticket.png"))
         page.get_by_role("button", name="Xong").tap()
 
@@ -100,7 +106,8 @@ def test_entrance_touch_page_field_priority_code_and_bad_input(
         expect(page.locator("#code")).to_have_text("K7P2QX")
         page.get_by_role("button", name="Xác nhận").tap()
         expect(page.locator("#result-label")).to_have_text("H1002")
-        expect(page.locator("#result-text")).to_contain_text(f"được gọi lúc {slot} – Đất đai")
+        when = re.compile(f"^Được gọi lúc {slot} – Đất đai. Quầy phục vụ: 3.")  # the number is above
+        expect(page.locator("#result-text")).to_have_text(when)
         page.screenshot(path=str(artifacts_dir / "entrance-page-appointment.png"))
         page.get_by_role("button", name="Xong").tap()
 
@@ -162,6 +169,14 @@ def test_entrance_touch_page_field_priority_code_and_bad_input(
         assert horizontal_overflow(page)[0] <= 800
         assert page.eval_on_selector("#serving", "e => e.scrollWidth <= e.clientWidth")  # inside its column
         page.screenshot(path=str(artifacts_dir / "entrance-hall-display.png"))
+
+        page.goto(office.entrance.base + "/lay-so")
+        expect(page.locator(".field", has_text="Đất đai")).to_be_visible()
+        write_qr_clip(tmp_path / "qr-writing.avi", "MOTCUA-HEN:QRSTUV").replace(clip)  # held up to the camera
+        expect(page.locator("#result-label")).to_have_text("H1003")  # the page answers the QR as a typed code
+        expect(page.locator("#result-caption")).to_have_text("Số hẹn của bạn")
+        expect(page.locator("#result-text")).to_contain_text("Đất đai. Quầy phục vụ: 3.")
+        page.screenshot(path=str(artifacts_dir / "entrance-page-qr.png"))
         phone.close()
         page.close()
     finally:

@@ -6,7 +6,7 @@
 const $ = (id) => document.getElementById(id);
 const ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"; // booking codes: no 0/O, 1/I
 const IDLE_MS = 20000; // back to the start screen after this long without a touch
-let code = "", field = null, busy = false, idle = null, fieldKey = "";
+let code = "", field = null, busy = false, idle = null, fieldKey = "", qrSeen = null;
 
 function screen(id) {
   for (const s of document.querySelectorAll(".screen")) s.classList.toggle("hidden", s.id !== id);
@@ -23,6 +23,20 @@ function result(ok, caption, label, text) {
   screen("result");
 }
 
+function answer(ok, out) {
+  const text = out.message || (typeof out.detail === "string" ? out.detail : "Không thực hiện được");
+  if (ok && out.label) {
+    // "Số của bạn: 1001 – Đất đai. Quầy phục vụ: 3. …": the number is shown big, the rest below
+    const head = text.match(/^Số (ưu tiên |hẹn )?của bạn: [^ ,]+(, | – )/);
+    let rest = head ? text.slice(head[0].length) : text;
+    rest = rest.charAt(0).toUpperCase() + rest.slice(1);
+    result(true, out.ticket_kind === "priority" ? "Số ưu tiên của bạn" :
+                 out.ticket_kind === "appointment" ? "Số hẹn của bạn" : "Số của bạn", out.label, rest);
+  } else {
+    result(false, "Chưa lấy được số", "", text);
+  }
+}
+
 async function ask(url, body) {
   if (busy) return; // the first tap is being answered
   busy = true;
@@ -30,17 +44,7 @@ async function ask(url, body) {
   try {
     const res = await fetch(url, {method: "POST", headers: {"Content-Type": "application/json"},
                                   body: body ? JSON.stringify(body) : null});
-    const out = await res.json();
-    const text = out.message || (typeof out.detail === "string" ? out.detail : "Không thực hiện được");
-    if (res.ok && out.label) {
-      // "Số của bạn: 1001 – Đất đai. Quầy phục vụ: 3. …": the number is shown big, the rest below
-      const plain = /^Số (ưu tiên )?của bạn: /.test(text) && text.includes(" – ");
-      const rest = plain ? text.slice(text.indexOf(" – ") + 3) : text;
-      result(true, out.ticket_kind === "priority" ? "Số ưu tiên của bạn" :
-                   out.ticket_kind === "appointment" ? "Số hẹn của bạn" : "Số của bạn", out.label, rest);
-    } else {
-      result(false, "Chưa lấy được số", "", text);
-    }
+    answer(res.ok, await res.json());
   } catch (e) {
     result(false, "Chưa lấy được số", "", "Máy cấp số không phản hồi, vui lòng thử lại hoặc báo cán bộ.");
   } finally {
@@ -107,10 +111,13 @@ async function poll() {
     $("policy").textContent = "Thứ tự gọi số: " + s.calling_policy;
     $("groups").textContent = s.priority_groups.join(", ").toLowerCase();
     renderFields(s.line ? s.line.fields : []);
+    const qr = s.qr ? s.qr.seq : 0; // a code shown to the camera: its answer, as if it had been typed
+    if (qrSeen !== null && qr !== qrSeen && !busy) answer(s.qr.ok, s.qr);
+    qrSeen = qr;
     $("net").textContent = s.broker_connected ? "● trực tuyến" : "● mất kết nối (vẫn lấy số được)";
   } catch (e) {
     $("net").textContent = "● máy cấp số không phản hồi";
   }
 }
 poll();
-setInterval(poll, 2000);
+setInterval(poll, 1000);
