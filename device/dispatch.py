@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from device.config_queue import calling_of
 from device.line_client import MSG_NOT_HERE, NOT_HERE
 from device.printer import TicketInfo
 from device.queue import REFUSED_PREFIX, Outcome
@@ -139,11 +138,7 @@ class ButtonDispatch:
     def _line_info(self, out: Outcome) -> dict[str, str]:
         """On the entrance kiosk: the ticket names its field's line and counters, not the entrance."""
         entrance, field = self.kiosk.entrance, out.service_field
-        if entrance is None or field is None:
-            return {}
-        counters = entrance.counters_for(field)
-        where = f"Quầy phục vụ: {', '.join(map(str, counters))}" if counters else "Màn hình sẽ báo quầy"
-        return {"line": calling_of(self.kiosk.cfg).fields.get(field, field), "where": where}
+        return entrance.print_info(field) if entrance is not None and field is not None else {}
 
     def _vision_hooks(self, name: str, out: Outcome) -> None:
         vision = self.kiosk.vision

@@ -119,10 +119,14 @@ class EntranceDesk:
     def where(self, field: str | None) -> str:
         """Where the citizen of a ticket in ``field`` goes, in Vietnamese."""
         counters = self.counters_for(field) if field else []
-        if counters:
-            return (f"Quầy phục vụ: {', '.join(map(str, counters))}. Khi đến lượt, màn hình và loa sẽ báo "
-                    "số quầy của bạn.")
-        return "Khi đến lượt, màn hình và loa sẽ báo số quầy của bạn."
+        then = "Khi đến lượt, màn hình và loa sẽ báo số quầy của bạn."
+        return f"{_counters_text(counters)}. {then}" if counters else then
+
+    def print_info(self, field: str) -> dict[str, str]:
+        """What the printed ticket says instead of the entrance's own counter number."""
+        counters = self.counters_for(field)
+        return {"line": calling_of(self.kiosk.cfg).fields.get(field, field),
+                "where": _counters_text(counters) if counters else "Màn hình sẽ báo quầy"}
 
     def status(self) -> dict[str, Any]:
         """For the touch page: each field's label, waiting count and counters."""
@@ -132,3 +136,7 @@ class EntranceDesk:
         return {"fields": [{"code": c, "label": label, "waiting": waiting.get(c, 0),
                             "counters": self.counters_for(c)}
                            for c, label in calling_of(self.kiosk.cfg).fields.items()]}
+
+
+def _counters_text(counters: list[int]) -> str:
+    return f"Quầy phục vụ: {', '.join(map(str, counters))}"
