@@ -327,6 +327,8 @@ class Demo:
 
         print(f"\n  Bản đồ Bộ phận Một cửa / one-stop map:  {self.web}/map")
         print(f"  Đặt lịch hẹn / booking page:  {self.web}/dat-lich")
+        if entrance:  # Bình Lư's entrance kiosk: a ticket per service field, appointment codes
+            print(f"  Máy cấp số Bình Lư / entrance touch page:  {entrance[0]}/lay-so")
         print(f"  Fleet health (login admin / {DEMO_ADMIN_PASSWORD}):  {self.web}/fleet")
         heads = ", ".join(f"{u} / {pw} ({role})" for u, pw, role, _o, _h in DEMO_REPORT_USERS)
         print(f"  Báo cáo / reports (login {heads}, or admin):  {self.web}/reports")
@@ -350,7 +352,7 @@ class Demo:
         wait_port(line_port, 60, proc)
         url = f"http://127.0.0.1:{http_port}"
         print(f"• Entrance kiosk {device_id} (máy cấp số, shared lines per field): {url}/  "
-              f"line API for the counters http://127.0.0.1:{line_port}")
+              f"touch page {url}/lay-so  line API for the counters http://127.0.0.1:{line_port}")
         return url, f"http://127.0.0.1:{line_port}"
 
     def fill_archive(self) -> None:

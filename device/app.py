@@ -34,6 +34,7 @@ from device.config_line import line_of
 from device.config_queue import calling_of
 from device.dispatch import ButtonDispatch, PressPacer
 from device.display import DisplayState
+from device.entrance import EntranceDesk
 from device.events import EventBuilder
 from device.hardware import make_pin_factory
 from device.hardware.buttons import ButtonBank
@@ -70,6 +71,7 @@ class Kiosk:
         self.engine = (CounterEngine if role == "counter" else QueueEngine)(cfg, self.store, self.clock,
                                                                             self.builder)
         self.line_owner = LineOwner(self) if role == "entrance" else None  # device/line_owner.py
+        self.entrance = EntranceDesk(self) if role == "entrance" else None  # device/entrance.py
         self.line_client = LineClient(self) if role == "counter" else None  # device/line_client.py
         self.printer = Printer(cfg.printer, self.data_dir)
         self.audio = Announcer(cfg.audio, self.data_dir, simulate)

@@ -10,6 +10,9 @@ Redeem (typed on the touch display, or a QR read by the camera, device/qr_camera
 
 - unknown code, a code of another day, or already redeemed: refused with a reason, counted
   (``refused.appointment_unknown`` / ``appointment_used``), nothing issued;
+- on the entrance kiosk of shared lines (device/line_owner.py), a booking whose service field has no
+  line there (not in ``[calling.fields]``): refused (``appointment_no_line``), since no counter would
+  ever call it; otherwise the booking's field picks the line (and its number series);
 - earlier than ``early_redeem_min`` before the slot: refused ("come back at HH:MM");
 - later than ``late_min`` after the slot start: ``late_policy`` ``walk_in`` issues a walk-in
   ticket (the booking counts as redeemed late), ``refuse`` refuses;
@@ -37,6 +40,7 @@ from device.queue import Outcome
 QR_PREFIX = "MOTCUA-HEN:"
 UNKNOWN, USED = "appointment_unknown", "appointment_used"  # refusal kinds (health ``refused``)
 EARLY, LATE = "appointment_early", "appointment_late"
+NO_LINE = "appointment_no_line"  # entrance kiosk: the booking's field has no line here
 
 
 def normalise(raw: str) -> str:
@@ -91,8 +95,12 @@ class AppointmentDesk:
         with k.lock, self._lock:
             out = self._redeem(normalise(raw))
             out.action = f"appointment_{source}"
+            if out.ok and k.entrance is not None:  # shared lines: which line, which counters
+                out.message += f" – {k.entrance.line_text(out.service_field)}"
             if out.ok:
                 k.dispatch.print_ticket(out)
+            if source == "qr":
+                k.display.qr_redeemed(out)
             k.after(out)
             return out
 
@@ -116,6 +124,9 @@ class AppointmentDesk:
             return self._refuse(UNKNOWN, f"Không tìm thấy lịch hẹn hôm nay với mã {code}.{when} "
                                          "(no appointment today)")
         field, slot, state = row
+        if k.line_owner is not None and field not in calling_of(k.cfg).fields:  # no counter would call it
+            return self._refuse(NO_LINE, f"Lĩnh vực của lịch hẹn ({field}) không có ở máy cấp số này, "
+                                         "vui lòng báo cán bộ (no line for this field)")
         if state != "booked":
             return self._refuse(USED, f"Mã {code} đã được dùng (already redeemed)")
         now, start = k.clock.wall().astimezone(tz), _at(today, slot, tz)

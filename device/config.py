@@ -145,10 +145,11 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
     line, fields = cfg.extra["line"], cfg.extra["calling"].fields
     if line.role == "entrance" and not fields:
         raise ConfigError("line", "role", 'an entrance kiosk needs its service fields in [calling.fields]')
-    for name in cfg.buttons.pins:  # the entrance kiosk's buttons per service field (device/line_owner.py)
-        if name.startswith("field_") and (line.role != "entrance" or name[6:] not in fields):
-            raise ConfigError("buttons.pins", name, 'field_<code> buttons are for [line] role = "entrance" '
-                              "and a code of [calling.fields]")
+    for name in cfg.buttons.pins:  # the entrance kiosk's buttons per service field (device/entrance.py)
+        prefix, _, code = name.partition("_")
+        if prefix in ("field", "priority") and code and (line.role != "entrance" or code not in fields):
+            raise ConfigError("buttons.pins", name, f"{prefix}_<code> buttons are for [line] role = "
+                              '"entrance" and a code of [calling.fields]')
     if line.role == "entrance" and (len(fields) + 1) * line.block > MAX_TICKET_NO:
         raise ConfigError("line", "block", f"{len(fields)} fields x block {line.block} exceed ticket numbers "
                           f"(at most {MAX_TICKET_NO})")
@@ -186,7 +187,7 @@ def _rating(table: Any) -> RatingConfig:
     return r.model_copy(update={"labels": labels})
 
 
-BUTTON_NAME_RE = r"rate_\d+|field_[a-z][a-z0-9_]*"  # rating levels; an entrance kiosk's field buttons
+BUTTON_NAME_RE = r"rate_\d+|(field|priority)_[a-z][a-z0-9_]*"  # rating levels; an entrance's field buttons
 
 
 def _check_buttons(pins: dict[str, int], scale: int) -> None:
@@ -197,7 +198,8 @@ def _check_buttons(pins: dict[str, int], scale: int) -> None:
         if name not in OFFICER_BUTTONS + OPTIONAL_BUTTONS and not re.fullmatch(BUTTON_NAME_RE, name):
             raise ConfigError(
                 "buttons.pins", name,
-                "unknown button name (ticket, priority, next, recall, no_show, rate_N, field_<code>)"
+                "unknown button name (ticket, priority, next, recall, no_show, rate_N, field_<code>, "
+                "priority_<code>)"
             )
         if name.startswith("rate_") and not 1 <= int(name[5:]) <= scale:
             raise ConfigError("buttons.pins", name, f"outside the {scale}-level rating scale")

@@ -11,6 +11,10 @@
 * ``"counter"``: a counter kiosk whose ``next``/``recall``/``no_show`` are requests to the entrance
   kiosk at ``entrance_url`` for the fields of ``fields`` (device/line_client.py).
 
+Buttons of an entrance kiosk (``[buttons.pins]``, device/entrance.py): ``field_<code>`` issues a
+walk-in ticket in that field's line, ``priority_<code>`` a priority ticket in it, and one global
+``priority`` button makes the next field button within ``priority_window_s`` issue a priority ticket.
+
 Numbers: field *i* (1-based, the order of ``[calling.fields]``) issues ``i * block + 1`` …
 ``i * block + block - 1`` each service day (``block`` = 1000: ``1001`` … for the first field, ``2001`` …
 for the second), so a number names its field and stays unique per entrance kiosk and day, which is
@@ -46,6 +50,9 @@ class LineConfig(BaseModel):
         default_factory=list, max_length=20, description="counter: the service fields it calls from")
     timeout_s: float = Field(default=5.0, ge=0.5, le=60, allow_inf_nan=False,
                              description="counter: how long a request to the entrance may take")
+    priority_window_s: float = Field(default=15.0, ge=3, le=120, allow_inf_nan=False,
+                                     description="entrance: after the global `priority` button, a field "
+                                     "button pressed within this many seconds issues a priority ticket")
 
     @model_validator(mode="after")
     def _role_keys(self) -> LineConfig:

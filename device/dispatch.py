@@ -35,7 +35,7 @@ MSG_ENTRANCE = "Vui lòng chọn lĩnh vực trên màn hình (choose a service 
 
 
 def press_group(button: str) -> str:
-    return "ticket" if button in TICKET_BUTTONS or button.startswith("field_") else "counter"
+    return "ticket" if button in TICKET_BUTTONS or button.startswith(("field_", "priority_")) else "counter"
 
 
 class PressPacer:
@@ -111,11 +111,8 @@ class ButtonDispatch:
         return Outcome(False, name, f"unknown button {name}")
 
     def _entrance(self, name: str) -> Outcome:
-        if name.startswith("field_"):  # a ticket in that field's line
-            out = self.kiosk.engine.issue(kind="walk_in", service_field=name[6:])
-            if out.ok:
-                self.print_ticket(out)
-            return out
+        if name == "priority" or name.startswith(("field_", "priority_")):  # device/entrance.py
+            return self.kiosk.entrance.press(name)
         return Outcome(False, name, MSG_ENTRANCE, kind=ENTRANCE_ONLY)
 
     def print_ticket(self, out: Outcome) -> None:
@@ -130,12 +127,18 @@ class ButtonDispatch:
             out.waiting_ahead or 0,
             k.clock.wall().astimezone(k.cfg.device.tz),
             office_name=k.cfg.device.office_name,
+            **self._line_info(out),
         )
         k.printer.last_error = None  # so a repeated fault is stamped again
         path = k.printer.print_ticket(ticket)
         k.errors.note("printer", k.printer.last_error)
         out.print_file = str(path) if path else None
         k.display.last_ticket = out.label
+
+    def _line_info(self, out: Outcome) -> dict[str, str]:
+        """On the entrance kiosk: the ticket names its field's line and counters, not the entrance."""
+        entrance, field = self.kiosk.entrance, out.service_field
+        return entrance.print_info(field) if entrance is not None and field is not None else {}
 
     def _vision_hooks(self, name: str, out: Outcome) -> None:
         vision = self.kiosk.vision

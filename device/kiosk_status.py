@@ -56,6 +56,7 @@ class KioskStatus:
             "message": k.display.message,
             "last_ticket": k.display.last_ticket,
             "version": k.display.version,
+            "qr": k.display.qr,
             "reasons": reasons if snap["reason_pending"] else [],
             "rating_levels": rating,
             "broker_connected": k.publisher.connected,

@@ -31,8 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from contract.payloads import MAX_COUNTER, EventType, RatingSubmitted
 from device.calling import choose_next
 from device.config_queue import FIELD_CODE, calling_of
-from device.dispatch import TOO_FAST
-from device.queue import REFUSED_PREFIX, Outcome, _duration
+from device.queue import Outcome, _duration
 
 RATING_REFUSED = "line_rating_refused"
 KEEP_REQUESTS_DAYS = 7
@@ -61,27 +60,14 @@ class LineOwner:
     def engine(self) -> Any:
         return self.kiosk.engine
 
-    def issue(self, field: str, kind: str) -> Outcome:
-        """A citizen's choice on the entrance kiosk: a ticket in ``field``'s line (printed)."""
-        k = self.kiosk
-        if field not in calling_of(k.cfg).fields or kind not in ("walk_in", "priority"):
-            return Outcome(False, "ticket", f"Lĩnh vực không hợp lệ (unknown field {field!r}, kind {kind!r})")
-        with k.lock:
-            if not k.pacer.allow("ticket"):  # the door's human pace (device/dispatch.py)
-                k.store.bump(REFUSED_PREFIX + TOO_FAST)
-                return Outcome(False, "ticket", "", kind=TOO_FAST)
-            out = self.engine.issue(kind=kind, service_field=field)
-            if out.ok:
-                k.dispatch.print_ticket(out)
-            k.after(out)
-            return out
-
     def handle(self, req: LineRequest) -> tuple[int, dict[str, Any]]:
         """(HTTP status, answer). 200 with the stored answer for a request seen before."""
         unknown = [f for f in req.fields if f not in calling_of(self.kiosk.cfg).fields]
         if unknown or (req.op != "rate" and not req.fields):
             return 422, {"ok": False, "message": f"Lĩnh vực không có ở máy cấp số (unknown fields {unknown})"}
         k, answer = self.kiosk, {}
+        if req.op != "rate":
+            k.entrance.saw_request(req.counter, req.fields)  # where a field goes (device/entrance.py)
 
         def op(cur: sqlite3.Cursor, out: Outcome) -> None:
             row = cur.execute("SELECT counter, response FROM line_requests WHERE request_id=?",
@@ -211,11 +197,6 @@ class LineOwner:
             return cur.execute("DELETE FROM line_requests WHERE created_ts < ?", (cutoff,)).rowcount
 
     def status(self) -> dict[str, Any]:
-        """For the hall display and /api/status: waiting per field, latest calls (label → counter)."""
-        with self.kiosk.store.read() as db:
-            waiting = dict(db.execute("SELECT service_field, count(*) FROM tickets WHERE state='waiting' "
-                                      "GROUP BY service_field"))
-        fields = calling_of(self.kiosk.cfg).fields
-        return {"role": "entrance", "fields": [{"code": c, "label": label, "waiting": waiting.get(c, 0)}
-                                               for c, label in fields.items()],
-                "calls": list(self.recent)}
+        """For the hall display and /api/status: per field its label, waiting count and counters
+        (device/entrance.py), and the latest calls (label → counter)."""
+        return {"role": "entrance", **self.kiosk.entrance.status(), "calls": list(self.recent)}

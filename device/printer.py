@@ -48,6 +48,8 @@ class TicketInfo:
     waiting_ahead: int
     issued_at: datetime  # local time
     office_name: str | None = None  # [device] office_name: printed instead of the bare code
+    line: str | None = None  # entrance kiosk of shared lines: the service field's label, not the counter
+    where: str | None = None  # ... and which counters call from it (device/entrance.py)
 
 
 def _office_lines(t: TicketInfo) -> list[tuple[str, Any]]:
@@ -58,6 +60,14 @@ def _office_lines(t: TicketInfo) -> list[tuple[str, Any]]:
     return [("BỘ PHẬN MỘT CỬA", _font(26, True)), (f"Mã đơn vị: {t.office_code}", _font(20))]
 
 
+def _where_lines(t: TicketInfo) -> list[tuple[str, Any]]:
+    """The counter, or on a shared line its field and the counters that call from it."""
+    if not t.line:
+        return [(f"Quầy số {t.counter}", _font(34, True))]
+    lines = [(line, _font(30, True)) for line in textwrap.wrap(f"Lĩnh vực: {t.line}", 22)]
+    return lines + [(line, _font(20)) for line in textwrap.wrap(t.where or "", 32)]
+
+
 def render_ticket(t: TicketInfo, width: int = 384) -> Any:
     """The ticket as a 1-bit PIL image, ``width`` dots wide (384 = 58 mm paper at 203 dpi)."""
     from PIL import Image, ImageDraw
@@ -66,7 +76,7 @@ def render_ticket(t: TicketInfo, width: int = 384) -> Any:
         *_office_lines(t),
         ("SỐ THỨ TỰ CỦA BẠN", _font(24, True)),
         (t.label, _font(110 if len(t.label) <= 5 else 70, True)),
-        (f"Quầy số {t.counter}", _font(34, True)),
+        *_where_lines(t),
         (f"Số người đang chờ trước bạn: {t.waiting_ahead}", _font(20)),
         (t.issued_at.strftime("Lấy số lúc %H:%M, ngày %d/%m/%Y"), _font(20)),
         ("Vui lòng chờ đến khi được gọi số", _font(20)),

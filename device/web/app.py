@@ -1,7 +1,9 @@
 """FastAPI app served inside the kiosk process.
 
 ``GET /`` display page · ``GET /healthz`` · ``GET /api/status`` · ``POST /api/rating/reason/{code}``
-(touch screen) · ``GET /lay-so`` touch ticket page: ``POST /api/touch/ticket/{kind}`` (walk_in or
+(touch screen) · ``GET /lay-so`` touch ticket page (on the entrance kiosk of shared lines, the entrance
+page: a service field, then walk-in or priority, ``POST /api/line/ticket/{field}/{kind}``, device/web/
+line_api.py; or an appointment code) · ``POST /api/touch/ticket/{kind}`` (walk_in or
 priority, same pace rule as the buttons) and ``POST /api/appointment`` ``{"code": ...}`` (redeem a
 booking, device/appointments.py) · with ``--simulate`` only: ``POST /api/sim/press/{button}[?pace=false]``,
 which drives
@@ -67,7 +69,9 @@ def _add_touch_routes(app: FastAPI, kiosk: Any) -> None:
     """The touch display's ticket page (walk-in, priority), typed appointment codes, rating reasons."""
     @app.get("/lay-so")
     def ticket_page() -> FileResponse:
-        return FileResponse(STATIC / "ticket.html", headers={"Cache-Control": "no-cache"})
+        """The entrance kiosk of shared lines has its own page: a choice of service field first."""
+        page = "entrance.html" if kiosk.entrance is not None else "ticket.html"
+        return FileResponse(STATIC / page, headers={"Cache-Control": "no-cache"})
 
     @app.post("/api/touch/ticket/{kind}")
     async def touch_ticket(kind: str) -> JSONResponse:

@@ -60,5 +60,5 @@ def add_entrance_routes(app: FastAPI, kiosk: Any) -> None:
 
     @app.post("/api/line/ticket/{field}/{kind}")
     async def ticket(field: str, kind: str) -> JSONResponse:
-        out = await run_in_threadpool(kiosk.line_owner.issue, field, kind)
+        out = await run_in_threadpool(kiosk.entrance.issue, field, kind)  # device/entrance.py
         return JSONResponse(out.as_dict(), status_code=200 if out.ok else 409)

@@ -20,23 +20,27 @@ class Office:
     """``entrance`` owns the lines; ``counters[n]`` calls from ``fields`` of it."""
 
     def __init__(self, tmp: Path, broker_url: str, counters: dict[int, list[str]],
-                 policy: str = "priority_first") -> None:
+                 policy: str = "priority_first", office: str = OFFICE,
+                 entrance: dict[str, dict] | None = None, entrance_counter: int = 99) -> None:
+        """``entrance``: more keys of the entrance's config, merged into each section."""
         self.tmp, self.broker_url = tmp, broker_url
         self.line_port = free_port()
         self.entrance_url = f"http://127.0.0.1:{self.line_port}"
-        cfg = write_config(
-            tmp / "entrance.toml", device_id="kiosk-entrance", office=OFFICE,
-            device={"counter": 99},
-            buttons={"min_gap_ms": 0, "pins": example_table()["buttons"]["pins"] | {"field_civil": 20}},
-            calling={"policy": policy, "fields": FIELDS},
-            line={"role": "entrance", "token": TOKEN, "listen_host": "127.0.0.1",
-                  "listen_port": self.line_port},
-        )
+        sections: dict[str, dict] = {
+            "device": {"counter": entrance_counter},
+            "buttons": {"min_gap_ms": 0, "pins": example_table()["buttons"]["pins"] | {"field_civil": 20}},
+            "calling": {"policy": policy, "fields": FIELDS},
+            "line": {"role": "entrance", "token": TOKEN, "listen_host": "127.0.0.1",
+                     "listen_port": self.line_port},
+        }
+        for name, values in (entrance or {}).items():
+            sections[name] = sections.get(name, {}) | values
+        cfg = write_config(tmp / "entrance.toml", device_id="kiosk-entrance", office=office, **sections)
         self.entrance = KioskProc(cfg, broker_url, tmp / "entrance")
         self.counters: dict[int, KioskProc] = {}
         for n, fields in counters.items():
             c = write_config(
-                tmp / f"counter{n}.toml", device_id=f"kiosk-counter-{n}", office=OFFICE,
+                tmp / f"counter{n}.toml", device_id=f"kiosk-counter-{n}", office=office,
                 device={"counter": n}, buttons={"min_gap_ms": 0},
                 line={"role": "counter", "token": TOKEN, "entrance_url": self.entrance_url, "fields": fields,
                       "timeout_s": 3.0},
@@ -51,6 +55,11 @@ class Office:
 
     def ticket(self, field: str, kind: str = "walk_in") -> dict:
         r = httpx.post(f"{self.entrance.base}/api/line/ticket/{field}/{kind}", timeout=30)
+        return {"status": r.status_code} | r.json()
+
+    def redeem(self, code: str) -> dict:
+        """An appointment code typed on the entrance's touch page."""
+        r = httpx.post(f"{self.entrance.base}/api/appointment", json={"code": code}, timeout=30)
         return {"status": r.status_code} | r.json()
 
     def stop(self) -> None:

@@ -30,11 +30,15 @@ LIST = {"service_day": DAY, "appointments": [
 ]}
 
 
-def make_kiosk(tmp: Path, clock: FakeClock, **appointments) -> Kiosk:
+def make_kiosk(tmp: Path, clock: FakeClock, fields: dict | None = None, line: dict | None = None,
+               **appointments) -> Kiosk:
     data = example_table()
-    data["calling"] = {"policy": "priority_first", "fields": {"land": "Đất đai", "civil": "Hộ tịch"},
+    fields = fields or {"land": "Đất đai", "civil": "Hộ tịch"}
+    data["calling"] = {"policy": "priority_first", "fields": fields,
                        "appointments": {"late_min": 15, "early_redeem_min": 60, "no_show_min": 30,
                                         **appointments}}
+    if line:
+        data["line"] = line
     return Kiosk(parse_config(data), tmp / "k", simulate=True, clock=clock)
 
 
@@ -86,6 +90,25 @@ def test_refusals_early_unknown_other_day_and_late_rules(tmp_path, clock):
         assert late.ok and late.ticket_kind == "walk_in" and "muộn" in late.message
         refused = kiosk.store.counters("refused.")
         assert refused["appointment_early"] == 1 and refused["appointment_unknown"] == 2
+    finally:
+        kiosk.shutdown()
+
+
+def test_entrance_kiosk_redeems_into_the_bookings_line_and_refuses_a_field_it_has_no_line_for(
+        tmp_path, clock):
+    """On the entrance of shared lines the booking's field picks the line (its number series); a
+    booking of a field without a line there is refused, never issued into a line nobody calls."""
+    line = {"role": "entrance", "token": "office-lan-secret-0123456789"}
+    kiosk = make_kiosk(tmp_path, clock, fields={"land": "Đất đai"}, line=line)
+    try:
+        _load(kiosk)
+        assert kiosk.appointments.redeem("K7P2QX").label == "H1001"  # land's series (1001 ...)
+        refused = kiosk.appointments.redeem("ABCDEF")  # a civil booking: no civil line at this kiosk
+        assert not refused.ok and refused.kind == "appointment_no_line" and "civil" in refused.message
+        assert kiosk.store.counters("refused.")["appointment_no_line"] == 1
+        assert kiosk.engine.snapshot()["appointments"]["redeemed"] == 1  # the booking stays unused
+        assert [e["data"]["label"] for e in outbox_events(kiosk.store) if e["type"] == "ticket.issued"] == [
+            "H1001"]
     finally:
         kiosk.shutdown()
 

@@ -27,14 +27,16 @@ pytestmark = pytest.mark.slow  # a kiosk process and Chromium
 OFFICE, DEVICE = "LC-TEST", "kiosk-door"
 
 
-def send_list(port: int, key: Ed25519PrivateKey, day: str, appointments: list[dict]) -> None:
+def send_list(port: int, key: Ed25519PrivateKey, day: str, appointments: list[dict], office: str = OFFICE,
+              device: str = DEVICE) -> None:
+    """The gateway's signed ``load_appointments`` to ``device``, published on the broker at ``port``."""
     req = CommandRequest(cmd_id=str(uuid.uuid4()), name="load_appointments", issued_at=datetime.now(UTC),
                          args={"service_day": day, "appointments": appointments})
-    payload = encode(sign_request(req, key, OFFICE, DEVICE))
+    payload = encode(sign_request(req, key, office, device))
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-gateway")
     c.connect("127.0.0.1", port)
     c.loop_start()
-    c.publish(cmd_topic(OFFICE, DEVICE, "load_appointments"), payload, qos=1).wait_for_publish(30)
+    c.publish(cmd_topic(office, device, "load_appointments"), payload, qos=1).wait_for_publish(30)
     c.loop_stop()
     c.disconnect()
 

@@ -107,6 +107,9 @@ def test_demo_shows_offices_live_on_the_map(tmp_path: Path, artifacts_dir: Path)
         assert past["forecast"]["error"]["value"] is not None
         # Bình Lư's visits come from its shared lines: the entrance kiosk's hall display names the counter
         hall = _entrance_url(tmp_path / "demo.out")
+        touch = f"{hall}/lay-so"  # the entrance's touch page is among the demo's printed links
+        assert f"Máy cấp số Bình Lư / entrance touch page:  {touch}" in (tmp_path / "demo.out").read_text()
+        assert "Xin mời chọn lĩnh vực" in httpx.get(touch, timeout=30).text
         calls = _poll(lambda: httpx.get(f"{hall}/api/status", timeout=10).json()["line"]["calls"],
                       "a call on Bình Lư's shared lines", timeout=120)
         assert {c["counter"] for c in calls} <= {1, 2, 3} and calls[0]["label"][-4] in "123", calls

@@ -3,13 +3,38 @@
 const $ = (id) => document.getElementById(id);
 let lastVersion = -1;
 
+// The entrance kiosk of shared lines is the hall's display: the latest call and the counter to go to,
+// the earlier calls, and who waits in each service field (it serves no counter itself).
+function renderHall(line) {
+  const [last, ...earlier] = line.calls;
+  document.body.classList.add("hall");
+  $("head").textContent = "Bảng gọi số";
+  $("serving-caption").textContent = last ? "Mời số" : "Chưa gọi số nào";
+  $("serving").textContent = last ? last.label : "––––";
+  $("to-counter").textContent = last ? `đến quầy số ${last.counter}` : "";
+  $("to-counter").classList.toggle("hidden", !last);
+  $("waiting-caption").textContent = "Số người đang chờ";
+  $("waiting").textContent = line.fields.reduce((n, f) => n + f.waiting, 0);
+  $("next").textContent = line.fields.map((f) => `${f.label}: ${f.waiting}`).join(" · ");
+  $("hall").classList.toggle("hidden", !earlier.length);
+  $("calls").innerHTML = "";
+  for (const c of earlier) {
+    const el = document.createElement("span");
+    el.textContent = `${c.label} → quầy ${c.counter}`;
+    $("calls").appendChild(el);
+  }
+}
+
 function render(s) {
   $("office").textContent = s.office_name || s.office_code;
   $("office").title = `Mã đơn vị (office code) ${s.office_code}`;
-  $("counter").textContent = s.counter;
-  $("serving").textContent = s.serving || "––––";
-  $("waiting").textContent = s.waiting;
-  $("next").textContent = s.next_labels.length ? "Tiếp theo: " + s.next_labels.join(", ") : "";
+  if (s.line && s.line.role === "entrance") renderHall(s.line);
+  else {
+    $("counter").textContent = s.counter;
+    $("serving").textContent = s.serving || "––––";
+    $("waiting").textContent = s.waiting;
+    $("next").textContent = s.next_labels.length ? "Tiếp theo: " + s.next_labels.join(", ") : "";
+  }
   $("message").textContent = s.message || "";
   const net = $("net");
   net.textContent = s.broker_connected ? "● trực tuyến" : "● mất kết nối (dữ liệu được lưu lại)";
