@@ -28,6 +28,7 @@ import tomli_w
 
 from contract import decode
 from contract.topics import SUBSCRIBE_ALL
+from device.line_tokens import counter_token
 
 REPO = Path(__file__).resolve().parents[1]
 KIOSK_EXAMPLE = REPO / "device" / "kiosk.example.toml"
@@ -276,7 +277,8 @@ class Demo:
             line = None
             if entrance and office == SHARED_LINE_OFFICE:
                 fields = COUNTER_FIELDS.get(counter, ["land", "civil", "insurance"])
-                line = {"role": "counter", "entrance_url": entrance[1], "fields": fields}
+                line = {"role": "counter", "entrance_url": entrance[1], "fields": fields,
+                        "token": counter_token(DEMO_LINE_TOKEN, counter)}
             text = kiosk_config(device_id, office, counter, gateway_pub, office_names.get(office, ""),
                                 call_early_min=10, camera=camera,
                                 mqtt_protocol="3.1.1" if self.broker is not None else "5", line=line)

@@ -150,6 +150,9 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None, source: byt
         if prefix in ("field", "priority") and code and (line.role != "entrance" or code not in fields):
             raise ConfigError("buttons.pins", name, f"{prefix}_<code> buttons are for [line] role = "
                               '"entrance" and a code of [calling.fields]')
+    if line.role == "counter" and not line.token.startswith(f"c{cfg.device.counter}."):
+        raise ConfigError("line", "token", f"a counter's token is its own (c{cfg.device.counter}.…, from "
+                          "python -m device.line_tokens on the office's line secret), not the secret")
     if line.role == "entrance" and (len(fields) + 1) * line.block > MAX_TICKET_NO:
         raise ConfigError("line", "block", f"{len(fields)} fields x block {line.block} exceed ticket numbers "
                           f"(at most {MAX_TICKET_NO})")

@@ -9,7 +9,8 @@
   counters on a separate LAN listener (``listen_host``/``listen_port``) that serves only the line API
   and refuses any request without the office's ``token``;
 * ``"counter"``: a counter kiosk whose ``next``/``recall``/``no_show`` are requests to the entrance
-  kiosk at ``entrance_url`` for the fields of ``fields`` (device/line_client.py).
+  kiosk at ``entrance_url`` for the fields of ``fields`` (device/line_client.py), with its own token
+  (device/line_tokens.py: derived from the office's secret, good for this counter only).
 
 Buttons of an entrance kiosk (``[buttons.pins]``, device/entrance.py): ``field_<code>`` issues a
 walk-in ticket in that field's line, ``priority_<code>`` a priority ticket in it, and one global
@@ -23,11 +24,13 @@ the visit key the gateway already uses (docs/kiosk.md#one-queue-per-service-fiel
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from device.config_queue import FIELD_CODE
+from device.line_tokens import TOKEN_PATTERN
 
 ROLES = ("own", "entrance", "counter")
 
@@ -37,8 +40,9 @@ class LineConfig(BaseModel):
 
     role: Literal["own", "entrance", "counter"] = Field(
         default="own", description="own line (default), entrance (owner of the shared lines), or counter")
-    token: str = Field(default="", max_length=200, description="shared secret of the office's line API "
-                       "(at least 16 characters; the same on the entrance and its counters)")
+    token: str = Field(default="", max_length=200, description="entrance: the office's line secret (at "
+                       "least 16 characters); counter: its own token c<counter>.<hex>, derived from the "
+                       "secret by `python -m device.line_tokens <counter>` (device/line_tokens.py)")
     block: int = Field(default=1000, ge=100, le=10000, description="numbers per field and day (field i "
                        "issues i*block+1 .. i*block+block-1)")
     listen_host: str = Field(default="0.0.0.0", max_length=100, description="entrance: LAN address of "
@@ -56,8 +60,11 @@ class LineConfig(BaseModel):
 
     @model_validator(mode="after")
     def _role_keys(self) -> LineConfig:
-        if self.role != "own" and len(self.token) < 16:
-            raise ValueError(f"token: at least 16 characters for role {self.role!r}")
+        if self.role == "entrance" and len(self.token) < 16:
+            raise ValueError("token: at least 16 characters for role 'entrance'")
+        if self.role == "counter" and not re.match(TOKEN_PATTERN, self.token):
+            raise ValueError("token: a counter's own token, c<counter>.<32 hex digits> "
+                             "(python -m device.line_tokens <counter> < the office's line secret)")
         if self.role == "counter" and not (self.entrance_url and self.fields):
             raise ValueError("a counter needs entrance_url and fields")
         return self

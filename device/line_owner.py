@@ -9,7 +9,8 @@ Invariants, and why:
 * **Exactly once per request.** A request carries the counter's ``request_id``; its answer is stored
   in ``line_requests`` in the same transaction as the call and its events. A request sent again (the
   counter's answer was lost, or the counter was killed after sending it) gets the stored answer, not
-  a second ticket.
+  a second ticket. The request's hash is stored beside it: the same ``request_id`` with another body
+  (another counter, operation or field) is refused (409), never given the first request's answer.
 * **One visit key.** Every event of a shared-line ticket is emitted here, with ``counter`` = this
   kiosk's own ``[device] counter`` (the line's number at the gateway) and ``serving_counter`` = the
   counter that called, served or rated it, so the gateway's visit key (office, counter, day, ticket)
@@ -20,6 +21,7 @@ Invariants, and why:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections import deque
@@ -69,21 +71,28 @@ class LineOwner:
         if req.op != "rate":
             k.entrance.saw_request(req.counter, req.fields)  # where a field goes (device/entrance.py)
 
+        sha = hashlib.sha256(req.model_dump_json().encode()).hexdigest()
+
         def op(cur: sqlite3.Cursor, out: Outcome) -> None:
-            row = cur.execute("SELECT counter, response FROM line_requests WHERE request_id=?",
+            row = cur.execute("SELECT response, request_sha FROM line_requests WHERE request_id=?",
                               (req.request_id,)).fetchone()
-            if row is not None:
-                answer.update(json.loads(row[1]) | {"replayed": True})
-                return
-            answer.update(getattr(self, "_" + req.op)(cur, req, out))
-            cur.execute("INSERT INTO line_requests(request_id, counter, response, created_ts) "
-                        "VALUES(?,?,?,?)",
-                        (req.request_id, req.counter, json.dumps(answer), k.clock.wall().isoformat()))
+            if row is not None and row[1] not in (None, sha):
+                answer.update(ok=False, conflict=True, message="request_id đã dùng cho yêu cầu khác "
+                              "(request_id reused with another request)")
+            elif row is not None:
+                answer.update(json.loads(row[0]) | {"replayed": True})
+            else:
+                answer.update(getattr(self, "_" + req.op)(cur, req, out))
+                row = (req.request_id, req.counter, json.dumps(answer), k.clock.wall().isoformat(), sha)
+                cur.execute("INSERT INTO line_requests(request_id, counter, response, created_ts, "
+                            "request_sha) VALUES(?,?,?,?,?)", row)
 
         with k.lock:
             out = self.engine._run(req.op, op)
             if not out.ok:  # storage: nothing committed; the counter keeps its request and retries
                 return 503, {"ok": False, "message": out.message}
+            if answer.get("conflict"):
+                return 409, answer
             if out.called_label and not answer.get("replayed"):  # the hall: display and voice
                 self.recent.appendleft({"label": out.called_label, "counter": req.counter})
                 k.audio.announce(out.called_label, req.counter)

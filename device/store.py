@@ -27,6 +27,7 @@ from pathlib import Path
 from contract.payloads import EventType
 from device.highwater import HighWater, HighWaterError
 from device.store_check import check_or_move_aside, move_aside
+from device.store_schema import ensure_schema
 
 log = logging.getLogger("motcua.store")
 
@@ -36,55 +37,6 @@ LOW_PRIORITY = frozenset(
     {EventType.DEVICE_STARTED, EventType.CMD_RESULT, EventType.SELFTEST_REPORT, EventType.UPDATE_RESULT}
 )
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS day_counter (service_day TEXT PRIMARY KEY, next_no INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS tickets (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    service_day TEXT NOT NULL,
-    ticket_no INTEGER NOT NULL,
-    label TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('waiting','called','completed','no_show','discarded')),
-    issued_mono REAL NOT NULL, issued_boot TEXT NOT NULL, issued_ts TEXT NOT NULL,
-    called_mono REAL, called_boot TEXT,
-    ended_mono REAL, ended_boot TEXT,
-    recall_count INTEGER NOT NULL DEFAULT 0,
-    kind TEXT NOT NULL DEFAULT 'walk_in', service_field TEXT, slot TEXT, appointment_code TEXT,
-    called_counter INTEGER,
-    UNIQUE (service_day, ticket_no)
-);
-CREATE INDEX IF NOT EXISTS tickets_state ON tickets(state, id);
-CREATE TABLE IF NOT EXISTS appointments (
-    service_day TEXT NOT NULL,
-    code TEXT NOT NULL,
-    service_field TEXT NOT NULL,
-    slot TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'booked' CHECK (state IN ('booked','redeemed','no_show')),
-    PRIMARY KEY (service_day, code)
-);
--- shared lines: per-field numbers and answered requests (entrance), ratings to forward (counter)
-CREATE TABLE IF NOT EXISTS field_counter (service_day TEXT NOT NULL, field TEXT NOT NULL,
-    next_no INTEGER NOT NULL, PRIMARY KEY (service_day, field));
-CREATE TABLE IF NOT EXISTS line_requests (request_id TEXT PRIMARY KEY, counter INTEGER NOT NULL,
-    response TEXT NOT NULL, created_ts TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS line_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,
-    request_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY,
-    event_id TEXT NOT NULL UNIQUE,
-    type TEXT NOT NULL,
-    low_priority INTEGER NOT NULL,
-    size INTEGER NOT NULL,
-    payload BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS outbox_low ON outbox(low_priority, seq);
-CREATE TABLE IF NOT EXISTS pending_rating (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    data TEXT NOT NULL,
-    created_mono REAL NOT NULL,
-    boot TEXT NOT NULL
-);
-"""
 
 
 class StoreError(RuntimeError):
@@ -99,10 +51,6 @@ class OutboxFull(StoreError):
     """The outbox quota is used by events that must never be dropped; new work is refused."""
 
 
-# Columns added to ``tickets`` after its first release (ticket kinds, docs/kiosk.md#ticket-kinds): an
-# older database gets them at open, its tickets read as walk-in.
-TICKET_COLUMNS_ADDED = ("kind TEXT NOT NULL DEFAULT 'walk_in'", "service_field TEXT", "slot TEXT",
-                        "appointment_code TEXT", "called_counter INTEGER")
 CORRUPTION_MARKERS = ("malformed", "not a database", "corrupt")
 
 
@@ -152,11 +100,7 @@ class Store:
             db.execute("PRAGMA foreign_keys=ON")
             if max_pages is not None:  # tests: make the database "full" at a small size
                 db.execute(f"PRAGMA max_page_count={int(max_pages)}")
-            db.executescript(SCHEMA)
-            have = {r[1] for r in db.execute("PRAGMA table_info(tickets)")}
-            for column in TICKET_COLUMNS_ADDED:
-                if column.split()[0] not in have:
-                    db.execute(f"ALTER TABLE tickets ADD COLUMN {column}")
+            ensure_schema(db)
             db.execute("SELECT total(size) FROM outbox").fetchone()
         except sqlite3.DatabaseError:
             db.close()

@@ -1,11 +1,12 @@
 """The entrance kiosk's LAN listener for shared lines (``[line] listen_host``/``listen_port``).
 
 It serves only the line API, never the display, touch or simulation routes, so opening it to the
-office LAN exposes nothing else; every request must carry ``Authorization: Bearer <[line] token>``
-(compared in constant time), else 401. Bodies over 16 KiB are refused (413) before anything reads
-them (contract/body_limit.py): FastAPI reads a JSON body before the token check runs, and a 300 MB
-anonymous POST from the LAN grew the entrance kiosk by ~600 MB (out of memory on a Pi: the office's
-lines down).
+office LAN exposes nothing else; every request must carry ``Authorization: Bearer <counter token>``
+(device/line_tokens.py: derived from the office's line secret, compared in constant time), else 401;
+a request for another counter than the token's is 403. Bodies over 16 KiB are refused (413) before
+anything reads them (contract/body_limit.py): FastAPI reads a JSON body before the token check runs,
+and a 300 MB anonymous POST from the LAN grew the entrance kiosk by ~600 MB (out of memory on a Pi:
+the office's lines down).
 
 ``POST /api/line/request`` (device/line_owner.py ``LineRequest``): a counter's ``next``, ``recall``,
 ``no_show`` or ``rate``; 200 with the answer (the stored answer for a request seen before), 422 for a
@@ -18,38 +19,47 @@ The entrance's own touch choice ``POST /api/line/ticket/{field}/{kind}`` is on t
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from contract.body_limit import BodyLimitMiddleware
 from device.config_line import line_of
 from device.line_owner import LineRequest
+from device.line_tokens import counter_of
 
 MAX_BODY_BYTES = 16 * 1024  # a line request is a few hundred bytes
+
+
+def token_counter(request: Request, authorization: Annotated[str, Header()] = "") -> int:
+    """The counter whose token the request carries (401 without a valid one)."""
+    scheme, _, presented = authorization.partition(" ")
+    secret = line_of(request.app.state.kiosk.cfg).token
+    counter = counter_of(secret, presented) if scheme == "Bearer" else None
+    if counter is None:
+        raise HTTPException(401, "line token missing or wrong")
+    return counter
+
+
+TokenCounter = Annotated[int, Depends(token_counter)]
 
 
 def create_line_app(kiosk: Any) -> FastAPI:
     app = FastAPI(title="MotCua entrance line API", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
+    app.state.kiosk = kiosk
 
-    def authorised(authorization: Annotated[str, Header()] = "") -> None:
-        expected = f"Bearer {line_of(kiosk.cfg).token}".encode()
-        if not hmac.compare_digest(authorization.encode(), expected):
-            raise HTTPException(401, "line token missing or wrong")
-
-    auth = [Depends(authorised)]
-
-    @app.post("/api/line/request", dependencies=auth)
-    async def request(body: LineRequest) -> JSONResponse:
+    @app.post("/api/line/request")
+    async def request(body: LineRequest, counter: TokenCounter) -> JSONResponse:
+        if body.counter != counter:
+            raise HTTPException(403, f"this token is counter {counter}'s, not counter {body.counter}'s")
         status, answer = await run_in_threadpool(kiosk.line_owner.handle, body)
         return JSONResponse(answer, status_code=status)
 
-    @app.get("/api/line/status", dependencies=auth)
-    def status() -> dict[str, Any]:
+    @app.get("/api/line/status")
+    def status(_counter: TokenCounter) -> dict[str, Any]:
         return kiosk.line_owner.status()
 
     return app

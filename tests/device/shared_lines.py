@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from device.line_tokens import counter_token
 from hil.harness.kiosk_proc import example_table
 from hil.harness.mosquitto import free_port
 from tests.device.kiosk_proc import KioskProc, write_config
@@ -42,8 +43,8 @@ class Office:
             c = write_config(
                 tmp / f"counter{n}.toml", device_id=f"kiosk-counter-{n}", office=office,
                 device={"counter": n}, buttons={"min_gap_ms": 0},
-                line={"role": "counter", "token": TOKEN, "entrance_url": self.entrance_url, "fields": fields,
-                      "timeout_s": 3.0},
+                line={"role": "counter", "token": counter_token(TOKEN, n), "entrance_url": self.entrance_url,
+                      "fields": fields, "timeout_s": 3.0},
             )
             self.counters[n] = KioskProc(c, broker_url, tmp / f"counter{n}")
 

@@ -3,23 +3,30 @@ a lost database, restarting each day), a field's series used up (real SQLite, fa
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 
 import pytest
 
 from contract.config_errors import ConfigError
 from device.clock import FakeClock
+from device.line_tokens import counter_of, counter_token, main
 from device.queue import LINE_FULL
 from tests.device.helpers import VN, make_config, make_engine, outbox_events
 
 TOKEN = "0123456789abcdef"
 ENTRANCE = {"role": "entrance", "token": TOKEN}
+URL = "http://10.0.0.5:8110"
 
 
 @pytest.mark.parametrize(("line", "calling", "pins", "key"), [
     ({"role": "counter", "token": TOKEN, "fields": ["land"]}, None, None, "line"),
     ({"role": "counter", "token": TOKEN, "entrance_url": "http://10.0.0.5:8110"}, None, None, "line"),
     ({"role": "entrance", "token": "short"}, None, None, "line"),
+    # a counter holds its own token, never the office's secret, nor another counter's token
+    ({"role": "counter", "token": TOKEN, "entrance_url": URL, "fields": ["land"]}, None, None, "line"),
+    ({"role": "counter", "token": counter_token(TOKEN, 5), "entrance_url": URL, "fields": ["land"]},
+     None, None, "line"),
     ({"role": "entrance", "token": TOKEN, "entrance_url": "ftp://x"}, None, None, "line"),
     (ENTRANCE, {"fields": {}}, None, "line"),
     (ENTRANCE | {"block": 10000}, {"fields": {f"f{i}": "x" for i in range(10)}}, None, "line"),
@@ -78,3 +85,21 @@ def test_fields_reordered_during_the_day_never_reuse_a_number(tmp_path):
     assert q.issue(service_field="land").label == "2001"
     numbers = [e["data"]["ticket_no"] for e in outbox_events(store) if e["type"] == "ticket.issued"]
     assert len(numbers) == len(set(numbers)) == 4
+
+
+def test_counter_tokens_speak_for_one_counter_of_one_office(capsys, monkeypatch):
+    t3 = counter_token(TOKEN, 3)
+    assert counter_of(TOKEN, t3) == 3
+    assert counter_of("another-office-secret", t3) is None
+    forged = t3.replace("c3.", "c5.")  # the counter number is bound by the HMAC
+    assert counter_of(TOKEN, forged) is None
+    assert counter_of(TOKEN, TOKEN) is None and counter_of(TOKEN, "") is None
+    assert counter_of(TOKEN, f"c1000.{t3[3:]}") is None
+    own = make_config(device={"counter": 3}, line={"role": "counter", "token": t3, "entrance_url": URL,
+                                                   "fields": ["land"]})
+    assert own.extra["line"].token == t3
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(TOKEN + "\n"))
+    assert main(["3", "5"]) == 0
+    assert capsys.readouterr().out.split() == ["3", t3, "5", counter_token(TOKEN, 5)]
+    assert main(["x"]) == 2

@@ -10,6 +10,7 @@ import sqlite3
 import httpx
 import pytest
 
+from device.line_tokens import counter_token
 from hil.harness.wait import wait_for
 from tests.device.kiosk_proc import Watcher
 from tests.device.shared_lines import TOKEN, Office, typed
@@ -84,7 +85,12 @@ def test_line_api_refuses_a_wrong_token_and_bad_requests(tmp_path, mosquitto):
         big = b"x" * (1 << 20)
         assert httpx.post(url, content=big, timeout=30).status_code == 413
         assert httpx.post(url, content=iter([big[:65536]] * 16), timeout=30).status_code == 413
-        auth = {"Authorization": f"Bearer {TOKEN}"}
+        # the office's secret is not a counter's token; counter 5's token cannot act for counter 3
+        secret = {"Authorization": f"Bearer {TOKEN}"}
+        assert httpx.post(url, json=body, headers=secret, timeout=10).status_code == 401
+        as_five = {"Authorization": f"Bearer {counter_token(TOKEN, 5)}"}
+        assert httpx.post(url, json=body, headers=as_five, timeout=10).status_code == 403
+        auth = {"Authorization": f"Bearer {counter_token(TOKEN, 3)}"}
         assert httpx.post(url, json=body | {"fields": ["tax"]}, headers=auth, timeout=10).status_code == 422
         assert httpx.post(url, json=body | {"counter": 0}, headers=auth, timeout=10).status_code == 422
         assert httpx.post(url, json=body | {"op": "reset"}, headers=auth, timeout=10).status_code == 422
@@ -101,6 +107,9 @@ def test_line_api_refuses_a_wrong_token_and_bad_requests(tmp_path, mosquitto):
         once = httpx.post(url, json=body, headers=auth, timeout=10).json()
         again = httpx.post(url, json=body, headers=auth, timeout=10).json()
         assert once["called"]["label"] == again["called"]["label"] == "1001" and again["replayed"]
+        # the same request_id with another body is refused, never answered with the first's ticket
+        reused = httpx.post(url, json=body | {"op": "recall"}, headers=auth, timeout=10)
+        assert reused.status_code == 409 and reused.json()["conflict"], reused.text
         other = httpx.post(url, json=body | {"request_id": "ef" * 16}, headers=auth, timeout=10).json()
         assert other["called"]["label"] == "1002"  # counter 3 finished 1001 and called the next
         assert other["completed"]["label"] == "1001"
@@ -127,7 +136,7 @@ def test_counter_killed_after_the_entrance_answered_shows_the_same_citizen(tmp_p
         db.close()
         body = {"request_id": request_id, "counter": 3, "op": "next", "fields": ["land"]}
         answer = httpx.post(f"{office.entrance_url}/api/line/request", json=body,
-                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json()
+                            headers={"Authorization": f"Bearer {counter_token(TOKEN, 3)}"}, timeout=10).json()
         assert answer["called"]["label"] == "1001"  # the call the dead counter never recorded
         c3.proc = None
         c3.start()
