@@ -26,7 +26,7 @@ def office_kinds(code: str, request: Request, store: StoreDep, kpi: KpiDep,
     parsed = parse_day(day, request)
     one = parsed.isoformat()
     with store.engine.connect() as conn:
-        rows = kind_figures(conn, [code], one, one, kpi.cfg.wait_target_s, kpi.tz)
+        rows = kind_figures(conn, [code], one, one, kpi.cfg.wait_target_s)
         booked = appointment_figures(conn, [code], one, one, kpi.today())
     redeemed = sum(r["issued"] for r in rows if r["kind"] == "appointment")
     return {"office_code": code, "day": one, "by_kind": rows,

@@ -6,8 +6,9 @@ events). Now a batch reads only the visits it changes:
 
 1. :meth:`RollupDeltas.before` (before any derived row is written): lock the counter-days of the
    visit keys the batch can change (PostgreSQL), read those visits and their counted ratings, and
-   compute their contribution to ``rollup_day``, ``rollup_hours`` and ``rollup_reasons`` with the
-   very functions a recomputation uses (:mod:`gateway.store.rollups`);
+   compute their contribution to ``rollup_day``, ``rollup_hours``, ``rollup_reasons`` and
+   ``rollup_kinds`` (with their ``visit_kinds`` rows) with the very functions a recomputation uses
+   (:mod:`gateway.store.rollups`, :mod:`gateway.store.kind_rollup`);
 2. the projectors and the rating rules write the derived rows;
 3. :meth:`RollupDeltas.after`: read the same visits again (plus the visits whose counted rating only
    had its burst flag changed by the rating rules: their "before" is the same rows with the old
@@ -27,7 +28,10 @@ Concurrency (several gateway processes on PostgreSQL): the counter-day advisory 
 writer changes these visits, or the ratings and flags of their counter-days, between the two reads;
 the office-day lock of :func:`gateway.store.rollups.refresh` is taken shared, so a recomputation
 never interleaves with a delta. Rollup rows are per counter, so two processes never add to one row
-without holding its counter-day lock in turn.
+without holding its counter-day lock in turn. A shared-line visit counts for its serving counter
+(locked under its line's counter-day): two processes may then add to one row, which stays exact
+because each adds in one UPSERT (PostgreSQL locks the row until commit) and an emptied row is
+deleted under that row lock.
 """
 
 from __future__ import annotations
@@ -38,9 +42,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.store import schema as s
+from gateway.store.kind_rollup import kind_rows
 from gateway.store.projectors import VisitKey, rows_by_key
 from gateway.store.ratings import FlagChange
 from gateway.store.rollups import day_rows, hour_rows, reason_rows, sentiment_rows
+from gateway.ticket_kinds import visit_kinds
 
 Contribution = dict[Any, dict[tuple[Any, ...], dict[str, Any]]]  # table → primary key → columns
 
@@ -49,6 +55,7 @@ _EMPTY = {
     s.rollup_day: ("visits", *(f"r{i}" for i in s.RATING_LEVELS)),
     s.rollup_hours: ("arrivals",),
     s.rollup_reasons: ("n",),
+    s.rollup_kinds: ("visits",),
 }
 
 
@@ -65,19 +72,20 @@ class RollupDeltas:
         """Lock (PostgreSQL) and read the contribution of ``keys`` before the batch changes them."""
         self.keys = set(keys)
         self._lock()
-        visits, ratings = self._read(self.keys)
-        self._before = _contribution(visits, ratings, self.tz)
+        visits, ratings, kinds = self._read(self.keys)
+        self._before = _contribution(visits, ratings, kinds, self.tz)
 
     def after(self, flag_changes: dict[str, FlagChange], windows: list[dict[str, Any]]) -> None:
         """Add ``after - before`` of the batch's visits (and of the visits whose counted rating only
         changed its burst flag), and the batch's new sentiment windows, to the rollup rows."""
         extra = {c.key for c in flag_changes.values()} - self.keys
-        visits, ratings = self._read(self.keys | extra)
-        after = _contribution(visits, ratings, self.tz)
+        visits, ratings, kinds = self._read(self.keys | extra)
+        after = _contribution(visits, ratings, kinds, self.tz)
         if extra:  # not otherwise changed by this batch: before = the same rows with the old flag
             old = [dict(r, flag=flag_changes[r["event_id"]].old_flag) if r["event_id"] in flag_changes
                    else r for r in ratings if _key(r) in extra]
-            _add(self._before, _contribution([v for v in visits if _key(v) in extra], old, self.tz), 1)
+            mine = [v for v in visits if _key(v) in extra]
+            _add(self._before, _contribution(mine, old, kinds, self.tz), 1)
         _add(after, self._before, -1)
         shown = sentiment_rows(windows, self.min_k)
         if shown:
@@ -100,14 +108,16 @@ class RollupDeltas:
             (counter_days,),
         )
 
-    def _read(self, keys: set[VisitKey]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _read(self, keys: set[VisitKey]) -> tuple[list[dict[str, Any]], ...]:
+        """The visits of ``keys``, their counted ratings and their kind rows."""
         if not keys:
-            return [], []
-        v, r = s.visits, s.ratings
+            return [], [], []
+        v, r, k = s.visits, s.ratings, visit_kinds
         visits = [dict(x._mapping) for x in rows_by_key(self.conn, v, list(v.c), keys)]
         counted = rows_by_key(self.conn, r, list(r.c), keys, "counted")
         ratings = [dict(x._mapping) for x in counted]
-        return visits, ratings
+        kinds = [dict(x._mapping) for x in rows_by_key(self.conn, k, list(k.c), keys)]
+        return visits, ratings, kinds
 
     def _apply(self, table: Any, rows: dict[tuple[Any, ...], dict[str, Any]]) -> None:
         """UPSERT adding each column; then delete the rows a recomputation would not have."""
@@ -165,10 +175,12 @@ def _values(table: Any) -> tuple[str, ...]:
     return _VALUES[table]
 
 
-def _contribution(visits: list[dict[str, Any]], ratings: list[dict[str, Any]], tz: ZoneInfo) -> Contribution:
+def _contribution(visits: list[dict[str, Any]], ratings: list[dict[str, Any]], kinds: list[dict[str, Any]],
+                  tz: ZoneInfo) -> Contribution:
     out: Contribution = {}
     for table, rows in ((s.rollup_day, day_rows(visits, ratings)), (s.rollup_hours, hour_rows(visits, tz)),
-                        (s.rollup_reasons, reason_rows(ratings))):
+                        (s.rollup_reasons, reason_rows(ratings, visits)),
+                        (s.rollup_kinds, kind_rows(visits, kinds, tz))):
         out[table] = {_pk(table, r): r for r in rows}
     return out
 
