@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from contract.codec import decode, encode
 from contract.payloads import EventType
@@ -327,3 +327,34 @@ def test_histogram_p90_within_stated_bound_and_share_exact() -> None:
         assert rollups.hist_share_over(hist, 1200.0) == pytest.approx(np.mean([w > 1200 for w in waits]))
     assert rollups.hist_p90([0] * s.HIST_BUCKETS) is None
     assert rollups.hist_share_over([0] * s.HIST_BUCKETS, 1200.0) is None
+
+
+def test_v9_migration_builds_kind_rollups_and_serving_counters(tmp_path) -> None:
+    """A database from before v9 (no kind rollup, per-counter rows not where the serving counters put
+    them): migrating builds the kind rollup and recomputes the per-counter rows, equal to those ingest
+    keeps; the rollups of a day whose derived rows retention purged stay. A database without
+    visits.serving_counter gets the column."""
+    store, want = _a_filled_day(tmp_path, seed=9)
+    assert want["rollup_kinds"]
+    purged = {"service_day": "2020-01-06", "office_code": "03390", "counter": 1, "officer_id": "cb-01",
+              **{c.name: 0 for c in s.rollup_day.c if not c.primary_key}, "visits": 7, "served": 7}
+    with store.engine.begin() as conn:  # back to v8, as a gateway of the previous release left it
+        conn.execute(s.rollup_day.insert(), [purged])
+        s.rollup_kinds.drop(conn)
+        conn.execute(s.rollup_day.update().where(s.rollup_day.c.service_day != "2020-01-06").values(
+            counter=s.rollup_day.c.counter + 100))  # not where v9 puts them
+        conn.execute(s.schema_version.delete().where(s.schema_version.c.version == 9))
+    assert store.migrate() == [9]
+    got = _snapshot(store)
+    kept = [r for r in got["rollup_day"] if r[0] == "2020-01-06"]
+    assert len(kept) == 1 and kept[0][4] == 7  # a purged day's rollup is not recomputed away
+    assert [r for r in got["rollup_day"] if r[0] != "2020-01-06"] == want["rollup_day"]
+    assert got["rollup_kinds"] == want["rollup_kinds"]
+    assert store.migrate() == []
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE visits DROP COLUMN serving_counter")
+        conn.execute(s.schema_version.delete().where(s.schema_version.c.version == 9))
+    assert store.migrate() == [9]
+    with store.engine.connect() as conn:
+        assert "serving_counter" in {c["name"] for c in inspect(conn).get_columns("visits")}
+    store.close()
