@@ -126,7 +126,7 @@ def test_shared_line_visit_counts_for_its_serving_counter_postgres(postgres) -> 
     _check_serving_counter(postgres.url)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def test_kind_figures_outlive_retention(backend, tmp_path, request) -> None:
     """Retention purges the visits and their kinds; the figures by kind, read from the rollups, stay."""
     url = f"sqlite:///{tmp_path / 'g.sqlite3'}" if backend == "sqlite" else request.getfixturevalue(
