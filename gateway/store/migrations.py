@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, Index, inspect, select
 
 from gateway.config import IntegritySettings, KpiSettings
-from gateway.store import rollups, schema
+from gateway.store import rollup_months, rollups, schema
 
 Step = tuple[int, str, Callable[[Connection], None]]
 
@@ -75,7 +75,7 @@ def _v4(conn: Connection) -> None:
             if index.name not in {i["name"] for i in inspect(conn).get_indexes(table.name)}:
                 index.create(conn)
     rollups.refresh(conn, conn.dialect.name, rollups.all_office_days(conn), IntegritySettings().min_k,
-                    ZoneInfo(KpiSettings().timezone))
+                    ZoneInfo(KpiSettings().timezone), months=False)  # the month tables come at v8
 
 
 STEPS: list[Step] = [
@@ -136,10 +136,24 @@ def _v7(conn: Connection) -> None:
     for table in schema.ROLLUP_TABLES:
         conn.execute(table.delete())
     rollups.refresh(conn, conn.dialect.name, rollups.all_office_days(conn), IntegritySettings().min_k,
-                    ZoneInfo(KpiSettings().timezone))
+                    ZoneInfo(KpiSettings().timezone), months=False)  # the month tables come at v8
 
 
 STEPS.append((7, "rollups: sums of quantised values, kept by deltas at ingest (rebuilt once)", _v7))
+
+
+def _v8(conn: Connection) -> None:
+    """Month rollups (gateway.store.rollup_months): created, then built from the day rollups already
+    stored (the day rows are exact since v7; a month row is their sum)."""
+    for table in schema.MONTH_OF.values():
+        table.create(conn, checkfirst=True)
+        for index in table.indexes:
+            if index.name not in {i["name"] for i in inspect(conn).get_indexes(table.name)}:
+                index.create(conn)
+    rollup_months.rebuild_all(conn)
+
+
+STEPS.append((8, "rollups: month sums of the day rollups (whole months of a period read them)", _v8))
 
 
 def _v9_schema(conn: Connection) -> None:

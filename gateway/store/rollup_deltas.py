@@ -15,7 +15,9 @@ events). Now a batch reads only the visits it changes:
    flag), compute the contribution again, and add ``after - before`` to the rollup rows (an UPSERT
    adding each column). Rows left with no visit and no counted rating are deleted, as a
    recomputation would not produce them. New k-anonymous sentiment windows are added likewise
-   (windows are never changed once stored).
+   (windows are never changed once stored; a window stored already, a replay whose raw event
+   retention purged, is not added again). The same delta summed per month is added to the month
+   rollups (:mod:`gateway.store.rollup_months`) in the same statements' transaction.
 
 Exactness: every column is a count or a sum of values quantised to 2**-20 (``rollups.quantum``), so
 sums are exact in binary floating point and independent of the order of additions and
@@ -26,12 +28,14 @@ Every change to a visit or a counted rating goes through this path or through
 Concurrency (several gateway processes on PostgreSQL): the counter-day advisory locks of
 :mod:`gateway.store.ratings` (same key space) are taken before the "before" read, so no other
 writer changes these visits, or the ratings and flags of their counter-days, between the two reads;
-the office-day lock of :func:`gateway.store.rollups.refresh` is taken shared, so a recomputation
-never interleaves with a delta. Rollup rows are per counter, so two processes never add to one row
-without holding its counter-day lock in turn. A shared-line visit counts for its serving counter
-(locked under its line's counter-day): two processes may then add to one row, which stays exact
-because each adds in one UPSERT (PostgreSQL locks the row until commit) and an emptied row is
-deleted under that row lock.
+the office-day and office-month locks of :func:`gateway.store.rollups.refresh` are taken shared, so
+a recomputation never interleaves with a delta. Day rows are per counter-day, so two processes never
+add to one without holding its counter-day lock in turn; two deltas of different days can add to one
+month row (the UPSERT adds, so the order does not matter): every process applies the tables in one
+order and each table's rows in key order, so they wait for each other's row locks without a cycle.
+A shared-line visit counts for its serving counter (locked under its line's counter-day): two
+processes may then add to one day row, exact for the same reason (each adds in one UPSERT,
+PostgreSQL locks the row until commit, and an emptied row is deleted under that row lock).
 """
 
 from __future__ import annotations
@@ -41,11 +45,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
+from contract.payloads import SentimentWindowEvent
 from gateway.store import schema as s
 from gateway.store.kind_rollup import kind_rows
 from gateway.store.projectors import VisitKey, rows_by_key
 from gateway.store.ratings import FlagChange
-from gateway.store.rollups import day_rows, hour_rows, reason_rows, sentiment_rows
+from gateway.store.rollup_months import month_delta, values
+from gateway.store.rollups import day_rows, hour_rows, lock_names, reason_rows, sentiment_rows
 from gateway.ticket_kinds import visit_kinds
 
 Contribution = dict[Any, dict[tuple[Any, ...], dict[str, Any]]]  # table → primary key → columns
@@ -56,6 +64,8 @@ _EMPTY = {
     s.rollup_hours: ("arrivals",),
     s.rollup_reasons: ("n",),
     s.rollup_kinds: ("visits",),
+    s.rollup_month: ("visits", *(f"r{i}" for i in s.RATING_LEVELS)),  # a month with no such day row
+    s.rollup_month_reasons: ("n",),
 }
 
 
@@ -67,13 +77,21 @@ class RollupDeltas:
     min_k: int
     keys: set[VisitKey] = field(default_factory=set)
     _before: Contribution = field(default_factory=dict)
+    _stored_windows: set[str] = field(default_factory=set)
 
-    def before(self, keys: set[VisitKey]) -> None:
-        """Lock (PostgreSQL) and read the contribution of ``keys`` before the batch changes them."""
+    def before(self, keys: set[VisitKey], events: Iterable[Any] = ()) -> None:
+        """Lock (PostgreSQL) and read the contribution of ``keys`` before the batch changes them, and
+        which of the batch's sentiment windows are stored already (a replay whose raw event retention
+        purged: its window row stays, so it must not be added again)."""
         self.keys = set(keys)
         self._lock()
         visits, ratings, kinds = self._read(self.keys)
         self._before = _contribution(visits, ratings, kinds, self.tz)
+        ids = [ev.event_id for ev in events if isinstance(ev, SentimentWindowEvent)]
+        w = s.sentiment_windows
+        for i in range(0, len(ids), 500):
+            rows = self.conn.execute(select(w.c.event_id).where(w.c.event_id.in_(ids[i : i + 500])))
+            self._stored_windows.update(r[0] for r in rows)
 
     def after(self, flag_changes: dict[str, FlagChange], windows: list[dict[str, Any]]) -> None:
         """Add ``after - before`` of the batch's visits (and of the visits whose counted rating only
@@ -87,16 +105,17 @@ class RollupDeltas:
             mine = [v for v in visits if _key(v) in extra]
             _add(self._before, _contribution(mine, old, kinds, self.tz), 1)
         _add(after, self._before, -1)
-        shown = sentiment_rows(windows, self.min_k)
+        shown = sentiment_rows([w for w in windows if w["event_id"] not in self._stored_windows], self.min_k)
         if shown:
             _add(after, {s.rollup_sentiment: {_pk(s.rollup_sentiment, r): r for r in shown}}, 1)
+        after.update(month_delta(after))  # the day delta summed per month (rollup_months)
         for table, rows in after.items():
             self._apply(table, rows)
 
     def _lock(self) -> None:
         if self.dialect != "postgresql" or not self.keys:
             return
-        office_days = sorted({f"{o}|{d}" for o, _c, d, _t in self.keys})
+        office_days = lock_names({(o, d) for o, _c, d, _t in self.keys})  # and their office-months
         self.conn.exec_driver_sql(  # shared: deltas of one office-day never wait for each other
             "SELECT pg_advisory_xact_lock_shared(766470, hashtext(k)) "
             "FROM unnest(%s::text[]) AS k ORDER BY k",
@@ -166,13 +185,7 @@ def _pk(table: Any, row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(row[c.name] for c in table.primary_key)
 
 
-_VALUES: dict[Any, tuple[str, ...]] = {}
-
-
-def _values(table: Any) -> tuple[str, ...]:
-    if table not in _VALUES:
-        _VALUES[table] = tuple(c.name for c in table.c if not c.primary_key)
-    return _VALUES[table]
+_values = values
 
 
 def _contribution(visits: list[dict[str, Any]], ratings: list[dict[str, Any]], kinds: list[dict[str, Any]],

@@ -13,8 +13,12 @@ flag raised, a visit completed after being called, a queue reset discarding wait
 the rollup exactly, at a cost bounded by the batch, not by the size of the day. Sums add values
 quantised to :data:`QUANTUM`, so they are exact whatever the order of additions and subtractions.
 
+Month rows (:mod:`gateway.store.rollup_months`) are the day rows summed per month: :func:`refresh`
+rebuilds those of the office-months it touched, the deltas add the month sums of their day delta.
+
 PostgreSQL with several gateway processes: :func:`refresh` takes an advisory lock per (office, day)
-(exclusive; the deltas take it shared), so a recomputation never interleaves with a delta.
+and per (office, month) (exclusive; the deltas take them shared), so a recomputation never
+interleaves with a delta.
 
 Figures (docs/gateway.md#kpis): a visit is live unless a queue reset discarded it; waits exclude
 no-shows never served; a rating counts for the officer recorded on its visit; staff (``staff_*``)
@@ -30,6 +34,7 @@ from __future__ import annotations
 import json
 from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,6 +42,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, select, tuple_
 
 from gateway.store import schema as s
+from gateway.store.rollup_months import month_of, rebuild
 
 OfficeDay = tuple[str, str]  # office code, service day (ISO)
 
@@ -61,19 +67,33 @@ def bucket(seconds: float) -> int:
     return max(0, bisect_left(s.HIST_EDGES_S, seconds) - 1)
 
 
+def lock_names(pairs: Iterable[OfficeDay]) -> list[str]:
+    """The advisory lock names of office-days and of their office-months ("office|YYYY-MM-DD",
+    "office|YYYY-MM"), sorted: one statement takes them in one global order (no deadlock)."""
+    names = set()
+    for o, d in pairs:
+        names.add(f"{o}|{d}")
+        names.add(f"{o}|{d[:7]}")
+    return sorted(names)
+
+
 def lock_office_days(conn: Any, dialect: str, pairs: list[OfficeDay]) -> None:
-    """PostgreSQL: the office-days' exclusive advisory locks (the ingest deltas take them shared)."""
+    """PostgreSQL: the exclusive advisory locks of the office-days and their office-months (the
+    ingest deltas take them shared): taken before any row lock, all in one statement."""
     if dialect != "postgresql" or not pairs:
         return
-    names = sorted(f"{o}|{d}" for o, d in pairs)
     conn.exec_driver_sql(
-        "SELECT pg_advisory_xact_lock(766470, hashtext(k)) FROM unnest(%s::text[]) AS k ORDER BY k", (names,)
+        "SELECT pg_advisory_xact_lock(766470, hashtext(k)) FROM unnest(%s::text[]) AS k ORDER BY k",
+        (lock_names(pairs),),
     )
 
 
-def refresh(conn: Any, dialect: str, pairs: set[OfficeDay], min_k: int, tz: ZoneInfo | None) -> None:
-    """Recompute the rollup rows of ``pairs`` from the derived rows. ``tz`` None: only the tables
-    that do not depend on the local hour (an operator clearing a flag changes no arrival hour)."""
+def refresh(conn: Any, dialect: str, pairs: set[OfficeDay], min_k: int, tz: ZoneInfo | None,
+            months: bool = True) -> None:
+    """Recompute the rollup rows of ``pairs`` from the derived rows, then the month rows of their
+    office-months from the day rows (``months`` False: only migrations v4 and v7, which run before
+    the month tables exist). ``tz`` None: only the tables that do not depend on the local hour (an
+    operator clearing a flag changes no arrival hour)."""
     ordered = sorted(pairs)
     if not ordered:
         return
@@ -97,6 +117,8 @@ def refresh(conn: Any, dialect: str, pairs: set[OfficeDay], min_k: int, tz: Zone
         for t, out in rows.items():
             if out:
                 conn.execute(t.insert(), out)
+    if months:
+        rebuild(conn, {(o, month_of(d)) for o, d in ordered}, tuple(t for t in tables if t in s.MONTH_OF))
 
 
 def _read(conn: Any, table: Any, pairs: list[OfficeDay], where: Any = None) -> list[dict[str, Any]]:

@@ -356,3 +356,23 @@ rollup_kinds = Table(  # schema v9: ticket kinds and service fields (gateway/sto
 Index("ix_rollup_kinds_office", rollup_kinds.c.office_code, rollup_kinds.c.service_day)
 
 ROLLUP_TABLES = (rollup_day, rollup_hours, rollup_sentiment, rollup_reasons, rollup_kinds)
+
+# ---------------------------------------------------------------------------- month rollups (schema v8)
+# The sums of the day rollups over a calendar month, same keys with ``month`` (its first day,
+# 'YYYY-MM-01') for ``service_day``: a year of a province reads 12 rows per counter and officer, not
+# ~250 (gateway.store.rollup_months keeps them in the writer's transaction; periods.py reads them).
+
+
+def _month_of(day_table: Table, name: str) -> Table:
+    cols = [Column("month", String(10), primary_key=True)]  # first day of the month, 'YYYY-MM-01'
+    cols += [c._copy() for c in day_table.c if c.name != "service_day"]
+    table = Table(name, metadata, *cols)
+    Index(f"ix_{name}_office", table.c.office_code, table.c.month)
+    return table
+
+
+rollup_month = _month_of(rollup_day, "rollup_month")
+rollup_month_sentiment = _month_of(rollup_sentiment, "rollup_month_sentiment")
+rollup_month_reasons = _month_of(rollup_reasons, "rollup_month_reasons")
+MONTH_OF = {rollup_day: rollup_month, rollup_sentiment: rollup_month_sentiment,
+            rollup_reasons: rollup_month_reasons}  # day table → its month table (no hours: by day only)

@@ -3,19 +3,22 @@
 Two offices' day: the rating rules' day of tests/gateway/test_integrity_order.py (duplicates, pending
 ratings decided later, short-service flags, a burst of top ratings) plus a second counter with
 no-shows, a waiting ticket discarded by a queue reset, visits completed after being called in other
-batches, sentiment windows (one below k), a second office, and ticket kinds and service fields: priority
-tickets at a counter and an entrance kiosk's shared lines (line 4) whose tickets counters 1-3 call, rate
-and complete (``serving_counter``), appointments with slots. Whatever the order, the rollup rows
-must equal (1) those of an in-order ingest, (2) a recomputation from the derived rows, and (3) the
-figures the raw-row KPI code (gateway.kpi, independent of the rollups) computes; an operator clearing
-a flag moves them exactly too.
+batches, sentiment windows (one below k), and a second office; plus earlier days of both offices in
+this month and the previous one (month rollups of several days, across a month boundary); and ticket
+kinds and service fields: priority tickets at a counter and an entrance kiosk's shared lines (line 4)
+whose tickets counters 1-3 call, rate and complete (``serving_counter``), appointments with slots.
+Whatever the order, the rollup rows must equal (1) those of an in-order ingest, (2) a recomputation
+from the derived rows, and (3) the figures the raw-row KPI code (gateway.kpi, independent of the
+rollups) computes, and every month row the sum of its day rows (added up here in Python,
+independently of the gateway's SQL); an operator clearing a flag moves them exactly too, and
+retention (raw events purged then replayed, old derived rows purged) leaves them unchanged.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import inspect, select
@@ -23,9 +26,10 @@ from sqlalchemy import inspect, select
 from contract.codec import decode, encode
 from contract.payloads import EventType
 from contract.topics import events_topic
-from gateway.config import KpiSettings, Settings
+from gateway.config import KpiSettings, RetentionSettings, Settings
 from gateway.kpi import KpiService
 from gateway.registry import load_registry
+from gateway.retention import Retention
 from gateway.store import Store, rollups
 from gateway.store import schema as s
 from gateway.store.integrity import clear_flag
@@ -123,6 +127,32 @@ def _shared_line_events(day, start: datetime) -> list:
     return events
 
 
+def _earlier_days() -> list[date]:
+    """Yesterday and two days of the previous month (a set: yesterday may be the month's last day)."""
+    today = datetime.now(TZ).date()
+    prev_last = today.replace(day=1) - timedelta(days=1)
+    return sorted({today - timedelta(days=1), prev_last, prev_last - timedelta(days=3)})
+
+
+def _earlier_events() -> list:
+    """Visits, ratings and a sentiment window of two counters on each earlier day."""
+    events = []
+    for i, day in enumerate(_earlier_days()):
+        start = datetime(day.year, day.month, day.day, 9, tzinfo=TZ).astimezone(UTC)
+        for device, office, counter in (("k03390-q2", "03390", 2), ("k03405-q1", "03405", 1)):
+            f = EventFactory(device, office, counter)
+            f.seq = 10_000 * (i + 1)
+            for no in range(1, 7):
+                issued = start + timedelta(minutes=11 * no)
+                events += f.visit(no, day, issued, 150.0 * no + 0.25, 240.0 + no / 3, officer=f"cb-{no % 2}",
+                                  no_show=no == 5)
+                if no != 5:
+                    events.append(f.rating(no, day, 1 + (no + i) % 3, issued + timedelta(minutes=30),
+                                           officer="x"))
+            events.append(f.sentiment(start + timedelta(hours=3), 7, 0.1 * i - 0.2))
+    return events
+
+
 def _reset_queue(day) -> list:
     """The end-of-day queue reset of counter 2, applied after the rest: a reset discards the tickets
     waiting *when it is projected* (gateway.store.projectors), so it is not order-free itself."""
@@ -132,9 +162,26 @@ def _reset_queue(day) -> list:
                                              "reason": "end_of_day"})]
 
 
+ALL_ROLLUPS = (*s.ROLLUP_TABLES, *s.MONTH_OF.values())
+
+
 def _snapshot(store: Store) -> dict[str, list[tuple]]:
     with store.engine.connect() as conn:
-        return {t.name: sorted(tuple(r) for r in conn.execute(select(t))) for t in s.ROLLUP_TABLES}
+        return {t.name: sorted(tuple(r) for r in conn.execute(select(t))) for t in ALL_ROLLUPS}
+
+
+def _months_are_day_sums(snap: dict[str, list[tuple]]) -> None:
+    """Every month row is the sum of the day rows of its key and month, and no other month row
+    exists: added up here from the snapshot, not by the gateway's SQL."""
+    for day_table, month_table in s.MONTH_OF.items():
+        n_key = len(day_table.primary_key)
+        want: dict[tuple, list] = {}
+        for row in snap[day_table.name]:  # primary key first (service_day, office, counter, ...)
+            key = (row[0][:7] + "-01", *row[1:n_key])
+            have = want.get(key, [0] * (len(row) - n_key))
+            want[key] = [a + b for a, b in zip(have, row[n_key:], strict=True)]
+        got = {tuple(r[:n_key]): list(r[n_key:]) for r in snap[month_table.name]}
+        assert got == want, month_table.name
 
 
 def _recomputed(store: Store) -> dict[str, list[tuple]]:
@@ -155,7 +202,7 @@ def _apply(store: Store, events: list, rng: random.Random | None) -> None:
 
 def _reset(store: Store) -> None:
     with store.engine.begin() as conn:
-        for t in (s.events, s.visits, s.ratings, s.sentiment_windows, s.ingest_counters, *s.ROLLUP_TABLES):
+        for t in (s.events, s.visits, s.ratings, s.sentiment_windows, s.ingest_counters, *ALL_ROLLUPS):
             conn.execute(t.delete())
 
 
@@ -166,7 +213,7 @@ def _against_raw_kpis(store: Store, day) -> None:
         detail = kpi.office_detail(office, day)
         with store.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(select(s.rollup_day).where(
-                s.rollup_day.c.office_code == office))]
+                s.rollup_day.c.office_code == office, s.rollup_day.c.service_day == day.isoformat()))]
         for c in detail["counters"]:
             mine = [r for r in rows if r["counter"] == c["counter"]]
             k = c["kpi"]
@@ -213,13 +260,16 @@ def _run(url: str) -> None:
     store.load_registry(registry())
     events, _status, _flag, _dups = _day_of_events()
     day = datetime.now(TZ).date()
-    events += _more_events(day)
+    events += _more_events(day) + _earlier_events()
     try:
         _apply(store, events, None)
         _apply(store, _reset_queue(day), None)
         want = _snapshot(store)
         assert want["rollup_day"] and want["rollup_sentiment"] and want["rollup_reasons"]
         _kinds_present(want["rollup_kinds"])
+        assert len({r[0] for r in want["rollup_month"]}) == 2  # this month and the previous one
+        assert len(want["rollup_month"]) < len(want["rollup_day"])  # several days in a month row
+        _months_are_day_sums(want)
         assert want == _recomputed(store)
         _against_raw_kpis(store, day)
         for seed in range(1, 5):
@@ -240,7 +290,9 @@ def _run(url: str) -> None:
         assert sum(r["staff_served"] for r in _rows(store, "03390")) == before + 1
         after = _snapshot(store)
         assert after != want and after == _recomputed(store)
+        _months_are_day_sums(after)
         _against_raw_kpis(store, day)
+        _retention_keeps_rollups(store, events, after)
     finally:
         store.close()
 
@@ -257,6 +309,19 @@ def _kinds_present(rows: list[tuple]) -> None:
     assert [(r["visits"], r["issued"], r["called"]) for r in line] == [(1, 1, 0)]
     assert sum(r["punct_n"] for r in got) == 3
     assert sum(r["visits"] for r in got if r["kind"] == "priority") == 4
+def _retention_keeps_rollups(store: Store, events: list, want: dict[str, list[tuple]]) -> None:
+    """Raw events purged then every event replayed (no raw row left to recognise them by), then the
+    derived rows of the previous month purged: the rollups, day and month, do not move."""
+    purged = Retention(store, RetentionSettings(raw_days=1)).run(time.time() + 3 * 86400)
+    assert purged["events"] > 0 and purged["visits"] == 0
+    _apply(store, events, random.Random(99))
+    assert _snapshot(store) == want
+    this_month = datetime.now(TZ).date().replace(day=1)
+    purged = Retention(store, RetentionSettings(raw_days=1, aggregate_days=1)).run(
+        datetime(this_month.year, this_month.month, 2, 12, tzinfo=TZ).timestamp())
+    assert purged["visits"] > 0
+    assert _snapshot(store) == want
+    _months_are_day_sums(want)
 
 
 def _rows(store: Store, office: str) -> list[dict]:
@@ -307,6 +372,24 @@ def test_v7_migration_rebuilds_sums_of_quantised_values(tmp_path) -> None:
     assert _snapshot(store) != want
     assert store.migrate() == [7]
     assert _snapshot(store) == want
+    store.close()
+
+
+def test_v8_migration_builds_months_from_day_rollups(tmp_path) -> None:
+    """A database at v7 (day rollups, no month tables): migrating builds the month rows from the day
+    rows, equal to those ingest keeps; ingest after it keeps them exact."""
+    store, want = _a_filled_day(tmp_path, seed=3)
+    with store.engine.begin() as conn:  # back to v7, as a gateway of the previous release left it
+        for t in s.MONTH_OF.values():
+            t.drop(conn)
+        conn.execute(s.schema_version.delete().where(s.schema_version.c.version == 8))
+    assert store.migrate() == [8]
+    assert _snapshot(store) == want and want["rollup_month"]
+    _apply(store, _earlier_events(), random.Random(4))
+    after = _snapshot(store)
+    _months_are_day_sums(after)
+    assert after == _recomputed(store) and len(after["rollup_month"]) > len(want["rollup_month"])
+    assert store.migrate() == []
     store.close()
 
 
