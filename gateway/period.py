@@ -181,7 +181,7 @@ class PeriodService:
                 "officers": sums(conn, s.rollup_day, ["officer_id"], offices, f, t,
                                  named_officers_only=True, columns=OFFICER_SUMS) if staff else [],
                 "pairs": counter_day_sums(conn, offices, f, t),
-                "by_kind": kind_figures(conn, offices, f, t, self.kpi.wait_target_s, self.tz),
+                "by_kind": kind_figures(conn, offices, f, t, self.kpi.wait_target_s),
                 "appointments": appointment_figures(conn, offices, f, t, datetime.now(self.tz).date()),
             }
 

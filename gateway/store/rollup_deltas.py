@@ -6,8 +6,9 @@ events). Now a batch reads only the visits it changes:
 
 1. :meth:`RollupDeltas.before` (before any derived row is written): lock the counter-days of the
    visit keys the batch can change (PostgreSQL), read those visits and their counted ratings, and
-   compute their contribution to ``rollup_day``, ``rollup_hours`` and ``rollup_reasons`` with the
-   very functions a recomputation uses (:mod:`gateway.store.rollups`);
+   compute their contribution to ``rollup_day``, ``rollup_hours``, ``rollup_reasons`` and
+   ``rollup_kinds`` (with their ``visit_kinds`` rows) with the very functions a recomputation uses
+   (:mod:`gateway.store.rollups`, :mod:`gateway.store.kind_rollup`);
 2. the projectors and the rating rules write the derived rows;
 3. :meth:`RollupDeltas.after`: read the same visits again (plus the visits whose counted rating only
    had its burst flag changed by the rating rules: their "before" is the same rows with the old
@@ -32,6 +33,9 @@ a recomputation never interleaves with a delta. Day rows are per counter-day, so
 add to one without holding its counter-day lock in turn; two deltas of different days can add to one
 month row (the UPSERT adds, so the order does not matter): every process applies the tables in one
 order and each table's rows in key order, so they wait for each other's row locks without a cycle.
+A shared-line visit counts for its serving counter (locked under its line's counter-day): two
+processes may then add to one day row, exact for the same reason (each adds in one UPSERT,
+PostgreSQL locks the row until commit, and an emptied row is deleted under that row lock).
 """
 
 from __future__ import annotations
@@ -45,10 +49,12 @@ from sqlalchemy import select
 
 from contract.payloads import SentimentWindowEvent
 from gateway.store import schema as s
+from gateway.store.kind_rollup import kind_rows
 from gateway.store.projectors import VisitKey, rows_by_key
 from gateway.store.ratings import FlagChange
 from gateway.store.rollup_months import month_delta, values
 from gateway.store.rollups import day_rows, hour_rows, lock_names, reason_rows, sentiment_rows
+from gateway.ticket_kinds import visit_kinds
 
 Contribution = dict[Any, dict[tuple[Any, ...], dict[str, Any]]]  # table → primary key → columns
 
@@ -57,6 +63,7 @@ _EMPTY = {
     s.rollup_day: ("visits", *(f"r{i}" for i in s.RATING_LEVELS)),
     s.rollup_hours: ("arrivals",),
     s.rollup_reasons: ("n",),
+    s.rollup_kinds: ("visits",),
     s.rollup_month: ("visits", *(f"r{i}" for i in s.RATING_LEVELS)),  # a month with no such day row
     s.rollup_month_reasons: ("n",),
 }
@@ -78,8 +85,8 @@ class RollupDeltas:
         purged: its window row stays, so it must not be added again)."""
         self.keys = set(keys)
         self._lock()
-        visits, ratings = self._read(self.keys)
-        self._before = _contribution(visits, ratings, self.tz)
+        visits, ratings, kinds = self._read(self.keys)
+        self._before = _contribution(visits, ratings, kinds, self.tz)
         ids = [ev.event_id for ev in events if isinstance(ev, SentimentWindowEvent)]
         w = s.sentiment_windows
         for i in range(0, len(ids), 500):
@@ -90,12 +97,13 @@ class RollupDeltas:
         """Add ``after - before`` of the batch's visits (and of the visits whose counted rating only
         changed its burst flag), and the batch's new sentiment windows, to the rollup rows."""
         extra = {c.key for c in flag_changes.values()} - self.keys
-        visits, ratings = self._read(self.keys | extra)
-        after = _contribution(visits, ratings, self.tz)
+        visits, ratings, kinds = self._read(self.keys | extra)
+        after = _contribution(visits, ratings, kinds, self.tz)
         if extra:  # not otherwise changed by this batch: before = the same rows with the old flag
             old = [dict(r, flag=flag_changes[r["event_id"]].old_flag) if r["event_id"] in flag_changes
                    else r for r in ratings if _key(r) in extra]
-            _add(self._before, _contribution([v for v in visits if _key(v) in extra], old, self.tz), 1)
+            mine = [v for v in visits if _key(v) in extra]
+            _add(self._before, _contribution(mine, old, kinds, self.tz), 1)
         _add(after, self._before, -1)
         shown = sentiment_rows([w for w in windows if w["event_id"] not in self._stored_windows], self.min_k)
         if shown:
@@ -119,14 +127,16 @@ class RollupDeltas:
             (counter_days,),
         )
 
-    def _read(self, keys: set[VisitKey]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _read(self, keys: set[VisitKey]) -> tuple[list[dict[str, Any]], ...]:
+        """The visits of ``keys``, their counted ratings and their kind rows."""
         if not keys:
-            return [], []
-        v, r = s.visits, s.ratings
+            return [], [], []
+        v, r, k = s.visits, s.ratings, visit_kinds
         visits = [dict(x._mapping) for x in rows_by_key(self.conn, v, list(v.c), keys)]
         counted = rows_by_key(self.conn, r, list(r.c), keys, "counted")
         ratings = [dict(x._mapping) for x in counted]
-        return visits, ratings
+        kinds = [dict(x._mapping) for x in rows_by_key(self.conn, k, list(k.c), keys)]
+        return visits, ratings, kinds
 
     def _apply(self, table: Any, rows: dict[tuple[Any, ...], dict[str, Any]]) -> None:
         """UPSERT adding each column; then delete the rows a recomputation would not have."""
@@ -178,10 +188,12 @@ def _pk(table: Any, row: dict[str, Any]) -> tuple[Any, ...]:
 _values = values
 
 
-def _contribution(visits: list[dict[str, Any]], ratings: list[dict[str, Any]], tz: ZoneInfo) -> Contribution:
+def _contribution(visits: list[dict[str, Any]], ratings: list[dict[str, Any]], kinds: list[dict[str, Any]],
+                  tz: ZoneInfo) -> Contribution:
     out: Contribution = {}
     for table, rows in ((s.rollup_day, day_rows(visits, ratings)), (s.rollup_hours, hour_rows(visits, tz)),
-                        (s.rollup_reasons, reason_rows(ratings))):
+                        (s.rollup_reasons, reason_rows(ratings, visits)),
+                        (s.rollup_kinds, kind_rows(visits, kinds, tz))):
         out[table] = {_pk(table, r): r for r in rows}
     return out
 
