@@ -1,8 +1,9 @@
 """Period figures (a day range, by day/week/month) from the rollups: totals, series, counters, officers.
 
-Every figure is a sum of rollup columns (gateway.store.periods) turned into shares and averages here,
-so a year costs what a week does. Definitions are the KPIs' (docs/gateway.md#kpis); p90 and the share
-over the target come from the wait histogram (gateway.store.rollups: within 30 s below an hour).
+Every figure is a sum of rollup columns (gateway.store.periods: whole months from the month rollups)
+turned into shares and averages here, so a year costs what a week does. Definitions are the KPIs'
+(docs/gateway.md#kpis); p90 and the share over the target come from the wait histogram
+(gateway.store.rollups: within 30 s below an hour).
 Staff figures follow gateway.fairness and leave out flagged visits and ratings (counted apart).
 """
 
@@ -115,7 +116,7 @@ class PeriodService:
 
     def period(self, scope: str, code: str, offices: list[str], start: date, end: date, by: By,
                staff: bool) -> dict[str, Any]:
-        q = self._read(offices, start.isoformat(), end.isoformat(), staff)
+        q = self._read(offices, start.isoformat(), end.isoformat(), staff, by)
         spans = buckets(start, end, by)
         acc: dict[date, tuple[dict[str, Any], dict[str, Any], dict[str, int]]] = {
             first: ({}, {}, defaultdict(int)) for first, _last in spans}
@@ -123,7 +124,7 @@ class PeriodService:
             for day, row in rows.items():
                 _add(acc[self._bucket(date.fromisoformat(day), start, by)][slot], row, cols)
         for r in q["why"]:
-            acc[self._bucket(date.fromisoformat(r["service_day"]), start, by)][2][r["reason"]] += r["n"]
+            acc[self._bucket(date.fromisoformat(r[q["day_key"]]), start, by)][2][r["reason"]] += r["n"]
         series, total_d, total_s, total_r = [], {}, {}, defaultdict(int)
         for first, last in spans:
             d_acc, s_acc, r_acc = acc[first]
@@ -158,18 +159,22 @@ class PeriodService:
         """The first day of ``day``'s bucket as :func:`buckets` clips it to the range."""
         return max(start, bucket_start(day, by))
 
-    def _read(self, offices: list[str], f: str, t: str, staff: bool) -> dict[str, Any]:
-        """The seven small aggregations a period needs (officers only when ``staff``)."""
-        ck, d = ["office_code", "counter"], ["service_day"]
+    def _read(self, offices: list[str], f: str, t: str, staff: bool, by: By) -> dict[str, Any]:
+        """The small aggregations a period needs (officers only when ``staff``). A series by month
+        groups by ``month`` (whole months read from the month rollups: gateway.store.periods); by day
+        or week by ``service_day`` (day rollups)."""
+        ck = ["office_code", "counter"]
+        d = ["month" if by == "month" else "service_day"]
 
         def by_key(rows: list[dict[str, Any]], *keys: str) -> dict[Any, dict[str, Any]]:
             return {(r[keys[0]] if len(keys) == 1 else tuple(r[k] for k in keys)): r for r in rows}
 
         with self.store.engine.connect() as conn:
             return {
+                "day_key": d[0],
                 "days": by_key(sums(conn, s.rollup_day, d, offices, f, t), *d),
                 "sents": by_key(sums(conn, s.rollup_sentiment, d, offices, f, t), *d),
-                "why": sums(conn, s.rollup_reasons, ["service_day", "reason"], offices, f, t),
+                "why": sums(conn, s.rollup_reasons, [*d, "reason"], offices, f, t),
                 "counters": by_key(sums(conn, s.rollup_day, ck, offices, f, t), *ck),
                 "c_sent": by_key(sums(conn, s.rollup_sentiment, ck, offices, f, t), *ck),
                 "c_why": sums(conn, s.rollup_reasons, [*ck, "reason"], offices, f, t),

@@ -128,10 +128,13 @@ def _shared_line_events(day, start: datetime) -> list:
 
 
 def _earlier_days() -> list[date]:
-    """Yesterday and two days of the previous month (a set: yesterday may be the month's last day)."""
+    """Days before today: yesterday, the first of this month, and the first, the last and another day
+    of the previous month (month edges: a period's whole months end and start there)."""
     today = datetime.now(TZ).date()
     prev_last = today.replace(day=1) - timedelta(days=1)
-    return sorted({today - timedelta(days=1), prev_last, prev_last - timedelta(days=3)})
+    days = {today - timedelta(days=1), today.replace(day=1), prev_last, prev_last - timedelta(days=3),
+            prev_last.replace(day=1)}
+    return sorted(days - {today})
 
 
 def _earlier_events() -> list:
