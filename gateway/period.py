@@ -22,7 +22,7 @@ from gateway.store import schema as s
 from gateway.store.kinds import appointment_figures, kind_figures
 from gateway.store.periods import DAY_SUMS, SENTIMENT_SUMS, sums
 from gateway.store.rollups import hist_p90, hist_share_over
-from gateway.store.sentiment_pairs import counter_day_sums
+from gateway.store.sentiment_pairs import counter_week_sums
 
 By = Literal["day", "week", "month"]
 LEVELS = s.RATING_LEVELS
@@ -180,7 +180,7 @@ class PeriodService:
                 "c_why": sums(conn, s.rollup_reasons, [*ck, "reason"], offices, f, t),
                 "officers": sums(conn, s.rollup_day, ["officer_id"], offices, f, t,
                                  named_officers_only=True, columns=OFFICER_SUMS) if staff else [],
-                "pairs": counter_day_sums(conn, offices, f, t),
+                "pairs": counter_week_sums(conn, offices, f, t),
                 "by_kind": kind_figures(conn, offices, f, t, self.kpi.wait_target_s),
                 "appointments": appointment_figures(conn, offices, f, t, datetime.now(self.tz).date()),
             }
@@ -189,21 +189,15 @@ class PeriodService:
         """A counter's sentiment sums, or none below [integrity] min_k windows (never a thin figure)."""
         return sent if (sent.get("windows") or 0) >= self.integrity.min_k else {}
 
-    def agreement(self, days: list[dict[str, Any]]) -> dict[str, Any]:
+    def agreement(self, weeks: list[dict[str, Any]]) -> dict[str, Any]:
         """Sentiment index against satisfaction over counter-weeks (ISO weeks, Monday; the counter-days
-        of the period summed), each with >= [integrity] min_k windows and >= ``agreement_min_ratings``
-        ratings (gateway.fairness.agreement); no coefficient below ``agreement_min_pairs`` of them."""
-        weeks: dict[tuple[str, int, date], dict[str, Any]] = {}
-        for d in days:
-            monday = bucket_start(date.fromisoformat(d["service_day"]), "week")
-            w = weeks.setdefault((d["office_code"], d["counter"], monday), dict.fromkeys(
-                ("n", "not_satisfied", "windows", "visits", "score_sum"), 0))
-            for c in w:
-                w[c] += d[c]
-        pairs = [{"office_code": o, "counter": c, "week_start": monday, "n": w["n"],
-                  "satisfaction": (w["n"] - w["not_satisfied"]) / w["n"],
+        of the period summed in the database: gateway.store.sentiment_pairs), each with >= [integrity]
+        min_k windows and >= ``agreement_min_ratings`` ratings (gateway.fairness.agreement); no
+        coefficient below ``agreement_min_pairs`` of them."""
+        pairs = [{"office_code": w["office_code"], "counter": w["counter"], "week_start": w["week_start"],
+                  "n": w["n"], "satisfaction": (w["n"] - w["not_satisfied"]) / w["n"],
                   "sentiment_index": w["score_sum"] / w["visits"], "windows": w["windows"]}
-                 for (o, c, monday), w in sorted(weeks.items())
+                 for w in weeks
                  if w["windows"] >= self.integrity.min_k and w["n"] >= self.staff.agreement_min_ratings]
         enough = len(pairs) >= self.staff.agreement_min_pairs
         a = agreement([p["satisfaction"] for p in pairs], [p["sentiment_index"] for p in pairs],
