@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from contract.payloads import MAX_COUNTER, MAX_TICKET_NO, CommandName
+from gateway.period_models import KindFigures
 
 
 class KpiToday(BaseModel):
@@ -117,10 +118,19 @@ class OfficeKpis(BaseModel):
     forecast: Forecast
 
 
+class DayAppointments(BaseModel):
+    booked: int | None = Field(description="bookings of the day, not cancelled")
+    redeemed: int = Field(description="appointment tickets issued that day")
+    no_show_rate: float | None = Field(description="1 − min(redeemed, booked) ÷ booked, once the day is over")
+
+
 class UnitDay(BaseModel):
     day: str
     unit_code: str
     kpi: KpiToday
+    by_kind: list[KindFigures] = Field(description="by ticket kind and service field "
+                                       "(docs/gateway.md#ticket-kinds)")
+    appointments: DayAppointments
 
 
 class OfficeIn(BaseModel):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from gateway.api_common import optional_principal, parse_day
 from gateway.period import By, PeriodService, figures
 from gateway.period_models import Period
 from gateway.store import schema as s
+from gateway.store.kinds import add_sums, day_kinds, figures_of, stream_booked, stream_kind_sums
 from gateway.store.periods import DAY_SUMS, SENTIMENT_SUMS, stream_sums
 
 router = APIRouter()
@@ -107,6 +109,11 @@ def unit_period(code: str, request: Request, start: str = Query(), end: str = Qu
 CSV_KPI_COLS = ["visits", "served", "waiting_now", "no_shows", "avg_wait_s", "p90_wait_s",
                 "over_target_share", "avg_service_s", "p90_service_s", "rated", "not_satisfied",
                 "satisfaction_rate", "sentiment_score", "sentiment_visits"]
+KINDS = ("walk_in", "priority", "appointment")
+# by ticket kind (all fields together; by field: /api/v1/kinds.csv), appointments' punctuality and
+# no-show rate (bookings are per office: blank at counter level; the rate once the day is over)
+CSV_KIND_COLS = [*(f"{k}_{c}" for k in KINDS for c in ("issued", "avg_wait_s", "p90_wait_s")),
+                 "appointment_punctuality_min", "appointments_booked", "appointment_no_show_rate"]
 LEVEL_KEYS = {"counter": ["service_day", "office_code", "counter"], "office": ["service_day", "office_code"],
               "unit": ["service_day", "office_code"]}
 
@@ -123,56 +130,121 @@ def kpi_row(d: dict[str, Any], sent: dict[str, Any], target_s: float) -> dict[st
             "sentiment_score": f["sentiment_index"], "sentiment_visits": f["sentiment_visits"]}
 
 
+def kind_columns(raw: dict[tuple[str, str], dict[str, Any]], booked: int | None, day_over: bool,
+                 target_s: float) -> dict[str, Any]:
+    """``by_kind`` and ``appointments`` of one row (gateway.store.kinds.day_kinds) and the flat CSV
+    columns: each kind's fields summed, then the same figures."""
+    out = day_kinds(raw, booked, day_over, target_s)
+    per_kind: dict[str, dict[str, Any]] = {}
+    for (kind, _field), r in raw.items():
+        add_sums(per_kind.setdefault(kind, {}), r)
+    for kind in KINDS:
+        f = figures_of(per_kind.get(kind, {}), target_s)
+        out |= {f"{kind}_issued": f["issued"], f"{kind}_avg_wait_s": f["mean_wait_s"],
+                f"{kind}_p90_wait_s": f["p90_wait_s"]}
+    out["appointment_punctuality_min"] = figures_of(per_kind.get("appointment", {}),
+                                                    target_s)["mean_punctuality_min"]
+    out["appointments_booked"] = out["appointments"]["booked"]
+    out["appointment_no_show_rate"] = out["appointments"]["no_show_rate"]
+    return out
+
+
 def _scale(d: dict[str, Any], n: int) -> int | None:
     """The scale most counted ratings used (3 or 5 levels)."""
     return None if not n else (5 if 2 * (d.get("scale5") or 0) > n else 3)
 
 
+Keyed = Iterator[tuple[tuple[Any, ...], dict[str, Any]]]
+
+
+def _keyed(rows: Iterator[dict[str, Any]], keys: list[str]) -> Keyed:
+    return ((tuple(r[k] for k in keys), r) for r in rows)
+
+
+def _merge(streams: list[Keyed]) -> Iterator[tuple[tuple[Any, ...], list[list[dict[str, Any]]]]]:
+    """An outer merge of streams sorted by key: per key, each stream's rows with that key."""
+    heads = [next(st, None) for st in streams]
+    while any(h is not None for h in heads):
+        key = min(h[0] for h in heads if h is not None)
+        got: list[list[dict[str, Any]]] = []
+        for i, st in enumerate(streams):
+            mine, head = [], heads[i]
+            while head is not None and head[0] == key:
+                mine.append(head[1])
+                head = next(st, None)
+            heads[i] = head
+            got.append(mine)
+        yield key, got
+
+
+@dataclass
+class _Row:
+    """One key's sums: rollup_day, rollup_sentiment, rollup_kinds per (kind, field), bookings."""
+
+    d: dict[str, Any] = field(default_factory=dict)
+    w: dict[str, Any] = field(default_factory=dict)
+    kinds: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    booked: int | None = None
+
+    def add(self, d: list[dict[str, Any]], w: list[dict[str, Any]], kinds: list[dict[str, Any]],
+            booked: list[dict[str, Any]] | None) -> _Row:
+        for into, rows, cols in ((self.d, d, DAY_SUMS), (self.w, w, SENTIMENT_SUMS)):
+            for row in rows:
+                for c in cols:
+                    into[c] = into.get(c, 0) + (row.get(c) or 0)
+        for r in kinds:
+            add_sums(self.kinds.setdefault((r["kind"], r["service_field"]), {}), r)
+        if booked is not None:
+            self.booked = (self.booked or 0) + sum(int(b["booked"]) for b in booked)
+        return self
+
+
 def _merged(request: Request, level: str, d_from: date, d_to: date,
-            offices: list[str] | None) -> Iterator[tuple[tuple[Any, ...], dict[str, Any], dict[str, Any]]]:
-    """(key, day sums, sentiment sums) in key order: an outer merge of two streamed, sorted queries."""
+            offices: list[str] | None) -> Iterator[tuple[tuple[Any, ...], _Row]]:
+    """(key, sums) in key order: an outer merge of streamed, sorted queries."""
     engine, keys = request.app.state.store.engine, LEVEL_KEYS[level]
     f, t = d_from.isoformat(), d_to.isoformat()
-    days = stream_sums(engine, s.rollup_day, keys, offices, f, t)
-    sents = stream_sums(engine, s.rollup_sentiment, keys, offices, f, t)
-    d, w = next(days, None), next(sents, None)
-    while d is not None or w is not None:
-        dk = tuple(d[k] for k in keys) if d is not None else None
-        wk = tuple(w[k] for k in keys) if w is not None else None
-        key = min(k for k in (dk, wk) if k is not None)
-        yield key, (d if dk == key else {}), (w if wk == key else {})
-        if dk == key:
-            d = next(days, None)
-        if wk == key:
-            w = next(sents, None)
+    streams = [_keyed(stream_sums(engine, s.rollup_day, keys, offices, f, t), keys),
+               _keyed(stream_sums(engine, s.rollup_sentiment, keys, offices, f, t), keys),
+               _keyed(stream_kind_sums(engine, keys, offices, f, t), keys)]
+    if level != "counter":  # bookings are per office and day (none of the days still to come)
+        last = min(t, request.app.state.kpi.today().isoformat())
+        streams.append(_keyed(stream_booked(engine, offices, f, last), keys))
+    for key, (d, w, kinds, *booked) in _merge(streams):
+        yield key, _Row().add(d, w, kinds, booked[0] if booked else None)
+
+
+def _full_row(row: _Row, day: str, today: str, target: float) -> dict[str, Any]:
+    return kpi_row(row.d, row.w, target) | kind_columns(row.kinds, row.booked, day < today, target)
 
 
 def kpi_rows(request: Request, level: str, d_from: date, d_to: date,
              offices: list[str] | None = None) -> Iterator[dict[str, Any]]:
     """KPI rows per day and counter/office/unit, in order (history under merged units adds up by unit:
-    the offices of one day are summed per unit before the row is made)."""
+    the offices of one day are summed per unit before the row is made), with the day's figures by
+    ticket kind and field."""
     target = request.app.state.settings.kpi.wait_target_s
+    today = request.app.state.kpi.today().isoformat()
     if level != "unit":
         names = ["day", *LEVEL_KEYS[level][1:]]
-        for key, d, w in _merged(request, level, d_from, d_to, offices):
-            yield {**dict(zip(names, key, strict=True)), **kpi_row(d, w, target)}
+        for key, row in _merged(request, level, d_from, d_to, offices):
+            yield {**dict(zip(names, key, strict=True)), **_full_row(row, key[0], today, target)}
         return
     units = office_units(request.app.state.store)
     day, acc = None, {}
-    for (service_day, office), d, w in _merged(request, level, d_from, d_to, offices):
+    for (service_day, office), row in _merged(request, level, d_from, d_to, offices):
         if service_day != day:
-            yield from _unit_rows(day, acc, target)
+            yield from _unit_rows(day, acc, today, target)
             day, acc = service_day, {}
-        a = acc.setdefault(units.get(office, office), ({}, {}))
-        for into, row, cols in ((a[0], d, DAY_SUMS), (a[1], w, SENTIMENT_SUMS)):
-            for c in cols:
-                into[c] = into.get(c, 0) + (row.get(c) or 0)
-    yield from _unit_rows(day, acc, target)
+        unit = acc.setdefault(units.get(office, office), _Row(booked=0))
+        unit.add([row.d], [row.w], [{"kind": k, "service_field": f, **r} for (k, f), r in row.kinds.items()],
+                 [{"booked": row.booked or 0}])
+    yield from _unit_rows(day, acc, today, target)
 
 
-def _unit_rows(day: str | None, acc: dict[str, Any], target: float) -> Iterator[dict[str, Any]]:
+def _unit_rows(day: str | None, acc: dict[str, _Row], today: str, target: float) -> Iterator[dict[str, Any]]:
     for unit in sorted(acc):
-        yield {"day": day, "unit_code": unit, **kpi_row(acc[unit][0], acc[unit][1], target)}
+        yield {"day": day, "unit_code": unit, **_full_row(acc[unit], day or "", today, target)}
 
 
 def _cell(v: Any) -> Any:
@@ -184,17 +256,20 @@ def kpis_csv(request: Request, from_: str = Query(alias="from"), to: str = Query
              level: Literal["counter", "office", "unit"] = "office") -> StreamingResponse:
     """KPIs per day and counter/office/unit as CSV (public: aggregates only), streamed. Rating columns
     r1..r5 count each level; unit level adds up history recorded under merged (old) codes; p90 columns
-    come from the wait histogram (within 30 s below an hour)."""
+    come from the wait histogram (within 30 s below an hour). Then per ticket kind (all its service
+    fields: by field in /api/v1/kinds.csv) tickets, mean and p90 wait; appointments' punctuality
+    (minutes from the slot's start), bookings and no-show rate (office and unit levels, days over)."""
     d_from, d_to = _range(request, from_, to)
     names = ["day", *LEVEL_KEYS[level][1:]] if level != "unit" else ["day", "unit_code"]
 
     def lines() -> Iterator[str]:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(names + CSV_KPI_COLS + [f"r{i}" for i in range(1, 6)])
+        w.writerow(names + CSV_KPI_COLS + [f"r{i}" for i in range(1, 6)] + CSV_KIND_COLS)
         for n, r in enumerate(kpi_rows(request, level, d_from, d_to), 1):
             w.writerow([r[k] for k in names] + [_cell(r[c]) for c in CSV_KPI_COLS]
-                       + [r["ratings"].get(str(i), 0) for i in range(1, 6)])
+                       + [r["ratings"].get(str(i), 0) for i in range(1, 6)]
+                       + [_cell(r[c]) for c in CSV_KIND_COLS])
             if n % 500 == 0:
                 yield buf.getvalue()
                 buf.seek(0)
@@ -202,6 +277,36 @@ def kpis_csv(request: Request, from_: str = Query(alias="from"), to: str = Query
         yield buf.getvalue()
 
     fname = f"motcua-kpis-{level}-{d_from}-{d_to}.csv"
+    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{fname}"'})
+
+
+KIND_CSV_COLS = ["kind", "service_field", "issued", "called", "served", "no_show", "wait_n", "mean_wait_s",
+                 "p90_wait_s", "over_target_share", "mean_punctuality_min"]
+
+
+@router.get("/api/v1/kinds.csv", tags=["public"], response_class=StreamingResponse)
+def kinds_csv(request: Request, from_: str = Query(alias="from"), to: str = Query(),
+              level: Literal["counter", "office", "unit"] = "office") -> StreamingResponse:
+    """Figures by ticket kind and service field per day and counter/office/unit as CSV (public,
+    streamed): the ``by_kind`` of the kpis.csv rows (the same rows, one line per kind and field)."""
+    d_from, d_to = _range(request, from_, to)
+    names = ["day", *LEVEL_KEYS[level][1:]] if level != "unit" else ["day", "unit_code"]
+
+    def lines() -> Iterator[str]:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(names + KIND_CSV_COLS)
+        for n, r in enumerate(kpi_rows(request, level, d_from, d_to), 1):
+            for k in r["by_kind"]:
+                w.writerow([r[c] for c in names] + [_cell(k[c]) for c in KIND_CSV_COLS])
+            if n % 500 == 0:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
+
+    fname = f"motcua-kinds-{level}-{d_from}-{d_to}.csv"
     return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{fname}"'})
 
@@ -217,4 +322,5 @@ def unit_kpis(code: str, request: Request, from_: str | None = Query(default=Non
     d_from, d_to = _range(request, from_, to)
     offices = sorted(o for o, u in office_units(st.store).items() if u == code)
     rows = kpi_rows(request, "unit", d_from, d_to, offices)
-    return [{"day": r["day"], "unit_code": r["unit_code"], "kpi": r} for r in rows if r["unit_code"] == code]
+    return [{"day": r["day"], "unit_code": r["unit_code"], "kpi": r, "by_kind": r["by_kind"],
+             "appointments": r["appointments"]} for r in rows if r["unit_code"] == code]

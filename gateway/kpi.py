@@ -35,6 +35,7 @@ from gateway.forecast import OFFICE_HOURS as OFFICE_HOURS  # re-exported: tests,
 from gateway.forecast import forecast_for_office
 from gateway.store import Store
 from gateway.store import schema as s
+from gateway.store.rollups import serving
 
 CACHE_TTL_S = 2.0
 
@@ -252,14 +253,17 @@ class KpiService:
         ratings = self._rows(s.ratings, day_s, day_s, code)
         windows = self._rows(s.sentiment_windows, day_s, day_s, code)
         t = self.cfg.wait_target_s
-        counters = sorted(
-            {r["counter"] for r in visits} | {r["counter"] for r in ratings} | {r["counter"] for r in windows}
-        )
+        # per counter: the counter that served a visit (shared lines: its serving_counter), and a
+        # rating counts for its visit's, as in the rollups (gateway.store.rollups.serving)
+        counter_of = {(v["counter"], v["ticket_no"]): serving(v) for v in visits}
+        rated_at = [counter_of.get((r["counter"], r["ticket_no"]), r["counter"]) for r in ratings]
+        counters = sorted({serving(v) for v in visits} | set(rated_at) | {r["counter"] for r in windows})
         per_counter = []
         for c in counters:
-            vs = [r for r in visits if r["counter"] == c]
+            vs = [v for v in visits if serving(v) == c]
             block = kpi_block(
-                vs, [r for r in ratings if r["counter"] == c], [r for r in windows if r["counter"] == c], t
+                vs, [r for r, at in zip(ratings, rated_at, strict=True) if at == c],
+                [r for r in windows if r["counter"] == c], t
             )
             per_counter.append({"counter": c, "kpi": block, "hours": self._hours(vs)})
         officers = self._officers(visits, ratings)

@@ -1,8 +1,9 @@
 """Period figures (a day range, by day/week/month) from the rollups: totals, series, counters, officers.
 
-Every figure is a sum of rollup columns (gateway.store.periods) turned into shares and averages here,
-so a year costs what a week does. Definitions are the KPIs' (docs/gateway.md#kpis); p90 and the share
-over the target come from the wait histogram (gateway.store.rollups: within 30 s below an hour).
+Every figure is a sum of rollup columns (gateway.store.periods: whole months from the month rollups)
+turned into shares and averages here, so a year costs what a week does. Definitions are the KPIs'
+(docs/gateway.md#kpis); p90 and the share over the target come from the wait histogram
+(gateway.store.rollups: within 30 s below an hour).
 Staff figures follow gateway.fairness and leave out flagged visits and ratings (counted apart).
 """
 
@@ -21,7 +22,7 @@ from gateway.store import schema as s
 from gateway.store.kinds import appointment_figures, kind_figures
 from gateway.store.periods import DAY_SUMS, SENTIMENT_SUMS, sums
 from gateway.store.rollups import hist_p90, hist_share_over
-from gateway.store.sentiment_pairs import counter_day_sums
+from gateway.store.sentiment_pairs import counter_week_sums
 
 By = Literal["day", "week", "month"]
 LEVELS = s.RATING_LEVELS
@@ -115,7 +116,7 @@ class PeriodService:
 
     def period(self, scope: str, code: str, offices: list[str], start: date, end: date, by: By,
                staff: bool) -> dict[str, Any]:
-        q = self._read(offices, start.isoformat(), end.isoformat(), staff)
+        q = self._read(offices, start.isoformat(), end.isoformat(), staff, by)
         spans = buckets(start, end, by)
         acc: dict[date, tuple[dict[str, Any], dict[str, Any], dict[str, int]]] = {
             first: ({}, {}, defaultdict(int)) for first, _last in spans}
@@ -123,7 +124,7 @@ class PeriodService:
             for day, row in rows.items():
                 _add(acc[self._bucket(date.fromisoformat(day), start, by)][slot], row, cols)
         for r in q["why"]:
-            acc[self._bucket(date.fromisoformat(r["service_day"]), start, by)][2][r["reason"]] += r["n"]
+            acc[self._bucket(date.fromisoformat(r[q["day_key"]]), start, by)][2][r["reason"]] += r["n"]
         series, total_d, total_s, total_r = [], {}, {}, defaultdict(int)
         for first, last in spans:
             d_acc, s_acc, r_acc = acc[first]
@@ -158,25 +159,29 @@ class PeriodService:
         """The first day of ``day``'s bucket as :func:`buckets` clips it to the range."""
         return max(start, bucket_start(day, by))
 
-    def _read(self, offices: list[str], f: str, t: str, staff: bool) -> dict[str, Any]:
-        """The seven small aggregations a period needs (officers only when ``staff``)."""
-        ck, d = ["office_code", "counter"], ["service_day"]
+    def _read(self, offices: list[str], f: str, t: str, staff: bool, by: By) -> dict[str, Any]:
+        """The small aggregations a period needs (officers only when ``staff``). A series by month
+        groups by ``month`` (whole months read from the month rollups: gateway.store.periods); by day
+        or week by ``service_day`` (day rollups)."""
+        ck = ["office_code", "counter"]
+        d = ["month" if by == "month" else "service_day"]
 
         def by_key(rows: list[dict[str, Any]], *keys: str) -> dict[Any, dict[str, Any]]:
             return {(r[keys[0]] if len(keys) == 1 else tuple(r[k] for k in keys)): r for r in rows}
 
         with self.store.engine.connect() as conn:
             return {
+                "day_key": d[0],
                 "days": by_key(sums(conn, s.rollup_day, d, offices, f, t), *d),
                 "sents": by_key(sums(conn, s.rollup_sentiment, d, offices, f, t), *d),
-                "why": sums(conn, s.rollup_reasons, ["service_day", "reason"], offices, f, t),
+                "why": sums(conn, s.rollup_reasons, [*d, "reason"], offices, f, t),
                 "counters": by_key(sums(conn, s.rollup_day, ck, offices, f, t), *ck),
                 "c_sent": by_key(sums(conn, s.rollup_sentiment, ck, offices, f, t), *ck),
                 "c_why": sums(conn, s.rollup_reasons, [*ck, "reason"], offices, f, t),
                 "officers": sums(conn, s.rollup_day, ["officer_id"], offices, f, t,
                                  named_officers_only=True, columns=OFFICER_SUMS) if staff else [],
-                "pairs": counter_day_sums(conn, offices, f, t),
-                "by_kind": kind_figures(conn, offices, f, t, self.kpi.wait_target_s, self.tz),
+                "pairs": counter_week_sums(conn, offices, f, t),
+                "by_kind": kind_figures(conn, offices, f, t, self.kpi.wait_target_s),
                 "appointments": appointment_figures(conn, offices, f, t, datetime.now(self.tz).date()),
             }
 
@@ -184,21 +189,15 @@ class PeriodService:
         """A counter's sentiment sums, or none below [integrity] min_k windows (never a thin figure)."""
         return sent if (sent.get("windows") or 0) >= self.integrity.min_k else {}
 
-    def agreement(self, days: list[dict[str, Any]]) -> dict[str, Any]:
+    def agreement(self, weeks: list[dict[str, Any]]) -> dict[str, Any]:
         """Sentiment index against satisfaction over counter-weeks (ISO weeks, Monday; the counter-days
-        of the period summed), each with >= [integrity] min_k windows and >= ``agreement_min_ratings``
-        ratings (gateway.fairness.agreement); no coefficient below ``agreement_min_pairs`` of them."""
-        weeks: dict[tuple[str, int, date], dict[str, Any]] = {}
-        for d in days:
-            monday = bucket_start(date.fromisoformat(d["service_day"]), "week")
-            w = weeks.setdefault((d["office_code"], d["counter"], monday), dict.fromkeys(
-                ("n", "not_satisfied", "windows", "visits", "score_sum"), 0))
-            for c in w:
-                w[c] += d[c]
-        pairs = [{"office_code": o, "counter": c, "week_start": monday, "n": w["n"],
-                  "satisfaction": (w["n"] - w["not_satisfied"]) / w["n"],
+        of the period summed in the database: gateway.store.sentiment_pairs), each with >= [integrity]
+        min_k windows and >= ``agreement_min_ratings`` ratings (gateway.fairness.agreement); no
+        coefficient below ``agreement_min_pairs`` of them."""
+        pairs = [{"office_code": w["office_code"], "counter": w["counter"], "week_start": w["week_start"],
+                  "n": w["n"], "satisfaction": (w["n"] - w["not_satisfied"]) / w["n"],
                   "sentiment_index": w["score_sum"] / w["visits"], "windows": w["windows"]}
-                 for (o, c, monday), w in sorted(weeks.items())
+                 for w in weeks
                  if w["windows"] >= self.integrity.min_k and w["n"] >= self.staff.agreement_min_ratings]
         enough = len(pairs) >= self.staff.agreement_min_pairs
         a = agreement([p["satisfaction"] for p in pairs], [p["sentiment_index"] for p in pairs],

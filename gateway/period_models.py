@@ -109,7 +109,7 @@ class KindFigures(_Out):
     no_show: int
     wait_n: int = Field(description="waits measured (issued → called, the kiosk's monotonic clock)")
     mean_wait_s: float | None
-    p90_wait_s: float | None = Field(description="nearest rank, exact")
+    p90_wait_s: float | None = Field(description="from the wait histogram: within p90_error_s below an hour")
     over_target_share: float | None
     mean_punctuality_min: float | None = Field(description="appointments: redeem time − slot start, minutes "
                                                "(negative = early), clock-synchronised tickets only")

@@ -1,6 +1,7 @@
-"""Retention: raw events older than ``raw_days`` are deleted (the derived visits, ratings and
-sentiment windows they fed stay until ``aggregate_days``); closed alerts and settled commands
-follow the raw horizon. Backups: docs/gateway.md#backup."""
+"""Retention: raw events older than ``raw_days`` are deleted (the derived visits, their kinds,
+ratings and sentiment windows they fed stay until ``aggregate_days``); closed alerts and settled
+commands follow the raw horizon. The rollups (gateway/store/rollups.py, kind_rollup.py) are never
+purged: every period figure, by kind and field too, outlives the rows. Backups: docs/gateway.md#backup."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import delete
 from gateway.config import RetentionSettings
 from gateway.store import Store
 from gateway.store import schema as s
+from gateway.ticket_kinds import visit_kinds
 
 log = logging.getLogger("motcua.gateway.retention")
 
@@ -37,7 +39,7 @@ class Retention:
             out["commands"] = conn.execute(
                 delete(s.commands).where(s.commands.c.issued_at < raw_cut)
             ).rowcount
-            for t in (s.visits, s.ratings, s.sentiment_windows):
+            for t in (s.visits, visit_kinds, s.ratings, s.sentiment_windows):
                 out[t.name] = conn.execute(delete(t).where(t.c.service_day < agg_day)).rowcount
         log.info("retention: %s", out)
         return out

@@ -1,4 +1,4 @@
-"""Ticket kinds and service fields at the gateway: stored per visit, KPIs by kind and field.
+"""Ticket kinds and service fields at the gateway: stored per visit.
 
 ``visit_kinds`` holds one row per visit that is not a plain walk-in (kind ``priority`` or
 ``appointment``, or any ticket naming a service field), keyed like ``visits``; a visit without a
@@ -8,27 +8,22 @@ The writer calls :func:`record_kinds` in the batch's transaction after the proje
 visit's kind wins (a later event cannot relabel it).
 
 The table is this module's own (``METADATA``), created by :func:`create_tables` at start (from
-``Store.migrate``), so it needs no step in the shared migration list.
+``Store.migrate``) and by migration v9 before it builds the kind rollup from it. The writer's rollup
+deltas read a batch's rows of it (``rollup_kinds``, gateway/store/kind_rollup.py); retention
+deletes them with their visits.
 
-Figures (:func:`kind_kpis`; bookings against redeemed: :func:`appointment_figures`; served by
-gateway/api_kinds.py): per (kind, field) the tickets issued, called, served and no-show, the mean
-and 90th-percentile wait (issued → called, the kiosk's monotonic ``wait_s``), and for appointment
-tickets the punctuality: minutes between the slot's start and the redeem (issue) time on the
-office's local clock, only for tickets whose kiosk clock was synchronised when issued.
+The figures by kind and field (any office list and day range, the map's day included) are
+gateway/store/kinds.py's, over the kind rollup.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, and_, select
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from contract.payloads import TICKET_EVENT_TYPES, Event, TicketKind
-from gateway.store import schema as s
 
 METADATA = MetaData()
 visit_kinds = Table(
@@ -72,60 +67,3 @@ def record_kinds(conn: Any, dialect: str, events: list[Event], conflicts: set[st
     if rows:
         conn.execute(_insert(dialect).on_conflict_do_nothing(), list(rows.values()))
     return len(rows)
-
-
-def _p90(values: list[float]) -> float | None:
-    if not values:
-        return None
-    v = sorted(values)
-    return round(v[min(len(v) - 1, int(0.9 * len(v)))], 1)
-
-
-def _punctuality_min(issued_at: float, day: str, slot: str, tz: ZoneInfo) -> float:
-    start = datetime.fromisoformat(f"{day}T{slot}").replace(tzinfo=tz)
-    return round((issued_at - start.timestamp()) / 60, 1)
-
-
-def kind_kpis(conn: Any, office: str, day: date, tz: ZoneInfo) -> list[dict[str, Any]]:
-    """One row per (kind, field) of the office's day (see the module docstring)."""
-    v, k = s.visits, visit_kinds
-    q = (
-        select(v.c.issued_at, v.c.called_at, v.c.completed_at, v.c.no_show_at, v.c.wait_s,
-               k.c.kind, k.c.service_field, k.c.slot, k.c.issued_synced)
-        .select_from(v.outerjoin(k, and_(k.c.office_code == v.c.office_code, k.c.counter == v.c.counter,
-                                         k.c.service_day == v.c.service_day, k.c.ticket_no == v.c.ticket_no)))
-        .where(v.c.office_code == office, v.c.service_day == day.isoformat(), v.c.discarded_at.is_(None))
-    )
-    groups: dict[tuple[str, str | None], dict[str, Any]] = defaultdict(
-        lambda: {"issued": 0, "called": 0, "served": 0, "no_show": 0, "waits": [], "punctuality": []})
-    for r in conn.execute(q):
-        g = groups[(r.kind or TicketKind.WALK_IN.value, r.service_field)]
-        g["issued"] += r.issued_at is not None
-        g["called"] += r.called_at is not None
-        g["served"] += r.completed_at is not None
-        g["no_show"] += r.no_show_at is not None
-        if r.wait_s is not None:
-            g["waits"].append(r.wait_s)
-        if r.slot and r.issued_at is not None and r.issued_synced:
-            g["punctuality"].append(_punctuality_min(r.issued_at, day.isoformat(), r.slot, tz))
-    out = []
-    for (kind, field), g in sorted(groups.items(), key=lambda x: (x[0][0], x[0][1] or "")):
-        waits, punct = g.pop("waits"), g.pop("punctuality")
-        out.append({"kind": kind, "service_field": field, **g,
-                    "mean_wait_s": round(sum(waits) / len(waits), 1) if waits else None,
-                    "p90_wait_s": _p90(waits),
-                    "mean_punctuality_min": round(sum(punct) / len(punct), 1) if punct else None})
-    return out
-
-
-def appointment_figures(engine: Any, office: str, day: date, rows: list[dict[str, Any]],
-                        day_over: bool) -> dict[str, Any]:
-    """Bookings of the day (not cancelled) against appointment tickets issued. The no-show rate is
-    given once the day is over; a citizen too late for the slot gets a walk-in ticket
-    (``late_policy = "walk_in"``) and counts as a missed appointment here."""
-    from gateway.booking.store import day_list
-
-    booked = len(day_list(engine, office, day.isoformat()))
-    redeemed = sum(r["issued"] for r in rows if r["kind"] == TicketKind.APPOINTMENT.value)
-    rate = round(1 - min(redeemed, booked) / booked, 3) if booked and day_over else None
-    return {"booked": booked, "redeemed": redeemed, "no_show_rate": rate}

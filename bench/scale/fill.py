@@ -18,6 +18,7 @@ a second run reuses it.
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 import uuid
@@ -151,11 +152,13 @@ def fill(url: str, first: date, last: date, per_day: int, batch: int = 20_000, s
         n_events += len(evs)
         if i % 10 == 0:
             rate = n_events / (time.perf_counter() - t0)
-            print(f"  {days[i]}: {n_visits:,} visits, {n_events:,} events, {rate:,.0f} events/s", flush=True)
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(f"  {days[i]}: {n_visits:,} visits, {n_events:,} events, {rate:,.0f} events/s "
+                  f"(load average {load})", flush=True)
     store.close()
     return {"visits": n_visits, "events": n_events, "days": len(days), "offices": len(reg["offices"]),
             "fill_s": round(time.perf_counter() - t0, 1), "first": first.isoformat(),
-            "last": last.isoformat(), "per_day": per_day}
+            "last": last.isoformat(), "per_day": per_day, "load_at_end": os.getloadavg()}
 
 
 def main() -> None:  # a quick look at the fill rate: python -m bench.scale.fill URL DAYS

@@ -1,26 +1,34 @@
 """National volume on PostgreSQL: how the rollup queries grow with offices (issue 11).
 
-    python -m bench.scale.national [--offices 38,380,3321]
+    python -m bench.scale.national [--offices 38,380,3321] [--before]
 
 Vietnam has 3,321 commune-level units since July 2025; about 200,000 visits a working day is ~60
 per office. Filling 50 M visits a year through the writer is out of reach on one small machine, so
 this bench **generates the rollup rows directly** in PostgreSQL (``INSERT … SELECT`` over
 ``generate_series``: 250 working days × 2 counters × 1 officer per office, histogram and rating
-columns filled with random counts of the right size), then times, median of 3, in-process:
+columns filled with random counts of the right size; the month rows built from them by the
+gateway's own rebuild, as migration v8 does), then times, median of 3, in-process:
 
 * one office's year (``PeriodService.period``, by month, with officers);
 * one province's year (100 offices, or all when fewer, by month);
 * the nation's year (every office, by month, no officers: one ``IN`` list of all offices);
 * the year's KPI rows of every office (``periods.stream_sums`` + ``api_period.kpi_row``: what the
   streamed CSV does), with the rows it yields.
+
+``--before`` times the same calls a second time with the month rollups ignored (``periods.split``
+replaced for the call by one that finds no whole month: every sum over day rows, as before v8), in
+the same process under the same load: the before/after pair.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -30,7 +38,7 @@ from sqlalchemy import text
 from gateway.api_period import kpi_row
 from gateway.config import Settings
 from gateway.period import PeriodService
-from gateway.store import Store
+from gateway.store import Store, periods, rollup_months
 from gateway.store import schema as s
 from gateway.store.periods import stream_sums
 from hil.harness.pg import PostgresServer
@@ -66,11 +74,24 @@ def generate(store: Store, offices: int) -> int:
         WHERE extract(isodow FROM d) < 6
     """
     with store.engine.begin() as conn:
-        for t in s.ROLLUP_TABLES:
+        for t in (*s.ROLLUP_TABLES, *s.MONTH_OF.values()):
             conn.execute(t.delete())
         conn.execute(text(sql), {"offices": offices})
-        conn.exec_driver_sql("ANALYZE rollup_day")
+        rollup_months.rebuild_all(conn)
+        for t in ("rollup_day", "rollup_month"):
+            conn.exec_driver_sql(f"ANALYZE {t}")
         return int(conn.exec_driver_sql("SELECT count(*) FROM rollup_day").scalar_one())
+
+
+@contextmanager
+def day_rows_only() -> Iterator[None]:
+    """Periods read as before v8: no whole month found, every sum over day rows."""
+    split = periods.split
+    periods.split = lambda f, t: ((f, t), periods.NONE, periods.NONE)
+    try:
+        yield
+    finally:
+        periods.split = split
 
 
 def median_ms(fn: Any, calls: int = 3) -> float:
@@ -91,29 +112,43 @@ def all_rows(store: Store, target: float) -> int:
     return n
 
 
+def calls(svc: PeriodService, n: int) -> tuple[float, float, float]:
+    """(one office's year, one province's year, the nation's year), median ms."""
+    province = [f"N{o:04d}" for o in range(1, min(n, 100) + 1)]
+    nation = [f"N{o:04d}" for o in range(1, n + 1)]
+    one = median_ms(lambda: svc.period("office", "N0001", ["N0001"], FIRST, LAST, "month", True))
+    prov = median_ms(lambda: svc.period("unit", "P", province, FIRST, LAST, "month", True))
+    nat = median_ms(lambda: svc.period("unit", "VN", nation, FIRST, LAST, "month", False),
+                    3 if n < 1000 else 1)
+    return one, prov, nat
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--offices", default="38,380,3321")
     ap.add_argument("--csv-max-offices", type=int, default=100_000)
+    ap.add_argument("--before", action="store_true", help="also time with day rows only (before v8)")
     args = ap.parse_args()
     pg = PostgresServer().start()
     store = Store(pg.url)
     store.migrate()
     cfg = Settings()
     svc = PeriodService(store, cfg.kpi, cfg.staff_figures, store.integrity)
-    print("| offices | rollup_day rows | visits a year (≈) | office year | province year (≤100 offices) "
-          "| national year | every office's year (CSV rows) | rows | RSS after / peak |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| offices | rollup_day / rollup_month rows | visits a year (≈) | reads | office year "
+          "| province year (≤100 offices) | national year | every office's year (CSV rows) | rows "
+          "| RSS after / peak | load average |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     try:
         for n in (int(x) for x in args.offices.split(",")):
             t0 = time.perf_counter()
             rows = generate(store, n)
             gen_s = time.perf_counter() - t0
-            province = [f"N{o:04d}" for o in range(1, min(n, 100) + 1)]
-            one = median_ms(lambda: svc.period("office", "N0001", ["N0001"], FIRST, LAST, "month", True))
-            prov = median_ms(lambda p=province: svc.period("unit", "P", p, FIRST, LAST, "month", True))
-            nation = [f"N{o:04d}" for o in range(1, n + 1)]
-            nat = median_ms(lambda p=nation: svc.period("unit", "VN", p, FIRST, LAST, "month", False))
+            with store.engine.connect() as conn:
+                months = int(conn.exec_driver_sql("SELECT count(*) FROM rollup_month").scalar_one())
+            runs = [("month rows (v8)", calls(svc, n))]
+            if args.before:
+                with day_rows_only():
+                    runs.append(("day rows only (before)", calls(svc, n)))
             csv_rows, every = 0, None
             if n <= args.csv_max_offices:
                 csv_rows = all_rows(store, cfg.kpi.wait_target_s)
@@ -121,9 +156,11 @@ def main() -> None:
             rss = psutil.Process().memory_info().rss / 2**20
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             every_txt = f"{every:,.0f} ms" if every is not None else "not run"
-            print(f"| {n:,} | {rows:,} | {rows * 30:,} | {one:,.0f} ms | {prov:,.0f} ms | {nat:,.0f} ms "
-                  f"| {every_txt} | {csv_rows:,} | {rss:,.0f} / {peak:,.0f} MB "
-                  f"| (generated in {gen_s:,.0f} s)", flush=True)
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            for name, (one, prov, nat) in runs:
+                print(f"| {n:,} | {rows:,} / {months:,} | {rows * 30:,} | {name} | {one:,.0f} ms "
+                      f"| {prov:,.0f} ms | {nat:,.0f} ms | {every_txt} | {csv_rows:,} "
+                      f"| {rss:,.0f} / {peak:,.0f} MB | {load} | (generated in {gen_s:,.0f} s)", flush=True)
     finally:
         store.close()
         pg.stop()

@@ -111,8 +111,9 @@ def measure(repo: Path, db_url: str, broker: str, after: bool, calls: int,
         for name, path, params in endpoints(after, last):
             slow = not after and "year" in name
             out[name] = gw.time(path, params, 1 if slow else calls)
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
             print(f"    {name}: {out[name][0]:,.0f} ms, gateway CPU {out[name][1]:,.0f} ms "
-                  f"(peak RSS so far {gw.peak_rss / 2**20:,.0f} MB)", flush=True)
+                  f"(peak RSS so far {gw.peak_rss / 2**20:,.0f} MB, load average {load})", flush=True)
         return out, gw.peak_rss
 
 

@@ -1,73 +1,69 @@
-"""Ticket kinds and service fields over a period: one SQL aggregation per figure group.
+"""Ticket kinds and service fields over a period: small SQL aggregations over the rollups.
 
-Reads ``visits`` joined with ``visit_kinds`` (gateway/ticket_kinds.py; a visit without a kind row is a
-walk-in of no field) and ``bookings`` (gateway/booking/store.py), for a list of offices and a day
-range, grouped by (kind, service field) in the database: counts, wait sums, the share over the
-target, the nearest-rank p90 of the waits (a window function, SQLite ≥ 3.25 and PostgreSQL alike),
-and for appointment tickets the sum of redeem (issue) times per (day, slot), which the caller turns
-into the mean punctuality with the slot's start on the office's clock (only tickets issued with a
-synchronised clock). Definitions are those of ``/api/v1/offices/{code}/kinds`` (docs/gateway.md#ticket-kinds),
-which tests/gateway/test_kind_figures.py checks day by day. Cost grows with the period's visits (the
-kind rollup would belong to gateway/store/rollups.py); an office-year is ~30 k visits.
+Reads ``rollup_kinds`` (gateway/store/kind_rollup.py: per day, office, serving counter, kind and
+field, kept by the writer in the batch's transaction) and ``bookings`` (gateway/booking/store.py), for
+a list of offices and a day range: counts, wait sums and the wait histogram summed in the database,
+turned here into the mean, the p90 (from the histogram, within ``P90_ERROR_S`` below an hour, as the
+other period figures) and the share over the target (exact at a bucket edge: the 20-minute target is
+one), and the mean punctuality of appointment tickets. The map's day (/api/v1/offices/{code}/kinds),
+the period API, /reports, its PDF and XLSX, the period CSV and the unit KPIs all read these functions:
+one definition (docs/gateway.md#ticket-kinds). Like every rollup, the figures outlive the visits
+that retention purges, and a year costs what a week does.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Iterator
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, case, func, literal, select
+from sqlalchemy import and_, bindparam, case, func, select
 
 from gateway.booking.store import bookings
 from gateway.store import schema as s
-from gateway.ticket_kinds import visit_kinds
+from gateway.store.rollups import hist_p90, hist_share_over
 
-WALK_IN = "walk_in"
-
-
-def _joined() -> tuple[Any, Any, Any]:
-    v, k = s.visits, visit_kinds
-    src = v.outerjoin(k, and_(k.c.office_code == v.c.office_code, k.c.counter == v.c.counter,
-                              k.c.service_day == v.c.service_day, k.c.ticket_no == v.c.ticket_no))
-    where = and_(v.c.office_code.in_(bindparam("offices", expanding=True)),
-                 v.c.service_day >= bindparam("day_from"), v.c.service_day <= bindparam("day_to"),
-                 v.c.discarded_at.is_(None))
-    return src, where, func.coalesce(k.c.kind, literal(WALK_IN)).label("kind")
+WH = [f"wh{i}" for i in range(s.HIST_BUCKETS)]
+SUMS = ["visits", "issued", "called", "served", "no_show", "wait_n", "wait_sum", *WH, "punct_n", "punct_sum"]
 
 
-def _counts() -> Any:
-    v, k = s.visits, visit_kinds
-    src, where, kind = _joined()
-    over = case((v.c.wait_s > bindparam("target_s"), 1), else_=0)
-    return (select(kind, k.c.service_field, func.count(v.c.issued_at).label("issued"),
-                   func.count(v.c.called_at).label("called"), func.count(v.c.completed_at).label("served"),
-                   func.count(v.c.no_show_at).label("no_show"), func.count(v.c.wait_s).label("wait_n"),
-                   func.sum(v.c.wait_s).label("wait_sum"), func.sum(over).label("over_target"))
-            .select_from(src).where(where).group_by(kind, k.c.service_field))
+def _where(k: Any) -> Any:
+    return and_(k.c.office_code.in_(bindparam("offices", expanding=True)),
+                k.c.service_day >= bindparam("day_from"), k.c.service_day <= bindparam("day_to"))
 
 
-def _p90() -> Any:
-    """Nearest rank: the ((9 n) div 10 + 1)-th smallest wait of each group (Python's v[int(0.9 n)])."""
-    v, k = s.visits, visit_kinds
-    src, where, kind = _joined()
-    part = (kind, k.c.service_field)
-    ranked = (select(kind, k.c.service_field, v.c.wait_s,
-                     func.row_number().over(partition_by=part, order_by=v.c.wait_s).label("rn"),
-                     func.count().over(partition_by=part).label("n"))
-              .select_from(src).where(where, v.c.wait_s.is_not(None)).subquery())
-    return select(ranked.c.kind, ranked.c.service_field, ranked.c.wait_s).where(
-        ranked.c.rn == (ranked.c.n * 9) // 10 + 1)  # SQLAlchemy 2: // is integer division
+def _sums(keys: tuple[str, ...]) -> Any:
+    k = s.rollup_kinds
+    group = [k.c[c] for c in keys]
+    return (select(*group, *(func.sum(k.c[c]).label(c) for c in SUMS))
+            .where(_where(k)).group_by(*group).order_by(*group))
 
 
-def _punctuality() -> Any:
-    v, k = s.visits, visit_kinds
-    src, where, kind = _joined()
-    return (select(kind, k.c.service_field, v.c.service_day, k.c.slot, func.count().label("n"),
-                   func.sum(v.c.issued_at).label("issued_sum"))
-            .select_from(src)
-            .where(where, k.c.slot.is_not(None), v.c.issued_at.is_not(None), k.c.issued_synced.is_(True))
-            .group_by(kind, k.c.service_field, v.c.service_day, k.c.slot))
+COUNTS = _sums(("kind", "service_field"))
+
+
+def figures_of(r: Any, target_s: float) -> dict[str, Any]:
+    """The figures of one row of summed rollup_kinds columns (a mapping or a Row)."""
+    get = r.get if isinstance(r, dict) else r._mapping.get
+    wait_n, punct_n = int(get("wait_n") or 0), int(get("punct_n") or 0)
+    wh = [int(get(c) or 0) for c in WH]
+    return {"issued": int(get("issued") or 0), "called": int(get("called") or 0),
+            "served": int(get("served") or 0), "no_show": int(get("no_show") or 0), "wait_n": wait_n,
+            "mean_wait_s": float(get("wait_sum")) / wait_n if wait_n else None,
+            "p90_wait_s": hist_p90(wh), "over_target_share": hist_share_over(wh, target_s),
+            "mean_punctuality_min": float(get("punct_sum")) / punct_n / 60 if punct_n else None}
+
+
+def kind_figures(conn: Any, offices: list[str], day_from: str, day_to: str,
+                 target_s: float) -> list[dict[str, Any]]:
+    """Per (kind, service field), sorted: issued, called, served, no_show, wait_n, mean and p90 wait,
+    the share of waits over ``target_s`` and, for appointment tickets, the mean punctuality in minutes
+    (redeem time − slot start; negative = early). ``service_field`` None: the ticket named none."""
+    params = {"offices": offices, "day_from": day_from, "day_to": day_to}
+    out = [{"kind": r.kind, "service_field": r.service_field or None, **figures_of(r, target_s)}
+           for r in conn.execute(COUNTS, params) if r.visits]
+    out.sort(key=lambda x: (x["kind"], x["service_field"] or ""))
+    return out
 
 
 def _booked() -> Any:
@@ -80,45 +76,13 @@ def _booked() -> Any:
 
 
 def _redeemed_closed() -> Any:
-    v, k = s.visits, visit_kinds
-    src, where, _kind = _joined()
-    return (select(k.c.service_field, func.count(v.c.issued_at).label("redeemed"))
-            .select_from(src)
-            .where(where, k.c.kind == "appointment", v.c.service_day < bindparam("today"))
+    k = s.rollup_kinds
+    return (select(k.c.service_field, func.sum(k.c.issued).label("redeemed"))
+            .where(_where(k), k.c.kind == "appointment", k.c.service_day < bindparam("today"))
             .group_by(k.c.service_field))
 
 
-COUNTS, P90, PUNCTUALITY, BOOKED, REDEEMED = _counts(), _p90(), _punctuality(), _booked(), _redeemed_closed()
-
-
-def _slot_start(day: str, slot: str, tz: ZoneInfo) -> float:
-    return datetime.fromisoformat(f"{day}T{slot}").replace(tzinfo=tz).timestamp()
-
-
-def kind_figures(conn: Any, offices: list[str], day_from: str, day_to: str, target_s: float,
-                 tz: ZoneInfo) -> list[dict[str, Any]]:
-    """Per (kind, service field), sorted: issued, called, served, no_show, mean and p90 wait, the
-    share of waits over ``target_s`` and, for appointment tickets, the mean punctuality in minutes
-    (redeem time − slot start; negative = early)."""
-    params = {"offices": offices, "day_from": day_from, "day_to": day_to}
-    p90 = {(r.kind, r.service_field): float(r.wait_s) for r in conn.execute(P90, params)}
-    late: dict[tuple[str, str | None], list[float]] = {}
-    for r in conn.execute(PUNCTUALITY, params):
-        acc = late.setdefault((r.kind, r.service_field), [0.0, 0])
-        acc[0] += float(r.issued_sum) - int(r.n) * _slot_start(r.service_day, r.slot, tz)
-        acc[1] += int(r.n)
-    out = []
-    for r in conn.execute(COUNTS, {**params, "target_s": target_s}):
-        key, wait_n = (r.kind, r.service_field), int(r.wait_n)
-        punct = late.get(key)
-        out.append({"kind": r.kind, "service_field": r.service_field, "issued": int(r.issued),
-                    "called": int(r.called), "served": int(r.served), "no_show": int(r.no_show),
-                    "wait_n": wait_n, "mean_wait_s": float(r.wait_sum) / wait_n if wait_n else None,
-                    "p90_wait_s": p90.get(key),
-                    "over_target_share": int(r.over_target) / wait_n if wait_n else None,
-                    "mean_punctuality_min": punct[0] / punct[1] / 60 if punct else None})
-    out.sort(key=lambda x: (x["kind"], x["service_field"] or ""))
-    return out
+BOOKED, REDEEMED = _booked(), _redeemed_closed()
 
 
 def appointment_figures(conn: Any, offices: list[str], day_from: str, day_to: str,
@@ -129,7 +93,8 @@ def appointment_figures(conn: Any, offices: list[str], day_from: str, day_to: st
     params = {"offices": offices, "day_from": day_from, "day_to": day_to, "today": today.isoformat()}
     booked = {r.service_field: (int(r.booked), int(r.booked_closed or 0))
               for r in conn.execute(BOOKED, params)}
-    redeemed = {r.service_field: int(r.redeemed) for r in conn.execute(REDEEMED, params)}
+    redeemed = {r.service_field or None: int(r.redeemed)
+                for r in conn.execute(REDEEMED, params) if r.redeemed}
     fields = []
     for field in sorted(set(booked) | {f for f in redeemed if f is not None}):
         b, closed = booked.get(field, (0, 0))
@@ -144,3 +109,58 @@ def appointment_figures(conn: Any, offices: list[str], day_from: str, day_to: st
 
 def _rate(redeemed: int, booked: int) -> float | None:
     return 1 - min(redeemed, booked) / booked if booked else None
+
+
+# ---------------------------------------------------------------------------- per day, streamed (CSV)
+
+def stream_kind_sums(engine: Any, keys: list[str], offices: list[str] | None, day_from: str,
+                     day_to: str) -> Iterator[dict[str, Any]]:
+    """rollup_kinds sums per ``keys`` + kind + service field, in key order (all offices when
+    ``offices`` is None), from a server-side cursor: a year's CSV never sits in memory."""
+    k = s.rollup_kinds
+    group = [k.c[c] for c in (*keys, "kind", "service_field")]
+    cond = and_(k.c.service_day >= day_from, k.c.service_day <= day_to)
+    if offices is not None:
+        cond = and_(cond, k.c.office_code.in_(offices))
+    q = (select(*group, *(func.sum(k.c[c]).label(c) for c in SUMS))
+         .where(cond).group_by(*group).order_by(*group))
+    yield from _stream(engine, q)
+
+
+def stream_booked(engine: Any, offices: list[str] | None, day_from: str,
+                  day_to: str) -> Iterator[dict[str, Any]]:
+    """Bookings not cancelled per (day, office), in that order (``service_day`` names the day)."""
+    b = bookings.c
+    cond = and_(b.day >= day_from, b.day <= day_to, b.cancelled_at.is_(None))
+    if offices is not None:
+        cond = and_(cond, b.office_code.in_(offices))
+    q = (select(b.day.label("service_day"), b.office_code, func.count().label("booked")).where(cond)
+         .group_by(b.day, b.office_code).order_by(b.day, b.office_code))
+    yield from _stream(engine, q)
+
+
+def _stream(engine: Any, q: Any) -> Iterator[dict[str, Any]]:
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=500).execute(q)
+        names = list(result.keys())
+        for r in result:
+            yield dict(zip(names, r, strict=True))
+
+
+def add_sums(into: dict[str, Any], row: dict[str, Any]) -> None:
+    for c in SUMS:
+        into[c] = into.get(c, 0) + (row.get(c) or 0)
+
+
+def day_kinds(raw: dict[tuple[str, str], dict[str, Any]], booked: int | None, day_over: bool,
+              target_s: float) -> dict[str, Any]:
+    """One day's figures by kind and field from summed rollup_kinds columns per (kind, field), and
+    the day's bookings (None: not known at this level, e.g. a counter): ``by_kind`` (as the period
+    API's) and ``appointments`` (bookings, appointment tickets redeemed, the no-show rate once the
+    day is over, as /api/v1/offices/{code}/kinds gives them)."""
+    by_kind = [{"kind": kind, "service_field": field or None, **figures_of(r, target_s)}
+               for (kind, field), r in sorted(raw.items()) if r.get("visits")]
+    redeemed = sum(r["issued"] for r in by_kind if r["kind"] == "appointment")
+    rate = _rate(redeemed, booked) if booked is not None and day_over else None
+    return {"by_kind": by_kind,
+            "appointments": {"booked": booked, "redeemed": redeemed, "no_show_rate": rate}}

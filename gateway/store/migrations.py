@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, Index, inspect, select
 
 from gateway.config import IntegritySettings, KpiSettings
-from gateway.store import rollups, schema
+from gateway.store import rollup_months, rollups, schema
 
 Step = tuple[int, str, Callable[[Connection], None]]
 
@@ -68,13 +68,14 @@ def _v4(conn: Connection) -> None:
     """Rollup tables (gateway.store.rollups), backfilled from the derived rows already stored. Arrival
     hours are local to the default KPI timezone (a gateway configured with another one recomputes a
     day's hours at its next event)."""
+    _v9_schema(conn)  # the recomputation reads today's tables (see _v9)
     for table in schema.ROLLUP_TABLES:
         table.create(conn, checkfirst=True)
         for index in table.indexes:
             if index.name not in {i["name"] for i in inspect(conn).get_indexes(table.name)}:
                 index.create(conn)
     rollups.refresh(conn, conn.dialect.name, rollups.all_office_days(conn), IntegritySettings().min_k,
-                    ZoneInfo(KpiSettings().timezone))
+                    ZoneInfo(KpiSettings().timezone), months=False)  # the month tables come at v8
 
 
 STEPS: list[Step] = [
@@ -131,10 +132,56 @@ def _v7(conn: Connection) -> None:
     """Rollup sums rebuilt once with quantised values (gateway.store.rollups.quantum): ingest now adds
     and subtracts each visit's contribution (gateway.store.rollup_deltas), exact only if every stored
     sum is a sum of quantised values."""
+    _v9_schema(conn)  # the recomputation reads today's tables (see _v9)
     for table in schema.ROLLUP_TABLES:
         conn.execute(table.delete())
+    rollups.refresh(conn, conn.dialect.name, rollups.all_office_days(conn), IntegritySettings().min_k,
+                    ZoneInfo(KpiSettings().timezone), months=False)  # the month tables come at v8
+
+
+STEPS.append((7, "rollups: sums of quantised values, kept by deltas at ingest (rebuilt once)", _v7))
+
+
+def _v8(conn: Connection) -> None:
+    """Month rollups (gateway.store.rollup_months): created, then built from the day rollups already
+    stored (the day rows are exact since v7; a month row is their sum)."""
+    for table in schema.MONTH_OF.values():
+        table.create(conn, checkfirst=True)
+        for index in table.indexes:
+            if index.name not in {i["name"] for i in inspect(conn).get_indexes(table.name)}:
+                index.create(conn)
+    rollup_months.rebuild_all(conn)
+
+
+STEPS.append((8, "rollups: month sums of the day rollups (whole months of a period read them)", _v8))
+
+
+def _v9_schema(conn: Connection) -> None:
+    """What step 9 adds, created if missing (idempotent): ``visits.serving_counter``, ``visit_kinds``
+    (gateway/ticket_kinds.py, created at start until now) and ``rollup_kinds`` with its index. Steps 4
+    and 7 call it first: their recomputation (gateway.store.rollups.refresh) reads and writes the
+    current tables, so a database from before step 4 still upgrades in one go."""
+    from gateway.ticket_kinds import create_tables as kind_tables
+
+    if "serving_counter" not in {c["name"] for c in inspect(conn).get_columns("visits")}:
+        col_type = schema.visits.c.serving_counter.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE visits ADD COLUMN serving_counter {col_type}")
+    kind_tables(conn)
+    schema.rollup_kinds.create(conn, checkfirst=True)
+    for index in schema.rollup_kinds.indexes:
+        if index.name not in {i["name"] for i in inspect(conn).get_indexes("rollup_kinds")}:
+            index.create(conn)
+
+
+def _v9(conn: Connection) -> None:
+    """Ticket kinds in the rollups (``rollup_kinds``) and shared lines' serving counters. The day
+    rollups of every office-day that still has derived rows are recomputed (per-counter rows move to
+    the serving counter; kind rows appear); the rollups of days whose rows retention purged are kept
+    as they are (their kinds were never rolled up and cannot be any more)."""
+    _v9_schema(conn)
     rollups.refresh(conn, conn.dialect.name, rollups.all_office_days(conn), IntegritySettings().min_k,
                     ZoneInfo(KpiSettings().timezone))
 
 
-STEPS.append((7, "rollups: sums of quantised values, kept by deltas at ingest (rebuilt once)", _v7))
+STEPS.append((9, "rollups: by ticket kind and service field; shared lines count for their serving counter",
+              _v9))

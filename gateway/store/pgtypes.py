@@ -48,6 +48,7 @@ VISIT_COLS = (  # what a visit's own events set (gateway/store/projectors.py)
     "officer_id",
     "recalls",
     "served_seq",
+    "serving_counter",
 )
 _VISIT_VALUES = (*VISIT_COLS, "discarded_at", "flag")  # plus what the projectors derive
 _VISIT_ALL = (*_VISIT_KEY, *_VISIT_VALUES)
@@ -57,10 +58,12 @@ _VISITS_UPSERT = (  # PostgreSQL: the VALUES list becomes an unnest() of arrays
     + ", ".join(
         f"{c} = COALESCE(excluded.{c}, visits.{c})"
         for c in _VISIT_VALUES
-        if c not in ("recalls", "device_id", "served_seq")
+        if c not in ("recalls", "device_id", "served_seq", "serving_counter")
     )
-    # the device that first stated the visit keeps it (the ratings of the visit must come from it)
+    # the device that first stated the visit keeps it (the ratings of the visit must come from it);
+    # so does the first serving counter stated (a shared line's calling counter)
     + ", device_id = COALESCE(visits.device_id, excluded.device_id)"
+    + ", serving_counter = COALESCE(visits.serving_counter, excluded.serving_counter)"
     + ", recalls = CASE WHEN COALESCE(visits.recalls, 0) > COALESCE(excluded.recalls, 0) "
     "THEN visits.recalls ELSE excluded.recalls END"
     # the lowest seq of a call or completion: independent of arrival order

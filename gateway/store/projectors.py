@@ -117,6 +117,8 @@ class Projection:
         row = self.visits.setdefault(_key(ev), dict.fromkeys(VISIT_COLS))
         row["device_id"] = row["device_id"] or ev.device_id
         row["label"] = ev.data.label
+        # shared lines: the counter that called the ticket (the entrance's issue event names none)
+        row["serving_counter"] = row["serving_counter"] or ev.data.serving_counter
         self.offices_changed.add(ev.office_code)
         return row
 

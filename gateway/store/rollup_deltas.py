@@ -6,15 +6,18 @@ events). Now a batch reads only the visits it changes:
 
 1. :meth:`RollupDeltas.before` (before any derived row is written): lock the counter-days of the
    visit keys the batch can change (PostgreSQL), read those visits and their counted ratings, and
-   compute their contribution to ``rollup_day``, ``rollup_hours`` and ``rollup_reasons`` with the
-   very functions a recomputation uses (:mod:`gateway.store.rollups`);
+   compute their contribution to ``rollup_day``, ``rollup_hours``, ``rollup_reasons`` and
+   ``rollup_kinds`` (with their ``visit_kinds`` rows) with the very functions a recomputation uses
+   (:mod:`gateway.store.rollups`, :mod:`gateway.store.kind_rollup`);
 2. the projectors and the rating rules write the derived rows;
 3. :meth:`RollupDeltas.after`: read the same visits again (plus the visits whose counted rating only
    had its burst flag changed by the rating rules: their "before" is the same rows with the old
    flag), compute the contribution again, and add ``after - before`` to the rollup rows (an UPSERT
    adding each column). Rows left with no visit and no counted rating are deleted, as a
    recomputation would not produce them. New k-anonymous sentiment windows are added likewise
-   (windows are never changed once stored).
+   (windows are never changed once stored; a window stored already, a replay whose raw event
+   retention purged, is not added again). The same delta summed per month is added to the month
+   rollups (:mod:`gateway.store.rollup_months`) in the same statements' transaction.
 
 Exactness: every column is a count or a sum of values quantised to 2**-20 (``rollups.quantum``), so
 sums are exact in binary floating point and independent of the order of additions and
@@ -25,9 +28,14 @@ Every change to a visit or a counted rating goes through this path or through
 Concurrency (several gateway processes on PostgreSQL): the counter-day advisory locks of
 :mod:`gateway.store.ratings` (same key space) are taken before the "before" read, so no other
 writer changes these visits, or the ratings and flags of their counter-days, between the two reads;
-the office-day lock of :func:`gateway.store.rollups.refresh` is taken shared, so a recomputation
-never interleaves with a delta. Rollup rows are per counter, so two processes never add to one row
-without holding its counter-day lock in turn.
+the office-day and office-month locks of :func:`gateway.store.rollups.refresh` are taken shared, so
+a recomputation never interleaves with a delta. Day rows are per counter-day, so two processes never
+add to one without holding its counter-day lock in turn; two deltas of different days can add to one
+month row (the UPSERT adds, so the order does not matter): every process applies the tables in one
+order and each table's rows in key order, so they wait for each other's row locks without a cycle.
+A shared-line visit counts for its serving counter (locked under its line's counter-day): two
+processes may then add to one day row, exact for the same reason (each adds in one UPSERT,
+PostgreSQL locks the row until commit, and an emptied row is deleted under that row lock).
 """
 
 from __future__ import annotations
@@ -37,10 +45,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
+from contract.payloads import SentimentWindowEvent
 from gateway.store import schema as s
+from gateway.store.kind_rollup import kind_rows
 from gateway.store.projectors import VisitKey, rows_by_key
 from gateway.store.ratings import FlagChange
-from gateway.store.rollups import day_rows, hour_rows, reason_rows, sentiment_rows
+from gateway.store.rollup_months import month_delta, values
+from gateway.store.rollups import day_rows, hour_rows, lock_names, reason_rows, sentiment_rows
+from gateway.ticket_kinds import visit_kinds
 
 Contribution = dict[Any, dict[tuple[Any, ...], dict[str, Any]]]  # table → primary key → columns
 
@@ -49,6 +63,9 @@ _EMPTY = {
     s.rollup_day: ("visits", *(f"r{i}" for i in s.RATING_LEVELS)),
     s.rollup_hours: ("arrivals",),
     s.rollup_reasons: ("n",),
+    s.rollup_kinds: ("visits",),
+    s.rollup_month: ("visits", *(f"r{i}" for i in s.RATING_LEVELS)),  # a month with no such day row
+    s.rollup_month_reasons: ("n",),
 }
 
 
@@ -60,35 +77,45 @@ class RollupDeltas:
     min_k: int
     keys: set[VisitKey] = field(default_factory=set)
     _before: Contribution = field(default_factory=dict)
+    _stored_windows: set[str] = field(default_factory=set)
 
-    def before(self, keys: set[VisitKey]) -> None:
-        """Lock (PostgreSQL) and read the contribution of ``keys`` before the batch changes them."""
+    def before(self, keys: set[VisitKey], events: Iterable[Any] = ()) -> None:
+        """Lock (PostgreSQL) and read the contribution of ``keys`` before the batch changes them, and
+        which of the batch's sentiment windows are stored already (a replay whose raw event retention
+        purged: its window row stays, so it must not be added again)."""
         self.keys = set(keys)
         self._lock()
-        visits, ratings = self._read(self.keys)
-        self._before = _contribution(visits, ratings, self.tz)
+        visits, ratings, kinds = self._read(self.keys)
+        self._before = _contribution(visits, ratings, kinds, self.tz)
+        ids = [ev.event_id for ev in events if isinstance(ev, SentimentWindowEvent)]
+        w = s.sentiment_windows
+        for i in range(0, len(ids), 500):
+            rows = self.conn.execute(select(w.c.event_id).where(w.c.event_id.in_(ids[i : i + 500])))
+            self._stored_windows.update(r[0] for r in rows)
 
     def after(self, flag_changes: dict[str, FlagChange], windows: list[dict[str, Any]]) -> None:
         """Add ``after - before`` of the batch's visits (and of the visits whose counted rating only
         changed its burst flag), and the batch's new sentiment windows, to the rollup rows."""
         extra = {c.key for c in flag_changes.values()} - self.keys
-        visits, ratings = self._read(self.keys | extra)
-        after = _contribution(visits, ratings, self.tz)
+        visits, ratings, kinds = self._read(self.keys | extra)
+        after = _contribution(visits, ratings, kinds, self.tz)
         if extra:  # not otherwise changed by this batch: before = the same rows with the old flag
             old = [dict(r, flag=flag_changes[r["event_id"]].old_flag) if r["event_id"] in flag_changes
                    else r for r in ratings if _key(r) in extra]
-            _add(self._before, _contribution([v for v in visits if _key(v) in extra], old, self.tz), 1)
+            mine = [v for v in visits if _key(v) in extra]
+            _add(self._before, _contribution(mine, old, kinds, self.tz), 1)
         _add(after, self._before, -1)
-        shown = sentiment_rows(windows, self.min_k)
+        shown = sentiment_rows([w for w in windows if w["event_id"] not in self._stored_windows], self.min_k)
         if shown:
             _add(after, {s.rollup_sentiment: {_pk(s.rollup_sentiment, r): r for r in shown}}, 1)
+        after.update(month_delta(after))  # the day delta summed per month (rollup_months)
         for table, rows in after.items():
             self._apply(table, rows)
 
     def _lock(self) -> None:
         if self.dialect != "postgresql" or not self.keys:
             return
-        office_days = sorted({f"{o}|{d}" for o, _c, d, _t in self.keys})
+        office_days = lock_names({(o, d) for o, _c, d, _t in self.keys})  # and their office-months
         self.conn.exec_driver_sql(  # shared: deltas of one office-day never wait for each other
             "SELECT pg_advisory_xact_lock_shared(766470, hashtext(k)) "
             "FROM unnest(%s::text[]) AS k ORDER BY k",
@@ -100,14 +127,16 @@ class RollupDeltas:
             (counter_days,),
         )
 
-    def _read(self, keys: set[VisitKey]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _read(self, keys: set[VisitKey]) -> tuple[list[dict[str, Any]], ...]:
+        """The visits of ``keys``, their counted ratings and their kind rows."""
         if not keys:
-            return [], []
-        v, r = s.visits, s.ratings
+            return [], [], []
+        v, r, k = s.visits, s.ratings, visit_kinds
         visits = [dict(x._mapping) for x in rows_by_key(self.conn, v, list(v.c), keys)]
         counted = rows_by_key(self.conn, r, list(r.c), keys, "counted")
         ratings = [dict(x._mapping) for x in counted]
-        return visits, ratings
+        kinds = [dict(x._mapping) for x in rows_by_key(self.conn, k, list(k.c), keys)]
+        return visits, ratings, kinds
 
     def _apply(self, table: Any, rows: dict[tuple[Any, ...], dict[str, Any]]) -> None:
         """UPSERT adding each column; then delete the rows a recomputation would not have."""
@@ -156,19 +185,15 @@ def _pk(table: Any, row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(row[c.name] for c in table.primary_key)
 
 
-_VALUES: dict[Any, tuple[str, ...]] = {}
+_values = values
 
 
-def _values(table: Any) -> tuple[str, ...]:
-    if table not in _VALUES:
-        _VALUES[table] = tuple(c.name for c in table.c if not c.primary_key)
-    return _VALUES[table]
-
-
-def _contribution(visits: list[dict[str, Any]], ratings: list[dict[str, Any]], tz: ZoneInfo) -> Contribution:
+def _contribution(visits: list[dict[str, Any]], ratings: list[dict[str, Any]], kinds: list[dict[str, Any]],
+                  tz: ZoneInfo) -> Contribution:
     out: Contribution = {}
     for table, rows in ((s.rollup_day, day_rows(visits, ratings)), (s.rollup_hours, hour_rows(visits, tz)),
-                        (s.rollup_reasons, reason_rows(ratings))):
+                        (s.rollup_reasons, reason_rows(ratings, visits)),
+                        (s.rollup_kinds, kind_rows(visits, kinds, tz))):
         out[table] = {_pk(table, r): r for r in rows}
     return out
 

@@ -13,12 +13,20 @@ flag raised, a visit completed after being called, a queue reset discarding wait
 the rollup exactly, at a cost bounded by the batch, not by the size of the day. Sums add values
 quantised to :data:`QUANTUM`, so they are exact whatever the order of additions and subtractions.
 
+Month rows (:mod:`gateway.store.rollup_months`) are the day rows summed per month: :func:`refresh`
+rebuilds those of the office-months it touched, the deltas add the month sums of their day delta.
+
 PostgreSQL with several gateway processes: :func:`refresh` takes an advisory lock per (office, day)
-(exclusive; the deltas take it shared), so a recomputation never interleaves with a delta.
+and per (office, month) (exclusive; the deltas take them shared), so a recomputation never
+interleaves with a delta.
 
 Figures (docs/gateway.md#kpis): a visit is live unless a queue reset discarded it; waits exclude
 no-shows never served; a rating counts for the officer recorded on its visit; staff (``staff_*``)
-columns leave out visits flagged as implausible and not cleared, ``rf*`` count flagged ratings.
+columns leave out visits flagged as implausible and not cleared, ``rf*`` count flagged ratings. The
+``counter`` of every rollup row is the counter that served the visit (:func:`serving`: on a shared
+line, the ``serving_counter`` that called it, not the entrance's line number), and a rating counts
+for its visit's serving counter. ``rollup_kinds`` (by ticket kind and field) is
+gateway/store/kind_rollup.py's.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from __future__ import annotations
 import json
 from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +42,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, select, tuple_
 
 from gateway.store import schema as s
+from gateway.store.rollup_months import month_of, rebuild
 
 OfficeDay = tuple[str, str]  # office code, service day (ISO)
 
@@ -46,28 +56,50 @@ def quantum(x: float) -> float:
     return round(x / QUANTUM) * QUANTUM
 
 
+def serving(visit: dict[str, Any]) -> int:
+    """The counter a visit counts for: the one that called it on a shared line, else its own."""
+    return visit.get("serving_counter") or visit["counter"]
+
+
 def bucket(seconds: float) -> int:
     """Histogram bucket of a wait or service time: bucket i holds (edge i, edge i+1], bucket 0 also 0
     (so "above the target" is exact at a bucket edge: waits > 1200 s start a bucket)."""
     return max(0, bisect_left(s.HIST_EDGES_S, seconds) - 1)
 
 
+def lock_names(pairs: Iterable[OfficeDay]) -> list[str]:
+    """The advisory lock names of office-days and of their office-months ("office|YYYY-MM-DD",
+    "office|YYYY-MM"), sorted: one statement takes them in one global order (no deadlock)."""
+    names = set()
+    for o, d in pairs:
+        names.add(f"{o}|{d}")
+        names.add(f"{o}|{d[:7]}")
+    return sorted(names)
+
+
 def lock_office_days(conn: Any, dialect: str, pairs: list[OfficeDay]) -> None:
-    """PostgreSQL: the office-days' exclusive advisory locks (the ingest deltas take them shared)."""
+    """PostgreSQL: the exclusive advisory locks of the office-days and their office-months (the
+    ingest deltas take them shared): taken before any row lock, all in one statement."""
     if dialect != "postgresql" or not pairs:
         return
-    names = sorted(f"{o}|{d}" for o, d in pairs)
     conn.exec_driver_sql(
-        "SELECT pg_advisory_xact_lock(766470, hashtext(k)) FROM unnest(%s::text[]) AS k ORDER BY k", (names,)
+        "SELECT pg_advisory_xact_lock(766470, hashtext(k)) FROM unnest(%s::text[]) AS k ORDER BY k",
+        (lock_names(pairs),),
     )
 
 
-def refresh(conn: Any, dialect: str, pairs: set[OfficeDay], min_k: int, tz: ZoneInfo | None) -> None:
-    """Recompute the rollup rows of ``pairs`` from the derived rows. ``tz`` None: only the tables
-    that do not depend on the local hour (an operator clearing a flag changes no arrival hour)."""
+def refresh(conn: Any, dialect: str, pairs: set[OfficeDay], min_k: int, tz: ZoneInfo | None,
+            months: bool = True) -> None:
+    """Recompute the rollup rows of ``pairs`` from the derived rows, then the month rows of their
+    office-months from the day rows (``months`` False: only migrations v4 and v7, which run before
+    the month tables exist). ``tz`` None: only the tables that do not depend on the local hour (an
+    operator clearing a flag changes no arrival hour)."""
     ordered = sorted(pairs)
     if not ordered:
         return
+    from gateway.store.kind_rollup import kind_rows  # it builds on this module's functions
+    from gateway.ticket_kinds import visit_kinds
+
     lock_office_days(conn, dialect, ordered)
     tables = s.ROLLUP_TABLES if tz is not None else (s.rollup_day,)
     for i in range(0, len(ordered), 200):
@@ -78,12 +110,15 @@ def refresh(conn: Any, dialect: str, pairs: set[OfficeDay], min_k: int, tz: Zone
         ratings = _read(conn, s.ratings, chunk, s.ratings.c.status == "counted")
         rows = {s.rollup_day: day_rows(visits, ratings)}
         if tz is not None:
-            rows[s.rollup_reasons] = reason_rows(ratings)
+            rows[s.rollup_reasons] = reason_rows(ratings, visits)
             rows[s.rollup_hours] = hour_rows(visits, tz)
+            rows[s.rollup_kinds] = kind_rows(visits, _read(conn, visit_kinds, chunk), tz)
             rows[s.rollup_sentiment] = sentiment_rows(_read(conn, s.sentiment_windows, chunk), min_k)
         for t, out in rows.items():
             if out:
                 conn.execute(t.insert(), out)
+    if months:
+        rebuild(conn, {(o, month_of(d)) for o, d in ordered}, tuple(t for t in tables if t in s.MONTH_OF))
 
 
 def _read(conn: Any, table: Any, pairs: list[OfficeDay], where: Any = None) -> list[dict[str, Any]]:
@@ -113,12 +148,12 @@ def _zero_day() -> dict[str, Any]:
 def day_rows(visits: list[dict[str, Any]], ratings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """rollup_day rows (per office, day, counter, officer) from derived rows of whole office-days."""
     acc: dict[tuple[str, str, int, str], dict[str, Any]] = defaultdict(_zero_day)
-    officer_of: dict[tuple[Any, ...], str] = {}
+    served_by: dict[tuple[Any, ...], tuple[int, str]] = {}  # visit key → serving counter, officer
     for v in visits:
-        officer_of[(v["office_code"], v["counter"], v["service_day"], v["ticket_no"])] = v["officer_id"] or ""
+        served_by[_visit_key(v)] = (serving(v), v["officer_id"] or "")
         if v["discarded_at"] is not None:
             continue
-        a = acc[(v["service_day"], v["office_code"], v["counter"], v["officer_id"] or "")]
+        a = acc[(v["service_day"], v["office_code"], serving(v), v["officer_id"] or "")]
         staff = not _flagged(v)
         no_show = v["no_show_at"] is not None and v["completed_at"] is None
         a["visits"] += 1
@@ -142,9 +177,8 @@ def day_rows(visits: list[dict[str, Any]], ratings: list[dict[str, Any]]) -> lis
                 a["staff_service_n"] += 1
                 a["staff_service_sum"] += quantum(v["service_s"])
     for r in ratings:
-        visit_key = (r["office_code"], r["counter"], r["service_day"], r["ticket_no"])
-        officer = officer_of.get(visit_key, r["officer_id"] or "")
-        a = acc[(r["service_day"], r["office_code"], r["counter"], officer)]
+        counter, officer = served_by.get(_visit_key(r), (r["counter"], r["officer_id"] or ""))
+        a = acc[(r["service_day"], r["office_code"], counter, officer)]
         a[f"r{r['level']}"] += 1
         a[f"rf{r['level']}"] += _flagged(r)
         a["scale5"] += r["scale"] == 5
@@ -154,11 +188,18 @@ def day_rows(visits: list[dict[str, Any]], ratings: list[dict[str, Any]]) -> lis
     ]
 
 
-def reason_rows(ratings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _visit_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return row["office_code"], row["counter"], row["service_day"], row["ticket_no"]
+
+
+def reason_rows(ratings: list[dict[str, Any]], visits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reasons per counter: the rated visit's serving counter (``visits``: the rated visits)."""
+    counter_of = {_visit_key(v): serving(v) for v in visits}
     n: dict[tuple[str, str, int, str], int] = defaultdict(int)
     for r in ratings:
         if r["reason"]:
-            n[(r["service_day"], r["office_code"], r["counter"], r["reason"])] += 1
+            counter = counter_of.get(_visit_key(r), r["counter"])
+            n[(r["service_day"], r["office_code"], counter, r["reason"])] += 1
     return [{"service_day": d, "office_code": o, "counter": c, "reason": why, "n": k}
             for (d, o, c, why), k in sorted(n.items())]
 
@@ -170,7 +211,7 @@ def hour_rows(visits: list[dict[str, Any]], tz: ZoneInfo) -> list[dict[str, Any]
         t = v["issued_at"] if v["issued_at"] is not None else v["called_at"]
         if t is None or v["discarded_at"] is not None:
             continue
-        a = acc[(v["service_day"], v["office_code"], v["counter"], datetime.fromtimestamp(t, tz).hour)]
+        a = acc[(v["service_day"], v["office_code"], serving(v), datetime.fromtimestamp(t, tz).hour)]
         a["arrivals"] += 1
         if v["wait_s"] is not None and not (v["no_show_at"] is not None and v["completed_at"] is None):
             a["wait_n"] += 1

@@ -136,6 +136,10 @@ visits = Table(
     Column("flag_cleared_at", Float, nullable=True),
     # the device seq of the visit's first call (or completion): a rating sent before it never counts
     Column("served_seq", BigInteger, nullable=True),
+    # shared lines (schema v9): the counter that called the ticket (the wire's ``serving_counter``);
+    # ``counter`` is then the entrance kiosk's line number, kept in the key so every event of the visit
+    # meets one row. Per-counter figures read serving_counter when set (gateway.store.rollups.serving).
+    Column("serving_counter", Integer, nullable=True),
 )
 Index("ix_visits_day", visits.c.service_day, visits.c.office_code)
 
@@ -334,4 +338,41 @@ rollup_reasons = Table(
 )
 Index("ix_rollup_reasons_office", rollup_reasons.c.office_code, rollup_reasons.c.service_day)
 
-ROLLUP_TABLES = (rollup_day, rollup_hours, rollup_sentiment, rollup_reasons)
+rollup_kinds = Table(  # schema v9: ticket kinds and service fields (gateway/store/kind_rollup.py)
+    "rollup_kinds",
+    metadata,
+    Column("service_day", String(10), primary_key=True),
+    Column("office_code", String(32), primary_key=True),
+    Column("counter", Integer, primary_key=True),  # the serving counter, as in rollup_day
+    Column("kind", String(16), primary_key=True),  # walk_in | priority | appointment
+    Column("service_field", String(32), primary_key=True),  # '' = the ticket named no field
+    _int("visits"),  # live visits (not discarded by a queue reset)
+    _int("issued"), _int("called"), _int("served"), _int("no_show"),
+    _int("wait_n"), Column("wait_sum", Float, nullable=False, default=0.0),  # every measured wait_s
+    *(_int(f"wh{i}") for i in range(HIST_BUCKETS)),
+    # appointment tickets issued with a synchronised clock: redeem (issue) time − the slot's local start
+    _int("punct_n"), Column("punct_sum", Float, nullable=False, default=0.0),
+)
+Index("ix_rollup_kinds_office", rollup_kinds.c.office_code, rollup_kinds.c.service_day)
+
+ROLLUP_TABLES = (rollup_day, rollup_hours, rollup_sentiment, rollup_reasons, rollup_kinds)
+
+# ---------------------------------------------------------------------------- month rollups (schema v8)
+# The sums of the day rollups over a calendar month, same keys with ``month`` (its first day,
+# 'YYYY-MM-01') for ``service_day``: a year of a province reads 12 rows per counter and officer, not
+# ~250 (gateway.store.rollup_months keeps them in the writer's transaction; periods.py reads them).
+
+
+def _month_of(day_table: Table, name: str) -> Table:
+    cols = [Column("month", String(10), primary_key=True)]  # first day of the month, 'YYYY-MM-01'
+    cols += [c._copy() for c in day_table.c if c.name != "service_day"]
+    table = Table(name, metadata, *cols)
+    Index(f"ix_{name}_office", table.c.office_code, table.c.month)
+    return table
+
+
+rollup_month = _month_of(rollup_day, "rollup_month")
+rollup_month_sentiment = _month_of(rollup_sentiment, "rollup_month_sentiment")
+rollup_month_reasons = _month_of(rollup_reasons, "rollup_month_reasons")
+MONTH_OF = {rollup_day: rollup_month, rollup_sentiment: rollup_month_sentiment,
+            rollup_reasons: rollup_month_reasons}  # day table → its month table (no hours: by day only)

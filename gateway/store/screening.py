@@ -5,7 +5,8 @@ The contract refuses what cannot be true anywhere; these checks need the receive
 * ``foreign_office``: a registered device speaking under another office's topic (an old, merged
   unit code its office's unit took over is its own);
 * ``foreign_counter``: a registered device (bound to a counter) sending figures for another counter;
-* ``unknown_counter``: a counter outside the office's registered range;
+* ``unknown_counter``: a counter (or a shared line's ``serving_counter``) outside the office's
+  registered range;
 * ``clock_out_of_window``: an event stamped more than ``max_clock_ahead_s`` ahead of the gateway's
   clock or older than ``max_event_age_days``; ``day_out_of_window``: a service day outside it;
 * ``k_below_minimum``: a sentiment window whose ``k`` is below the gateway's own minimum;
@@ -166,7 +167,8 @@ class Screen:
     def _refuse_counter(self, ev: Event) -> str | None:
         counter = ev.data.counter
         n = self.office_counters.get(ev.office_code)
-        if n is not None and counter > n:
+        serving = getattr(ev.data, "serving_counter", None)  # shared lines: the calling counter
+        if n is not None and (counter > n or (serving is not None and serving > n)):
             return "unknown_counter"
         entry = self.registered(ev.device_id)
         if entry is not None and entry.counter is not None and counter != entry.counter:

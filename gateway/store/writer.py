@@ -159,7 +159,7 @@ def _project(store: Store, conn: Any, tz: ZoneInfo, events: list[Event], out: Ba
     the change of their contribution to the rollups (gateway.store.rollup_deltas)."""
     p = Projection(conn, store.dialect, tz, store.integrity.min_service_s)
     rollup = RollupDeltas(conn, store.dialect, tz, store.integrity.min_k)
-    rollup.before(visit_keys(events) | p.load_waiting(events))  # locks the counter-days first
+    rollup.before(visit_keys(events) | p.load_waiting(events), events)  # locks the counter-days first
     p.load_stated(events)
     for ev in events:
         p.project(ev)

@@ -16,9 +16,10 @@ def _v1_database(store: Store) -> None:
     """The v1 tables: today's tables without the columns step 2 adds, and no audit_log."""
     old = MetaData()
     for table in s.metadata.sorted_tables:
-        if table.name == "audit_log":
+        if table.name in ("audit_log", "rollup_kinds"):  # rollup_kinds: schema v9
             continue
-        dropped = set(_V2_COLUMNS.get(table.name, ())) | ({"served_seq"} if table.name == "visits" else set())
+        dropped = set(_V2_COLUMNS.get(table.name, ())) | (
+            {"served_seq", "serving_counter"} if table.name == "visits" else set())  # v3, v9
         cols = [Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
                 for c in table.columns if c.name not in dropped]
         Table(table.name, old, *cols)
@@ -39,7 +40,8 @@ def _check(url: str) -> None:
     for table, cols in _V2_COLUMNS.items():
         assert set(cols) <= {c["name"] for c in insp.get_columns(table)}, table
     assert insp.has_table("audit_log")
-    assert "served_seq" in {c["name"] for c in insp.get_columns("visits")}  # step 3
+    assert {"served_seq", "serving_counter"} <= {c["name"] for c in insp.get_columns("visits")}  # steps 3, 9
+    assert insp.has_table("rollup_kinds") and insp.has_table("visit_kinds")  # step 9 (created by step 4)
     assert "ix_ratings_visit" in {i["name"] for i in insp.get_indexes("ratings")}
     with store.engine.connect() as conn:
         assert conn.execute(select(s.ratings.c.status)).scalar_one() == "counted"

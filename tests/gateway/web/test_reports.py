@@ -26,6 +26,7 @@ from demo.history import generate, working_days
 from gateway.auth import hash_password, sha256_hex
 from gateway.booking.store import bookings
 from gateway.store import schema as s
+from gateway.store.rollups import refresh
 from gateway.ticket_kinds import visit_kinds
 from hil.harness.mosquitto import running_mosquitto
 from tests.gateway.conftest import ADMIN_TOKEN, OPERATOR_TOKEN, RunningGateway, gateway_settings, wait_for
@@ -88,7 +89,8 @@ def gw(broker, tmp_path_factory):
 def _kinds_and_bookings(store: Any) -> None:
     """Every 5th archived ticket of 03390 a priority ticket for "land", every 7th an appointment for
     "civil" (its slot the issue hour, clock synchronised), and bookings for those days: the kiosks of
-    demo.archive issue walk-ins only."""
+    demo.archive issue walk-ins only. The rollups of those days are recomputed by the writer's own
+    function (gateway.store.rollups.refresh), as demo.archive does."""
     v = s.visits
     with store.engine.begin() as conn:
         rows = conn.execute(select(v.c.counter, v.c.service_day, v.c.ticket_no, v.c.issued_at).where(
@@ -109,6 +111,7 @@ def _kinds_and_bookings(store: Any) -> None:
                           for i in range(1 + r.counter % 2)]
         conn.execute(visit_kinds.insert(), kinds)
         conn.execute(bookings.insert(), books)
+        refresh(conn, store.dialect, {("03390", k["service_day"]) for k in kinds}, store.integrity.min_k, TZ)
 
 
 def client(g, who: str | None) -> httpx.Client:
@@ -422,6 +425,7 @@ def test_map_panel_shows_todays_kinds(gw, page_factory, artifacts_dir) -> None:
         conn.execute(bookings.insert(), [{"code": "TODAY1", "office_code": "03390", "service_field": "civil",
                                           "day": today, "slot": "15:00", "created_at": 0.0,
                                           "cancelled_at": None}])
+        refresh(conn, store.dialect, {("03390", today)}, store.integrity.min_k, TZ)  # the writer's function
     api = httpx.get(gw.base + "/api/v1/offices/03390/kinds", timeout=30).json()
     pairs = {(k["kind"], k["service_field"]): k for k in api["by_kind"]}
     assert pairs[("priority", "land")]["mean_wait_s"] == 1250.0
