@@ -12,7 +12,9 @@ Rules (docs/gateway.md#integrity), decided per visit key (office, counter, servi
   ``event_id``) is ``counted``, the others ``duplicate`` (counted as ``duplicate_rating``);
 * a visit served in under ``min_service_s`` is flagged ``short_service``, and so is its rating;
   ``burst_top_ratings`` top ratings of one counter within ``burst_window_s`` are flagged
-  ``top_rating_burst``. Flagged rows are kept, shown to the office head, and left out of staff
+  ``top_rating_burst`` (on a shared line, the counter that served the visit: ``visits.serving_counter``;
+  judged together, three counters' genuine ratings of one line looked like one counter's farm).
+  Flagged rows are kept, shown to the office head, and left out of staff
   figures until cleared.
 
 Everything is recomputed from the stored rows of the keys a batch touched, so the outcome is a
@@ -29,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 
 from gateway.config import IntegritySettings
 from gateway.store import schema as s
@@ -173,6 +175,13 @@ def _store_decisions(conn: Any, by_key: dict[VisitKey, list[Any]], visits: dict[
     return duplicates
 
 
+# the rating's visit, for the counter that served it (a shared line's ratings come from its entrance)
+_RATED_VISIT = s.ratings.outerjoin(s.visits, and_(
+    s.visits.c.office_code == s.ratings.c.office_code, s.visits.c.counter == s.ratings.c.counter,
+    s.visits.c.service_day == s.ratings.c.service_day, s.visits.c.ticket_no == s.ratings.c.ticket_no))
+_SERVER = func.coalesce(s.visits.c.serving_counter, s.ratings.c.counter).label("server")
+
+
 def _flag_bursts(
     conn: Any, spans: dict[CounterDay, tuple[float, float]], rules: IntegritySettings
 ) -> dict[str, FlagChange]:
@@ -194,17 +203,18 @@ def _flag_bursts(
         lo_all = min(lo for lo, _hi in counters.values())
         hi_all = max(hi for _lo, hi in counters.values())
         rows = conn.execute(
-            select(r.c.event_id, r.c.counter, r.c.ticket_no, r.c.ts, r.c.level, r.c.scale, r.c.flag)
+            select(r.c.event_id, r.c.counter, r.c.ticket_no, r.c.ts, r.c.level, r.c.scale, r.c.flag, _SERVER)
+            .select_from(_RATED_VISIT)
             .where(and_(r.c.office_code == office, r.c.service_day == day, r.c.counter.in_(sorted(counters)),
                         r.c.ts >= lo_all - 2 * w, r.c.ts <= hi_all + 2 * w, r.c.status == "counted"))
             .order_by(r.c.counter, r.c.ts, r.c.event_id)
         ).all()
-        by_counter: dict[int, list[Any]] = defaultdict(list)
+        runs: dict[tuple[int, int], list[Any]] = defaultdict(list)  # (counter, serving counter)
         for x in rows:
             lo, hi = counters[x.counter]
             if lo - 2 * w <= x.ts <= hi + 2 * w:
-                by_counter[x.counter].append(x)
-        for counter, mine in by_counter.items():
+                runs[(x.counter, x.server)].append(x)
+        for (counter, _server), mine in runs.items():
             for x, want in _burst_flags(mine, counters[counter], rules):
                 changes[x.event_id] = FlagChange((office, counter, day, x.ticket_no), x.flag, want)
     if changes:

@@ -146,3 +146,48 @@ def test_kind_figures_outlive_retention(backend, tmp_path, request) -> None:
             assert kind_figures(conn, ["03390"], day.isoformat(), day.isoformat(), 1200.0) == before
     finally:
         store.close()
+
+
+
+def _served_by(event, counter: int):
+    return event.model_copy(update={"data": event.data.model_copy(update={"serving_counter": counter})})
+
+
+def _top_ratings(servers: list[int], shared: bool, day, start: datetime) -> list:
+    """Visits served by ``servers`` in turn (five minutes each), top-rated about 20 s apart: on one
+    shared line (entrance k03390-cua) or on the counters' own lines."""
+    line = EventFactory("k03390-cua", "03390", LINE)
+    own = {c: EventFactory(f"k03390-q{c}", "03390", c) for c in set(servers)}
+    events = []
+    for i, c in enumerate(servers, start=1):
+        kiosk = line if shared else own[c]
+        issued = start + timedelta(seconds=20 * i)
+        visit = [*kiosk.visit(i, day, issued, 30.0, 300.0, officer=f"cb-0{c}"),
+                 kiosk.rating(i, day, 3, issued + timedelta(seconds=340))]
+        events += [_served_by(e, c) for e in visit] if shared else visit
+    return events
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
+def test_top_ratings_of_a_shared_line_are_judged_per_serving_counter(backend, tmp_path, request) -> None:
+    """The burst rule (by default 5 top ratings of one counter within 120 s) judges a shared line's
+    ratings by the counter that served each visit: five genuine top ratings spread over counters 1-3
+    within 80 s are no burst, on a shared line as on own lines, in either arrival order (ratings
+    first: held as pending, then decided); five served at one counter of the line still are.
+    One day per case, so the cases never meet in one counter-day."""
+    url = f"sqlite:///{tmp_path / 'g.sqlite3'}" if backend == "sqlite" else request.getfixturevalue(
+        "postgres").url
+    store = _store(url)
+    today, now = datetime.now(TZ).date(), datetime.now(UTC) - timedelta(hours=1)
+    cases = [([1, 2, 3, 1, 2], False, False, None), ([1, 2, 3, 1, 2], True, False, None),
+             ([1, 2, 3, 1, 2], True, True, None), ([1, 1, 1, 1, 1], True, False, "top_rating_burst")]
+    try:
+        for back, (servers, shared, reverse, flag) in enumerate(cases, start=1):
+            day, start = today - timedelta(days=back), now - timedelta(days=back)
+            events = _top_ratings(servers, shared, day, start)
+            _ingest(store, events[::-1] if reverse else events)
+            got = [(r["status"], r["flag"]) for r in _rows(store, s.ratings)
+                   if r["service_day"] == day.isoformat()]
+            assert got == [("counted", flag)] * 5, (servers, shared, reverse, got)
+    finally:
+        store.close()
