@@ -391,4 +391,6 @@ class Ingest:
             "last_error": self.last_error,
             "queue_depth": self.queue.qsize(),
             "mqtt_connected": bool(self.mqtt and self.mqtt.connected.is_set()),
+            # acks not sent: their message came on an earlier connection (gateway/mqtt_client.py)
+            "mqtt_stale_acks": getattr(self.mqtt, "stale_acks", 0),
         }
