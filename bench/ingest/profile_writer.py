@@ -33,13 +33,13 @@ from gateway.store.writer import Incoming, apply_batch, event_row
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
-def _run(url: str, n: int, batch: int, devices: int, work: Path, top: int, default_gc: bool) -> None:
+def _run(url: str, n: int, batch: int, devices: int, work: Path, top: int, gateway_gc: bool = False) -> None:
     store = Store(url)
     store.migrate()
     store.load_registry(load_registry(bench_registry(work / "registry.toml", devices)))
     msgs = events(n, devices)
-    if not default_gc:
-        tune_gc()  # as ``motcua-gateway run`` does
+    if gateway_gc:
+        tune_gc()  # as ``motcua-gateway run`` does (process-wide: main() only)
     c0, w0 = time.process_time(), time.perf_counter()
     now = time.time()
     incoming = []
@@ -91,7 +91,7 @@ def main() -> None:
 
             pg = PostgresServer(Path(tempfile.mkdtemp(prefix="motcua-pg-")), durable=True).start()
             url = pg.new_database("profile")
-        _run(url, a.events, a.batch, a.devices, work, a.profile, a.default_gc)
+        _run(url, a.events, a.batch, a.devices, work, a.profile, not a.default_gc)
     finally:
         if pg:
             pg.stop()
