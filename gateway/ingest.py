@@ -3,10 +3,12 @@
 * The paho thread decodes each message against the contract; a rejection is counted by reason
   (``too_large``, ``bad_topic``, ``bad_json``, ``unknown_version``, ``invalid``, ``spoofed``,
   ``handler_error``) and acknowledged; nothing raised there can stop the client.
-* Valid messages go to a bounded queue; the writer takes what is queued (up to ``batch_size``),
-  stores it in one transaction and only then acknowledges the QoS 1 messages. A batch the store
-  refuses (not a database outage, which is retried) is split in halves until the message at fault
-  is alone; it is counted as ``handler_error`` and acknowledged, the others are stored.
+* Valid messages go to a bounded queue (an event with its events-table row already built: the
+  paho thread does that while the writer thread waits on the database); the writer takes what is
+  queued (up to ``batch_size``), stores it in one transaction and only then acknowledges the QoS 1
+  messages. A batch the store refuses (not a database outage, which is retried) is split in halves
+  until the message at fault is alone; it is counted as ``handler_error`` and acknowledged, the
+  others are stored.
 * After a commit: KPI cache invalidation and fleet alerts; live-hub updates (coalesced to ~2/s per
   office/device) are computed and sent by their own thread, so the writer never waits for a KPI
   recomputation. A sweeper thread marks devices offline when health stops and runs retention.
@@ -14,6 +16,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -26,18 +29,34 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import OperationalError
 
 from contract.codec import ContractError, decode
+from contract.payloads import Event
 from contract.topics import TopicKind
 from gateway.broker_stats import BrokerStats
 from gateway.config import Settings
 from gateway.live import LiveHub
 from gateway.store import Store
-from gateway.store.writer import BatchOutcome, Incoming, apply_batch
+from gateway.store.writer import BatchOutcome, Incoming, apply_batch, event_row
 
 log = logging.getLogger("motcua.gateway.ingest")
 
 LIVE_MIN_INTERVAL_S = 0.5
 QUEUE_BATCHES = 4
 HANDLER_ERROR = "handler_error"
+GC_GEN0_THRESHOLD = 10_000  # allocations between young collections (CPython's default: 700)
+
+
+def tune_gc() -> None:
+    """The gateway process's garbage collector, set once at start (``motcua-gateway run``).
+
+    Ingest allocates a few dozen containers per event (decoded models, rows, parameters), so with
+    CPython's defaults a young collection ran every ~20 events and an old one, which walks every
+    live object (the modules, the app, the writer's queue of decoded messages), every few hundred.
+    ``gc.freeze()`` moves what exists after start-up out of the collector's sight for good, and a
+    higher young threshold collects as much garbage in fewer passes. Measured in-process
+    (bench/ingest/profile_writer.py, 20,000 events): 763 collections → 34, decode 31 → 19 µs and
+    store 77 → 62 µs of CPU per event. Reference cycles are still collected."""
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
 class _Refused(Exception):
@@ -154,7 +173,9 @@ class Ingest:
                 self.stats["commands_seen"] += 1
             self._ack(mid, qos)
             return
-        self.queue.put(_Item(Incoming(decoded, received), mid, qos))
+        msg = decoded.message
+        row = event_row(msg, received) if isinstance(msg, Event) else None  # here, not in the writer
+        self.queue.put(_Item(Incoming(decoded, received, row), mid, qos))
 
     def _reject(self, reason: str, topic: str, detail: str, mid: int, qos: int) -> None:
         with self._lock:
@@ -391,4 +412,6 @@ class Ingest:
             "last_error": self.last_error,
             "queue_depth": self.queue.qsize(),
             "mqtt_connected": bool(self.mqtt and self.mqtt.connected.is_set()),
+            # acks not sent: their message came on an earlier connection (gateway/mqtt_client.py)
+            "mqtt_stale_acks": getattr(self.mqtt, "stale_acks", 0),
         }

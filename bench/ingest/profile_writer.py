@@ -4,7 +4,8 @@
         [--postgres] [--profile N]   # cProfile, print the top N entries by own time
 
 No broker and no paho: the bench's own event stream (``bench.ingest.procs.events``, 40 registered
-kiosks of one office), decoded as the paho thread does, stored in batches as the writer thread does.
+kiosks of one office), decoded (with each event's row built) as the paho thread does, stored in
+batches as the writer thread does.
 Prints CPU and wall µs per event for decode and for the store, over the first and the last fifth of
 the batches (what grows with the day's size shows there). Printed, not asserted.
 """
@@ -23,25 +24,33 @@ from zoneinfo import ZoneInfo
 from bench.ingest.common import bench_registry
 from bench.ingest.procs import events
 from contract.codec import decode
+from contract.payloads import Event
+from gateway.ingest import tune_gc
 from gateway.registry import load_registry
 from gateway.store import Store
-from gateway.store.writer import Incoming, apply_batch
+from gateway.store.writer import Incoming, apply_batch, event_row
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
-def _run(url: str, n: int, batch: int, devices: int, work: Path, top: int) -> None:
+def _run(url: str, n: int, batch: int, devices: int, work: Path, top: int, gateway_gc: bool = False) -> None:
     store = Store(url)
     store.migrate()
     store.load_registry(load_registry(bench_registry(work / "registry.toml", devices)))
     msgs = events(n, devices)
+    if gateway_gc:
+        tune_gc()  # as ``motcua-gateway run`` does (process-wide: main() only)
     c0, w0 = time.process_time(), time.perf_counter()
-    decoded = [decode(t, p) for t, p in msgs]
+    now = time.time()
+    incoming = []
+    for t, p in msgs:  # as the paho thread does (gateway/ingest.py): decode, build the event's row
+        d = decode(t, p)
+        incoming.append(Incoming(d, now, event_row(d.message, now) if isinstance(d.message, Event) else None))
     dec_cpu, dec_wall = time.process_time() - c0, time.perf_counter() - w0
     prof = cProfile.Profile() if top else None
     per_batch: list[tuple[float, float, int]] = []
     for i in range(0, n, batch):
-        items = [Incoming(d, time.time()) for d in decoded[i : i + batch]]
+        items = incoming[i : i + batch]
         c, w = time.process_time(), time.perf_counter()
         if prof:
             prof.enable()
@@ -71,6 +80,7 @@ def main() -> None:
     ap.add_argument("--db", default="")
     ap.add_argument("--postgres", action="store_true", help="a throw-away PostgreSQL (durable defaults)")
     ap.add_argument("--profile", type=int, default=0, help="cProfile: print the top N by own time")
+    ap.add_argument("--default-gc", action="store_true", help="CPython's collector settings (not tune_gc)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="motcua-profile-writer-"))
     pg = None
@@ -81,7 +91,7 @@ def main() -> None:
 
             pg = PostgresServer(Path(tempfile.mkdtemp(prefix="motcua-pg-")), durable=True).start()
             url = pg.new_database("profile")
-        _run(url, a.events, a.batch, a.devices, work, a.profile)
+        _run(url, a.events, a.batch, a.devices, work, a.profile, not a.default_gc)
     finally:
         if pg:
             pg.stop()

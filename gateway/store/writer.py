@@ -41,10 +41,13 @@ from gateway.store.screening import (
 from gateway.ticket_kinds import record_kinds
 
 
-@dataclass
+@dataclass(slots=True)
 class Incoming:
     decoded: Decoded
     received_at: float
+    # an event's row but ``held`` (:func:`event_row`), built by the receiving thread (gateway/ingest.py)
+    # while the writer thread waits on the database; else built here
+    row: tuple[Any, ...] | None = None
 
 
 @dataclass
@@ -64,6 +67,7 @@ class BatchOutcome:
 @dataclass
 class _Sorted:
     events: list[tuple[Event, float, str | None]] = field(default_factory=list)  # event, received, held
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # their rows (EVENT_COLS), same order
     status_final: dict[str, tuple[Status, float]] = field(default_factory=dict)
     health_final: dict[str, tuple[Health, float]] = field(default_factory=dict)
     revive: dict[str, tuple[str, float]] = field(default_factory=dict)  # health/events after last status
@@ -96,7 +100,9 @@ def _sort(items: list[Incoming], screen: Screen, out: BatchOutcome) -> _Sorted:
                 out.duplicates += 1
                 continue
             seen.add(m.event_id)
-            got.events.append((m, it.received_at, HELD_UNREGISTERED if screen.held(m) else None))
+            held = HELD_UNREGISTERED if screen.held(m) else None
+            got.events.append((m, it.received_at, held))
+            got.rows.append((*(it.row or event_row(m, it.received_at)), held))
             got.revive[m.device_id] = (m.office_code, it.received_at)
         elif isinstance(m, Status):
             got.status_final[m.device_id] = (m, it.received_at)
@@ -111,10 +117,12 @@ def _sort(items: list[Incoming], screen: Screen, out: BatchOutcome) -> _Sorted:
     return got
 
 
-def _event_row(m: Event, received_at: float, held: str | None) -> tuple[Any, ...]:
-    return (  # in EVENT_COLS order; data as JSON text (pydantic-core's serialiser)
+def event_row(m: Event, received_at: float) -> tuple[Any, ...]:
+    """The event's row in EVENT_COLS order but the last column (``held``, decided in the transaction);
+    ``data`` as JSON text (pydantic-core's serialiser)."""
+    return (
         m.event_id, m.type.value, m.device_id, m.office_code, m.ts.timestamp(), m.clock_synced, m.seq,
-        m.boot_id, m.mono_ms, received_at, to_json(m.data).decode(), held,
+        m.boot_id, m.mono_ms, received_at, to_json(m.data).decode(),
     )
 
 
@@ -131,7 +139,7 @@ def apply_batch(
         screen = _screen_for(conn, [it.decoded.message for it in items], tz, store)
         got = _sort(items, screen, out)
         _record_unregistered(store, conn, items, out.unregistered)
-        rows = [_event_row(m, rcv, held) for m, rcv, held in got.events]
+        rows = got.rows
         new_ids = insert_events(conn, store.dialect, rows)
         out.accepted = len(new_ids)
         out.duplicates += len(rows) - len(new_ids)
