@@ -49,10 +49,8 @@ log = logging.getLogger("motcua.gateway.mqtt")
 
 OnMessage = Callable[[str, bytes, int, int], None]  # topic, payload, ack token, qos
 OnSys = Callable[[str, bytes], None]
-FastMessage = Callable[[str, bytes, int], None]  # topic, payload, mid (QoS 1)
 READ_CHUNK = 65536
 READ_SLICE_S = 0.2  # longest stretch of buffered reads before paho's loop may write (acks, pings)
-_PUBLISH_QOS1 = 0x32  # fixed header of a QoS 1 PUBLISH, dup and retain bits masked off (0xF6)
 _PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK, remaining length 2) + message id; v3.1.1 and v5
 SESSION_EXPIRY_S = 30 * 86400  # as the broker's persistent_client_expiration (mosquitto_conf.py)
 
@@ -72,20 +70,17 @@ class _BufferedClient(mqtt.Client):
     per message. Here ``recv`` fills a buffer that later reads are served from, and ``loop_read``
     goes on while whole packets remain buffered, so a burst of messages costs one ``select`` and
     one ``recv`` per 64 KiB. ``ack_many`` sends the PUBACKs of a stored batch as one write (paho's
-    ``ack`` queues one packet per message: a wake-up and a ``send`` each). Whole QoS 1 PUBLISH
-    packets at the head of the buffer are parsed here (:meth:`_take_publishes`) and handed to
-    ``fast_message`` without paho's per-packet state machine and ``MQTTMessage`` (a third of the
-    gateway's receive thread draining a backlog); anything else (other packets, QoS 0 and 2, a
-    packet cut by the buffer's end, a v5 topic alias, a malformed one) is left to paho. Relies on
-    paho's ``_sock_recv``/``_sock_close``/``_packet_queue``/``_in_packet``/``_last_bytes_received``
-    (pinned 2.2; tests/gateway/test_mqtt_client_paho.py fails if they change).
+    ``ack`` queues one packet per message: a wake-up and a ``send`` each). Every packet is still
+    parsed by paho (a hand-written PUBLISH parser saved ~a third of the receive thread's time but
+    was not kept: paho's own decoder stays the only one). Relies on paho's
+    ``_sock_recv``/``_sock_close``/``_packet_queue`` (pinned 2.2; tests/gateway/test_mqtt_client_paho.py
+    fails if they change).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rbuf = bytearray()
         self._on_message_filtered = _Matcher()
-        self.fast_message: FastMessage | None = None  # topic, payload, mid of a QoS 1 PUBLISH
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if not self._rbuf:
@@ -122,64 +117,8 @@ class _BufferedClient(mqtt.Client):
             and self._sock is not None
             and time.monotonic() < deadline
         ):
-            if self.fast_message is not None and self._in_packet["command"] == 0:
-                self._take_publishes(deadline)
-                if not self._rbuf or time.monotonic() >= deadline:
-                    break
             rc = super().loop_read(max_packets)
         return rc
-
-    def _take_publishes(self, deadline: float) -> None:
-        """Hand the whole QoS 1 PUBLISH packets at the head of the buffer to ``fast_message``, in
-        order, until another packet, an incomplete or odd one, or ``deadline``; paho reads the rest."""
-        buf, pos = self._rbuf, 0
-        v5 = self._protocol == mqtt.MQTTv5
-        try:
-            while pos < len(buf) and buf[pos] & 0xF6 == _PUBLISH_QOS1 and time.monotonic() < deadline:
-                parsed = _parse_publish(buf, pos, v5)
-                if parsed is None:
-                    return
-                topic, payload, mid, pos = parsed
-                self.fast_message(topic, payload, mid)  # type: ignore[misc]
-        finally:
-            if pos:
-                del buf[:pos]
-                with self._msgtime_mutex:
-                    self._last_bytes_received = mqtt.time_func()
-
-
-def _varint(buf: bytearray, pos: int) -> tuple[int, int]:
-    """MQTT variable byte integer at ``pos``: (value, index after it); value -1 if cut or longer
-    than 4 bytes."""
-    value, mult = 0, 1
-    for i in range(pos, min(pos + 4, len(buf))):
-        value += (buf[i] & 127) * mult
-        if not buf[i] & 128:
-            return value, i + 1
-        mult *= 128
-    return -1, pos
-
-
-def _parse_publish(buf: bytearray, pos: int, v5: bool) -> tuple[str, bytes, int, int] | None:
-    """The QoS 1 PUBLISH at ``pos``: (topic, payload, message id, index after it), or None when it
-    is cut by the buffer's end or is not one this fast path takes (empty topic = v5 topic alias,
-    invalid UTF-8, lengths that do not add up): paho's own reader then handles it."""
-    length, body = _varint(buf, pos + 1)
-    stop = body + length
-    if length < 4 or stop > len(buf):
-        return None
-    topic_end = body + 2 + (buf[body] << 8 | buf[body + 1])
-    start = topic_end + 2
-    if v5 and start <= stop:
-        plen, props = _varint(buf, start)
-        start = props + plen if plen >= 0 else stop + 1
-    if topic_end == body + 2 or start > stop:
-        return None
-    try:
-        topic = bytes(buf[body + 2 : topic_end]).decode()
-    except UnicodeDecodeError:
-        return None
-    return topic, bytes(buf[start:stop]), buf[topic_end] << 8 | buf[topic_end + 1], stop
 
 
 def default_client_id() -> str:
@@ -222,7 +161,6 @@ class GatewayMqtt:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
-        self.client.fast_message = self._on_fast_message
         self.client.reconnect_delay_set(1, 10)
         self.topic = shared_subscription(cfg.shared_group) if cfg.shared_group else SUBSCRIBE_ALL
 
@@ -289,9 +227,6 @@ class GatewayMqtt:
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
         self._deliver(msg.topic, msg.payload, msg.mid, msg.qos)
-
-    def _on_fast_message(self, topic: str, payload: bytes, mid: int) -> None:
-        self._deliver(topic, payload, mid, 1)
 
     def _deliver(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         if topic.startswith("$SYS/"):
