@@ -126,17 +126,18 @@ def list_units(store: StoreDep) -> dict[str, Any]:
 
 
 @router.post("/api/v1/offices", response_model=m.Office, status_code=201, tags=["registry"])
-def create_office(body: m.OfficeIn, request: Request, store: StoreDep, _admin: AdminUser) -> dict[str, Any]:
+def create_office(body: m.OfficeIn, store: StoreDep, kpi: KpiDep, settings: SettingsDep,
+                  _admin: AdminUser) -> dict[str, Any]:
     if body.unit_code not in store.units():
         raise HTTPException(422, f"unit_code {body.unit_code!r} is not a known unit")
     if store.office(body.code) is not None:
         raise HTTPException(409, f"office {body.code!r} exists; use PUT")
     store.upsert_office(body.model_dump())
-    return get_office(body.code, request)
+    return get_office(body.code, store, kpi, settings)
 
 
 @router.put("/api/v1/offices/{code}", response_model=m.Office, tags=["registry"])
-def update_office(code: str, body: m.OfficeUpdate, request: Request, store: StoreDep, kpi: KpiDep,
+def update_office(code: str, body: m.OfficeUpdate, store: StoreDep, kpi: KpiDep, settings: SettingsDep,
                   _admin: AdminUser) -> dict[str, Any]:
     cur = store.office(code)
     if cur is None:
@@ -146,7 +147,7 @@ def update_office(code: str, body: m.OfficeUpdate, request: Request, store: Stor
         raise HTTPException(422, f"unit_code {new['unit_code']!r} is not a known unit")
     store.upsert_office(new)
     kpi.invalidate([code])
-    return get_office(code, request)
+    return get_office(code, store, kpi, settings)
 
 
 @router.post("/api/v1/devices", response_model=m.Device, status_code=201, tags=["registry"])
