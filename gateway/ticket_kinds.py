@@ -1,4 +1,4 @@
-"""Ticket kinds and service fields at the gateway: stored per visit, KPIs by kind and field.
+"""Ticket kinds and service fields at the gateway: stored per visit.
 
 ``visit_kinds`` holds one row per visit that is not a plain walk-in (kind ``priority`` or
 ``appointment``, or any ticket naming a service field), keyed like ``visits``; a visit without a
@@ -8,10 +8,12 @@ The writer calls :func:`record_kinds` in the batch's transaction after the proje
 visit's kind wins (a later event cannot relabel it).
 
 The table is this module's own (``METADATA``), created by :func:`create_tables` at start (from
-``Store.migrate``), so it needs no step in the shared migration list.
+``Store.migrate``) and by migration v9 before it builds the kind rollup from it. The writer's rollup
+deltas read a batch's rows of it (``rollup_kinds``, gateway/store/kind_rollup.py); retention
+deletes them with their visits.
 
 The figures by kind and field (any office list and day range, the map's day included) are
-gateway/store/kinds.py's.
+gateway/store/kinds.py's, over the kind rollup.
 """
 
 from __future__ import annotations

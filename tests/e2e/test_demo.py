@@ -110,6 +110,16 @@ def test_demo_shows_offices_live_on_the_map(tmp_path: Path, artifacts_dir: Path)
         calls = _poll(lambda: httpx.get(f"{hall}/api/status", timeout=10).json()["line"]["calls"],
                       "a call on Bình Lư's shared lines", timeout=120)
         assert {c["counter"] for c in calls} <= {1, 2, 3} and calls[0]["label"][-4] in "123", calls
+        # ... and the gateway counts those visits for the counters that called them (serving_counter),
+        # never for the entrance's line number (4), which keeps only the tickets not called yet
+        def served_at_counters():
+            by = {c["counter"]: c["kpi"] for c in api.get("/api/v1/offices/03390/kpis").json()["counters"]}
+            return by if sum(by[c]["served"] for c in (1, 2, 3) if c in by) > 0 else None
+
+        by_counter = _poll(served_at_counters, "Bình Lư's shared-line visits served at counters 1-3",
+                           timeout=120)
+        line = by_counter.get(4, {})
+        assert line.get("served", 0) == 0 and line.get("rated", 0) == 0, by_counter
         geo = api.get("/api/v1/map.geojson").json()
         assert {f["properties"]["code"] for f in geo["features"]} >= OFFICES
 

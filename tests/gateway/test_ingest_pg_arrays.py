@@ -20,6 +20,7 @@ def _visit(ticket: int, wait_s: float | int | None) -> dict[str, object]:
         "device_id": "kb-1", "label": f'A"{ticket},{{x}}\\', "issued_at": 1.0e9 + ticket, "called_at": None,
         "completed_at": None, "no_show_at": None, "wait_s": wait_s, "service_s": None, "officer_id": None,
         "recalls": None, "discarded_at": None, "flag": None, "served_seq": 2**40 + ticket,
+        "serving_counter": ticket if ticket < 3 else None,
     }
 
 
@@ -40,6 +41,7 @@ def test_binary_arrays_round_trip(postgres) -> None:
         assert [x.wait_s for x in v] == [300.0, 12.5, None]
         assert [x.label for x in v] == [f'A"{t},{{x}}\\' for t in (1, 2, 3)]
         assert [x.served_seq for x in v] == [2**40 + t for t in (1, 2, 3)]
+        assert [x.serving_counter for x in v] == [1, 2, None]
         assert (e.ts, e.data, e.held, e.seq) == (1_700_000_000.0, {"a": 'é"'}, None, 1)
     finally:
         store.close()
