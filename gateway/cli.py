@@ -53,13 +53,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.ingest import tune_gc
+    from gateway.gc_tuning import tune_gc
 
     settings = _settings(args)
     if not _database_ready(settings):
         return 3
     app = create_app(settings)
-    tune_gc()  # after the imports and the app are built (gateway/ingest.py)
+    tune_gc()  # after the imports and the app are built (gateway/gc_tuning.py)
     embedded = " embedded" if settings.broker.embedded else ""
     db = settings.database_url.split("@")[-1]  # no credentials on screen
     print(

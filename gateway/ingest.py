@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import queue
 import threading
@@ -42,21 +41,6 @@ log = logging.getLogger("motcua.gateway.ingest")
 LIVE_MIN_INTERVAL_S = 0.5
 QUEUE_BATCHES = 4
 HANDLER_ERROR = "handler_error"
-GC_GEN0_THRESHOLD = 10_000  # allocations between young collections (CPython's default: 700)
-
-
-def tune_gc() -> None:
-    """The gateway process's garbage collector, set once at start (``motcua-gateway run``).
-
-    Ingest allocates a few dozen containers per event (decoded models, rows, parameters), so with
-    CPython's defaults a young collection ran every ~20 events and an old one, which walks every
-    live object (the modules, the app, the writer's queue of decoded messages), every few hundred.
-    ``gc.freeze()`` moves what exists after start-up out of the collector's sight for good, and a
-    higher young threshold collects as much garbage in fewer passes. Measured in-process
-    (bench/ingest/profile_writer.py, 20,000 events): 763 collections → 34, decode 31 → 19 µs and
-    store 77 → 62 µs of CPU per event. Reference cycles are still collected."""
-    gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
 class _Refused(Exception):
@@ -412,6 +396,5 @@ class Ingest:
             "last_error": self.last_error,
             "queue_depth": self.queue.qsize(),
             "mqtt_connected": bool(self.mqtt and self.mqtt.connected.is_set()),
-            # acks not sent: their message came on an earlier connection (gateway/mqtt_client.py)
-            "mqtt_stale_acks": getattr(self.mqtt, "stale_acks", 0),
+            "mqtt_stale_acks": self.mqtt.stale_acks if self.mqtt else 0,  # from an earlier connection
         }

@@ -25,7 +25,7 @@ from bench.ingest.common import bench_registry
 from bench.ingest.procs import events
 from contract.codec import decode
 from contract.payloads import Event
-from gateway.ingest import tune_gc
+from gateway.gc_tuning import tune_gc
 from gateway.registry import load_registry
 from gateway.store import Store
 from gateway.store.writer import Incoming, apply_batch, event_row

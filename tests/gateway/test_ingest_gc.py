@@ -1,4 +1,4 @@
-"""``tune_gc`` (gateway/ingest.py): the gateway process's collector set once at start, in a child
+"""``tune_gc`` (gateway/gc_tuning.py): the gateway process's collector set once at start, in a child
 interpreter (it is process-wide: never called inside the test process)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 PROBE = """
 import gc, weakref
-from gateway.ingest import GC_GEN0_THRESHOLD, tune_gc
+from gateway.gc_tuning import GC_GEN0_THRESHOLD, tune_gc
 before = gc.get_threshold()
 tune_gc()
 assert gc.get_freeze_count() > 1000, gc.get_freeze_count()  # the start-up objects are frozen
