@@ -153,12 +153,13 @@ def add_sums(into: dict[str, Any], row: dict[str, Any]) -> None:
 
 
 def day_kinds(raw: dict[tuple[str, str], dict[str, Any]], booked: int | None, day_over: bool,
-              target_s: float) -> dict[str, Any]:
-    """One day's figures by kind and field from summed rollup_kinds columns per (kind, field), and
-    the day's bookings (None: not known at this level, e.g. a counter): ``by_kind`` (as the period
-    API's) and ``appointments`` (bookings, appointment tickets redeemed, the no-show rate once the
-    day is over, as /api/v1/offices/{code}/kinds gives them)."""
-    by_kind = [{"kind": kind, "service_field": field or None, **figures_of(r, target_s)}
+              figures: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    """One day's figures by kind and field from summed rollup_kinds columns per (kind, field)
+    (``figures``: their :func:`figures_of`), and the day's bookings (None: not known at this level,
+    e.g. a counter): ``by_kind`` (as the period API's) and ``appointments`` (bookings, appointment
+    tickets redeemed, the no-show rate once the day is over, as /api/v1/offices/{code}/kinds gives
+    them)."""
+    by_kind = [{"kind": kind, "service_field": field or None, **figures[(kind, field)]}
                for (kind, field), r in sorted(raw.items()) if r.get("visits")]
     redeemed = sum(r["issued"] for r in by_kind if r["kind"] == "appointment")
     rate = _rate(redeemed, booked) if booked is not None and day_over else None
