@@ -270,21 +270,32 @@ def kpis_csv(request: Request, from_: str = Query(alias="from"), to: str = Query
     d_from, d_to = _range(request, from_, to)
     names = ["day", *LEVEL_KEYS[level][1:]] if level != "unit" else ["day", "unit_code"]
 
+    def rows() -> Iterator[list[list[Any]]]:
+        for r in kpi_rows(request, level, d_from, d_to):
+            ratings = [r["ratings"].get(str(i), 0) for i in range(1, 6)]
+            yield [[r[k] for k in names] + [_cell(r[c]) for c in CSV_KPI_COLS] + ratings
+                   + [_cell(r[c]) for c in CSV_KIND_COLS]]
+
+    header = names + CSV_KPI_COLS + [f"r{i}" for i in range(1, 6)] + CSV_KIND_COLS
+    return _csv_response(header, rows(), f"motcua-kpis-{level}-{d_from}-{d_to}.csv")
+
+
+def _csv_response(header: list[str], rows: Iterator[list[list[Any]]], fname: str) -> StreamingResponse:
+    """A CSV streamed in chunks of 500 source rows (each gives one or more lines): a year of a
+    province never sits in memory."""
+
     def lines() -> Iterator[str]:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(names + CSV_KPI_COLS + [f"r{i}" for i in range(1, 6)] + CSV_KIND_COLS)
-        for n, r in enumerate(kpi_rows(request, level, d_from, d_to), 1):
-            w.writerow([r[k] for k in names] + [_cell(r[c]) for c in CSV_KPI_COLS]
-                       + [r["ratings"].get(str(i), 0) for i in range(1, 6)]
-                       + [_cell(r[c]) for c in CSV_KIND_COLS])
+        w.writerow(header)
+        for n, group in enumerate(rows, 1):
+            w.writerows(group)
             if n % 500 == 0:
                 yield buf.getvalue()
                 buf.seek(0)
                 buf.truncate()
         yield buf.getvalue()
 
-    fname = f"motcua-kpis-{level}-{d_from}-{d_to}.csv"
     return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{fname}"'})
 
@@ -301,22 +312,11 @@ def kinds_csv(request: Request, from_: str = Query(alias="from"), to: str = Quer
     d_from, d_to = _range(request, from_, to)
     names = ["day", *LEVEL_KEYS[level][1:]] if level != "unit" else ["day", "unit_code"]
 
-    def lines() -> Iterator[str]:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(names + KIND_CSV_COLS)
-        for n, r in enumerate(kpi_rows(request, level, d_from, d_to), 1):
-            for k in r["by_kind"]:
-                w.writerow([r[c] for c in names] + [_cell(k[c]) for c in KIND_CSV_COLS])
-            if n % 500 == 0:
-                yield buf.getvalue()
-                buf.seek(0)
-                buf.truncate()
-        yield buf.getvalue()
+    def rows() -> Iterator[list[list[Any]]]:
+        for r in kpi_rows(request, level, d_from, d_to):
+            yield [[r[c] for c in names] + [_cell(k[c]) for c in KIND_CSV_COLS] for k in r["by_kind"]]
 
-    fname = f"motcua-kinds-{level}-{d_from}-{d_to}.csv"
-    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{fname}"'})
+    return _csv_response(names + KIND_CSV_COLS, rows(), f"motcua-kinds-{level}-{d_from}-{d_to}.csv")
 
 
 @router.get("/api/v1/units/{code}/kpis", response_model=list[m.UnitDay], tags=["public"])

@@ -27,3 +27,11 @@ def wait_loaded(page: Any, key: str, timeout_s: float = 90) -> None:
         assert got != "error", page.locator("#report-status").inner_text()
         assert time.monotonic() < deadline, f"report {key} not shown (marker {got!r})"
         page.wait_for_timeout(100)
+
+
+def show_office_year(page: Any, office: str, year: int) -> None:
+    """Choose an office's year on the form and wait until that report is shown."""
+    page.select_option("#scope", f"office/{office}")
+    page.select_option("#period", "year")
+    page.select_option("#year", str(year))
+    wait_loaded(page, f"office/{office}/{year}")

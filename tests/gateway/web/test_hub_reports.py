@@ -19,7 +19,7 @@ from tests.gateway.conftest import RunningGateway, gateway_settings, wait_for
 from tests.gateway.feed.scenario import TZ, Office, expected, past_hours
 from tests.gateway.feed.test_feed_hub import FEED_TOKEN, _feed, _matches, _send
 from tests.gateway.kiosk_sim import EventFactory
-from tests.gateway.web.reports_page import login, wait_loaded
+from tests.gateway.web.reports_page import login, show_office_year
 from tests.support.mosquitto import Mosquitto
 
 PROVINCE = ("so-noi-vu", "province-pass-12")
@@ -103,10 +103,7 @@ def test_hub_reports_show_the_communes_offices(tmp_path: Path, page_factory, art
 def _browser(hub: RunningGateway, page_factory: Any, artifacts_dir: Path, year: int, visits: int) -> None:
     page, rec = page_factory(hub.base, viewport={"width": 1366, "height": 900})
     login(page, hub.base, *PROVINCE)
-    page.select_option("#scope", "office/03390")
-    page.select_option("#period", "year")
-    page.select_option("#year", str(year))
-    wait_loaded(page, f"office/03390/{year}")
+    show_office_year(page, "03390", year)
     assert page.locator('#totals [data-key="visits"] .v').inner_text() == str(visits)
     assert "luồng dữ liệu" in page.locator("#report-source").inner_text()
     bars = page.eval_on_selector_all("#chart-visits rect.bar", "els => els.map(e => Number(e.dataset.value))")

@@ -32,7 +32,7 @@ from hil.harness.mosquitto import running_mosquitto
 from tests.gateway.conftest import ADMIN_TOKEN, OPERATOR_TOKEN, RunningGateway, gateway_settings, wait_for
 from tests.gateway.kiosk_sim import Publisher
 from tests.gateway.web.layout import PHONE, horizontal_overflow
-from tests.gateway.web.reports_page import login, wait_loaded
+from tests.gateway.web.reports_page import login, show_office_year, wait_loaded
 
 DEVICES = [("k03390-q1", "03390", 1), ("k03390-q2", "03390", 2), ("k03405-q1", "03405", 1)]
 TOKENS = {"head": "head-token-0123456789abcdef0123456789", "province": "prov-token-0123456789abcdef01234567",
@@ -310,10 +310,7 @@ def test_reports_page_desktop(gw, page_factory, artifacts_dir) -> None:
     page, rec = page_factory(gw.base, viewport={"width": 1366, "height": 900})
     login(page, gw.base, *PROVINCE)
     year = gw.app.state.kpi.today().year
-    page.select_option("#scope", "office/03390")
-    page.select_option("#period", "year")
-    page.select_option("#year", str(year))
-    wait_loaded(page, f"office/03390/{year}")
+    show_office_year(page, "03390", year)
     report = client(gw, "province").get("/api/v1/reports/office/03390",
                                         params={"period": "year", "year": year}).json()
     # the charts draw the report's figures: one bar per month with a visit, officers ranked or not
@@ -375,10 +372,7 @@ def test_reports_page_shows_the_last_choice_when_answers_cross(gw, page_factory)
     page.route("**/api/v1/reports/office/**", hold_other_periods)
     login(page, gw.base, *PROVINCE)
     year = gw.app.state.kpi.today().year
-    page.select_option("#scope", "office/03390")
-    page.select_option("#period", "year")
-    page.select_option("#year", str(year))
-    wait_loaded(page, f"office/03390/{year}")
+    show_office_year(page, "03390", year)
     assert held, "no earlier request was held: the test would prove nothing"
     visits = page.locator('#totals [data-key="visits"] .v').inner_text()
     for route in held:
