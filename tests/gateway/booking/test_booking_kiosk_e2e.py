@@ -67,6 +67,7 @@ def test_booked_codes_redeemed_by_qr_and_typed_offline_and_called_first(mosquitt
     wait_for(lambda: kinds().get("walk_in", {}).get("served") == 1, timeout=90, what="figures at the gateway")
     got = kinds()
     body = gw.public.get(f"/api/v1/offices/{OFFICE}/kinds").json()
-    assert body["appointments"] == {"booked": 2, "redeemed": 2, "no_show_rate": None}  # the day goes on
+    appointments = {k: body["appointments"][k] for k in ("booked", "redeemed", "no_show_rate")}
+    assert appointments == {"booked": 2, "redeemed": 2, "no_show_rate": None}  # the day goes on
     assert got["appointment"]["issued"] == 2 and got["appointment"]["called"] == 2
     assert got["appointment"]["service_field"] == "land" and got["appointment"]["mean_punctuality_min"] < 0

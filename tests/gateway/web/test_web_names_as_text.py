@@ -71,7 +71,9 @@ def test_device_reported_strings_show_as_text_on_the_fleet(
     row = page.locator('tr[data-device="k03390-q1"]')
     row.wait_for()
     wait_for(lambda: row.inner_text().count(HOSTILE) >= 3, what="hostile strings shown as text")
-    row.scroll_into_view_if_needed()
+    # in the page, in one step: the table re-renders on every live update, and a located row can be
+    # replaced between Playwright's lookup and its scroll ("not attached to the DOM")
+    page.evaluate("document.querySelector('tr[data-device=\"k03390-q1\"]').scrollIntoView()")
     page.screenshot(path=str(artifacts_dir / "web-fleet-hostile-strings.png"))
     assert page.evaluate("document.querySelectorAll('#injected, img[src=\"x\"]').length") == 0
     assert page.evaluate("window.__xss === undefined")
