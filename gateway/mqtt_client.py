@@ -226,16 +226,14 @@ class GatewayMqtt:
         log.warning("MQTT disconnected (%s); paho reconnects", reason)
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
-        self._deliver(msg.topic, msg.payload, msg.mid, msg.qos)
-
-    def _deliver(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        topic = msg.topic
         if topic.startswith("$SYS/"):
             if self._on_sys is not None:
-                self._on_sys(topic, payload)
-            if qos > 0:
-                self.client.ack(mid, qos)
+                self._on_sys(topic, msg.payload)
+            if msg.qos > 0:
+                self.client.ack(msg.mid, msg.qos)
             return
-        self._on_message_cb(topic, payload, self._connection << 16 | mid, qos)
+        self._on_message_cb(topic, msg.payload, self._connection << 16 | msg.mid, msg.qos)
 
     # ------------------------------------------------------------------ actions
 

@@ -44,6 +44,13 @@ def _store(url: str) -> Store:
     return store
 
 
+def _url(backend: str, tmp_path, request) -> str:
+    """A fresh SQLite file, or the session's PostgreSQL (started only for the postgres cases)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'g.sqlite3'}"
+    return request.getfixturevalue("postgres").url
+
+
 def _ingest(store: Store, events: list) -> None:
     msgs = [Incoming(decode(events_topic(e.office_code, e.device_id), encode(e)), time.time())
             for e in events]
@@ -129,8 +136,7 @@ def test_shared_line_visit_counts_for_its_serving_counter_postgres(postgres) -> 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def test_kind_figures_outlive_retention(backend, tmp_path, request) -> None:
     """Retention purges the visits and their kinds; the figures by kind, read from the rollups, stay."""
-    url = f"sqlite:///{tmp_path / 'g.sqlite3'}" if backend == "sqlite" else request.getfixturevalue(
-        "postgres").url
+    url = _url(backend, tmp_path, request)
     store = _store(url)
     day = datetime.now(TZ).date()
     try:
@@ -175,8 +181,7 @@ def test_top_ratings_of_a_shared_line_are_judged_per_serving_counter(backend, tm
     within 80 s are no burst, on a shared line as on own lines, in either arrival order (ratings
     first: held as pending, then decided); five served at one counter of the line still are.
     One day per case, so the cases never meet in one counter-day."""
-    url = f"sqlite:///{tmp_path / 'g.sqlite3'}" if backend == "sqlite" else request.getfixturevalue(
-        "postgres").url
+    url = _url(backend, tmp_path, request)
     store = _store(url)
     today, now = datetime.now(TZ).date(), datetime.now(UTC) - timedelta(hours=1)
     cases = [([1, 2, 3, 1, 2], False, False, None), ([1, 2, 3, 1, 2], True, False, None),
